@@ -1,0 +1,60 @@
+import { Millis, Seconds, Section, Type } from '../../shared/schema.js';
+
+/** The modem section of the box configuration (owned by device/modem). */
+export const ModemConfigSchema = Section(
+  {
+    path: Type.String({
+      minLength: 1,
+      default: '/dev/serial/by-id/usb-modem-if02',
+      description:
+        'AT port of the modem: a stable /dev/serial/by-id/ name (picks the USB interface, not a ttyUSB number), or tcp://host:port for ser2net',
+    }),
+    baudRate: Type.Integer({ minimum: 1200, maximum: 4_000_000, default: 115200, description: 'serial speed in baud' }),
+    rtscts: Type.Boolean({ default: false, description: 'hardware flow control (RTS/CTS)' }),
+    profile: Type.Union(
+      [
+        Type.Literal('auto'),
+        Type.Literal('generic'),
+        Type.Literal('sim7600'),
+        Type.Literal('sim800'),
+        Type.Literal('ec25'),
+        Type.Literal('huawei'),
+      ],
+      { default: 'auto', description: 'vendor quirks; auto picks from AT+CGMI/AT+CGMM' },
+    ),
+    commandTimeoutMs: Millis('default time a plain AT command may take', {
+      default: 5000,
+      minimum: 200,
+      maximum: 60_000,
+    }),
+    callControlTimeoutMs: Millis('time ATA, AT+CHUP, AT+CTFR and AT+CHLD may take', {
+      default: 20_000,
+      minimum: 1000,
+      maximum: 120_000,
+    }),
+    networkTimeoutMs: Millis('time network queries (AT+COPS, AT+CCFC, AT+CUSD) may take', {
+      default: 60_000,
+      minimum: 1000,
+      maximum: 180_000,
+    }),
+    smsTimeoutMs: Millis('time AT+CMGS may take to be accepted by the network', {
+      default: 60_000,
+      minimum: 1000,
+      maximum: 180_000,
+    }),
+    idlePingS: Seconds('ping the modem (AT) when idle this long', { default: 30, minimum: 5, maximum: 600 }),
+    maxConsecutiveTimeouts: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 10,
+      description: 'consecutive command timeouts before a soft reset (one timeout never resets)',
+    }),
+    reopenMinMs: Millis('first wait before reopening a vanished port', { default: 500, minimum: 50, maximum: 60_000 }),
+    reopenMaxMs: Millis('longest wait between reopen attempts', { default: 30_000, minimum: 1000, maximum: 600_000 }),
+    pin: Type.Union([Type.String({ pattern: '^\\d{4,8}$' }), Type.Null()], {
+      default: null,
+      description: 'SIM PIN, if the SIM asks for one',
+    }),
+  },
+  'the GSM modem',
+);

@@ -1,0 +1,44 @@
+import { Millis, Seconds, Section, Type } from '../../shared/schema.js';
+
+/** The MQTT link and outbox sections of the box configuration (owned by device/uplink). */
+export const MqttConfigSchema = Section(
+  {
+    url: Type.String({
+      pattern: '^(mqtts?|wss?|tcp|tls)://',
+      default: 'mqtts://fleet.callbox.local:8883',
+      description: 'fleet broker; TLS (mqtts://) off loopback',
+    }),
+    caFile: Type.Union([Type.String(), Type.Null()], {
+      default: null,
+      description: 'CA certificate to pin for TLS (PEM); provisioning may replace it',
+    }),
+    keepaliveS: Seconds('MQTT keepalive', { default: 30, minimum: 5, maximum: 1200 }),
+    connectTimeoutMs: Millis('give up one connection attempt after', {
+      default: 10_000,
+      minimum: 1000,
+      maximum: 120_000,
+    }),
+    reconnectMinMs: Millis('first reconnect delay (jittered, doubling)', {
+      default: 1000,
+      minimum: 100,
+      maximum: 60_000,
+    }),
+    reconnectMaxMs: Millis('longest reconnect delay', { default: 60_000, minimum: 1000, maximum: 3_600_000 }),
+    requestTimeoutMs: Millis('wait for an answer from the fleet', { default: 15_000, minimum: 500, maximum: 300_000 }),
+  },
+  'the MQTT link to the fleet',
+);
+
+export const OutboxConfigSchema = Section(
+  {
+    maxEvents: Type.Integer({
+      minimum: 1000,
+      maximum: 10_000_000,
+      default: 500_000,
+      description:
+        'undelivered events kept; when full, telemetry-like events are coalesced, panic and voicemail never dropped',
+    }),
+    publishBatch: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'events in flight at once' }),
+  },
+  'the durable outbox',
+);

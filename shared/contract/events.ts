@@ -1,0 +1,162 @@
+/**
+ * Events a box reports. Every event is one envelope on
+ * callbox/v1/<deviceId>/events (QoS 1, not retained), committed to the box's
+ * outbox before it is published and applied once at the fleet by its id.
+ *
+ * To add an event type: add its body below and a line in EVENT_BODIES; the
+ * union, the validator and docs/PROTOCOL.md follow.
+ */
+import {
+  DeviceId,
+  Nullable,
+  PhoneNumber,
+  SchemaVersion,
+  type Static,
+  Strict,
+  Timestamp,
+  Type,
+  Uuid,
+} from '../schema.js';
+
+const CallId = () =>
+  Type.String({ minLength: 1, maxLength: 64, description: 'id of the call, shared by all its events' });
+/** A caller id: E.164, a national number as the network sent it, or null when withheld. */
+const Caller = () =>
+  Nullable(Type.String({ pattern: '^\\+?[0-9*#]{1,20}$', description: 'caller number as the network sent it' }));
+
+export const CallOutcome = Type.Union([
+  Type.Literal('answered'),
+  Type.Literal('missed'),
+  Type.Literal('abandoned'),
+  Type.Literal('voicemail'),
+  Type.Literal('rolled_over'),
+]);
+
+const CallBase = {
+  callId: CallId(),
+  number: Caller(),
+  withheld: Type.Boolean(),
+};
+
+export const EVENT_BODIES = {
+  'call.incoming': Strict({
+    ...CallBase,
+    inHours: Type.Boolean(),
+    repeatCaller: Type.Boolean(),
+    waiting: Type.Boolean(),
+  }),
+  'call.answered': Strict({
+    ...CallBase,
+    by: Type.Union([
+      Type.Literal('handset'),
+      Type.Literal('button'),
+      Type.Literal('network'),
+      Type.Literal('voicemail'),
+    ]),
+    rings: Type.Integer({ minimum: 0 }),
+    timeToAnswerMs: Type.Integer({ minimum: 0 }),
+  }),
+  'call.rolled_over': Strict({
+    ...CallBase,
+    to: PhoneNumber(),
+    how: Type.Union([Type.Literal('deflect'), Type.Literal('forwarding')]),
+    rings: Type.Integer({ minimum: 0 }),
+  }),
+  'call.ended': Strict({
+    ...CallBase,
+    outcome: CallOutcome,
+    rings: Type.Integer({ minimum: 0 }),
+    timeToAnswerMs: Nullable(Type.Integer({ minimum: 0 })),
+    durationMs: Type.Integer({ minimum: 0, description: 'talk time after answer; 0 if never answered' }),
+    repeatCaller: Type.Boolean(),
+    inHours: Type.Boolean(),
+  }),
+  'call.followup_sms': Strict({
+    callId: CallId(),
+    number: PhoneNumber(),
+    status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
+    reason: Type.Optional(Type.String()),
+  }),
+  'panic.pressed': Strict({
+    panicId: Uuid('id of this panic'),
+    source: Type.String({ description: 'button that was pressed' }),
+  }),
+  'panic.cancelled': Strict({ panicId: Uuid() }),
+  'panic.acknowledged': Strict({ panicId: Uuid(), by: Type.String() }),
+  'panic.sms': Strict({
+    panicId: Uuid(),
+    to: PhoneNumber(),
+    status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
+    attempt: Type.Integer({ minimum: 1 }),
+    reason: Type.Optional(Type.String()),
+  }),
+  'panic.fault': Strict({
+    source: Type.String(),
+    fault: Type.String({ description: 'e.g. stuck: held down for 60 s' }),
+  }),
+  'voicemail.recorded': Strict({
+    voicemailId: Uuid(),
+    callId: CallId(),
+    number: Caller(),
+    durationMs: Type.Integer({ minimum: 0 }),
+    bytes: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  }),
+  'modem.state': Strict({
+    state: Type.Union([
+      Type.Literal('ready'),
+      Type.Literal('disconnected'),
+      Type.Literal('sim_missing'),
+      Type.Literal('sim_pin'),
+      Type.Literal('not_registered'),
+      Type.Literal('registration_denied'),
+      Type.Literal('no_signal'),
+      Type.Literal('resetting'),
+    ]),
+    detail: Type.Optional(Type.String()),
+  }),
+  'forwarding.state': Strict({
+    reason: Type.Union([
+      Type.Literal('unconditional'),
+      Type.Literal('busy'),
+      Type.Literal('no_reply'),
+      Type.Literal('not_reachable'),
+    ]),
+    enabled: Type.Boolean(),
+    number: Nullable(PhoneNumber()),
+    confirmed: Type.Boolean({ description: 'read back from the network with AT+CCFC query' }),
+  }),
+} as const;
+
+export type EventType = keyof typeof EVENT_BODIES;
+export const EVENT_TYPES = Object.keys(EVENT_BODIES) as EventType[];
+
+function envelope<K extends EventType>(type: K) {
+  return Strict(
+    {
+      v: SchemaVersion(1),
+      id: Uuid('UUIDv7 event id: unique, sorts by time'),
+      deviceId: DeviceId(),
+      bootId: Uuid('id of the run of the box that made the event'),
+      seq: Type.Integer({ minimum: 1, description: 'per-device sequence number, +1 per event, kept across reboots' }),
+      at: Timestamp('when the thing happened, on the box clock'),
+      type: Type.Literal(type),
+      body: EVENT_BODIES[type],
+    },
+    { $id: `event:${type}`, description: `event ${type}` },
+  );
+}
+
+type EnvelopeOf<K extends EventType> = ReturnType<typeof envelope<K>>;
+export const EVENT_SCHEMAS = Object.fromEntries(EVENT_TYPES.map((t) => [t, envelope(t)])) as {
+  [K in EventType]: EnvelopeOf<K>;
+};
+
+export const EventEnvelopeSchema = Type.Union(
+  EVENT_TYPES.map((t) => EVENT_SCHEMAS[t]),
+  { description: 'any event' },
+);
+
+export type EventBody<K extends EventType> = Static<(typeof EVENT_BODIES)[K]>;
+export type EventOf<K extends EventType> = Static<EnvelopeOf<K>>;
+export type AnyEvent = { [K in EventType]: EventOf<K> }[EventType];

@@ -1,0 +1,178 @@
+/**
+ * The box's remote settings: the desired configuration the fleet publishes
+ * (retained, versioned) and the box validates with this same schema before
+ * applying it whole. The box's local, on-disk configuration (serial port,
+ * broker URL, data directory) is device/config.ts; this is what ops change.
+ */
+import {
+  ClockTime,
+  Hours,
+  Millis,
+  Minutes,
+  Nullable,
+  PhoneNumber,
+  Seconds,
+  Section,
+  type Static,
+  Strict,
+  Timezone,
+  Type,
+} from '../schema.js';
+
+export const OpenInterval = Strict(
+  { open: ClockTime('opening time'), close: ClockTime('closing time') },
+  { description: 'one opening interval; close after open' },
+);
+
+const Day = Type.Array(OpenInterval, { default: [], maxItems: 8, description: 'opening intervals of the day' });
+
+export const WeeklyHours = Section(
+  { mon: Day, tue: Day, wed: Day, thu: Day, fri: Day, sat: Day, sun: Day },
+  'opening hours per weekday, in the clinic time zone; an empty list is closed all day',
+);
+
+export const Closure = Strict({
+  date: Type.String({ format: 'date', description: 'a closed day (YYYY-MM-DD, clinic time zone)' }),
+  reason: Type.Optional(Type.String({ maxLength: 200 })),
+});
+
+export const CallMode = Type.Union(
+  [
+    Type.Literal('ring-then-rollover'),
+    Type.Literal('ring-then-voicemail'),
+    Type.Literal('rollover'),
+    Type.Literal('voicemail'),
+  ],
+  { description: 'what a call does: ring, then roll over or voicemail; or at once' },
+);
+
+export const DeviceSettingsSchema = Strict(
+  {
+    clinic: Section(
+      {
+        name: Type.String({
+          minLength: 1,
+          maxLength: 120,
+          default: 'Clinic',
+          description: 'clinic name used in SMS and alerts',
+        }),
+        timezone: { ...Timezone(), default: 'UTC' },
+      },
+      'the clinic this box serves',
+    ),
+    hours: Section(
+      {
+        weekly: WeeklyHours,
+        lunch: { ...Nullable(Strict({ start: ClockTime('lunch start'), end: ClockTime('lunch end') })), default: null },
+        closures: Type.Array(Closure, { default: [], maxItems: 366, description: 'closed days and holidays' }),
+      },
+      'opening hours, lunch break and closures',
+    ),
+    calls: Section(
+      {
+        inHours: { ...CallMode, default: 'ring-then-rollover' },
+        afterHours: { ...CallMode, default: 'voicemail' },
+        ringTimeoutS: Seconds('how long a call rings at the desk before rollover or voicemail', {
+          default: 20,
+          minimum: 5,
+          maximum: 300,
+        }),
+        abandonedMaxS: Seconds('a caller who hangs up within this time of the first ring abandoned the call', {
+          default: 5,
+          minimum: 0,
+          maximum: 60,
+        }),
+        ringLostAfterS: Seconds('a ringing call with no new RING for this long has ended', {
+          default: 10,
+          minimum: 4,
+          maximum: 60,
+        }),
+        repeatCallerWindowH: Hours('a caller calling again within this time is a repeat caller', {
+          default: 24,
+          minimum: 1,
+          maximum: 168,
+        }),
+      },
+      'call handling',
+    ),
+    rollover: Section(
+      {
+        number: { ...Nullable(PhoneNumber('answering service or on-call number calls roll over to')), default: null },
+        networkForwarding: Type.Boolean({
+          default: true,
+          description: 'register conditional forwarding (busy, no reply, not reachable) at the network',
+        }),
+        noReplyTimeS: Seconds('network no-reply forwarding time', { default: 20, minimum: 5, maximum: 30 }),
+      },
+      'rollover to the answering service',
+    ),
+    followUpSms: Section(
+      {
+        enabled: Type.Boolean({ default: false, description: 'text callers whose call was missed' }),
+        text: Type.String({
+          minLength: 1,
+          maxLength: 480,
+          default: 'Sorry we missed your call. We will call you back today.',
+          description: 'the message sent',
+        }),
+        windowH: Hours('at most one follow-up per number within this time', { default: 24, minimum: 1, maximum: 168 }),
+        excludePrefixes: Type.Array(Type.String({ pattern: '^\\+\\d{1,14}$' }), {
+          default: [],
+          description: 'numbers starting with these prefixes (landlines, premium) get no SMS',
+        }),
+      },
+      'missed-call follow-up SMS',
+    ),
+    panic: Section(
+      {
+        holdMs: Millis('press and hold this long to confirm a panic', { default: 1000, minimum: 100, maximum: 10_000 }),
+        cancelWindowMs: Millis('a second press within this time cancels', {
+          default: 3000,
+          minimum: 0,
+          maximum: 30_000,
+        }),
+        ackTimeoutS: Seconds('without an acknowledgement from the fleet in this time, send SMS', {
+          default: 10,
+          minimum: 1,
+          maximum: 600,
+        }),
+        contacts: Type.Array(PhoneNumber('escalation contact'), {
+          default: [],
+          maxItems: 10,
+          description: 'who gets the SMS when the fleet does not acknowledge',
+        }),
+      },
+      'the panic button',
+    ),
+    indicators: Section(
+      {
+        buzzerVolume: Type.Integer({ minimum: 0, maximum: 100, default: 70, description: 'buzzer volume in percent' }),
+        quietHours: {
+          ...Nullable(Strict({ start: ClockTime('quiet from'), end: ClockTime('quiet until') })),
+          default: null,
+        },
+      },
+      'LEDs and buzzer',
+    ),
+    telemetry: Section(
+      {
+        intervalS: Seconds('how often the box reports telemetry', { default: 60, minimum: 5, maximum: 3600 }),
+      },
+      'telemetry',
+    ),
+    voicemail: Section(
+      {
+        maxLengthS: Seconds('longest voicemail recorded', { default: 120, minimum: 10, maximum: 600 }),
+        unheardAlertMin: Minutes('alert when a voicemail is unheard this long', {
+          default: 60,
+          minimum: 5,
+          maximum: 1440,
+        }),
+      },
+      'voicemail',
+    ),
+  },
+  { description: 'settings of one box, published by the fleet' },
+);
+
+export type DeviceSettings = Static<typeof DeviceSettingsSchema>;

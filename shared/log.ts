@@ -1,0 +1,185 @@
+/**
+ * Structured logging for both programs (pino).
+ *
+ * - JSON lines on stdout (journald keeps them) unless stdout is a terminal,
+ *   where lines are pretty-printed; CALLBOX_LOG_FORMAT=json|pretty forces one.
+ * - One logger per namespace (`device:modem`, `fleet:alerts`), as a child of
+ *   the process's root logger; the namespace is the `ns` field.
+ * - Levels: CALLBOX_LOG_LEVEL="info" or "info,device:modem:at=debug"
+ *   (a default, then per-namespace overrides; a prefix matches its children).
+ * - Phone numbers are health information: every string that looks like a
+ *   phone number, in the message and in every nested field, is masked to its
+ *   last four digits here, once, for every level — callers never mask.
+ */
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+/** Field names whose string values are phone numbers whatever their shape. */
+const PHONE_KEYS = new Set([
+  'number',
+  'numbers',
+  'phone',
+  'phones',
+  'caller',
+  'callerid',
+  'callee',
+  'msisdn',
+  'from',
+  'to',
+  'rollovernumber',
+  'forwardto',
+  'answeringservice',
+  'contact',
+  'contacts',
+]);
+
+/**
+ * A phone number inside free text: an optional +, then 7 to 15 digits that
+ * may be split by single spaces, dashes, dots or brackets. Sequences longer
+ * than that (IMEI, ICCID, timestamps in ms) are left alone by the digit
+ * count check in maskInText.
+ */
+const PHONE_IN_TEXT = /(?<![\w+])\+?\(?\d(?:[\d\s().-]{5,20})\d(?![\w])/g;
+
+function digitsOf(s: string): string {
+  return s.replace(/\D/g, '');
+}
+
+/** "+15551234567" -> "+*******4567"; shorter than 5 digits -> all masked. */
+export function maskNumber(value: string): string {
+  const digits = digitsOf(value);
+  if (digits.length === 0) return value;
+  const keep = digits.length > 4 ? 4 : 0;
+  const plus = value.trim().startsWith('+') ? '+' : '';
+  return plus + '*'.repeat(digits.length - keep) + digits.slice(digits.length - keep);
+}
+
+export function maskInText(text: string): string {
+  return text.replace(PHONE_IN_TEXT, (m) => {
+    const n = digitsOf(m).length;
+    return n >= 7 && n <= 15 ? maskNumber(m) : m;
+  });
+}
+
+const MAX_DEPTH = 8;
+
+/** Deep copy of a log object with phone numbers masked. */
+export function maskPhoneNumbers(value: unknown, key = '', depth = 0): unknown {
+  if (typeof value === 'string') {
+    return PHONE_KEYS.has(key.toLowerCase()) ? maskNumber(value) : maskInText(value);
+  }
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (value instanceof Error) {
+    const out: Record<string, unknown> = { type: value.name, message: maskInText(value.message) };
+    if (value.stack) out.stack = maskInText(value.stack);
+    for (const [k, v] of Object.entries(value)) out[k] = maskPhoneNumbers(v, k, depth + 1);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => maskPhoneNumbers(v, key, depth + 1));
+  if (value instanceof Date || Buffer.isBuffer(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = maskPhoneNumbers(v, k, depth + 1);
+  return out;
+}
+
+export interface LogSetup {
+  /** "info" or "warn,device:modem=debug". */
+  level?: string;
+  format?: 'json' | 'pretty';
+  /** Where lines go (tests pass a stream to read them). Default stdout. */
+  destination?: DestinationStream;
+}
+
+interface LevelRule {
+  prefix: string;
+  level: string;
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+export function parseLevelSpec(spec: string): { base: string; rules: LevelRule[] } {
+  let base = 'info';
+  const rules: LevelRule[] = [];
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const level = (eq < 0 ? part : part.slice(eq + 1)).trim();
+    if (!LEVELS.has(level)) {
+      throw new Error(`log level "${level}" in "${spec}" is not one of ${[...LEVELS].join(', ')}`);
+    }
+    if (eq < 0) base = level;
+    else rules.push({ prefix: part.slice(0, eq).trim(), level });
+  }
+  // Longest prefix wins.
+  rules.sort((a, b) => b.prefix.length - a.prefix.length);
+  return { base, rules };
+}
+
+let root: Logger | undefined;
+let levelSpec = parseLevelSpec('info');
+
+function buildRoot(setup: LogSetup = {}): Logger {
+  levelSpec = parseLevelSpec(setup.level ?? process.env.CALLBOX_LOG_LEVEL ?? 'info');
+  const format =
+    setup.format ??
+    (process.env.CALLBOX_LOG_FORMAT as 'json' | 'pretty' | undefined) ??
+    (process.stdout.isTTY ? 'pretty' : 'json');
+  const options: LoggerOptions = {
+    level: 'trace', // children narrow it per namespace
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: (obj) => maskPhoneNumbers(obj) as Record<string, unknown>,
+    },
+    hooks: {
+      logMethod(args, method) {
+        const masked = args.map((a) => (typeof a === 'string' ? maskInText(a) : a)) as Parameters<typeof method>;
+        method.apply(this, masked);
+      },
+    },
+  };
+  let dest: DestinationStream;
+  if (setup.destination) dest = setup.destination;
+  else if (format === 'pretty') dest = pretty({ sync: true, colorize: process.stdout.isTTY, messageKey: 'msg' });
+  else dest = pino.destination({ dest: 1, sync: false });
+  return pino(options, dest);
+}
+
+/** Configure the process's logging once at start-up (optional: defaults apply). */
+export function setupLogging(setup: LogSetup = {}): Logger {
+  root = buildRoot(setup);
+  return root;
+}
+
+export function levelFor(ns: string): string {
+  for (const r of levelSpec.rules) {
+    if (ns === r.prefix || ns.startsWith(`${r.prefix}:`)) return r.level;
+  }
+  return levelSpec.base;
+}
+
+/** The logger for a namespace such as `device:modem:at`. */
+export function getLogger(ns: string): Logger {
+  root ??= buildRoot();
+  const child = root.child({ ns });
+  child.level = levelFor(ns);
+  return child;
+}
+
+/** A destination that collects JSON log lines in memory (tests, diagnostics). */
+export class MemoryLogStream implements DestinationStream {
+  readonly lines: Record<string, unknown>[] = [];
+  write(chunk: string): void {
+    for (const line of chunk.split('\n')) {
+      if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  }
+  text(): string {
+    return this.lines.map((l) => JSON.stringify(l)).join('\n');
+  }
+}

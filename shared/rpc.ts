@@ -1,0 +1,267 @@
+/**
+ * Request/response over MQTT (see shared/contract/rpc.ts for the contract).
+ *
+ * RpcRequester: registers the waiter before publishing, starts the timer
+ * once the publish is acknowledged, and captures the caller's stack so that
+ * a timeout points at the code that asked.
+ * RpcResponder: validates every request against its method, answers a
+ * repeated id with the first answer, and answers bad input with a clear
+ * error instead of throwing.
+ */
+import type { MqttClient } from 'mqtt';
+import {
+  type MethodTable,
+  type ParamsOf,
+  RequestSchema,
+  ResponseSchema,
+  type ResultOf,
+  type RpcRequest,
+  type RpcResponse,
+} from './contract/rpc.js';
+import { replyTopicOf, topicMatches } from './contract/topics.js';
+import { CallboxError, ErrorCode } from './errors.js';
+import { newRequestId } from './ids.js';
+import type { Logger } from './log.js';
+import { decodePayload, validate } from './validate.js';
+
+type Pending = {
+  method: string;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
+  stack: string;
+};
+
+export interface RequestOptions {
+  /** Milliseconds to wait for the answer (default from the requester). */
+  timeoutMs?: number;
+  /** Reuse an id to retry idempotently. */
+  id?: string;
+}
+
+export class RpcRequester<T extends MethodTable> {
+  private readonly pending = new Map<string, Pending>();
+  private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
+  private started = false;
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly table: T,
+    private readonly opts: { responseFilter: string; defaultTimeoutMs: number; log?: Logger },
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.client.on('message', this.onMessage);
+    await this.client.subscribeAsync(this.opts.responseFilter, { qos: 1 });
+    this.started = true;
+  }
+
+  stop(): void {
+    this.client.off('message', this.onMessage);
+    this.started = false;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new CallboxError(ErrorCode.ShuttingDown, `request ${p.method} (${id}) cancelled: shutting down`));
+    }
+    this.pending.clear();
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Send a request to `topic` (a …/req topic) and wait for its answer. */
+  request<M extends keyof T & string>(
+    topic: string,
+    method: M,
+    params: ParamsOf<T, M>,
+    options: RequestOptions = {},
+  ): Promise<ResultOf<T, M>> {
+    const spec = this.table[method];
+    if (!spec) {
+      return Promise.reject(new CallboxError(ErrorCode.UnknownMethod, `unknown method ${method}`));
+    }
+    try {
+      validate(spec.params, params, `params of ${method}`);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const timeoutMs = options.timeoutMs ?? this.opts.defaultTimeoutMs;
+    const id = options.id ?? newRequestId();
+    const request: RpcRequest = { v: 1, id, method, params, sentAt: new Date().toISOString(), timeoutMs };
+    const stack = new Error().stack ?? '';
+    return new Promise<ResultOf<T, M>>((resolve, reject) => {
+      const entry: Pending = { method, resolve: resolve as (v: unknown) => void, reject, stack };
+      this.pending.set(id, entry);
+      this.client.publish(topic, JSON.stringify(request), { qos: 1 }, (err) => {
+        if (!this.pending.has(id)) return;
+        if (err) {
+          this.pending.delete(id);
+          reject(new CallboxError(ErrorCode.LinkDisconnected, `request ${method} not sent: ${err.message}`, { topic }));
+          return;
+        }
+        entry.timer = setTimeout(() => {
+          this.pending.delete(id);
+          const e = new CallboxError(
+            ErrorCode.RequestTimeout,
+            `request ${method} to ${topic} got no answer within ${timeoutMs} ms`,
+            { method, topic, id, timeoutMs },
+          );
+          e.stack = `${e.name}: ${e.message}\n${stack.split('\n').slice(2).join('\n')}`;
+          reject(e);
+        }, timeoutMs);
+      });
+    });
+  }
+
+  private handle(topic: string, payload: Buffer): void {
+    if (!topicMatches(this.opts.responseFilter, topic)) return;
+    let res: RpcResponse;
+    try {
+      res = decodePayload(ResponseSchema, payload, `response on ${topic}`);
+    } catch (e) {
+      this.opts.log?.warn({ err: e, topic }, 'malformed response dropped');
+      return;
+    }
+    const p = this.pending.get(res.id);
+    if (!p) return; // someone else's, or late after a timeout
+    this.pending.delete(res.id);
+    clearTimeout(p.timer);
+    if (res.ok) {
+      const spec = this.table[p.method];
+      try {
+        p.resolve(spec ? validate(spec.result, res.result, `result of ${p.method}`) : res.result);
+      } catch (e) {
+        p.reject(e);
+      }
+    } else {
+      p.reject(
+        new CallboxError(
+          (res.error.code as ErrorCode) || ErrorCode.RequestRejected,
+          `${p.method} failed: ${res.error.message}`,
+          res.error.details === undefined
+            ? { remote: res.error.name }
+            : { remote: res.error.name, ...(res.error.details as object) },
+        ),
+      );
+    }
+  }
+}
+
+export interface RequestContext {
+  topic: string;
+  id: string;
+}
+
+export type Handlers<T extends MethodTable> = {
+  [M in keyof T]?: (params: ParamsOf<T, M>, ctx: RequestContext) => Promise<ResultOf<T, M>> | ResultOf<T, M>;
+};
+
+/**
+ * Answers requests on `requestFilter`. A handler may throw a CallboxError
+ * (its code goes back) or anything else (Internal). Answers are cached by
+ * request id for `dedupWindow` entries so a redelivered request (QoS 1) is
+ * not executed twice.
+ */
+export class RpcResponder<T extends MethodTable> {
+  private readonly answered = new Map<string, string>();
+  private readonly inProgress = new Map<string, Promise<string>>();
+  private readonly onMessage = (topic: string, payload: Buffer) => {
+    if (topicMatches(this.opts.requestFilter, topic)) void this.handle(topic, payload);
+  };
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly table: T,
+    private readonly handlers: Handlers<T>,
+    private readonly opts: { requestFilter: string; log?: Logger; dedupWindow?: number },
+  ) {}
+
+  async start(): Promise<void> {
+    this.client.on('message', this.onMessage);
+    await this.client.subscribeAsync(this.opts.requestFilter, { qos: 1 });
+  }
+
+  async stop(): Promise<void> {
+    this.client.off('message', this.onMessage);
+    if (this.client.connected) await this.client.unsubscribeAsync(this.opts.requestFilter).catch(() => undefined);
+  }
+
+  private async handle(topic: string, payload: Buffer): Promise<void> {
+    const replyTo = replyTopicOf(topic);
+    let raw: string;
+    let id: string | undefined;
+    try {
+      // Pull the id out first so even a malformed request gets an answer it can match.
+      const parsed = JSON.parse(payload.toString('utf8')) as { id?: unknown };
+      if (typeof parsed?.id === 'string') id = parsed.id;
+    } catch {
+      /* reported by decodePayload below */
+    }
+    const cached = id ? this.answered.get(id) : undefined;
+    if (cached) {
+      this.client.publish(replyTo, cached, { qos: 1 });
+      return;
+    }
+    const running = id ? this.inProgress.get(id) : undefined;
+    if (running) {
+      raw = await running;
+      this.client.publish(replyTo, raw, { qos: 1 });
+      return;
+    }
+    const work = this.execute(topic, payload, id);
+    if (id) this.inProgress.set(id, work);
+    raw = await work;
+    if (id) {
+      this.inProgress.delete(id);
+      this.remember(id, raw);
+    }
+    this.client.publish(replyTo, raw, { qos: 1 });
+  }
+
+  private remember(id: string, raw: string): void {
+    this.answered.set(id, raw);
+    const max = this.opts.dedupWindow ?? 1000;
+    while (this.answered.size > max) {
+      const first = this.answered.keys().next().value;
+      if (first === undefined) break;
+      this.answered.delete(first);
+    }
+  }
+
+  private async execute(topic: string, payload: Buffer, id: string | undefined): Promise<string> {
+    const fail = (e: unknown): string => {
+      const err =
+        e instanceof CallboxError
+          ? e
+          : new CallboxError(ErrorCode.Internal, e instanceof Error ? e.message : String(e));
+      if (err.code === ErrorCode.Internal) this.opts.log?.error({ err: e, topic }, 'request handler failed');
+      else this.opts.log?.info({ topic, code: err.code, msg: err.message }, 'request refused');
+      return JSON.stringify({ v: 1, id: id ?? '00000000-0000-7000-8000-000000000000', ok: false, error: err.toJSON() });
+    };
+    let req: RpcRequest;
+    try {
+      req = decodePayload(RequestSchema, payload, `request on ${topic}`);
+    } catch (e) {
+      return fail(e);
+    }
+    const spec = this.table[req.method];
+    const handler = this.handlers[req.method as keyof T];
+    if (!spec || !handler) {
+      return fail(
+        new CallboxError(
+          ErrorCode.UnknownMethod,
+          `unknown method "${req.method}"; this side answers: ${Object.keys(this.handlers).join(', ')}`,
+        ),
+      );
+    }
+    try {
+      const params = validate(spec.params, req.params, `params of ${req.method}`);
+      const result = await handler(params as never, { topic, id: req.id });
+      return JSON.stringify({ v: 1, id: req.id, ok: true, result });
+    } catch (e) {
+      return fail(e);
+    }
+  }
+}
