@@ -1,0 +1,130 @@
+/**
+ * The modem driver's public face: what device/calls, device/io and the
+ * uplink see. The driver (device/modem/driver.ts) implements Modem; the
+ * typed events are produced from unsolicited result codes and from polling
+ * AT+CLCC (the truth about calls; RING and +CLIP are only triggers).
+ */
+import type { EventEmitter } from 'node:events';
+
+/** 3GPP TS 27.007 7.18 +CLCC <stat>. */
+export type CallStat = 'active' | 'held' | 'dialing' | 'alerting' | 'incoming' | 'waiting';
+
+/** One line of AT+CLCC: a call the network knows about. */
+export interface CallInfo {
+  /** <idx>: the call's index, stable for the call's life. */
+  index: number;
+  direction: 'mo' | 'mt';
+  stat: CallStat;
+  /** <mode> 0 = voice. */
+  mode: 'voice' | 'data' | 'fax' | 'unknown';
+  multiparty: boolean;
+  /** Caller id as sent by the network, '' or null when withheld/unknown. */
+  number: string | null;
+  /** <type> of address: 145 international, 129 national/unknown. */
+  numberType: number | null;
+}
+
+export type ModemState =
+  | 'closed'
+  | 'opening'
+  | 'initializing'
+  | 'ready'
+  | 'sim_missing'
+  | 'sim_pin'
+  | 'resetting'
+  | 'disconnected';
+
+export type Registration =
+  | 'not_registered'
+  | 'home'
+  | 'searching'
+  | 'denied'
+  | 'unknown'
+  | 'roaming'
+  | 'sms_only_home'
+  | 'sms_only_roaming'
+  | 'emergency_only'
+  | 'csfb_not_preferred_home'
+  | 'csfb_not_preferred_roaming';
+
+export interface NetworkStatus {
+  registration: Registration;
+  lac: string | null;
+  cellId: string | null;
+  /** dBm from +CSQ, null when 99 (unknown). */
+  signalDbm: number | null;
+  operator: string | null;
+}
+
+export interface ModemIdentity {
+  manufacturer: string | null;
+  model: string | null;
+  firmware: string | null;
+  imei: string | null;
+  imsi: string | null;
+  /** The vendor profile in use. */
+  profile: string;
+}
+
+/** 3GPP TS 27.007 7.11: reasons 0..5. */
+export type ForwardingReason = 'unconditional' | 'busy' | 'no_reply' | 'not_reachable' | 'all' | 'all_conditional';
+
+export interface ForwardingStatus {
+  reason: ForwardingReason;
+  enabled: boolean;
+  number: string | null;
+  /** Class of the status line (1 = voice). */
+  classx: number;
+  /** No-reply time in seconds, for no_reply. */
+  time: number | null;
+}
+
+export interface SmsReceived {
+  index: number;
+  from: string;
+  text: string;
+  at: string | null;
+}
+
+/**
+ * Events emitted by a Modem. Call events come from URCs and are confirmed
+ * by AT+CLCC; `calls` always carries the latest AT+CLCC list.
+ */
+export interface ModemEventMap {
+  state: [state: ModemState, detail?: string];
+  /** A RING or +CRING (count increments per RING of the same call). */
+  ring: [info: { number: string | null; withheld: boolean }];
+  /** The list of calls changed (from AT+CLCC, polled or pushed). */
+  calls: [calls: CallInfo[]];
+  /** A call that was listed is gone (NO CARRIER, VOICE CALL: END, ^CEND, missing from CLCC). */
+  callEnded: [info: { index: number | null; reason: string }];
+  network: [status: NetworkStatus];
+  sms: [sms: SmsReceived];
+  ussd: [result: { status: number; text: string | null }];
+  /** Garbage or a line no handler claimed; counted. */
+  discarded: [line: string];
+}
+
+export interface Modem extends EventEmitter<ModemEventMap> {
+  readonly state: ModemState;
+  readonly identity: ModemIdentity;
+  readonly network: NetworkStatus;
+  /** Open the port and initialise; resolves when ready or in a reported non-ready state. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  listCalls(): Promise<CallInfo[]>;
+  answer(): Promise<void>;
+  hangUp(): Promise<void>;
+  /** AT+CTFR: deflect the incoming call to another number. */
+  deflect(number: string): Promise<void>;
+  /** AT+CHLD=n. */
+  hold(n: number): Promise<void>;
+  setForwarding(reason: ForwardingReason, enable: boolean, number?: string, timeS?: number): Promise<void>;
+  queryForwarding(reason: ForwardingReason): Promise<ForwardingStatus[]>;
+  /** Sends text (GSM-7 text mode or UCS-2 PDU mode, split when long); resolves with message references. */
+  sendSms(to: string, text: string): Promise<number[]>;
+  readSms(index: number): Promise<SmsReceived>;
+  deleteSms(index: number): Promise<void>;
+  ussd(code: string): Promise<{ status: number; text: string | null }>;
+  refreshNetwork(): Promise<NetworkStatus>;
+}
