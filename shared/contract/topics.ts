@@ -405,3 +405,34 @@ export function replyTopicOf(requestTopic: string): string {
   if (!requestTopic.endsWith('/req')) throw new Error(`${requestTopic} is not a request topic`);
   return `${requestTopic.slice(0, -4)}/res`;
 }
+
+// ---- MQTT usernames -----------------------------------------------------------------
+// device: "<deviceId>"; a new box: "claim:<SERIAL>" (password = claim secret
+// from the label); ops: "ops:<user>"; the fleet's own clients: "fleet:<name>".
+
+export function usernameFor(identity: Identity | { kind: 'fleet'; name: string }): string {
+  switch (identity.kind) {
+    case 'device':
+      return identity.deviceId;
+    case 'claim':
+      return `claim:${identity.serial}`;
+    case 'ops':
+      return `ops:${identity.user}`;
+    case 'fleet':
+      return `fleet:${'name' in identity ? identity.name : 'core'}`;
+  }
+}
+
+/** The identity a username claims (still to be authenticated); undefined if it names none. */
+export function identityOfUsername(username: string): Identity | undefined {
+  if (username.startsWith('claim:')) {
+    const serial = username.slice(6);
+    return serialRe.test(serial) ? { kind: 'claim', serial } : undefined;
+  }
+  if (username.startsWith('ops:')) {
+    const user = username.slice(4);
+    return userRe.test(user) ? { kind: 'ops', user } : undefined;
+  }
+  if (username.startsWith('fleet:')) return { kind: 'fleet' };
+  return deviceIdRe.test(username) ? { kind: 'device', deviceId: username } : undefined;
+}
