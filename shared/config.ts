@@ -258,9 +258,9 @@ function walk(s: TSchema, path: string, rows: DocRow[]): void {
   }
   rows.push({
     path,
-    type: typeName(s),
+    type: typeName(s).replace(/\|/g, '\\|'),
     default: s.default === undefined ? '(required)' : `\`${JSON.stringify(s.default)}\``,
-    allowed: allowedOf(s),
+    allowed: allowedOf(s).replace(/\|/g, '\\|'),
     description: String(s.description ?? '').replace(/\|/g, '\\|'),
   });
 }

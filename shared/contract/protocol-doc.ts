@@ -1,0 +1,156 @@
+/**
+ * Renders docs/PROTOCOL.md from the contract itself (topics, schemas,
+ * method tables, examples). `npm run docs:protocol` rewrites the file; a
+ * test fails when the file and the code disagree.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { TSchema } from '@sinclair/typebox';
+import { EVENT_BODIES, EVENT_SCHEMAS, EVENT_TYPES } from './events.js';
+import { EVENT_EXAMPLES, eventExample, MESSAGE_EXAMPLES } from './examples.js';
+import { DEVICE_COMMANDS, FLEET_REQUESTS, type MethodTable } from './rpc.js';
+import { NAMESPACE, TOPICS } from './topics.js';
+
+export const PROTOCOL_DOC_PATH = fileURLToPath(new URL('../../docs/PROTOCOL.md', import.meta.url));
+
+function typeOf(s: TSchema): string {
+  if (Array.isArray(s.anyOf)) return (s.anyOf as TSchema[]).map(typeOf).join(' \\| ');
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.type === 'array') return `${typeOf(s.items as TSchema)}[]`;
+  if (s.type === 'integer' || s.type === 'number') {
+    const b = [s.minimum !== undefined ? `>=${s.minimum}` : '', s.maximum !== undefined ? `<=${s.maximum}` : '']
+      .filter(Boolean)
+      .join(' ');
+    return b ? `${s.type} (${b})` : String(s.type);
+  }
+  if (s.type === 'string') {
+    if (s.format) return `string (${s.format})`;
+    if (s.pattern) return `string \`${s.pattern}\``;
+    return 'string';
+  }
+  return String(s.type ?? 'any');
+}
+
+function fieldRows(s: TSchema, prefix: string, rows: string[]): void {
+  const props = s.properties as Record<string, TSchema> | undefined;
+  if (s.type !== 'object' || !props) return;
+  const required = new Set((s.required as string[] | undefined) ?? []);
+  for (const [k, child] of Object.entries(props)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    const desc = String(child.description ?? '').replace(/\|/g, '\\|');
+    rows.push(`| \`${path}\` | ${typeOf(child)} | ${required.has(k) ? 'yes' : 'no'} | ${desc} |`);
+    if (child.type === 'object' && path.split('.').length < 2) fieldRows(child, path, rows);
+  }
+}
+
+function fieldTable(s: TSchema): string {
+  const rows: string[] = [];
+  fieldRows(s, '', rows);
+  if (rows.length === 0) return '_no fields_';
+  return ['| field | type | required | description |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+function envelopeTable(): string {
+  const { body: _body, ...rest } = EVENT_SCHEMAS['call.incoming'].properties;
+  const rows: string[] = [];
+  fieldRows({ type: 'object', properties: rest, required: Object.keys(rest) } as unknown as TSchema, '', rows);
+  rows.push('| `body` | object | yes | the event, by `type`: see below |');
+  return ['| field | type | required | description |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+function json(v: unknown): string {
+  return ['```json', JSON.stringify(v, null, 2), '```'].join('\n');
+}
+
+function methods(title: string, table: MethodTable, topic: string): string[] {
+  const out = [`### ${title}`, '', `Requests on \`${topic}\`.`, ''];
+  for (const [name, spec] of Object.entries(table)) {
+    out.push(`#### \`${name}\``, '', spec.description, '', 'Params:', '', fieldTable(spec.params), '');
+    out.push('Example params and result:', '', json(spec.example.params), '', json(spec.example.result), '');
+  }
+  return out;
+}
+
+export function renderProtocolDoc(
+  extraMethodTables: { title: string; table: MethodTable; topic: string }[] = [],
+): string {
+  const out: string[] = [
+    '# Callbox MQTT protocol',
+    '',
+    '<!-- Generated from shared/contract by `npm run docs:protocol`; a test fails when this file and the code disagree. Do not edit by hand. -->',
+    '',
+    `Namespace \`${NAMESPACE}\`; the level after it is the device id (lower-case letters, digits, dashes), or one of the special subtrees \`_claim\` and \`_ops\`, which no device id can equal. Every payload is UTF-8 JSON with a schema version \`v\`. MQTT 3.1.1 is enough for all of it.`,
+    '',
+    '## Identities and access',
+    '',
+    '| identity | MQTT username | password | may publish | may subscribe |',
+    '|---|---|---|---|---|',
+    '| a box | `<deviceId>` | issued at provisioning | its own box->fleet topics | its own fleet->box topics |',
+    '| a new box | `claim:<SERIAL>` | the claim secret on the label | `_claim/<SERIAL>/req` | `_claim/<SERIAL>/res` |',
+    '| ops user | `ops:<user>` | set by an admin | `_ops/<user>/req` | `_ops/<user>/res` |',
+    '| the fleet | `fleet:<name>` | internal | everything | everything |',
+    '',
+    'Wildcard subscriptions and `$SYS` are refused to everyone but the fleet. The broker enforces this table (shared/contract/topics.ts `mayPublish`/`maySubscribe`).',
+    '',
+    '## Topics',
+    '',
+    '| topic | direction | QoS | retained | message | meaning |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const t of TOPICS) {
+    out.push(
+      `| \`${t.pattern}\` | ${t.direction} | ${t.qos} | ${t.retained ? 'yes' : 'no'} | ${t.message} | ${t.description} |`,
+    );
+  }
+  out.push(
+    '',
+    '## Request and response',
+    '',
+    'Every `…/req` topic is answered on the paired `…/res` topic. The request carries an `id` (UUIDv7); the answer carries the same `id` and either `ok: true` with a `result` or `ok: false` with an `error` (`code` from shared/errors.ts, grouped by area: 1xx configuration, 2xx validation, 3xx modem, 4xx storage, 5xx link, 6xx fleet, 7xx io, 8xx audio, 9xx internal). A responder answers a repeated `id` with its first answer, so a requester may retry safely. The requester gives up after `timeoutMs` with error 203 RequestTimeout.',
+    '',
+  );
+  for (const m of MESSAGE_EXAMPLES) {
+    out.push(`## ${m.name}`, '', fieldTable(m.schema), '', 'Example:', '', json(m.example), '');
+  }
+  out.push(
+    '## Events',
+    '',
+    'Every event travels in this envelope on `callbox/v1/<deviceId>/events` (QoS 1). `id` is a UUIDv7 (unique, sorts by time); `seq` increases by one per event per box and survives reboots, so the fleet can see gaps; `at` is when the thing happened. The box commits an event to its outbox before publishing it; the fleet stores each `id` once.',
+    '',
+    envelopeTable(),
+    '',
+  );
+  for (const type of EVENT_TYPES) {
+    out.push(
+      `### \`${type}\``,
+      '',
+      fieldTable(EVENT_BODIES[type]),
+      '',
+      json(type === 'call.incoming' ? eventExample(type) : EVENT_EXAMPLES[type]),
+      '',
+    );
+  }
+  out.push('## Methods', '');
+  out.push(...methods('Commands to a box', DEVICE_COMMANDS, 'callbox/v1/<deviceId>/cmd/req'));
+  out.push(...methods('Requests from a box to the fleet', FLEET_REQUESTS, 'callbox/v1/<deviceId>/fleet/req'));
+  for (const extra of extraMethodTables) out.push(...methods(extra.title, extra.table, extra.topic));
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+export async function loadExtraTables(): Promise<{ title: string; table: MethodTable; topic: string }[]> {
+  return [];
+}
+
+export function protocolDocIsCurrent(text: string): boolean {
+  return readFileSync(PROTOCOL_DOC_PATH, 'utf8') === text;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const text = renderProtocolDoc(await loadExtraTables());
+  if (process.argv.includes('--write')) {
+    writeFileSync(PROTOCOL_DOC_PATH, text);
+    process.stdout.write(`wrote ${PROTOCOL_DOC_PATH}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+}

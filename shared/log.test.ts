@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { getLogger, levelFor, MemoryLogStream, maskInText, maskNumber, parseLevelSpec, setupLogging } from './log.js';
+
+describe('phone number masking in logs', () => {
+  it('keeps the last four digits', () => {
+    expect(maskNumber('+15551234567')).toBe('+*******4567');
+    expect(maskNumber('07700900123')).toBe('*******0123');
+    expect(maskNumber('123')).toBe('***');
+  });
+
+  it('masks numbers inside free text but leaves long ids and times alone', () => {
+    expect(maskInText('call from +15551234567 rolled over')).toBe('call from +*******4567 rolled over');
+    expect(maskInText('dial (555) 123-4567 now')).toContain('4567');
+    expect(maskInText('dial (555) 123-4567 now')).not.toContain('123-4567');
+    expect(maskInText('IMEI 351234567890123456 ok')).toContain('351234567890123456');
+    expect(maskInText('took 1500 ms')).toBe('took 1500 ms');
+  });
+
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+  it.each(levels)('masks numbers at level %s in the message and in nested fields', (level) => {
+    const dest = new MemoryLogStream();
+    setupLogging({ level: 'trace', destination: dest });
+    const log = getLogger('device:calls');
+    log[level](
+      {
+        call: { number: '+15551234567', history: [{ caller: '+442071234567' }] },
+        to: '07700900123',
+        note: 'from +15559876543',
+      },
+      'incoming call from +15551234567',
+    );
+    const text = dest.text();
+    for (const raw of ['15551234567', '442071234567', '07700900123', '15559876543']) expect(text).not.toContain(raw);
+    const line = dest.lines[0] as {
+      msg: string;
+      ns: string;
+      level: string;
+      to: string;
+      call: { number: string; history: { caller: string }[] };
+    };
+    expect(line.msg).toBe('incoming call from +*******4567');
+    expect(line.call.number).toBe('+*******4567');
+    expect(line.call.history[0].caller).toBe('+********4567');
+    expect(line.to).toBe('*******0123');
+    expect(line.ns).toBe('device:calls');
+    expect(line.level).toBe(level);
+  });
+
+  it('masks numbers in logged errors', () => {
+    const dest = new MemoryLogStream();
+    setupLogging({ level: 'info', destination: dest });
+    getLogger('device:modem').error({ err: new Error('AT+CTFR="+15551234567" failed') }, 'deflect failed');
+    expect(dest.text()).not.toContain('15551234567');
+    expect(dest.text()).toContain('4567');
+  });
+});
+
+describe('levels per namespace', () => {
+  it('parses a default and per-namespace overrides, longest prefix first', () => {
+    const spec = parseLevelSpec('warn,device:modem=debug,device:modem:at=trace');
+    expect(spec.base).toBe('warn');
+    expect(spec.rules[0]).toEqual({ prefix: 'device:modem:at', level: 'trace' });
+    expect(() => parseLevelSpec('loud')).toThrow(/not one of/);
+  });
+
+  it('applies the override to the namespace and its children only', () => {
+    const dest = new MemoryLogStream();
+    setupLogging({ level: 'warn,device:modem=debug', destination: dest });
+    expect(levelFor('device:modem:at')).toBe('debug');
+    expect(levelFor('device:modemx')).toBe('warn');
+    getLogger('device:modem:at').debug('visible');
+    getLogger('fleet:alerts').info('hidden');
+    expect(dest.lines.map((l) => l.msg)).toEqual(['visible']);
+  });
+});
