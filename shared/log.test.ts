@@ -40,7 +40,7 @@ describe('phone number masking in logs', () => {
     };
     expect(line.msg).toBe('incoming call from +*******4567');
     expect(line.call.number).toBe('+*******4567');
-    expect(line.call.history[0].caller).toBe('+********4567');
+    expect(line.call.history[0]?.caller).toBe('+********4567');
     expect(line.to).toBe('*******0123');
     expect(line.ns).toBe('device:calls');
     expect(line.level).toBe(level);

@@ -78,6 +78,10 @@ export const EVENT_EXAMPLES: { [K in EventType]: EventBody<K> } = {
   },
   'modem.state': { state: 'ready' },
   'forwarding.state': { reason: 'unconditional', enabled: true, number: '+15550009999', confirmed: true },
+  'store.quarantined': {
+    movedTo: '/var/lib/callbox/quarantine/box.db.2026-11-26T09-15-02Z',
+    reason: 'PRAGMA integrity_check: database disk image is malformed',
+  },
 };
 
 export function eventExample<K extends EventType>(type: K, seq = 42) {
