@@ -1,0 +1,210 @@
+/**
+ * One conformance suite for every Store implementation (the idea of MQTT.js's
+ * abstract_store test): call storeConformance() from a test file with a
+ * function that opens a fresh, migrated store.
+ */
+import { Value } from '@sinclair/typebox/value';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AnyEvent } from '../../shared/contract/events.js';
+import { DeviceSettingsSchema } from '../../shared/contract/settings.js';
+import { ErrorCode, isCallboxError } from '../../shared/errors.js';
+import { newBootId, newEventId } from '../../shared/ids.js';
+import type { Store } from './types.js';
+
+export interface OpenedStore {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+export function sampleEvent(deviceId: string, seq: number, bootId = newBootId()): AnyEvent {
+  return {
+    v: 1,
+    id: newEventId(),
+    deviceId,
+    bootId,
+    seq,
+    at: new Date().toISOString(),
+    type: 'panic.pressed',
+    body: { panicId: newEventId(), source: 'desk' },
+  };
+}
+
+export function storeConformance(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('migrates up to the latest version and down to empty, and up again', async () => {
+      expect(await store.schemaVersion()).toBeGreaterThanOrEqual(2);
+      await store.migrateDown(0);
+      expect(await store.schemaVersion()).toBe(0);
+      await store.migrate();
+      expect(await store.schemaVersion()).toBeGreaterThanOrEqual(2);
+      expect(await store.countEvents()).toBe(0);
+    });
+
+    it('keeps organisations and clinics, and refuses a duplicate organisation name', async () => {
+      const org = await store.createOrganisation('Acme Health');
+      await expect(store.createOrganisation('Acme Health')).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.Conflict),
+      );
+      const clinic = await store.createClinic({
+        organisationId: org.id,
+        name: 'Main St',
+        timezone: 'America/New_York',
+        phoneNumbers: ['+15550001000'],
+        answeringService: '+15550009999',
+        contacts: [{ name: 'Dr Who', phone: '+15550001001' }],
+      });
+      expect(await store.getClinic(clinic.id)).toEqual(clinic);
+      const updated = await store.updateClinic(clinic.id, { name: 'Main Street', answeringService: null });
+      expect(updated.name).toBe('Main Street');
+      expect(updated.answeringService).toBeNull();
+      expect(updated.phoneNumbers).toEqual(['+15550001000']);
+      expect((await store.listClinics({ organisationId: org.id })).map((c) => c.id)).toEqual([clinic.id]);
+      await expect(store.updateClinic(newEventId(), { name: 'x' })).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.NotFound),
+      );
+    });
+
+    it('creates, finds, updates and filters boxes', async () => {
+      const b = await store.createBox({ serial: 'CB-0001', claimState: 'registered' });
+      expect(b).toMatchObject({ serial: 'CB-0001', deviceId: null, claimState: 'registered', desiredVersion: 0 });
+      await expect(store.createBox({ serial: 'CB-0001', claimState: 'pending' })).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.Conflict),
+      );
+      await store.createBox({ serial: 'CB-0002', claimState: 'pending', model: 'cb1' });
+      const a = await store.updateBox('CB-0001', { deviceId: 'cb-0001', claimState: 'approved', firmware: '1.2.3' });
+      expect(a.deviceId).toBe('cb-0001');
+      expect((await store.getBoxByDeviceId('cb-0001'))?.serial).toBe('CB-0001');
+      expect((await store.listBoxes({ claimState: 'pending' })).map((x) => x.serial)).toEqual(['CB-0002']);
+      await expect(store.updateBox('CB-0002', { deviceId: 'cb-0001' })).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.Conflict),
+      );
+      await expect(store.updateBox('NOPE', { model: 'x' })).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.NotFound),
+      );
+      const seen = new Date(Date.now() - 5000).toISOString();
+      await store.touchBoxes([{ deviceId: 'cb-0001', lastSeenAt: seen, online: true }]);
+      const t = await store.getBox('CB-0001');
+      expect(t?.online).toBe(true);
+      expect(t?.lastSeenAt).toBe(seen);
+    });
+
+    it('stores, replaces and revokes credentials', async () => {
+      await store.putCredential({ username: 'cb-1', kind: 'device', subject: 'cb-1', hash: 'h1', mosquittoHash: 'm1' });
+      await store.putCredential({ username: 'ops:al', kind: 'ops', subject: 'al', hash: 'h2', mosquittoHash: null });
+      expect((await store.listActiveCredentials()).map((c) => c.username)).toEqual(['cb-1', 'ops:al']);
+      expect(await store.revokeCredential('cb-1')).toBe(true);
+      expect(await store.revokeCredential('cb-1')).toBe(false);
+      expect((await store.getCredential('cb-1'))?.revokedAt).not.toBeNull();
+      expect((await store.listActiveCredentials()).map((c) => c.username)).toEqual(['ops:al']);
+      const again = await store.putCredential({
+        username: 'cb-1',
+        kind: 'device',
+        subject: 'cb-1',
+        hash: 'h3',
+        mosquittoHash: null,
+      });
+      expect(again.revokedAt).toBeNull();
+      expect(again.hash).toBe('h3');
+    });
+
+    it('keeps ops users with roles', async () => {
+      await store.createOpsUser({ name: 'alice', role: 'admin' });
+      await expect(store.createOpsUser({ name: 'alice', role: 'viewer' })).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.Conflict),
+      );
+      expect((await store.getOpsUser('alice'))?.role).toBe('admin');
+      expect(await store.getOpsUser('bob')).toBeUndefined();
+      expect((await store.listOpsUsers()).length).toBe(1);
+    });
+
+    it('versions desired configuration per box', async () => {
+      await store.createBox({ serial: 'CB-0001', claimState: 'approved' });
+      await store.updateBox('CB-0001', { deviceId: 'cb-0001' });
+      const settings = Value.Default(DeviceSettingsSchema, {}) as never;
+      const v1 = await store.putDesiredConfig('cb-0001', settings, 'ops:alice');
+      const v2 = await store.putDesiredConfig('cb-0001', settings, 'ops:alice');
+      expect([v1.version, v2.version]).toEqual([1, 2]);
+      expect((await store.getDesiredConfig('cb-0001'))?.version).toBe(2);
+      expect((await store.getDesiredConfig('cb-0001', 1))?.settings).toEqual(settings);
+      expect((await store.getBox('CB-0001'))?.desiredVersion).toBe(2);
+      expect((await store.listLatestDesiredConfigs()).map((c) => [c.deviceId, c.version])).toEqual([['cb-0001', 2]]);
+      await expect(store.putDesiredConfig('nobody', settings, 'x')).rejects.toSatisfy((e) =>
+        isCallboxError(e, ErrorCode.NotFound),
+      );
+    });
+
+    it('appends to the audit log with before and after', async () => {
+      await store.appendAudit({
+        actor: 'ops:alice',
+        action: 'clinics.update',
+        target: 'clinic:1',
+        before: { a: 1 },
+        after: { a: 2 },
+      });
+      await store.appendAudit({
+        actor: 'ops:bob',
+        action: 'boxes.assign',
+        target: 'box:CB-1',
+        before: null,
+        after: { c: 1 },
+      });
+      const all = await store.listAudit();
+      expect(all.map((e) => e.action)).toEqual(['boxes.assign', 'clinics.update']);
+      const one = await store.listAudit({ target: 'clinic:1' });
+      expect(one[0]).toMatchObject({ actor: 'ops:alice', before: { a: 1 }, after: { a: 2 } });
+      expect(Date.parse(one[0]?.at ?? '')).not.toBeNaN();
+    });
+
+    it('stores events once by id, in one batch, and returns only the new ids', async () => {
+      const boot = newBootId();
+      const batch = [1, 2, 3].map((s) => sampleEvent('cb-0001', s, boot));
+      expect((await store.insertEvents(batch)).sort()).toEqual(batch.map((e) => e.id).sort());
+      const again = [...batch, sampleEvent('cb-0001', 4, boot)];
+      const fresh = await store.insertEvents(again);
+      expect(fresh).toEqual([again[3]?.id]);
+      expect(await store.countEvents()).toBe(4);
+      expect(await store.countEvents({ deviceId: 'cb-0001' })).toBe(4);
+      const listed = await store.listEvents({ deviceId: 'cb-0001', order: 'asc' });
+      expect(listed.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(listed[0]).toMatchObject({ type: 'panic.pressed', bootId: boot, body: batch[0]?.body });
+      expect((await store.listEvents({ limit: 2 })).length).toBe(2);
+      expect(await store.maxSeq('cb-0001')).toBe(4);
+      expect(await store.maxSeq('cb-none')).toBe(0);
+      // a duplicate inside one batch is stored once
+      const e = sampleEvent('cb-0002', 1);
+      expect(await store.insertEvents([e, e])).toEqual([e.id]);
+    });
+
+    it('finds sequence gaps from the stored events', async () => {
+      const boot = newBootId();
+      await store.insertEvents([1, 2, 5, 6, 9].map((s) => sampleEvent('cb-0001', s, boot)));
+      await store.insertEvents([3, 4].map((s) => sampleEvent('cb-0002', s, boot)));
+      expect(await store.findGaps('cb-0001')).toEqual([
+        { deviceId: 'cb-0001', fromSeq: 3, toSeq: 4 },
+        { deviceId: 'cb-0001', fromSeq: 7, toSeq: 8 },
+      ]);
+      expect(await store.findGaps()).toContainEqual({ deviceId: 'cb-0002', fromSeq: 1, toSeq: 2 });
+      await store.insertEvents([3, 4, 7, 8].map((s) => sampleEvent('cb-0001', s, boot)));
+      expect(await store.findGaps('cb-0001')).toEqual([]);
+    });
+
+    it('inserts a large batch in one statement', async () => {
+      const boot = newBootId();
+      const batch = Array.from({ length: 1000 }, (_, i) =>
+        sampleEvent(`cb-${String(i % 50).padStart(4, '0')}`, i + 1, boot),
+      );
+      expect((await store.insertEvents(batch)).length).toBe(1000);
+      expect(await store.countEvents()).toBe(1000);
+    });
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Paired up/down migrations for both stores. One list; each step is written
+ * once with the few types that differ between SQLite and PostgreSQL filled
+ * in per dialect. Applied in order at start (Store.migrate), undone in
+ * reverse (Store.migrateDown); the version lives in schema_migrations.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+interface Types {
+  ts: string;
+  json: string;
+  bool: string;
+  autoId: string;
+}
+
+const TYPES: Record<Dialect, Types> = {
+  sqlite: { ts: 'TEXT', json: 'TEXT', bool: 'INTEGER', autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
+  postgres: { ts: 'TIMESTAMPTZ', json: 'JSONB', bool: 'BOOLEAN', autoId: 'BIGSERIAL PRIMARY KEY' },
+};
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: (t: Types) => string[];
+  down: (t: Types) => string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'registry',
+    up: (t) => [
+      `CREATE TABLE organisations (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at ${t.ts} NOT NULL)`,
+      `CREATE TABLE clinics (
+        id TEXT PRIMARY KEY,
+        organisation_id TEXT REFERENCES organisations(id),
+        name TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        phone_numbers ${t.json} NOT NULL,
+        answering_service TEXT,
+        contacts ${t.json} NOT NULL,
+        created_at ${t.ts} NOT NULL,
+        updated_at ${t.ts} NOT NULL)`,
+      `CREATE TABLE boxes (
+        serial TEXT PRIMARY KEY,
+        device_id TEXT UNIQUE,
+        claim_state TEXT NOT NULL,
+        clinic_id TEXT REFERENCES clinics(id),
+        model TEXT,
+        firmware TEXT,
+        desired_version INTEGER NOT NULL DEFAULT 0,
+        reported_version INTEGER,
+        reported_state TEXT,
+        reported_reason TEXT,
+        last_seen_at ${t.ts},
+        online ${t.bool} NOT NULL DEFAULT ${t.bool === 'BOOLEAN' ? 'FALSE' : '0'},
+        last_claim_request_id TEXT,
+        created_at ${t.ts} NOT NULL,
+        updated_at ${t.ts} NOT NULL)`,
+      'CREATE INDEX boxes_clinic ON boxes (clinic_id)',
+      `CREATE TABLE credentials (
+        username TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        mosquitto_hash TEXT,
+        created_at ${t.ts} NOT NULL,
+        revoked_at ${t.ts})`,
+      `CREATE TABLE ops_users (name TEXT PRIMARY KEY, role TEXT NOT NULL, created_at ${t.ts} NOT NULL, disabled_at ${t.ts})`,
+      `CREATE TABLE desired_configs (
+        device_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        settings ${t.json} NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at ${t.ts} NOT NULL,
+        PRIMARY KEY (device_id, version))`,
+      `CREATE TABLE audit_log (
+        id ${t.autoId},
+        at ${t.ts} NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        before_value ${t.json},
+        after_value ${t.json})`,
+      'CREATE INDEX audit_target ON audit_log (target, id)',
+    ],
+    down: () => [
+      'DROP TABLE audit_log',
+      'DROP TABLE desired_configs',
+      'DROP TABLE ops_users',
+      'DROP TABLE credentials',
+      'DROP TABLE boxes',
+      'DROP TABLE clinics',
+      'DROP TABLE organisations',
+    ],
+  },
+  {
+    version: 2,
+    name: 'events',
+    up: (t) => [
+      `CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at ${t.ts} NOT NULL,
+        received_at ${t.ts} NOT NULL,
+        body ${t.json} NOT NULL)`,
+      'CREATE INDEX events_device_seq ON events (device_id, seq)',
+      'CREATE INDEX events_received ON events (received_at)',
+    ],
+    down: () => ['DROP TABLE events'],
+  },
+];
+
+export function migrationSql(dialect: Dialect, m: Migration, direction: 'up' | 'down'): string[] {
+  return m[direction](TYPES[dialect]);
+}
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

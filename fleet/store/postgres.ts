@@ -1,0 +1,69 @@
+/**
+ * PostgreSQL store (at scale): a pg Pool; transactions take one client.
+ */
+import pg from 'pg';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
+import { type Driver, type Row, SqlStore } from './sql-store.js';
+
+class PgDriver implements Driver {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    const res = await this.pool.query(sql, params);
+    return res.rows as Row[];
+  }
+
+  async transaction<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn(async (sql, params) => (await client.query(sql, params ?? [])).rows as Row[]);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+
+  isUniqueViolation(e: unknown): boolean {
+    return (e as { code?: string })?.code === '23505';
+  }
+}
+
+export class PostgresStore extends SqlStore {
+  readonly kind = 'postgres' as const;
+  protected readonly db: Driver;
+
+  private constructor(pool: pg.Pool) {
+    super();
+    this.db = new PgDriver(pool);
+  }
+
+  protected override cast(param: string, type: 'json' | 'ts'): string {
+    return type === 'json' ? `${param}::jsonb` : `${param}::timestamptz`;
+  }
+
+  static async open(url: string, opts: { max?: number } = {}): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
+    pool.on('error', () => undefined); // an idle client's error surfaces on the next query
+    try {
+      const c = await pool.connect();
+      c.release();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw new CallboxError(
+        ErrorCode.StoreUnavailable,
+        `cannot connect to PostgreSQL at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}; ` +
+          'check store.postgresUrl (CALLBOX_FLEET__STORE__POSTGRES_URL)',
+      );
+    }
+    return new PostgresStore(pool);
+  }
+}

@@ -1,0 +1,616 @@
+/**
+ * The Store, written once in SQL that both SQLite (3.35+) and PostgreSQL
+ * accept; the two implementations supply a Driver (how to run a statement,
+ * how to wrap a transaction) and the dialect's column types. Statements use
+ * $1, $2 ... placeholders (SQLite reads them as numbered parameters).
+ */
+import type { AnyEvent } from '../../shared/contract/events.js';
+import type { DeviceSettings } from '../../shared/contract/settings.js';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
+import { newEventId } from '../../shared/ids.js';
+import { type Dialect, MIGRATIONS, migrationSql } from './migrations.js';
+import type {
+  AuditEntry,
+  AuditFilter,
+  Box,
+  BoxFilter,
+  BoxPatch,
+  ClaimState,
+  Clinic,
+  ClinicPatch,
+  Credential,
+  DesiredConfig,
+  EventFilter,
+  NewAuditEntry,
+  NewClinic,
+  OpsRole,
+  OpsUser,
+  Organisation,
+  SeqGap,
+  Store,
+  StoredEvent,
+} from './types.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Driver {
+  query(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Run `fn` in one transaction on one connection. */
+  transaction<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  /** Is this error a unique-key violation? */
+  isUniqueViolation(e: unknown): boolean;
+}
+
+const now = () => new Date().toISOString();
+
+function iso(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  return String(v);
+}
+function isoOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : iso(v);
+}
+function json<T>(v: unknown): T {
+  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+}
+function jsonOrNull<T>(v: unknown): T | null {
+  return v === null || v === undefined ? null : json<T>(v);
+}
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+const BOX_COLUMNS: Record<keyof BoxPatch, string> = {
+  deviceId: 'device_id',
+  claimState: 'claim_state',
+  clinicId: 'clinic_id',
+  model: 'model',
+  firmware: 'firmware',
+  desiredVersion: 'desired_version',
+  reportedVersion: 'reported_version',
+  reportedState: 'reported_state',
+  reportedReason: 'reported_reason',
+  lastSeenAt: 'last_seen_at',
+  online: 'online',
+  lastClaimRequestId: 'last_claim_request_id',
+};
+
+const CLINIC_COLUMNS: Record<keyof ClinicPatch, string> = {
+  organisationId: 'organisation_id',
+  name: 'name',
+  timezone: 'timezone',
+  phoneNumbers: 'phone_numbers',
+  answeringService: 'answering_service',
+  contacts: 'contacts',
+};
+
+function toBox(r: Row): Box {
+  return {
+    serial: String(r.serial),
+    deviceId: (r.device_id as string | null) ?? null,
+    claimState: r.claim_state as ClaimState,
+    clinicId: (r.clinic_id as string | null) ?? null,
+    model: (r.model as string | null) ?? null,
+    firmware: (r.firmware as string | null) ?? null,
+    desiredVersion: num(r.desired_version),
+    reportedVersion: r.reported_version === null ? null : num(r.reported_version),
+    reportedState: (r.reported_state as Box['reportedState']) ?? null,
+    reportedReason: (r.reported_reason as string | null) ?? null,
+    lastSeenAt: isoOrNull(r.last_seen_at),
+    online: Boolean(r.online),
+    lastClaimRequestId: (r.last_claim_request_id as string | null) ?? null,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+function toClinic(r: Row): Clinic {
+  return {
+    id: String(r.id),
+    organisationId: (r.organisation_id as string | null) ?? null,
+    name: String(r.name),
+    timezone: String(r.timezone),
+    phoneNumbers: json<string[]>(r.phone_numbers),
+    answeringService: (r.answering_service as string | null) ?? null,
+    contacts: json<Clinic['contacts']>(r.contacts),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+function toCredential(r: Row): Credential {
+  return {
+    username: String(r.username),
+    kind: r.kind as Credential['kind'],
+    subject: String(r.subject),
+    hash: String(r.hash),
+    mosquittoHash: (r.mosquitto_hash as string | null) ?? null,
+    createdAt: iso(r.created_at),
+    revokedAt: isoOrNull(r.revoked_at),
+  };
+}
+
+function toDesired(r: Row): DesiredConfig {
+  return {
+    deviceId: String(r.device_id),
+    version: num(r.version),
+    settings: json<DeviceSettings>(r.settings),
+    createdBy: String(r.created_by),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toAudit(r: Row): AuditEntry {
+  return {
+    id: num(r.id),
+    at: iso(r.at),
+    actor: String(r.actor),
+    action: String(r.action),
+    target: String(r.target),
+    before: jsonOrNull(r.before_value),
+    after: jsonOrNull(r.after_value),
+  };
+}
+
+function toEvent(r: Row): StoredEvent {
+  return {
+    id: String(r.id),
+    deviceId: String(r.device_id),
+    bootId: String(r.boot_id),
+    seq: num(r.seq),
+    type: r.type as StoredEvent['type'],
+    at: iso(r.at),
+    receivedAt: iso(r.received_at),
+    body: json<StoredEvent['body']>(r.body),
+  };
+}
+
+export abstract class SqlStore implements Store {
+  abstract readonly kind: Dialect;
+  protected abstract readonly db: Driver;
+
+  /** A parameter where the database cannot infer its type (INSERT ... SELECT). */
+  protected cast(param: string, _type: 'json' | 'ts'): string {
+    return param;
+  }
+
+  protected notFound(what: string): CallboxError {
+    return new CallboxError(ErrorCode.NotFound, `${what} does not exist`);
+  }
+
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (this.db.isUniqueViolation(e)) throw new CallboxError(ErrorCode.Conflict, `${what} already exists`);
+      throw e;
+    }
+  }
+
+  // ---- migrations ----------------------------------------------------------
+
+  private async ensureMigrationTable(): Promise<void> {
+    await this.db.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+  }
+
+  async schemaVersion(): Promise<number> {
+    await this.ensureMigrationTable();
+    const rows = await this.db.query('SELECT MAX(version) AS v FROM schema_migrations');
+    return rows[0]?.v === null || rows[0]?.v === undefined ? 0 : num(rows[0].v);
+  }
+
+  async migrate(): Promise<void> {
+    const current = await this.schemaVersion();
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      await this.db.transaction(async (q) => {
+        for (const sql of migrationSql(this.kind, m, 'up')) await q(sql);
+        await q('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          now(),
+        ]);
+      });
+    }
+  }
+
+  async migrateDown(version: number): Promise<void> {
+    const current = await this.schemaVersion();
+    for (const m of [...MIGRATIONS].reverse()) {
+      if (m.version > current || m.version <= version) continue;
+      await this.db.transaction(async (q) => {
+        for (const sql of migrationSql(this.kind, m, 'down')) await q(sql);
+        await q('DELETE FROM schema_migrations WHERE version = $1', [m.version]);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  // ---- organisations and clinics --------------------------------------------
+
+  async createOrganisation(name: string): Promise<Organisation> {
+    const org = { id: newEventId(), name, createdAt: now() };
+    await this.guard(`organisation "${name}"`, () =>
+      this.db.query('INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)', [
+        org.id,
+        org.name,
+        org.createdAt,
+      ]),
+    );
+    return org;
+  }
+
+  async listOrganisations(): Promise<Organisation[]> {
+    const rows = await this.db.query('SELECT * FROM organisations ORDER BY name');
+    return rows.map((r) => ({ id: String(r.id), name: String(r.name), createdAt: iso(r.created_at) }));
+  }
+
+  async createClinic(c: NewClinic): Promise<Clinic> {
+    const t = now();
+    const id = newEventId();
+    await this.db.query(
+      `INSERT INTO clinics (id, organisation_id, name, timezone, phone_numbers, answering_service, contacts, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        id,
+        c.organisationId,
+        c.name,
+        c.timezone,
+        JSON.stringify(c.phoneNumbers),
+        c.answeringService,
+        JSON.stringify(c.contacts),
+        t,
+        t,
+      ],
+    );
+    return { ...c, id, createdAt: t, updatedAt: t };
+  }
+
+  async updateClinic(id: string, patch: ClinicPatch): Promise<Clinic> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      const col = CLINIC_COLUMNS[k as keyof ClinicPatch];
+      if (!col || v === undefined) continue;
+      params.push(k === 'phoneNumbers' || k === 'contacts' ? JSON.stringify(v) : v);
+      sets.push(`${col} = $${params.length}`);
+    }
+    params.push(now());
+    sets.push(`updated_at = $${params.length}`);
+    params.push(id);
+    const rows = await this.db.query(
+      `UPDATE clinics SET ${sets.join(', ')} WHERE id = $${params.length} RETURNING *`,
+      params,
+    );
+    const row = rows[0];
+    if (!row) throw this.notFound(`clinic ${id}`);
+    return toClinic(row);
+  }
+
+  async getClinic(id: string): Promise<Clinic | undefined> {
+    const rows = await this.db.query('SELECT * FROM clinics WHERE id = $1', [id]);
+    return rows[0] ? toClinic(rows[0]) : undefined;
+  }
+
+  async listClinics(filter: { organisationId?: string } = {}): Promise<Clinic[]> {
+    const rows = filter.organisationId
+      ? await this.db.query('SELECT * FROM clinics WHERE organisation_id = $1 ORDER BY name', [filter.organisationId])
+      : await this.db.query('SELECT * FROM clinics ORDER BY name');
+    return rows.map(toClinic);
+  }
+
+  // ---- boxes ----------------------------------------------------------------
+
+  async createBox(b: {
+    serial: string;
+    claimState: ClaimState;
+    clinicId?: string | null;
+    model?: string | null;
+  }): Promise<Box> {
+    const t = now();
+    const rows = await this.guard(`box ${b.serial}`, () =>
+      this.db.query(
+        `INSERT INTO boxes (serial, claim_state, clinic_id, model, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+        [b.serial, b.claimState, b.clinicId ?? null, b.model ?? null, t, t],
+      ),
+    );
+    return toBox(rows[0] as Row);
+  }
+
+  async updateBox(serial: string, patch: BoxPatch): Promise<Box> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      const col = BOX_COLUMNS[k as keyof BoxPatch];
+      if (!col || v === undefined) continue;
+      params.push(v);
+      sets.push(`${col} = $${params.length}`);
+    }
+    params.push(now());
+    sets.push(`updated_at = $${params.length}`);
+    params.push(serial);
+    const rows = await this.guard(`box device id ${patch.deviceId ?? ''}`, () =>
+      this.db.query(`UPDATE boxes SET ${sets.join(', ')} WHERE serial = $${params.length} RETURNING *`, params),
+    );
+    if (!rows[0]) throw this.notFound(`box ${serial}`);
+    return toBox(rows[0]);
+  }
+
+  async getBox(serial: string): Promise<Box | undefined> {
+    const rows = await this.db.query('SELECT * FROM boxes WHERE serial = $1', [serial]);
+    return rows[0] ? toBox(rows[0]) : undefined;
+  }
+
+  async getBoxByDeviceId(deviceId: string): Promise<Box | undefined> {
+    const rows = await this.db.query('SELECT * FROM boxes WHERE device_id = $1', [deviceId]);
+    return rows[0] ? toBox(rows[0]) : undefined;
+  }
+
+  async listBoxes(filter: BoxFilter = {}): Promise<Box[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.clinicId) {
+      params.push(filter.clinicId);
+      where.push(`clinic_id = $${params.length}`);
+    }
+    if (filter.claimState) {
+      params.push(filter.claimState);
+      where.push(`claim_state = $${params.length}`);
+    }
+    const rows = await this.db.query(
+      `SELECT * FROM boxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial`,
+      params,
+    );
+    return rows.map(toBox);
+  }
+
+  async touchBoxes(updates: { deviceId: string; lastSeenAt: string; online: boolean }[]): Promise<void> {
+    if (updates.length === 0) return;
+    await this.db.transaction(async (q) => {
+      for (const u of updates) {
+        await q('UPDATE boxes SET last_seen_at = $1, online = $2 WHERE device_id = $3', [
+          u.lastSeenAt,
+          u.online,
+          u.deviceId,
+        ]);
+      }
+    });
+  }
+
+  // ---- credentials ------------------------------------------------------------
+
+  async putCredential(c: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential> {
+    const t = now();
+    const rows = await this.db.query(
+      `INSERT INTO credentials (username, kind, subject, hash, mosquitto_hash, created_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, NULL)
+       ON CONFLICT (username) DO UPDATE SET kind = excluded.kind, subject = excluded.subject, hash = excluded.hash,
+         mosquitto_hash = excluded.mosquitto_hash, created_at = excluded.created_at, revoked_at = NULL
+       RETURNING *`,
+      [c.username, c.kind, c.subject, c.hash, c.mosquittoHash, t],
+    );
+    return toCredential(rows[0] as Row);
+  }
+
+  async getCredential(username: string): Promise<Credential | undefined> {
+    const rows = await this.db.query('SELECT * FROM credentials WHERE username = $1', [username]);
+    return rows[0] ? toCredential(rows[0]) : undefined;
+  }
+
+  async listActiveCredentials(): Promise<Credential[]> {
+    const rows = await this.db.query('SELECT * FROM credentials WHERE revoked_at IS NULL ORDER BY username');
+    return rows.map(toCredential);
+  }
+
+  async revokeCredential(username: string): Promise<boolean> {
+    const rows = await this.db.query(
+      'UPDATE credentials SET revoked_at = $1 WHERE username = $2 AND revoked_at IS NULL RETURNING username',
+      [now(), username],
+    );
+    return rows.length > 0;
+  }
+
+  // ---- ops users --------------------------------------------------------------
+
+  async createOpsUser(u: { name: string; role: OpsRole }): Promise<OpsUser> {
+    const t = now();
+    await this.guard(`ops user ${u.name}`, () =>
+      this.db.query('INSERT INTO ops_users (name, role, created_at) VALUES ($1, $2, $3)', [u.name, u.role, t]),
+    );
+    return { name: u.name, role: u.role, createdAt: t, disabledAt: null };
+  }
+
+  async getOpsUser(name: string): Promise<OpsUser | undefined> {
+    const rows = await this.db.query('SELECT * FROM ops_users WHERE name = $1', [name]);
+    const r = rows[0];
+    return r
+      ? {
+          name: String(r.name),
+          role: r.role as OpsRole,
+          createdAt: iso(r.created_at),
+          disabledAt: isoOrNull(r.disabled_at),
+        }
+      : undefined;
+  }
+
+  async listOpsUsers(): Promise<OpsUser[]> {
+    const rows = await this.db.query('SELECT * FROM ops_users ORDER BY name');
+    return rows.map((r) => ({
+      name: String(r.name),
+      role: r.role as OpsRole,
+      createdAt: iso(r.created_at),
+      disabledAt: isoOrNull(r.disabled_at),
+    }));
+  }
+
+  // ---- configuration ----------------------------------------------------------
+
+  async putDesiredConfig(deviceId: string, settings: DeviceSettings, createdBy: string): Promise<DesiredConfig> {
+    const box = await this.getBoxByDeviceId(deviceId);
+    if (!box) throw this.notFound(`box with device id ${deviceId}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction(async (q) => {
+          const rows = await q(
+            `INSERT INTO desired_configs (device_id, version, settings, created_by, created_at)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, ${this.cast('$2', 'json')}, $3, ${this.cast('$4', 'ts')}
+             FROM desired_configs WHERE device_id = $1
+             RETURNING *`,
+            [deviceId, JSON.stringify(settings), createdBy, now()],
+          );
+          const cfg = toDesired(rows[0] as Row);
+          await q('UPDATE boxes SET desired_version = $1, updated_at = $2 WHERE device_id = $3', [
+            cfg.version,
+            now(),
+            deviceId,
+          ]);
+          return cfg;
+        });
+      } catch (e) {
+        if (attempt < 5 && this.db.isUniqueViolation(e)) continue;
+        throw e;
+      }
+    }
+  }
+
+  async getDesiredConfig(deviceId: string, version?: number): Promise<DesiredConfig | undefined> {
+    const rows =
+      version === undefined
+        ? await this.db.query('SELECT * FROM desired_configs WHERE device_id = $1 ORDER BY version DESC LIMIT 1', [
+            deviceId,
+          ])
+        : await this.db.query('SELECT * FROM desired_configs WHERE device_id = $1 AND version = $2', [
+            deviceId,
+            version,
+          ]);
+    return rows[0] ? toDesired(rows[0]) : undefined;
+  }
+
+  async listLatestDesiredConfigs(): Promise<DesiredConfig[]> {
+    const rows = await this.db.query(
+      `SELECT d.* FROM desired_configs d
+       JOIN (SELECT device_id, MAX(version) AS v FROM desired_configs GROUP BY device_id) m
+         ON m.device_id = d.device_id AND m.v = d.version
+       ORDER BY d.device_id`,
+    );
+    return rows.map(toDesired);
+  }
+
+  // ---- audit ----------------------------------------------------------------
+
+  async appendAudit(e: NewAuditEntry): Promise<AuditEntry> {
+    const rows = await this.db.query(
+      `INSERT INTO audit_log (at, actor, action, target, before_value, after_value)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [
+        e.at ?? now(),
+        e.actor,
+        e.action,
+        e.target,
+        e.before === undefined || e.before === null ? null : JSON.stringify(e.before),
+        e.after === undefined || e.after === null ? null : JSON.stringify(e.after),
+      ],
+    );
+    return toAudit(rows[0] as Row);
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.target) {
+      params.push(filter.target);
+      where.push(`target = $${params.length}`);
+    }
+    if (filter.actor) {
+      params.push(filter.actor);
+      where.push(`actor = $${params.length}`);
+    }
+    params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
+    const rows = await this.db.query(
+      `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toAudit);
+  }
+
+  // ---- events -----------------------------------------------------------------
+
+  async insertEvents(events: AnyEvent[], receivedAt = now()): Promise<string[]> {
+    if (events.length === 0) return [];
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (const e of events) {
+      const base = params.length;
+      params.push(
+        e.id,
+        e.deviceId,
+        e.bootId,
+        e.seq,
+        e.type,
+        new Date(e.at).toISOString(),
+        receivedAt,
+        JSON.stringify(e.body),
+      );
+      values.push(`(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
+    }
+    const rows = await this.db.query(
+      `INSERT INTO events (id, device_id, boot_id, seq, type, at, received_at, body) VALUES ${values.join(', ')}
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      params,
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, v: unknown) => {
+      params.push(v);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (filter.deviceId) add('device_id = ?', filter.deviceId);
+    if (filter.type) add('type = ?', filter.type);
+    if (filter.since) add('received_at >= ?', new Date(filter.since).toISOString());
+    if (filter.afterId) add('id > ?', filter.afterId);
+    params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
+    const order = filter.order === 'asc' ? 'ASC' : 'DESC';
+    const rows = await this.db.query(
+      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${order} LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toEvent);
+  }
+
+  async countEvents(filter: { deviceId?: string } = {}): Promise<number> {
+    const rows = filter.deviceId
+      ? await this.db.query('SELECT COUNT(*) AS n FROM events WHERE device_id = $1', [filter.deviceId])
+      : await this.db.query('SELECT COUNT(*) AS n FROM events');
+    return num(rows[0]?.n ?? 0);
+  }
+
+  async maxSeq(deviceId: string): Promise<number> {
+    const rows = await this.db.query('SELECT MAX(seq) AS m FROM events WHERE device_id = $1', [deviceId]);
+    const m = rows[0]?.m;
+    return m === null || m === undefined ? 0 : num(m);
+  }
+
+  async findGaps(deviceId?: string): Promise<SeqGap[]> {
+    const params: unknown[] = deviceId ? [deviceId] : [];
+    const rows = await this.db.query(
+      `SELECT device_id, prev + 1 AS from_seq, seq - 1 AS to_seq FROM (
+         SELECT device_id, seq, COALESCE(LAG(seq) OVER (PARTITION BY device_id ORDER BY seq), 0) AS prev
+         FROM events ${deviceId ? 'WHERE device_id = $1' : ''}) s
+       WHERE seq > prev + 1
+       ORDER BY device_id, from_seq`,
+      params,
+    );
+    return rows.map((r) => ({ deviceId: String(r.device_id), fromSeq: num(r.from_seq), toSeq: num(r.to_seq) }));
+  }
+}

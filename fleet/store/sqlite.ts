@@ -1,0 +1,100 @@
+/**
+ * SQLite store (the default): one connection in WAL mode. Transactions are
+ * serialised by a promise chain so that statements of one transaction never
+ * interleave with another caller's (node-sqlite3 has one connection).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import sqlite3 from 'sqlite3';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
+import { type Driver, type Row, SqlStore } from './sql-store.js';
+
+function toSqlite(sql: string): string {
+  return sql.replace(/\$(\d+)/g, '?$1');
+}
+
+class SqliteDriver implements Driver {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: sqlite3.Database) {}
+
+  private raw(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return new Promise((resolve, reject) => {
+      this.db.all(toSqlite(sql), params, (err, rows) => (err ? reject(err) : resolve(rows as Row[])));
+    });
+  }
+
+  /** Statements outside transactions wait for a running transaction to end. */
+  query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    const run = this.chain.then(() => this.raw(sql, params));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  transaction<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+    const run = this.chain.then(async () => {
+      await this.raw('BEGIN IMMEDIATE');
+      try {
+        const out = await fn((sql, params) => this.raw(sql, params));
+        await this.raw('COMMIT');
+        return out;
+      } catch (e) {
+        await this.raw('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): Promise<void> {
+    return this.chain.then(
+      () => new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve()))),
+    );
+  }
+
+  isUniqueViolation(e: unknown): boolean {
+    const err = e as { code?: string; message?: string };
+    return err?.code === 'SQLITE_CONSTRAINT' && /UNIQUE|PRIMARY KEY/.test(err.message ?? '');
+  }
+}
+
+export class SqliteStore extends SqlStore {
+  readonly kind = 'sqlite' as const;
+  protected readonly db: Driver;
+
+  private constructor(db: sqlite3.Database) {
+    super();
+    this.db = new SqliteDriver(db);
+  }
+
+  /** Open (creating the file and its folder) and configure; call migrate() next. */
+  static async open(path: string): Promise<SqliteStore> {
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (e) {
+        throw new CallboxError(
+          ErrorCode.StoreUnavailable,
+          `cannot create the folder of the fleet database ${path}: ${(e as Error).message}; ` +
+            'set store.sqlitePath (CALLBOX_FLEET__STORE__SQLITE_PATH) to a writable place',
+        );
+      }
+    }
+    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const d = new sqlite3.Database(path, (err) =>
+        err
+          ? reject(
+              new CallboxError(ErrorCode.StoreUnavailable, `cannot open the fleet database ${path}: ${err.message}`),
+            )
+          : resolve(d),
+      );
+    });
+    const store = new SqliteStore(db);
+    await store.db.query('PRAGMA journal_mode = WAL');
+    await store.db.query('PRAGMA synchronous = NORMAL');
+    await store.db.query('PRAGMA busy_timeout = 5000');
+    await store.db.query('PRAGMA foreign_keys = ON');
+    return store;
+  }
+}

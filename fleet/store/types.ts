@@ -1,0 +1,240 @@
+/**
+ * The fleet store: one interface, two implementations (SQLite by default,
+ * PostgreSQL at scale), both held to one conformance suite
+ * (fleet/store/conformance.ts). Everything the fleet keeps goes through it:
+ * the registry (organisations, clinics, boxes, ops users, credentials),
+ * versioned desired configuration, the audit log and the event store.
+ *
+ * Rules every implementation keeps:
+ * - times are ISO 8601 strings in UTC ("2026-11-26T09:15:00.000Z");
+ * - ids of organisations and clinics are UUIDv7 made by the caller's store
+ *   call (never by the database), so both stores give the same shapes;
+ * - insertEvents is idempotent by event id and writes a whole batch with
+ *   one multi-row INSERT; it returns only the ids that were new;
+ * - "not found" on an update is a CallboxError NotFound; a duplicate key on
+ *   a create is Conflict; nothing else is changed when either is thrown.
+ */
+import type { AnyEvent, EventType } from '../../shared/contract/events.js';
+import type { DeviceSettings } from '../../shared/contract/settings.js';
+
+export type ClaimState = 'registered' | 'pending' | 'approved' | 'rejected' | 'decommissioned';
+export const CLAIM_STATES: readonly ClaimState[] = ['registered', 'pending', 'approved', 'rejected', 'decommissioned'];
+
+export type OpsRole = 'viewer' | 'operator' | 'admin';
+export const OPS_ROLES: readonly OpsRole[] = ['viewer', 'operator', 'admin'];
+
+export interface Organisation {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface Contact {
+  name: string;
+  role?: string;
+  phone?: string;
+  email?: string;
+}
+
+export interface Clinic {
+  id: string;
+  organisationId: string | null;
+  name: string;
+  timezone: string;
+  /** The clinic's own lines (E.164). */
+  phoneNumbers: string[];
+  /** Where calls roll over to (E.164), or null. */
+  answeringService: string | null;
+  contacts: Contact[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewClinic = Omit<Clinic, 'id' | 'createdAt' | 'updatedAt'>;
+export type ClinicPatch = Partial<Omit<Clinic, 'id' | 'createdAt' | 'updatedAt'>>;
+
+export interface Box {
+  serial: string;
+  /** Chosen at approval; null while registered/pending. */
+  deviceId: string | null;
+  claimState: ClaimState;
+  clinicId: string | null;
+  model: string | null;
+  firmware: string | null;
+  /** Latest desired configuration version (0: none). */
+  desiredVersion: number;
+  /** Version the box last reported applied, or null. */
+  reportedVersion: number | null;
+  /** The box's last report: applied or refused, and why. */
+  reportedState: 'applied' | 'refused' | null;
+  reportedReason: string | null;
+  lastSeenAt: string | null;
+  online: boolean;
+  /** Id of the box's latest claim request (to answer it on approval). */
+  lastClaimRequestId: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type BoxPatch = Partial<Omit<Box, 'serial' | 'createdAt' | 'updatedAt'>>;
+
+export interface BoxFilter {
+  clinicId?: string;
+  claimState?: ClaimState;
+}
+
+export type CredentialKind = 'device' | 'claim' | 'ops' | 'fleet';
+
+/**
+ * An MQTT login. `hash` is our scrypt hash (fleet/auth/password.ts), checked
+ * by the embedded broker; `mosquittoHash` is the same secret in Mosquitto's
+ * password-file form ($7$, PBKDF2-SHA512) for external mode. Plain secrets
+ * are never stored.
+ */
+export interface Credential {
+  username: string;
+  kind: CredentialKind;
+  /** deviceId, serial, ops user name or fleet client name. */
+  subject: string;
+  hash: string;
+  mosquittoHash: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface OpsUser {
+  name: string;
+  role: OpsRole;
+  createdAt: string;
+  disabledAt: string | null;
+}
+
+export interface DesiredConfig {
+  deviceId: string;
+  version: number;
+  settings: DeviceSettings;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  /** "ops:alice", "fleet", "claim:<SERIAL>". */
+  actor: string;
+  /** Method or action, e.g. "clinics.update". */
+  action: string;
+  /** "clinic:<id>", "box:<serial>". */
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'> & { at?: string };
+
+export interface AuditFilter {
+  target?: string;
+  actor?: string;
+  limit?: number;
+}
+
+export interface StoredEvent {
+  id: string;
+  deviceId: string;
+  bootId: string;
+  seq: number;
+  type: EventType;
+  /** When it happened on the box clock (normalised to UTC). */
+  at: string;
+  /** When the fleet stored it. */
+  receivedAt: string;
+  body: AnyEvent['body'];
+}
+
+export interface EventFilter {
+  deviceId?: string;
+  type?: EventType;
+  /** Events stored at or after this time. */
+  since?: string;
+  /** Only ids greater than this (paging in id order). */
+  afterId?: string;
+  /** Default 100, at most 10 000. */
+  limit?: number;
+  /** Default 'desc' (newest first). */
+  order?: 'asc' | 'desc';
+}
+
+/** A run of missing sequence numbers for a box, [fromSeq, toSeq] inclusive. */
+export interface SeqGap {
+  deviceId: string;
+  fromSeq: number;
+  toSeq: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Apply every pending up-migration (safe to call at every start). */
+  migrate(): Promise<void>;
+  /** Undo migrations down to `version` (0: empty database). */
+  migrateDown(version: number): Promise<void>;
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+
+  // organisations and clinics
+  createOrganisation(name: string): Promise<Organisation>;
+  listOrganisations(): Promise<Organisation[]>;
+  createClinic(clinic: NewClinic): Promise<Clinic>;
+  updateClinic(id: string, patch: ClinicPatch): Promise<Clinic>;
+  getClinic(id: string): Promise<Clinic | undefined>;
+  listClinics(filter?: { organisationId?: string }): Promise<Clinic[]>;
+
+  // boxes
+  /** Create a box by serial; Conflict if the serial exists. */
+  createBox(box: {
+    serial: string;
+    claimState: ClaimState;
+    clinicId?: string | null;
+    model?: string | null;
+  }): Promise<Box>;
+  updateBox(serial: string, patch: BoxPatch): Promise<Box>;
+  getBox(serial: string): Promise<Box | undefined>;
+  getBoxByDeviceId(deviceId: string): Promise<Box | undefined>;
+  listBoxes(filter?: BoxFilter): Promise<Box[]>;
+  /** Record presence for many boxes at once (last seen, online). */
+  touchBoxes(updates: { deviceId: string; lastSeenAt: string; online: boolean }[]): Promise<void>;
+
+  // credentials
+  putCredential(cred: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;
+  getCredential(username: string): Promise<Credential | undefined>;
+  /** Every credential not revoked (what the broker loads). */
+  listActiveCredentials(): Promise<Credential[]>;
+  /** Mark revoked; returns false if there was none active. */
+  revokeCredential(username: string): Promise<boolean>;
+
+  // ops users
+  createOpsUser(user: { name: string; role: OpsRole }): Promise<OpsUser>;
+  getOpsUser(name: string): Promise<OpsUser | undefined>;
+  listOpsUsers(): Promise<OpsUser[]>;
+
+  // configuration
+  /** Store a new desired version (previous + 1) and bump the box's desiredVersion. */
+  putDesiredConfig(deviceId: string, settings: DeviceSettings, createdBy: string): Promise<DesiredConfig>;
+  getDesiredConfig(deviceId: string, version?: number): Promise<DesiredConfig | undefined>;
+  /** The newest desired configuration of every box that has one. */
+  listLatestDesiredConfigs(): Promise<DesiredConfig[]>;
+
+  // audit
+  appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
+  listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
+
+  // events
+  /** One multi-row INSERT, ignoring ids already stored. Returns the ids that were new. */
+  insertEvents(events: AnyEvent[], receivedAt?: string): Promise<string[]>;
+  listEvents(filter?: EventFilter): Promise<StoredEvent[]>;
+  countEvents(filter?: { deviceId?: string }): Promise<number>;
+  /** Highest stored sequence number per box (0 if none). */
+  maxSeq(deviceId: string): Promise<number>;
+  /** Missing sequence numbers between stored events (computed from the events). */
+  findGaps(deviceId?: string): Promise<SeqGap[]>;
+}
