@@ -6,6 +6,7 @@
  */
 import { loadConfig } from '../shared/config.js';
 import { Section, type Static, Strict, Type } from '../shared/schema.js';
+import { IoConfigSchema } from './io/config.js';
 import { ModemConfigSchema } from './modem/config.js';
 import { MqttConfigSchema, OutboxConfigSchema } from './uplink/config.js';
 
@@ -33,20 +34,7 @@ export const DeviceConfigSchema = Strict({
   mqtt: MqttConfigSchema,
   outbox: OutboxConfigSchema,
   modem: ModemConfigSchema,
-  io: Section(
-    {
-      board: Type.Union([Type.Literal('virtual'), Type.Literal('firmata'), Type.Literal('linux-gpio')], {
-        default: 'linux-gpio',
-        description: 'johnny-five IO: virtual (simulation), firmata (USB microcontroller), linux-gpio (the Pi header)',
-      }),
-      firmataPath: Type.String({ default: '/dev/serial/by-id/usb-Arduino-if00', description: 'Firmata board port' }),
-      pinmapFile: Type.Union([Type.String(), Type.Null()], {
-        default: null,
-        description: 'pin map; null: hardware-schematics/pinmap.json',
-      }),
-    },
-    'LEDs, buzzer and buttons',
-  ),
+  io: IoConfigSchema,
   audio: Section(
     {
       captureDevice: Type.String({ default: 'default', description: 'ALSA capture device for voicemail' }),
