@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian/Raspberry Pi OS packages Callbox needs, on a box, a fleet server or a
+# developer machine. Run as root (or with sudo) once; `npm ci` does the rest.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  libusb-1.0-0       # node-hid's binding links against it
+  libasound2-dev     # alsa-capture (voicemail) compiles against ALSA
+  alsa-utils         # aplay/arecord for checking audio devices
+  socat              # pseudo-terminal pairs for the modem and Firmata emulators (demo, tests)
+  mosquitto          # external-broker mode and its tests
+  mosquitto-clients  # mosquitto_pub/sub: ACL tests and field debugging
+  build-essential    # node-gyp builds sqlite3 and alsa-capture
+  python3            # node-gyp
+  openssl            # TLS certificates for the embedded broker
+)
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "installed: ${packages[*]}"
