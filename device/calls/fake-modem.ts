@@ -46,6 +46,8 @@ export class FakeModem extends EventEmitter<ModemEventMap> implements Modem {
   readonly failNext = new Map<Method, Error>();
   /** Answer forwarding queries with the number in national form (as some networks do). */
   nationalForwardingNumbers = false;
+  /** AT+CLCC answers ERROR (a modem without it). */
+  clccUnsupported = false;
   /** Ignore setForwarding (a network that accepts the command but changes nothing). */
   ignoreForwardingWrites = false;
   private nextIndex = 1;
@@ -114,6 +116,7 @@ export class FakeModem extends EventEmitter<ModemEventMap> implements Modem {
   }
   async listCalls(): Promise<CallInfo[]> {
     this.check('listCalls');
+    if (this.clccUnsupported) throw new CallboxError(ErrorCode.ModemCommandFailed, 'AT+CLCC: ERROR');
     return this.calls.map((c) => ({ ...c }));
   }
   async answer(): Promise<void> {

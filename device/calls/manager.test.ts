@@ -257,10 +257,33 @@ describe('CallManager: outcomes', () => {
     await mgr.stop();
   });
 
-  it('a call known only from RING is ended when rings stop and AT+CLCC no longer lists it', async () => {
+  it('a late RING for a call AT+CLCC does not list records nothing (no phantom call)', async () => {
     const { modem, sink, mgr, step } = setup();
     await mgr.start();
-    modem.ring(ALICE); // RING without the driver having pushed a CLCC list
+    modem.ring(ALICE);
+    await step(30_000);
+    expect(sink.events).toEqual([]);
+    expect(modem.commands).toEqual([]);
+    await mgr.stop();
+  });
+
+  it('a RING with the CLCC list not pushed yet: the call is found by asking AT+CLCC, and the RING counts', async () => {
+    const { modem, sink, mgr, step } = setup();
+    await mgr.start();
+    const idx = modem.incoming(ALICE, { push: false, ring: false });
+    modem.ring(ALICE);
+    await step(6000);
+    modem.callerHangsUp(idx);
+    await step(0);
+    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'missed', rings: 1 });
+    await mgr.stop();
+  });
+
+  it('a modem without AT+CLCC: the call is tracked from RINGs and ended when they stop for ringLostAfterS', async () => {
+    const { modem, sink, mgr, step } = setup();
+    modem.clccUnsupported = true;
+    await mgr.start();
+    modem.ring(ALICE);
     await step(0);
     expect(mgr.snapshot().ringing).toBe(true);
     await step(9999);

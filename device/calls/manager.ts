@@ -160,7 +160,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     this.modemListeners.calls = (calls) => this.enqueue('calls', () => this.reconcile(calls, false));
     this.modemListeners.callEnded = (info) => this.enqueue('callEnded', () => this.onCallEnded(info));
     this.modemListeners.state = (state: ModemState) => {
-      if (state === 'ready') this.enqueue('modem ready', () => this.refresh());
+      if (state === 'ready') this.enqueue('modem ready', async () => void (await this.refresh()));
     };
     for (const [k, fn] of Object.entries(this.modemListeners)) this.modem.on(k as 'ring', fn as () => void);
 
@@ -224,7 +224,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   /**
    * A person answers: the ringing call, or (call waiting) the waiting one,
    * putting the active call on hold (AT+CHLD=2). Resolves with the call id,
-   * or null when nothing is ringing.
+   * or null when nothing is ringing or the modem could not answer (logged).
    */
   async answer(by: 'handset' | 'button' = 'button'): Promise<string | null> {
     const active = [...this.live.values()].some((c) => c.phase === 'answered');
@@ -238,7 +238,9 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       else await this.modem.answer();
     } catch (e) {
       target.pendingAnswer = null;
-      throw e;
+      this.log.warn({ callId: target.callId, by, err: describeError(e) }, 'answering failed');
+      await this.enqueue('answer failed', async () => void (await this.refresh()));
+      return null;
     }
     await this.enqueue('answered by person', async () => {
       if (target.phase === 'ringing' && this.live.get(target.callId) === target) await this.answered(target, by);
@@ -249,7 +251,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   /** A person hangs up (all calls: AT+CHUP); the ends arrive through the modem's events and are checked. */
   async hangUp(): Promise<void> {
     await this.modem.hangUp();
-    await this.enqueue('hang up', () => this.refresh());
+    await this.enqueue('hang up', async () => void (await this.refresh()));
   }
 
   /** Staff saw the missed calls (clears the missed-call indicator). */
@@ -352,6 +354,10 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     return best;
   }
 
+  private at(): Date {
+    return new Date(this.clock.now());
+  }
+
   private changed(): void {
     this.emit('change', this.snapshot());
   }
@@ -392,18 +398,23 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
 
   private async onRing(info: ModemEventMap['ring'][0]): Promise<void> {
     const number = info.withheld ? null : callerOf(info.number);
-    const ringing = [...this.live.values()].filter((c) => c.phase === 'ringing');
-    let call =
-      (number && ringing.find((c) => sameNumber(c.number, number))) || ringing.find((c) => !c.waiting) || ringing[0];
+    const find = () => {
+      const ringing = [...this.live.values()].filter((c) => c.phase === 'ringing');
+      return (
+        (number && ringing.find((c) => sameNumber(c.number, number))) || ringing.find((c) => !c.waiting) || ringing[0]
+      );
+    };
+    let call = find();
     if (!call) {
-      if (this.live.size > 0) {
-        // A RING while a call is up is either late or a waiting call: AT+CLCC says which.
-        await this.refresh();
-        return;
+      // A RING for no call we track: AT+CLCC says whether it is a new call, a waiting one, or a late RING
+      // for a call already gone (then nothing is recorded: no phantom calls).
+      const listed = await this.refresh();
+      call = find();
+      if (!call) {
+        if (listed || this.live.size > 0) return;
+        // No answer to AT+CLCC: track the call from RINGs alone; the ring-lost timer ends it.
+        call = await this.newCall(null, number, false);
       }
-      // A RING before AT+CLCC listed the call: start tracking now; CLCC attaches its index.
-      call = await this.newCall(null, number, false);
-      if (!call) return;
     }
     if (!call.number && number) call.number = number;
     call.rings++;
@@ -419,15 +430,16 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   }
 
   /** Ask the modem for the list of calls and reconcile with it (a fresh list may end calls CLCC never listed). */
-  private async refresh(): Promise<void> {
+  private async refresh(): Promise<boolean> {
     let list: CallInfo[];
     try {
       list = await this.modem.listCalls();
     } catch (e) {
       this.log.warn({ err: describeError(e) }, 'AT+CLCC failed; calls not reconciled');
-      return;
+      return false;
     }
     await this.reconcile(list, true);
+    return true;
   }
 
   /**
@@ -461,7 +473,6 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
         const personOnCall = [...this.live.values()].some((c) => c.phase === 'answered');
         const isWaiting = info.stat === 'waiting' || (info.stat === 'incoming' && personOnCall);
         call = await this.newCall(info.index, number, isWaiting);
-        if (!call) continue;
         if (info.stat === 'active' || info.stat === 'held') {
           // Already talking when we first saw it (e.g. after a restart with a lost store): answered at the desk.
           await this.answered(call, 'network');
@@ -484,7 +495,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
 
   // ---- transitions -------------------------------------------------------------------
 
-  private async newCall(index: number | null, number: string | null, waiting: boolean): Promise<LiveCall | undefined> {
+  private async newCall(index: number | null, number: string | null, waiting: boolean): Promise<LiveCall> {
     const now = this.clock.now();
     const s = this.settings();
     const decision = decideCall(s, now);
@@ -552,7 +563,9 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     call.lostTimer = this.clock.setTimeout(() => {
       call.lostTimer = null;
       void this.enqueue('ring lost', async () => {
-        if (call.phase === 'ringing' && this.live.get(call.callId) === call) await this.refresh();
+        if (call.phase !== 'ringing' || this.live.get(call.callId) !== call) return;
+        // No RING for ringLostAfterS: AT+CLCC decides; without an answer from it, the call has ended.
+        if (!(await this.refresh())) await this.end(call, 'no RING for ringLostAfterS');
       });
     }, this.settings().calls.ringLostAfterS * 1000);
   }
@@ -609,14 +622,18 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     call.phase = 'rolled_over';
     call.rolledOverHow = how;
     if (call.rolledOverTo)
-      await this.sink.record('call.rolled_over', {
-        callId: call.callId,
-        number: call.number,
-        withheld: call.withheld,
-        to: call.rolledOverTo,
-        how,
-        rings: call.rings,
-      });
+      await this.sink.record(
+        'call.rolled_over',
+        {
+          callId: call.callId,
+          number: call.number,
+          withheld: call.withheld,
+          to: call.rolledOverTo,
+          how,
+          rings: call.rings,
+        },
+        this.at(),
+      );
     await this.save(call);
     this.changed();
   }
@@ -674,7 +691,11 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
         call.voicemailTimer = null;
         if (this.live.get(call.callId) !== call) return;
         this.log.info({ callId: call.callId }, 'voicemail longer than allowed; hanging up');
-        this.track(this.modem.hangUp().then(() => this.enqueue('after voicemail hang up', () => this.refresh())));
+        this.track(
+          this.modem
+            .hangUp()
+            .then(() => this.enqueue('after voicemail hang up', async () => void (await this.refresh()))),
+        );
       },
       Math.max(0, left),
     );
@@ -741,15 +762,23 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     }
     try {
       await this.modem.sendSms(ok.number, s.text);
-      await this.sink.record('call.followup_sms', { callId: call.callId, number: ok.number, status: 'sent' });
+      await this.sink.record(
+        'call.followup_sms',
+        { callId: call.callId, number: ok.number, status: 'sent' },
+        this.at(),
+      );
     } catch (e) {
       await this.store.releaseFollowUp(ok.number, now);
-      await this.sink.record('call.followup_sms', {
-        callId: call.callId,
-        number: ok.number,
-        status: 'failed',
-        reason: describeError(e).slice(0, 200),
-      });
+      await this.sink.record(
+        'call.followup_sms',
+        {
+          callId: call.callId,
+          number: ok.number,
+          status: 'failed',
+          reason: describeError(e).slice(0, 200),
+        },
+        this.at(),
+      );
     }
   }
 }
