@@ -49,6 +49,7 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
   let io: IoPlugin;
   let numbering: PinNumbering = 'gpio';
   let closeIo: () => Promise<void> = async () => {};
+  let startIo: () => Promise<void> = async () => {};
   switch (cfg.board) {
     case 'virtual': {
       io = opts.virtualIo ?? new VirtualIo();
@@ -60,20 +61,22 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
       const Firmata = firmataClass();
       // Firmata must be listening before the port opens: it turns 'open' into johnny-five's 'connect'.
       io = new Firmata(port, { reportVersionTimeout: opts.reportVersionTimeoutMs ?? 2000 });
-      await new Promise<void>((resolve, reject) =>
-        port.open((err) =>
-          err
-            ? reject(
-                new CallboxError(
-                  ErrorCode.IoBoardFailed,
-                  `Firmata board ${cfg.firmataPath} cannot be opened: ${err.message}`,
-                  { path: cfg.firmataPath },
-                  { cause: err },
-                ),
-              )
-            : resolve(),
-        ),
-      );
+      // johnny-five's Board must exist before the port opens too: it waits for 'connect' before 'ready'.
+      startIo = () =>
+        new Promise<void>((resolve, reject) =>
+          port.open((err) =>
+            err
+              ? reject(
+                  new CallboxError(
+                    ErrorCode.IoBoardFailed,
+                    `Firmata board ${cfg.firmataPath} cannot be opened: ${err.message}`,
+                    { path: cfg.firmataPath },
+                    { cause: err },
+                  ),
+                )
+              : resolve(),
+          ),
+        );
       closeIo = () =>
         new Promise<void>((resolve) => {
           if (!port.isOpen) return resolve();
@@ -92,7 +95,7 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
   const board = new five.Board({ io, repl: false, debug: false, sigint: false });
   const timeoutMs = opts.readyTimeoutMs ?? 15_000;
   try {
-    await new Promise<void>((resolve, reject) => {
+    const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           reject(new CallboxError(ErrorCode.IoBoardFailed, `${cfg.board} IO board not ready within ${timeoutMs} ms`)),
@@ -107,6 +110,8 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
         reject(new CallboxError(ErrorCode.IoBoardFailed, `${cfg.board} IO board failed: ${describeError(e)}`));
       });
     });
+    await startIo();
+    await ready;
   } catch (e) {
     await closeIo();
     throw e;
