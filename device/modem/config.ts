@@ -1,4 +1,5 @@
-import { Millis, Seconds, Section, Type } from '../../shared/schema.js';
+import { loadConfig } from '../../shared/config.js';
+import { Millis, Seconds, Section, type Static, Type } from '../../shared/schema.js';
 
 /** The modem section of the box configuration (owned by device/modem). */
 export const ModemConfigSchema = Section(
@@ -51,6 +52,35 @@ export const ModemConfigSchema = Section(
     }),
     reopenMinMs: Millis('first wait before reopening a vanished port', { default: 500, minimum: 50, maximum: 60_000 }),
     reopenMaxMs: Millis('longest wait between reopen attempts', { default: 30_000, minimum: 1000, maximum: 600_000 }),
+    ringEndMs: Millis('a ringing call with no new RING for this long is checked with AT+CLCC and ended if gone', {
+      default: 10_000,
+      minimum: 1000,
+      maximum: 60_000,
+    }),
+    clipWaitMs: Millis('after a RING, how long to wait for its +CLIP before reporting the ring without a number', {
+      default: 300,
+      minimum: 0,
+      maximum: 5000,
+    }),
+    callPollMs: Millis('poll AT+CLCC this often while a call is listed (catches ends the modem did not report)', {
+      default: 3000,
+      minimum: 250,
+      maximum: 60_000,
+    }),
+    networkPollS: Seconds('refresh registration and signal (AT+CREG?, AT+CSQ) this often', {
+      default: 60,
+      minimum: 5,
+      maximum: 3600,
+    }),
+    resyncQuietMs: Millis('after a timeout, the quiet time after an OK to AT that proves stale replies are drained', {
+      default: 150,
+      minimum: 20,
+      maximum: 5000,
+    }),
+    deleteSmsAfterRead: Type.Boolean({
+      default: true,
+      description: 'delete a received SMS from the SIM after it has been read and reported (the SIM holds few)',
+    }),
     pin: Type.Union([Type.String({ pattern: '^\\d{4,8}$' }), Type.Null()], {
       default: null,
       description: 'SIM PIN, if the SIM asks for one',
@@ -58,3 +88,10 @@ export const ModemConfigSchema = Section(
   },
   'the GSM modem',
 );
+
+export type ModemConfig = Static<typeof ModemConfigSchema>;
+
+/** A complete modem configuration from partial values (defaults filled in, checked like the config file). */
+export function modemConfig(values: Partial<ModemConfig> = {}): ModemConfig {
+  return loadConfig({ schema: ModemConfigSchema, what: 'modem configuration', values });
+}

@@ -98,6 +98,8 @@ export interface ModemEventMap {
   calls: [calls: CallInfo[]];
   /** A call that was listed is gone (NO CARRIER, VOICE CALL: END, ^CEND, missing from CLCC). */
   callEnded: [info: { index: number | null; reason: string }];
+  /** +CCWA (3GPP TS 27.007 7.12): a second call is waiting while one is active. */
+  callWaiting: [info: { number: string | null; withheld: boolean }];
   network: [status: NetworkStatus];
   sms: [sms: SmsReceived];
   ussd: [result: { status: number; text: string | null }];

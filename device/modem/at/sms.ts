@@ -1,0 +1,89 @@
+/**
+ * SMS, 3GPP TS 27.005: AT+CMGF (3.2.3) text/PDU mode, AT+CMGS (3.5.1 text,
+ * 4.3 PDU) with its "> " prompt and +CMGS: <mr>, +CMTI (3.4.1) new message
+ * indication, AT+CMGR (3.4.3 text, 4.4 PDU), AT+CMGD (3.5.4).
+ */
+import { checkNumber } from './calls.js';
+import { afterPrefix, intOrNull, splitFields } from './fields.js';
+import { type DecodedPdu, decodePdu, encodeSubmit, type SubmitPart } from './pdu.js';
+
+/** Ctrl-Z ends the message body after the prompt; ESC cancels it (27.005 3.5.1). */
+export const CTRL_Z = '\x1a';
+export const ESC = '\x1b';
+
+/**
+ * Characters that are the same byte in the GSM 7-bit alphabet and in ASCII, so a
+ * text made only of them passes through text mode whatever AT+CSCS says.
+ */
+const TEXT_MODE_SAFE = /^[A-Za-z0-9 !"#%&'()*+,\-./:;<=>?\n]*$/;
+
+export interface SmsStep {
+  mode: 'text' | 'pdu';
+  /** AT+CMGS="<da>" (text) or AT+CMGS=<length> (PDU). */
+  command: string;
+  /** Sent after the "> " prompt, before Ctrl-Z. */
+  body: string;
+}
+
+/**
+ * How to send a text: one text-mode message when it is short and plain; otherwise PDUs
+ * (GSM 7-bit or UCS-2, concatenated with reference `ref` when long).
+ */
+export function planSms(to: string, text: string, ref: number): SmsStep[] {
+  const n = checkNumber(to, 'to');
+  if (text.length === 0) throw new RangeError('SMS text is empty');
+  if (text.length > 2000) throw new RangeError(`SMS text is ${text.length} characters; at most 2000 are sent`);
+  if (text.length <= 160 && TEXT_MODE_SAFE.test(text)) {
+    return [{ mode: 'text', command: `AT+CMGS="${n}"`, body: text }];
+  }
+  return encodeSubmit(n, text, ref).map((p: SubmitPart) => ({
+    mode: 'pdu' as const,
+    command: `AT+CMGS=${p.tpduLength}`,
+    body: p.hex,
+  }));
+}
+
+/** +CMGS: <mr>[,<scts>] (27.005 3.5.1). */
+export function parseCmgs(line: string): number | null {
+  if (!line.startsWith('+CMGS:')) return null;
+  return intOrNull(splitFields(afterPrefix(line, '+CMGS:'))[0]?.value);
+}
+
+/** +CMTI: <mem>,<index> (27.005 3.4.1). */
+export function parseCmti(line: string): { mem: string; index: number } | null {
+  if (!line.startsWith('+CMTI:')) return null;
+  const f = splitFields(afterPrefix(line, '+CMTI:')).map((x) => x.value);
+  const index = intOrNull(f[1]);
+  if (index === null) return null;
+  return { mem: f[0] ?? '', index };
+}
+
+/** The answer to AT+CMGR=<i> in PDU mode: "+CMGR: <stat>,[<alpha>],<length>" then the PDU line (27.005 4.4). */
+export function parseCmgrPdu(lines: readonly string[]): DecodedPdu | null {
+  const at = lines.findIndex((l) => l.startsWith('+CMGR:'));
+  if (at < 0) return null;
+  const pdu = lines[at + 1];
+  if (!pdu) return null;
+  return decodePdu(pdu.trim());
+}
+
+/**
+ * The answer to AT+CMGR=<i> in text mode (27.005 3.4.3):
+ * +CMGR: <stat>,<oa>,[<alpha>],<scts>[,...] then the text (possibly several lines).
+ */
+export function parseCmgrText(lines: readonly string[]): { from: string; text: string; at: string | null } | null {
+  const at = lines.findIndex((l) => l.startsWith('+CMGR:'));
+  if (at < 0) return null;
+  const f = splitFields(afterPrefix(lines[at] as string, '+CMGR:')).map((x) => x.value);
+  return { from: f[1] ?? '', text: lines.slice(at + 1).join('\n'), at: f[3] ? f[3] : null };
+}
+
+export function formatCmgr(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 9999) throw new RangeError(`SMS index ${index} is not 0..9999`);
+  return `AT+CMGR=${index}`;
+}
+
+export function formatCmgd(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 9999) throw new RangeError(`SMS index ${index} is not 0..9999`);
+  return `AT+CMGD=${index}`;
+}

@@ -1,0 +1,846 @@
+/**
+ * The GSM modem driver: implements Modem (types.ts) over an AtChannel and a
+ * ByteStream (transport.ts).
+ *
+ *   const modem = createModem(config.modem);      // or createModem(cfg, { openStream })
+ *   modem.on('ring', ({ number, withheld }) => ...);
+ *   modem.on('callEnded', ({ index, reason }) => ...);
+ *   await modem.start();                           // resolves ready, or in a reported non-ready state
+ *
+ * Calls: RING/+CRING/+CLIP/+CCWA and the end lines (NO CARRIER, ^CEND,
+ * VOICE CALL: END, MISSED_CALL, pushed +CLCC/+QIND) are triggers; AT+CLCC
+ * is the truth. A ringing call with no RING for `ringEndMs` is looked up
+ * and ended if it is gone; listed calls are polled every `callPollMs`.
+ *
+ * Health: an idle ping; a soft reset (ATZ + re-initialisation) only after
+ * `maxConsecutiveTimeouts` timeouts in a row; a vanished port -> state
+ * 'disconnected', every pending command fails with ModemDisconnected, and
+ * the port is reopened with backoff (reopenMinMs doubling to reopenMaxMs).
+ * SIM missing / PIN needed are states; registration and signal are
+ * reported through 'network'. Nothing here throws out of an event handler.
+ */
+import { EventEmitter } from 'node:events';
+import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
+import { getLogger, type Logger } from '../../shared/log.js';
+import {
+  formatCpinEntry,
+  INIT_COMMANDS,
+  parseCpin,
+  parseIdentity,
+  type SimStatus,
+  simStateFromError,
+} from './at/basic.js';
+import { type CallerId, type ClccLine, formatChld, formatDeflect, parseClccList } from './at/calls.js';
+import { AtChannel, type CommandResult, type CommandSpec, Priority } from './at/channel.js';
+import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
+import { parseCops, parseCsq, parseRegistration } from './at/network.js';
+import { formatCmgd, formatCmgr, parseCmgrPdu, parseCmgs, planSms } from './at/sms.js';
+import { matchUrc, type Urc } from './at/urc.js';
+import { formatCusd } from './at/ussd.js';
+import type { ModemConfig } from './config.js';
+import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
+import { type ByteStream, type ByteStreamFactory, openByteStream } from './transport.js';
+import type {
+  CallInfo,
+  ForwardingReason,
+  ForwardingStatus,
+  Modem,
+  ModemEventMap,
+  ModemIdentity,
+  ModemState,
+  NetworkStatus,
+  SmsReceived,
+} from './types.js';
+
+export interface ModemOptions {
+  /** The byte-stream seam; default opens serialport or tcp://. */
+  openStream?: ByteStreamFactory;
+  logger?: Logger;
+}
+
+export interface ModemStats {
+  commands: number;
+  timeouts: number;
+  consecutiveTimeouts: number;
+  urcs: number;
+  discarded: number;
+  discardedBytes: number;
+  strayFinals: number;
+  resyncs: number;
+  resets: number;
+  reopens: number;
+}
+
+type Job<T> = () => Promise<T>;
+
+/** Runs jobs one after another (SMS mode switch + send must not interleave with a read). */
+class Lock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(job: Job<T>): Promise<T> {
+    const p = this.tail.then(job, job);
+    this.tail = p.catch(() => {});
+    return p;
+  }
+}
+
+function sameCalls(a: readonly CallInfo[], b: readonly CallInfo[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
+  state: ModemState = 'closed';
+  identity: ModemIdentity = {
+    manufacturer: null,
+    model: null,
+    firmware: null,
+    imei: null,
+    imsi: null,
+    profile: 'generic',
+  };
+  network: NetworkStatus = { registration: 'unknown', lac: null, cellId: null, signalDbm: null, operator: null };
+  /** The latest AT+CLCC list. */
+  calls: CallInfo[] = [];
+  sim: SimStatus | null = null;
+
+  private readonly log: Logger;
+  private readonly atLog: Logger;
+  private readonly channel: AtChannel;
+  private readonly openStream: ByteStreamFactory;
+  private profile: VendorProfile = PROFILES.generic;
+  private stream: ByteStream | null = null;
+  private stopped = true;
+  private initializing: Promise<void> | null = null;
+  private reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  private reopenAttempt = 0;
+  private healthTimer: ReturnType<typeof setInterval> | null = null;
+  private netTimer: ReturnType<typeof setInterval> | null = null;
+  private callPollTimer: ReturnType<typeof setTimeout> | null = null;
+  private ringTimer: ReturnType<typeof setTimeout> | null = null;
+  private ringPending: ReturnType<typeof setTimeout> | null = null;
+  private clipStash: { caller: CallerId; at: number } | null = null;
+  private ringCaller: CallerId | null = null;
+  private ringing = false;
+  private pendingEndReason: string | null = null;
+  private checking: Promise<CallInfo[]> | null = null;
+  private recheck = false;
+  private cmgf: 0 | 1 | null = null;
+  private smsRef = Math.floor(Math.random() * 256);
+  private readonly smsLock = new Lock();
+  private readonly ussdLock = new Lock();
+  private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
+  private resets = 0;
+  private reopens = 0;
+
+  constructor(
+    readonly config: ModemConfig,
+    opts: ModemOptions = {},
+  ) {
+    super();
+    this.log = opts.logger ?? getLogger('device:modem');
+    this.atLog = opts.logger ?? getLogger('device:modem:at');
+    this.openStream = opts.openStream ?? openByteStream;
+    const traceOn = this.atLog.isLevelEnabled('debug');
+    this.channel = new AtChannel(
+      {
+        onUrc: (line) => this.onUrcLine(line),
+        onDiscard: (text, reason) => {
+          this.atLog.debug({ reason, text }, 'discarded');
+          this.emit('discarded', text);
+        },
+        onTimeout: (command, consecutive) => this.onTimeout(command, consecutive),
+        ...(traceOn ? { trace: (dir: 'tx' | 'rx', text: string) => this.atLog.debug({ dir, text }, dir) } : {}),
+      },
+      { quietMs: config.resyncQuietMs, timeoutMs: config.commandTimeoutMs },
+    );
+  }
+
+  get stats(): ModemStats {
+    const c = this.channel.stats;
+    return {
+      ...c,
+      discardedBytes: this.channel.framer.stats.discardedBytes,
+      resets: this.resets,
+      reopens: this.reopens,
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearTimers();
+    this.channel.detach(new CallboxError(ErrorCode.ShuttingDown, 'modem driver stopped'));
+    const s = this.stream;
+    this.stream = null;
+    if (s) await s.close().catch(() => {});
+    this.setState('closed');
+  }
+
+  private clearTimers(): void {
+    for (const t of [this.reopenTimer, this.callPollTimer, this.ringTimer, this.ringPending]) if (t) clearTimeout(t);
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.netTimer) clearInterval(this.netTimer);
+    this.reopenTimer = this.callPollTimer = this.ringTimer = this.ringPending = null;
+    this.healthTimer = this.netTimer = null;
+  }
+
+  private setState(state: ModemState, detail?: string): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.log.info({ state, detail }, `modem ${state}${detail ? `: ${detail}` : ''}`);
+    this.emit('state', state, detail);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    this.setState('opening');
+    let stream: ByteStream;
+    try {
+      stream = await this.openStream({
+        path: this.config.path,
+        baudRate: this.config.baudRate,
+        rtscts: this.config.rtscts,
+      });
+    } catch (e) {
+      this.setState('disconnected', `cannot open ${this.config.path}: ${describeError(e)}`);
+      this.scheduleReopen();
+      return;
+    }
+    if (this.stopped) {
+      await stream.close().catch(() => {});
+      return;
+    }
+    this.stream = stream;
+    stream.on('data', (d) => this.channel.feed(d));
+    stream.once('close', (err) => this.onStreamClose(stream, err));
+    this.channel.attach((data) => stream.write(data));
+    this.cmgf = null;
+    await this.initialize();
+  }
+
+  private onStreamClose(stream: ByteStream, err: Error | null): void {
+    if (this.stream !== stream) return;
+    this.stream = null;
+    if (this.stopped) return;
+    const why = err ? describeError(err) : 'port closed';
+    this.channel.detach(
+      new CallboxError(ErrorCode.ModemDisconnected, `modem port ${this.config.path} is gone (${why})`),
+    );
+    this.stopHealth();
+    this.endAllCalls('disconnected');
+    this.setState('disconnected', why);
+    this.scheduleReopen();
+  }
+
+  private scheduleReopen(): void {
+    if (this.stopped || this.reopenTimer) return;
+    const delay = Math.min(this.config.reopenMinMs * 2 ** this.reopenAttempt, this.config.reopenMaxMs);
+    this.reopenAttempt = Math.min(this.reopenAttempt + 1, 30);
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      this.reopens++;
+      void this.connect();
+    }, delay);
+  }
+
+  /** Give up on the open port (unresponsive after a reset): close it and reopen with backoff. */
+  private async dropAndReopen(why: string): Promise<void> {
+    const s = this.stream;
+    this.stream = null;
+    this.channel.detach(new CallboxError(ErrorCode.ModemDisconnected, `modem does not respond (${why})`));
+    this.stopHealth();
+    this.endAllCalls('modem_unresponsive');
+    this.setState('disconnected', why);
+    if (s) await s.close().catch(() => {});
+    this.scheduleReopen();
+  }
+
+  private initialize(): Promise<void> {
+    this.initializing ??= this.doInitialize().finally(() => {
+      this.initializing = null;
+    });
+    return this.initializing;
+  }
+
+  private async doInitialize(): Promise<void> {
+    this.setState('initializing');
+    const t = this.config.commandTimeoutMs;
+    // The modem may still be booting: a few plain ATs first.
+    let alive = false;
+    for (let i = 0; i < 3 && !alive; i++) {
+      try {
+        await this.cmd({ command: 'AT', timeoutMs: Math.min(t, 2000) }, Priority.CallControl);
+        alive = true;
+      } catch (e) {
+        if (!isCallboxError(e, ErrorCode.ModemTimeout)) break;
+      }
+    }
+    if (!alive) {
+      if (this.stream) await this.dropAndReopen('no answer to AT');
+      return;
+    }
+    try {
+      for (const c of INIT_COMMANDS) await this.tryCmd(c);
+      this.identity.manufacturer = await this.identityOf('AT+CGMI', '+CGMI:');
+      this.identity.model = await this.identityOf('AT+CGMM', '+CGMM:');
+      this.identity.firmware = await this.identityOf('AT+CGMR', '+CGMR:');
+      this.identity.imei = await this.identityOf('AT+CGSN', '+CGSN:');
+      const name =
+        this.config.profile === 'auto'
+          ? detectProfile(this.identity.manufacturer, this.identity.model)
+          : this.config.profile;
+      this.profile = PROFILES[name];
+      this.identity.profile = name;
+      for (const c of this.profile.init) await this.tryCmd(c);
+      const sim = await this.checkSim();
+      if (sim.state !== 'ready') return;
+      this.identity.imsi = await this.identityOf('AT+CIMI', '+CIMI:');
+      // 27.005 3.4.1: new messages stored and indicated with +CMTI.
+      await this.tryCmd('AT+CNMI=2,1,0,0,0');
+      await this.setCmgf(0).catch(() => {});
+      await this.refreshNetwork().catch((e) => this.log.warn({ err: describeError(e) }, 'network query failed'));
+      await this.listCalls().catch(() => {});
+      this.reopenAttempt = 0;
+      this.setState('ready');
+      this.startHealth();
+    } catch (e) {
+      if (isCallboxError(e, ErrorCode.ModemDisconnected) || isCallboxError(e, ErrorCode.ShuttingDown)) return;
+      this.log.warn({ err: describeError(e) }, 'modem initialisation failed');
+      if (this.stream) await this.dropAndReopen(`initialisation failed: ${describeError(e)}`);
+    }
+  }
+
+  private async checkSim(): Promise<SimStatus> {
+    let status: SimStatus;
+    try {
+      const r = await this.cmd({ command: 'AT+CPIN?', prefixes: ['+CPIN:'] });
+      status = r.lines[0] ? parseCpin(r.lines[0]) : { state: 'other', detail: 'no +CPIN line' };
+    } catch (e) {
+      const fromErr =
+        isCallboxError(e, ErrorCode.ModemCommandFailed) && e.details?.final === 'cme'
+          ? simStateFromError({
+              kind: 'cme',
+              line: '',
+              code: (e.details.code as number | null) ?? null,
+              text: (e.details.text as string | null) ?? null,
+            })
+          : null;
+      if (!fromErr) throw e;
+      status = fromErr;
+    }
+    if (status.state === 'pin' && this.config.pin && this.sim?.state !== 'pin') {
+      // Enter the PIN once per start; a wrong PIN must not be retried into a PUK lock.
+      this.sim = status;
+      await this.cmd({ command: formatCpinEntry(this.config.pin) }).catch((e) =>
+        this.log.error({ err: describeError(e) }, 'SIM PIN was refused'),
+      );
+      return this.checkSim();
+    }
+    this.sim = status;
+    if (status.state === 'missing' || status.state === 'other') this.setState('sim_missing', status.detail);
+    else if (status.state === 'pin' || status.state === 'puk') this.setState('sim_pin', status.detail);
+    if (status.state !== 'ready') this.startHealth();
+    return status;
+  }
+
+  private async softReset(): Promise<void> {
+    if (this.state === 'resetting' || this.stopped) return;
+    this.resets++;
+    this.setState('resetting', `${this.config.maxConsecutiveTimeouts} commands in a row timed out`);
+    this.stopHealth();
+    this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem is being reset after repeated timeouts'));
+    this.channel.stats.consecutiveTimeouts = 0;
+    try {
+      await this.cmd({ command: 'ATZ' }, Priority.CallControl);
+    } catch (e) {
+      if (this.stream) await this.dropAndReopen(`reset failed: ${describeError(e)}`);
+      return;
+    }
+    await this.initialize();
+  }
+
+  private onTimeout(command: string, consecutive: number): void {
+    this.log.warn({ command, consecutive }, `${command} timed out (${consecutive} in a row)`);
+    if (consecutive >= this.config.maxConsecutiveTimeouts && this.state !== 'initializing') void this.softReset();
+  }
+
+  private startHealth(): void {
+    this.stopHealth();
+    const pingMs = this.config.idlePingS * 1000;
+    this.healthTimer = setInterval(() => {
+      if (this.state === 'sim_missing' || this.state === 'sim_pin') {
+        void this.initialize();
+        return;
+      }
+      if (this.state !== 'ready') return;
+      if (!this.channel.busy && Date.now() - this.channel.lastActivity >= pingMs) {
+        this.cmd({ command: 'AT' }, Priority.Poll).catch(() => {});
+      }
+    }, pingMs);
+    this.netTimer = setInterval(() => {
+      if (this.state === 'ready') this.refreshNetwork(Priority.Poll).catch(() => {});
+    }, this.config.networkPollS * 1000);
+  }
+
+  private stopHealth(): void {
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.netTimer) clearInterval(this.netTimer);
+    this.healthTimer = this.netTimer = null;
+  }
+
+  // ---------------------------------------------------------------- command plumbing
+
+  private cmd(spec: Partial<CommandSpec> & { command: string }, priority = Priority.Normal): Promise<CommandResult> {
+    return this.channel.run({ timeoutMs: this.config.commandTimeoutMs, priority, ...spec });
+  }
+
+  /** A set-up command whose failure (ERROR) is logged, not fatal; timeouts and disconnects still throw. */
+  private async tryCmd(command: string): Promise<void> {
+    try {
+      await this.cmd({ command });
+    } catch (e) {
+      if (!isCallboxError(e, ErrorCode.ModemCommandFailed)) throw e;
+      this.log.debug({ command, err: describeError(e) }, 'set-up command refused');
+    }
+  }
+
+  private async identityOf(command: string, prefix: string): Promise<string | null> {
+    try {
+      const r = await this.cmd({ command, prefixes: [prefix], anyLine: true });
+      return parseIdentity(r.lines, prefix);
+    } catch (e) {
+      if (!isCallboxError(e, ErrorCode.ModemCommandFailed)) throw e;
+      return null;
+    }
+  }
+
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof RangeError) throw new CallboxError(ErrorCode.ValidationFailed, `${what}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- URCs
+
+  private onUrcLine(line: string): boolean {
+    const urc = matchUrc(line, { ussdPacked: this.profile.ussdPacked });
+    if (!urc) return false;
+    this.atLog.debug({ urc: urc.type, line }, 'urc');
+    this.handleUrc(urc);
+    return true;
+  }
+
+  private handleUrc(urc: Urc): void {
+    switch (urc.type) {
+      case 'ring':
+        this.onRing();
+        break;
+      case 'clip':
+        this.onClip(urc.caller);
+        break;
+      case 'call':
+        this.onPushedCall(urc.call);
+        break;
+      case 'callEnd':
+        this.pendingEndReason = urc.reason;
+        this.checkCalls();
+        break;
+      case 'waiting':
+        this.emit('callWaiting', { number: urc.caller.number, withheld: urc.caller.withheld });
+        this.checkCalls();
+        break;
+      case 'sms':
+        void this.onNewSms(urc.index);
+        break;
+      case 'registration':
+        if (urc.info.kind === 'CREG' || this.network.registration === 'unknown') {
+          this.updateNetwork({
+            registration: urc.info.registration,
+            lac: urc.info.lac ?? this.network.lac,
+            cellId: urc.info.cellId ?? this.network.cellId,
+          });
+        }
+        break;
+      case 'ussd':
+        if (this.ussdWaiter) this.ussdWaiter({ status: urc.result.status, text: urc.result.text });
+        this.emit('ussd', { status: urc.result.status, text: urc.result.text });
+        break;
+      case 'signal':
+        this.updateNetwork({ signalDbm: urc.dbm });
+        break;
+      case 'boot':
+        this.onBoot(urc.line);
+        break;
+      case 'sim':
+        if (urc.status.state === 'missing' && this.state === 'ready') this.setState('sim_missing', urc.status.detail);
+        break;
+      case 'ignored':
+        break;
+    }
+  }
+
+  private onBoot(line: string): void {
+    if (this.initializing || this.state === 'resetting') return;
+    this.log.warn({ line }, 'modem restarted by itself; re-initialising');
+    this.endAllCalls('modem_restarted');
+    this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem restarted'));
+    this.stopHealth();
+    this.cmgf = null;
+    void this.initialize();
+  }
+
+  private emitRing(caller: CallerId | null): void {
+    const c = caller ?? this.ringCaller;
+    if (caller) this.ringCaller = caller;
+    this.emit('ring', { number: c?.number ?? null, withheld: c?.withheld ?? false });
+  }
+
+  private onRing(): void {
+    this.ringing = true;
+    if (this.ringTimer) clearTimeout(this.ringTimer);
+    this.ringTimer = setTimeout(() => this.onRingSilence(), this.config.ringEndMs);
+    const stash = this.clipStash;
+    this.clipStash = null;
+    if (stash && Date.now() - stash.at <= this.config.clipWaitMs + 1000) this.emitRing(stash.caller);
+    else if (!this.ringPending) {
+      this.ringPending = setTimeout(() => {
+        this.ringPending = null;
+        this.emitRing(null);
+      }, this.config.clipWaitMs);
+    }
+    this.checkCalls();
+  }
+
+  private onClip(caller: CallerId): void {
+    if (this.ringPending) {
+      clearTimeout(this.ringPending);
+      this.ringPending = null;
+      this.emitRing(caller);
+    } else this.clipStash = { caller, at: Date.now() };
+  }
+
+  private onRingSilence(): void {
+    this.ringTimer = null;
+    if (!this.ringing) return;
+    this.pendingEndReason ??= 'ring_timeout';
+    this.checkCalls();
+  }
+
+  private onPushedCall(call: ClccLine): void {
+    const { ended, ...info } = call;
+    const others = this.calls.filter((c) => c.index !== info.index);
+    if (ended) {
+      if (others.length !== this.calls.length) {
+        this.calls = others;
+        this.emit('callEnded', { index: info.index, reason: 'pushed_end' });
+        this.emit('calls', this.calls);
+      }
+      this.afterCallsChanged(true);
+    } else {
+      const next = [...others, info].sort((a, b) => a.index - b.index);
+      if (!sameCalls(next, this.calls)) {
+        this.calls = next;
+        this.emit('calls', this.calls);
+      }
+    }
+    this.checkCalls();
+  }
+
+  /** Look at AT+CLCC soon (coalesced: one in flight, at most one more after it). */
+  private checkCalls(): void {
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = this.listCalls()
+      .catch((e) => {
+        // Without the truth, an end line or a silent ring still ends what we knew.
+        if (this.pendingEndReason && !isCallboxError(e, ErrorCode.ShuttingDown))
+          this.endAllCalls(this.pendingEndReason);
+        return this.calls;
+      })
+      .finally(() => {
+        this.checking = null;
+        if (this.recheck && !this.stopped) {
+          this.recheck = false;
+          this.checkCalls();
+        }
+      });
+  }
+
+  private applyCalls(list: CallInfo[]): void {
+    const reason = this.pendingEndReason ?? 'gone';
+    this.pendingEndReason = null;
+    let endedIncoming = false;
+    const ended = this.calls.filter((c) => !list.some((n) => n.index === c.index && n.direction === c.direction));
+    const changed = !sameCalls(list, this.calls);
+    this.calls = list;
+    for (const c of ended) {
+      if (c.stat === 'incoming' || c.stat === 'waiting') endedIncoming = true;
+      this.emit('callEnded', { index: c.index, reason });
+    }
+    if (changed) this.emit('calls', list);
+    const stillRinging = list.some((c) => c.stat === 'incoming' || c.stat === 'waiting');
+    if (this.ringing && !stillRinging) {
+      // The ringing call is gone (or became active). If we never saw it listed, say so once.
+      const answered = list.some((c) => c.direction === 'mt' && c.stat === 'active');
+      if (!endedIncoming && !answered && ended.length === 0) this.emit('callEnded', { index: null, reason });
+      this.stopRinging();
+    }
+    this.afterCallsChanged(false);
+  }
+
+  private stopRinging(): void {
+    this.ringing = false;
+    this.ringCaller = null;
+    this.clipStash = null;
+    if (this.ringTimer) clearTimeout(this.ringTimer);
+    this.ringTimer = null;
+  }
+
+  private afterCallsChanged(_pushed: boolean): void {
+    if (this.callPollTimer) clearTimeout(this.callPollTimer);
+    this.callPollTimer = null;
+    if (this.calls.length > 0 && !this.stopped) {
+      const every = this.profile.pushesCallState ? this.config.callPollMs * 3 : this.config.callPollMs;
+      this.callPollTimer = setTimeout(() => {
+        this.callPollTimer = null;
+        this.checkCalls();
+      }, every);
+    }
+  }
+
+  private endAllCalls(reason: string): void {
+    const had = this.calls;
+    const wasRinging = this.ringing;
+    this.calls = [];
+    for (const c of had) this.emit('callEnded', { index: c.index, reason });
+    if (wasRinging && had.length === 0) this.emit('callEnded', { index: null, reason });
+    if (had.length > 0) this.emit('calls', []);
+    this.stopRinging();
+    this.pendingEndReason = null;
+    if (this.ringPending) clearTimeout(this.ringPending);
+    this.ringPending = null;
+    if (this.callPollTimer) clearTimeout(this.callPollTimer);
+    this.callPollTimer = null;
+  }
+
+  private async onNewSms(index: number): Promise<void> {
+    try {
+      const sms = await this.readSms(index);
+      this.emit('sms', sms);
+      if (this.config.deleteSmsAfterRead) await this.deleteSms(index);
+    } catch (e) {
+      this.log.warn({ index, err: describeError(e) }, 'could not read a received SMS');
+    }
+  }
+
+  private updateNetwork(patch: Partial<NetworkStatus>): void {
+    const next = { ...this.network, ...patch };
+    if (JSON.stringify(next) === JSON.stringify(this.network)) return;
+    this.network = next;
+    this.emit('network', next);
+  }
+
+  // ---------------------------------------------------------------- Modem API
+
+  async listCalls(): Promise<CallInfo[]> {
+    const r = await this.cmd({ command: 'AT+CLCC', prefixes: ['+CLCC:'] }, Priority.CallControl);
+    const list = parseClccList(r.lines);
+    this.applyCalls(list);
+    return list;
+  }
+
+  async answer(): Promise<void> {
+    try {
+      await this.cmd(
+        { command: 'ATA', callFinals: true, timeoutMs: this.config.callControlTimeoutMs },
+        Priority.CallControl,
+      );
+    } finally {
+      this.checkCalls();
+    }
+  }
+
+  async hangUp(): Promise<void> {
+    let last: unknown = null;
+    try {
+      for (const command of this.profile.hangUp) {
+        try {
+          await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
+          return;
+        } catch (e) {
+          last = e;
+          if (!(isCallboxError(e, ErrorCode.ModemCommandFailed) && e.details?.final === 'error')) throw e;
+        }
+      }
+      throw last;
+    } finally {
+      this.pendingEndReason ??= 'hung_up';
+      this.checkCalls();
+    }
+  }
+
+  deflect(number: string): Promise<void> {
+    return this.guard('deflect', async () => {
+      const command = formatDeflect(number);
+      try {
+        await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
+      } finally {
+        this.pendingEndReason ??= 'deflected';
+        this.checkCalls();
+      }
+    });
+  }
+
+  hold(n: number): Promise<void> {
+    return this.guard('hold', async () => {
+      const command = formatChld(n);
+      try {
+        await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
+      } finally {
+        this.checkCalls();
+      }
+    });
+  }
+
+  setForwarding(reason: ForwardingReason, enable: boolean, number?: string, timeS?: number): Promise<void> {
+    return this.guard('setForwarding', async () => {
+      // Enabling with a number registers it (27.007 7.11 mode 3, which also activates);
+      // disabling erases it (mode 4) so that nothing stale comes back on a later "enable".
+      const mode: CcfcMode = enable ? (number ? 'register' : 'enable') : 'erase';
+      const command = formatCcfc({
+        reason,
+        mode,
+        ...(number && enable ? { number } : {}),
+        ...(timeS !== undefined && enable ? { timeS } : {}),
+      });
+      await this.cmd({ command, timeoutMs: this.config.networkTimeoutMs }, Priority.Normal);
+    });
+  }
+
+  queryForwarding(reason: ForwardingReason): Promise<ForwardingStatus[]> {
+    return this.guard('queryForwarding', async () => {
+      const command = formatCcfc({ reason, mode: 'query' });
+      const r = await this.cmd({ command, prefixes: ['+CCFC:'], timeoutMs: this.config.networkTimeoutMs });
+      return parseCcfcList(r.lines, reason);
+    });
+  }
+
+  private async setCmgf(mode: 0 | 1): Promise<void> {
+    if (this.cmgf === mode) return;
+    await this.cmd({ command: `AT+CMGF=${mode}` }, Priority.Sms);
+    this.cmgf = mode;
+  }
+
+  sendSms(to: string, text: string): Promise<number[]> {
+    return this.guard('sendSms', async () => {
+      this.smsRef = (this.smsRef + 1) & 0xff;
+      const steps = planSms(to, text, this.smsRef);
+      return this.smsLock.run(async () => {
+        const refs: number[] = [];
+        for (const s of steps) {
+          await this.setCmgf(s.mode === 'text' ? 1 : 0);
+          const r = await this.cmd(
+            { command: s.command, body: s.body, prefixes: ['+CMGS:'], timeoutMs: this.config.smsTimeoutMs },
+            Priority.Sms,
+          );
+          const mr = r.lines[0] ? parseCmgs(r.lines[0]) : null;
+          if (mr !== null) refs.push(mr);
+        }
+        return refs;
+      });
+    });
+  }
+
+  readSms(index: number): Promise<SmsReceived> {
+    return this.guard('readSms', () =>
+      this.smsLock.run(async () => {
+        await this.setCmgf(0);
+        const r = await this.cmd({ command: formatCmgr(index), prefixes: ['+CMGR:'], bodyLines: 1 }, Priority.Sms);
+        const pdu = parseCmgrPdu(r.lines);
+        if (!pdu) throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
+        return { index, from: pdu.address, text: pdu.text, at: pdu.at };
+      }),
+    );
+  }
+
+  deleteSms(index: number): Promise<void> {
+    return this.guard('deleteSms', async () => {
+      await this.cmd({ command: formatCmgd(index) }, Priority.Sms);
+    });
+  }
+
+  ussd(code: string): Promise<{ status: number; text: string | null }> {
+    return this.guard('ussd', () =>
+      this.ussdLock.run(async () => {
+        const command = formatCusd(code, this.profile.ussdPacked);
+        let timer: ReturnType<typeof setTimeout> | null = null;
+        // The waiter exists before the command goes out: some modems put +CUSD before the OK.
+        const answer = new Promise<{ status: number; text: string | null }>((resolve, reject) => {
+          this.ussdWaiter = resolve;
+          timer = setTimeout(
+            () =>
+              reject(
+                new CallboxError(
+                  ErrorCode.ModemTimeout,
+                  `no +CUSD answer to ${code} within ${this.config.networkTimeoutMs} ms`,
+                  {
+                    command,
+                  },
+                ),
+              ),
+            this.config.networkTimeoutMs,
+          );
+        });
+        try {
+          await this.cmd({ command, timeoutMs: this.config.networkTimeoutMs });
+          return await answer;
+        } finally {
+          if (timer) clearTimeout(timer);
+          this.ussdWaiter = null;
+          answer.catch(() => {});
+        }
+      }),
+    );
+  }
+
+  async refreshNetwork(priority = Priority.Normal): Promise<NetworkStatus> {
+    const reg = await this.cmd({ command: 'AT+CREG?', prefixes: ['+CREG:'] }, priority);
+    const info = reg.lines[0] ? parseRegistration(reg.lines[0], true) : null;
+    const csq = await this.cmd({ command: 'AT+CSQ', prefixes: ['+CSQ:'] }, priority);
+    const sig = csq.lines[0] ? parseCsq(csq.lines[0]) : null;
+    let operator = this.network.operator;
+    try {
+      const cops = await this.cmd(
+        { command: 'AT+COPS?', prefixes: ['+COPS:'], timeoutMs: this.config.networkTimeoutMs },
+        priority,
+      );
+      operator = cops.lines[0] ? (parseCops(cops.lines[0])?.operator ?? null) : null;
+    } catch (e) {
+      if (!isCallboxError(e, ErrorCode.ModemCommandFailed)) throw e;
+    }
+    this.updateNetwork({
+      registration: info?.registration ?? 'unknown',
+      lac: info?.lac ?? null,
+      cellId: info?.cellId ?? null,
+      signalDbm: sig?.dbm ?? null,
+      operator,
+    });
+    return this.network;
+  }
+}
+
+/** The driver. Side-effect free until start(). */
+export function createModem(config: ModemConfig, opts: ModemOptions = {}): GsmModem {
+  return new GsmModem(config, opts);
+}
