@@ -81,8 +81,14 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
   private byte(b: number): void {
     const buf = this.buf;
     if (buf.length === 0) {
-      if (b === FIRMATA.REPORT_VERSION) return this.send([FIRMATA.REPORT_VERSION, 2, 5]);
-      if (b === FIRMATA.SYSTEM_RESET) return this.reset();
+      if (b === FIRMATA.REPORT_VERSION) {
+        this.send([FIRMATA.REPORT_VERSION, 2, 5]);
+        return;
+      }
+      if (b === FIRMATA.SYSTEM_RESET) {
+        this.reset();
+        return;
+      }
       if (b < 0x80) {
         this.discarded++;
         return;
@@ -121,11 +127,14 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
         return;
       }
       case FIRMATA.SET_PIN_MODE:
-        return this.setMode(a, b);
+        this.setMode(a, b);
+        return;
       case FIRMATA.SET_DIGITAL_PIN_VALUE:
-        return this.writeDigital(a, b ? 1 : 0);
+        this.writeDigital(a, b ? 1 : 0);
+        return;
       case FIRMATA.ANALOG_MESSAGE:
-        return this.writeAnalog(channel, a | (b << 7));
+        this.writeAnalog(channel, a | (b << 7));
+        return;
       case FIRMATA.REPORT_DIGITAL:
         if (a) {
           this.reportPorts.add(channel);
@@ -143,7 +152,8 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
     const [cmd, ...rest] = data;
     switch (cmd) {
       case FIRMATA.QUERY_FIRMWARE:
-        return this.sendFirmware();
+        this.sendFirmware();
+        return;
       case FIRMATA.CAPABILITY_QUERY: {
         const out: number[] = [FIRMATA.START_SYSEX, FIRMATA.CAPABILITY_RESPONSE];
         for (let p = 0; p < PIN_COUNT; p++) {
@@ -153,18 +163,20 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
           out.push(0x7f);
         }
         out.push(FIRMATA.END_SYSEX);
-        return this.send(out);
+        this.send(out);
+        return;
       }
       case FIRMATA.ANALOG_MAPPING_QUERY: {
         const map = Array.from({ length: PIN_COUNT }, (_, p) => (p >= 14 ? p - 14 : 0x7f));
-        return this.send([FIRMATA.START_SYSEX, FIRMATA.ANALOG_MAPPING_RESPONSE, ...map, FIRMATA.END_SYSEX]);
+        this.send([FIRMATA.START_SYSEX, FIRMATA.ANALOG_MAPPING_RESPONSE, ...map, FIRMATA.END_SYSEX]);
+        return;
       }
       case FIRMATA.PIN_STATE_QUERY: {
         const p = rest[0] ?? 0;
         const pin = this.pins[p];
         if (!pin) return;
         const state = pin.mode === PIN_MODES.INPUT ? (pin.pullup ? 1 : 0) : pin.value;
-        return this.send([
+        this.send([
           FIRMATA.START_SYSEX,
           FIRMATA.PIN_STATE_RESPONSE,
           p,
@@ -173,11 +185,13 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
           (state >> 7) & 0x7f,
           FIRMATA.END_SYSEX,
         ]);
+        return;
       }
       case FIRMATA.EXTENDED_ANALOG: {
         const [p = 0, ...v] = rest;
         const value = v.reduce((acc, byte, i) => acc | (byte << (7 * i)), 0);
-        return this.writeAnalog(p, value);
+        this.writeAnalog(p, value);
+        return;
       }
       case FIRMATA.SAMPLING_INTERVAL:
         this.samplingIntervalMs = (rest[0] ?? 0) | ((rest[1] ?? 0) << 7);
@@ -195,7 +209,10 @@ export class FirmataBoard extends EventEmitter<FirmataBoardEvents> {
 
   private setMode(p: number, mode: number): void {
     const pin = this.pins[p];
-    if (!pin) return void this.discarded++;
+    if (!pin) {
+      this.discarded++;
+      return;
+    }
     pin.mode = mode;
     pin.pullup = mode === PIN_MODES.PULLUP;
     this.emit('mode', p, mode);
