@@ -127,7 +127,15 @@ interface Row {
   ended_at: number | null;
 }
 
-const SCHEMA = `
+/**
+ * The calls module's tables, as migrations in the shape device/store applies
+ * per module (`Store.open({ migrations: { calls: CALLS_MIGRATIONS } })`).
+ */
+export const CALLS_MIGRATIONS: readonly { version: number; name: string; up: string }[] = [
+  {
+    version: 1,
+    name: 'calls and follow-ups',
+    up: `
 CREATE TABLE IF NOT EXISTS calls (
   call_id TEXT PRIMARY KEY,
   idx INTEGER,
@@ -152,8 +160,16 @@ CREATE TABLE IF NOT EXISTS followups (
   number TEXT PRIMARY KEY,
   at INTEGER NOT NULL,
   call_id TEXT NOT NULL
-);
-`;
+);`,
+  },
+];
+
+/** The statements the SQL call store needs; device/store's Store provides them (serialised on its connection). */
+export interface SqlQueries {
+  run(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  exec(sql: string): Promise<void>;
+}
 
 function fromRow(r: Row): CallRecord {
   return {
@@ -187,37 +203,50 @@ function storeError(what: string, e: unknown): CallboxError {
   );
 }
 
-/** The call store in an SQLite file (WAL, synchronous=FULL: a saved record survives a power cut). */
+/**
+ * The call store on SQL: over the box's one database (device/store's Store,
+ * with CALLS_MIGRATIONS applied) or over a file of its own (open()).
+ * WAL with synchronous=FULL: a saved record survives a power cut.
+ */
 export class SqliteCallStore implements CallStore {
-  private constructor(private readonly db: sqlite3.Database) {}
+  constructor(
+    private readonly q: SqlQueries,
+    private readonly onClose: () => Promise<void> = async () => {},
+  ) {}
 
+  /** A store in its own SQLite file (when the box store is not used). */
   static async open(file: string): Promise<SqliteCallStore> {
     const db = await new Promise<sqlite3.Database>((resolve, reject) => {
       const d = new sqlite3.Database(file, (err) => (err ? reject(storeError(`opening ${file}`, err)) : resolve(d)));
     });
-    const store = new SqliteCallStore(db);
-    await store.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
-    await store.exec(SCHEMA);
-    return store;
+    const q: SqlQueries = {
+      run: (sql, params = []) =>
+        new Promise((resolve, reject) =>
+          db.run(sql, params, function (err) {
+            if (err) reject(storeError('write', err));
+            else resolve({ changes: this.changes });
+          }),
+        ),
+      all: <T>(sql: string, params: readonly unknown[] = []) =>
+        new Promise<T[]>((resolve, reject) =>
+          db.all(sql, params, (err, rows) => (err ? reject(storeError('read', err)) : resolve(rows as T[]))),
+        ),
+      exec: (sql) =>
+        new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(storeError('schema', err)) : resolve()))),
+    };
+    await q.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    for (const m of CALLS_MIGRATIONS) await q.exec(m.up);
+    return new SqliteCallStore(
+      q,
+      () => new Promise((resolve, reject) => db.close((err) => (err ? reject(storeError('close', err)) : resolve()))),
+    );
   }
 
-  private exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.db.exec(sql, (err) => (err ? reject(storeError('schema', err)) : resolve())),
-    );
-  }
   private run(sql: string, params: unknown[]): Promise<number> {
-    return new Promise((resolve, reject) =>
-      this.db.run(sql, params, function (err) {
-        if (err) reject(storeError('write', err));
-        else resolve(this.changes);
-      }),
-    );
+    return this.q.run(sql, params).then((r) => r.changes);
   }
   private all<T>(sql: string, params: unknown[]): Promise<T[]> {
-    return new Promise((resolve, reject) =>
-      this.db.all(sql, params, (err, rows) => (err ? reject(storeError('read', err)) : resolve(rows as T[]))),
-    );
+    return this.q.all<T>(sql, params);
   }
 
   async save(c: CallRecord): Promise<void> {
@@ -282,8 +311,6 @@ export class SqliteCallStore implements CallStore {
     return n;
   }
   close(): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.db.close((err) => (err ? reject(storeError('close', err)) : resolve())),
-    );
+    return this.onClose();
   }
 }
