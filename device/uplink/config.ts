@@ -25,6 +25,11 @@ export const MqttConfigSchema = Section(
     }),
     reconnectMaxMs: Millis('longest reconnect delay', { default: 60_000, minimum: 1000, maximum: 3_600_000 }),
     requestTimeoutMs: Millis('wait for an answer from the fleet', { default: 15_000, minimum: 500, maximum: 300_000 }),
+    claimRetryS: Seconds('ask again this often while a claim is pending or refused', {
+      default: 30,
+      minimum: 1,
+      maximum: 3600,
+    }),
   },
   'the MQTT link to the fleet',
 );
@@ -39,6 +44,18 @@ export const OutboxConfigSchema = Section(
         'undelivered events kept; when full, telemetry-like events are coalesced, panic and voicemail never dropped',
     }),
     publishBatch: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'events in flight at once' }),
+    minFreeMb: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 64,
+      description:
+        'free disk (MiB) the outbox keeps in reserve: below it only panic and voicemail events are still accepted',
+    }),
+    flushDelayMs: Millis('wait this long to gather more events into one commit (group commit)', {
+      default: 2,
+      minimum: 0,
+      maximum: 100,
+    }),
   },
   'the durable outbox',
 );

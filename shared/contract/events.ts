@@ -126,6 +126,10 @@ export const EVENT_BODIES = {
     number: Nullable(PhoneNumber()),
     confirmed: Type.Boolean({ description: 'read back from the network with AT+CCFC query' }),
   }),
+  'store.quarantined': Strict({
+    movedTo: Type.String({ maxLength: 512, description: 'where the corrupt store file was set aside on the box' }),
+    reason: Type.String({ maxLength: 2000, description: 'what the integrity check found' }),
+  }),
 } as const;
 
 export type EventType = keyof typeof EVENT_BODIES;

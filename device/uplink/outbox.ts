@@ -1,0 +1,432 @@
+/**
+ * The durable outbox: the EventSink every feature module records into.
+ *
+ * - record() validates the body, then the event joins the next group
+ *   commit (one multi-row INSERT and the sequence counter in one
+ *   transaction); the promise resolves only after COMMIT, so an event whose
+ *   record() resolved survives a power cut (see device/store/store.ts).
+ * - seq is given at commit time in record() order, +1 per event and kept in
+ *   meta.last_seq across reboots; a failed commit gives out no numbers.
+ * - The pump publishes committed events in seq order, at most publishBatch
+ *   in flight, through a Sender (the MQTT link, QoS 1); a row is deleted
+ *   once the broker acknowledged it (PUBACK). When the link comes back
+ *   (or the box restarts) the pump starts again from the oldest row still
+ *   stored, so anything unacknowledged is published again: at least once,
+ *   in order; the fleet applies each id once.
+ *
+ * Bound (outbox.maxEvents undelivered rows), policy when full:
+ * - panic.* and voicemail.* (class 2) are never dropped nor refused: they
+ *   go over the bound (only the disk limits them);
+ * - state events (modem.state, forwarding.state per reason; class 0) are
+ *   coalesced: a new one deletes the undelivered older ones of its kind,
+ *   only the newest state matters;
+ * - anything else (calls, class 1) is refused with StoreFull: the producer
+ *   knows it was not recorded (nothing acknowledged is ever dropped).
+ * Disk nearly full (free < outbox.minFreeMb): only class 2 is accepted.
+ */
+import { statfs } from 'node:fs/promises';
+import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
+import { newEventId } from '../../shared/ids.js';
+import { getLogger, type Logger } from '../../shared/log.js';
+import { validate } from '../../shared/validate.js';
+import type { EventSink, RecordedEvent } from '../events.js';
+import type { Store } from '../store/store.js';
+
+export enum EventClass {
+  Coalescable = 0,
+  Normal = 1,
+  Critical = 2,
+}
+
+/** The class of an event type and, for coalescable ones, what supersedes what. */
+export function classify(type: EventType, body: unknown): { cls: EventClass; key: string | null } {
+  if (type.startsWith('panic.') || type.startsWith('voicemail.')) return { cls: EventClass.Critical, key: null };
+  if (type === 'modem.state') return { cls: EventClass.Coalescable, key: type };
+  if (type === 'forwarding.state') {
+    return { cls: EventClass.Coalescable, key: `${type}:${(body as { reason: string }).reason}` };
+  }
+  return { cls: EventClass.Normal, key: null };
+}
+
+/** Where the pump publishes: the link while online. send() resolves on the broker's acknowledgement. */
+export interface Sender {
+  deviceId: string;
+  send(payload: string, seq: number): Promise<void>;
+}
+
+export interface OutboxOptions {
+  bootId: string;
+  maxEvents: number;
+  publishBatch: number;
+  /** Free disk below which only critical events are accepted (bytes). */
+  minFreeBytes: number;
+  flushDelayMs?: number;
+  /** Check free disk at most this often (ms; default 1000), at every commit once below the limit. */
+  diskCheckMs?: number;
+  /** Free bytes on the store's file system (tests inject a stand-in). */
+  freeBytes?: () => Promise<number>;
+  /** Directory for the default freeBytes. */
+  dataDir?: string;
+  log?: Logger;
+}
+
+interface Pending {
+  id: string;
+  type: EventType;
+  body: string;
+  at: string;
+  cls: EventClass;
+  key: string | null;
+  resolve: (r: RecordedEvent) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  type: string;
+  at: string;
+  boot_id: string;
+  body: string;
+}
+
+const MAX_ROWS_PER_INSERT = 400;
+const PAGE = 500;
+
+export class Outbox implements EventSink {
+  private lastSeq = 0;
+  private depthCount = 0;
+  private pending: Pending[] = [];
+  private flushing = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private sender: Sender | undefined;
+  private generation = 0;
+  private nextSeq = 0;
+  private buffer: Row[] = [];
+  private inFlight = 0;
+  private pumping = false;
+  private pumpAgain = false;
+  private acked = new Set<number>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  private ackFlush: Promise<void> = Promise.resolve();
+  private diskLow = false;
+  private diskChecked = 0;
+  private closed = false;
+  private readonly log: Logger;
+  private readonly drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: OutboxOptions,
+  ) {
+    this.log = opts.log ?? getLogger('device:uplink:outbox');
+  }
+
+  async open(): Promise<void> {
+    const meta = await this.store.get<{ value: string }>("SELECT value FROM meta WHERE key = 'last_seq'");
+    const max = await this.store.get<{ m: number | null; n: number }>(
+      'SELECT MAX(seq) AS m, COUNT(*) AS n FROM events',
+    );
+    this.lastSeq = Math.max(Number(meta?.value ?? 0), max?.m ?? 0);
+    this.depthCount = max?.n ?? 0;
+    await this.checkDisk(true);
+    this.log.info({ depth: this.depthCount, lastSeq: this.lastSeq }, 'outbox opened');
+  }
+
+  /** Events stored and not yet acknowledged by the broker. */
+  get depth(): number {
+    return this.depthCount;
+  }
+
+  /** The last sequence number given out. */
+  get seq(): number {
+    return this.lastSeq;
+  }
+
+  record<K extends EventType>(type: K, body: EventBody<K>, at: Date = new Date()): Promise<RecordedEvent> {
+    if (this.closed) {
+      return Promise.reject(new CallboxError(ErrorCode.ShuttingDown, `event ${type} not recorded: shutting down`));
+    }
+    const schema = EVENT_BODIES[type];
+    if (!schema) {
+      return Promise.reject(new CallboxError(ErrorCode.ValidationFailed, `unknown event type ${JSON.stringify(type)}`));
+    }
+    try {
+      validate(schema, body, `event ${type}`);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { cls, key } = classify(type, body);
+    return new Promise<RecordedEvent>((resolve, reject) => {
+      this.pending.push({
+        id: newEventId(),
+        type,
+        body: JSON.stringify(body),
+        at: at.toISOString(),
+        cls,
+        key,
+        resolve,
+        reject,
+      });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing || this.flushTimer) return;
+    const delay = this.opts.flushDelayMs ?? 2;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, delay);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_ROWS_PER_INSERT);
+        await this.commit(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+    if (this.pending.length > 0) this.scheduleFlush();
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    await this.checkDisk(false);
+    const accepted: Pending[] = [];
+    const coalesce = new Set<string>();
+    let depth = this.depthCount;
+    for (const p of batch) {
+      if (this.diskLow && p.cls !== EventClass.Critical) {
+        p.reject(
+          new CallboxError(
+            ErrorCode.StoreFull,
+            `event ${p.type} not recorded: less than ${Math.round(this.opts.minFreeBytes / 2 ** 20)} MiB free on disk; only panic and voicemail events are kept`,
+          ),
+        );
+        continue;
+      }
+      if (p.cls === EventClass.Coalescable && p.key) {
+        // Full: a newer state supersedes the stored undelivered ones of the same kind.
+        if (depth >= this.opts.maxEvents) coalesce.add(p.key);
+      } else if (p.cls === EventClass.Normal && depth >= this.opts.maxEvents) {
+        p.reject(
+          new CallboxError(
+            ErrorCode.StoreFull,
+            `event ${p.type} not recorded: the outbox holds ${depth} undelivered events (outbox.maxEvents ${this.opts.maxEvents})`,
+            { depth, maxEvents: this.opts.maxEvents },
+          ),
+        );
+        continue;
+      }
+      accepted.push(p);
+      depth++;
+    }
+    if (accepted.length === 0) return;
+    const first = this.lastSeq + 1;
+    const last = this.lastSeq + accepted.length;
+    let removed = 0;
+    try {
+      await this.store.transaction(async (tx) => {
+        if (coalesce.size > 0) {
+          const keys = [...coalesce];
+          const r = await tx.run(`DELETE FROM events WHERE coalesce_key IN (${keys.map(() => '?').join(',')})`, keys);
+          removed = r.changes;
+        }
+        const params: unknown[] = [];
+        accepted.forEach((p, i) => {
+          params.push(first + i, p.id, p.type, p.cls, p.key, p.at, this.opts.bootId, p.body);
+        });
+        await tx.run(
+          `INSERT INTO events (seq, id, type, class, coalesce_key, at, boot_id, body) VALUES ${accepted
+            .map(() => '(?,?,?,?,?,?,?,?)')
+            .join(',')}`,
+          params,
+        );
+        await tx.run(
+          "INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          [String(last)],
+        );
+      });
+    } catch (e) {
+      const err =
+        e instanceof CallboxError
+          ? e
+          : new CallboxError(ErrorCode.StoreUnavailable, `outbox commit failed: ${String(e)}`);
+      this.log.error({ err, events: accepted.length }, 'outbox commit failed; events refused');
+      for (const p of accepted) p.reject(err);
+      return;
+    }
+    this.lastSeq = last;
+    this.depthCount += accepted.length - removed;
+    if (removed > 0) this.log.info({ removed, keys: [...coalesce] }, 'outbox full: coalesced superseded state events');
+    accepted.forEach((p, i) => {
+      p.resolve({ id: p.id, seq: first + i });
+    });
+    this.kick();
+  }
+
+  private async checkDisk(force: boolean): Promise<void> {
+    const now = Date.now();
+    // statfs is cheap but not free: every second at most, every commit when close to the limit.
+    if (!force && !this.diskLow && now - this.diskChecked < (this.opts.diskCheckMs ?? 1000)) return;
+    this.diskChecked = now;
+    let free: number;
+    try {
+      free = this.opts.freeBytes
+        ? await this.opts.freeBytes()
+        : await statfs(this.opts.dataDir ?? '.').then((s) => s.bavail * s.bsize);
+    } catch {
+      return;
+    }
+    const low = free < this.opts.minFreeBytes;
+    if (low !== this.diskLow) {
+      if (low) this.log.warn({ freeBytes: free }, 'disk nearly full: only panic and voicemail events accepted');
+      else this.log.info({ freeBytes: free }, 'disk space back: accepting all events');
+    }
+    this.diskLow = low;
+  }
+
+  // ---- publishing ------------------------------------------------------------------
+
+  /** Start publishing through `sender` (the link is online). Replays from the oldest stored event. */
+  attach(sender: Sender): void {
+    this.sender = sender;
+    this.generation++;
+    this.buffer = [];
+    this.nextSeq = 0;
+    this.inFlight = 0;
+    this.kick();
+  }
+
+  /** Stop publishing (the link went down); unacknowledged events stay stored and are sent again later. */
+  detach(): void {
+    this.sender = undefined;
+    this.generation++;
+    this.buffer = [];
+    this.inFlight = 0;
+  }
+
+  private kick(): void {
+    if (!this.sender || this.closed) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const gen = this.generation;
+    try {
+      do {
+        this.pumpAgain = false;
+        while (this.sender && gen === this.generation && this.inFlight < this.opts.publishBatch) {
+          if (this.buffer.length === 0) {
+            if (this.nextSeq > this.lastSeq) break;
+            const rows = await this.store.all<Row>(
+              'SELECT seq, id, type, at, boot_id, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
+              [this.nextSeq, PAGE],
+            );
+            if (gen !== this.generation) return;
+            this.buffer = rows.filter((r) => !this.acked.has(r.seq));
+            if (rows.length === 0) {
+              this.nextSeq = this.lastSeq + 1;
+              break;
+            }
+            this.nextSeq = (rows[rows.length - 1]?.seq ?? this.nextSeq) + 1;
+            continue;
+          }
+          const row = this.buffer.shift() as Row;
+          const sender = this.sender;
+          this.inFlight++;
+          const payload = `{"v":1,"id":"${row.id}","deviceId":"${sender.deviceId}","bootId":"${row.boot_id}","seq":${row.seq},"at":"${row.at}","type":"${row.type}","body":${row.body}}`;
+          sender.send(payload, row.seq).then(
+            () => {
+              this.onAck(row.seq);
+              if (gen === this.generation) {
+                this.inFlight--;
+                this.kick();
+              }
+            },
+            () => {
+              /* the link is down; attach() replays from the store */
+            },
+          );
+        }
+      } while (this.pumpAgain && gen === this.generation);
+    } catch (e) {
+      this.log.error({ err: e }, 'outbox pump failed; retrying on the next event or reconnect');
+    } finally {
+      this.pumping = false;
+    }
+    if (gen !== this.generation && this.sender) this.kick();
+  }
+
+  private onAck(seq: number): void {
+    this.acked.add(seq);
+    if (this.acked.size >= 200) void this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => void this.flushAcks(), 20);
+  }
+
+  private flushAcks(): Promise<void> {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.acked.size === 0) return this.ackFlush;
+    const seqs = [...this.acked];
+    this.ackFlush = this.ackFlush.then(async () => {
+      try {
+        let removed = 0;
+        for (let i = 0; i < seqs.length; i += 500) {
+          const part = seqs.slice(i, i + 500);
+          const r = await this.store.run(`DELETE FROM events WHERE seq IN (${part.map(() => '?').join(',')})`, part);
+          removed += r.changes;
+        }
+        this.depthCount -= removed;
+        for (const s of seqs) this.acked.delete(s);
+        if (this.depthCount <= 0) this.notifyDrained();
+      } catch (e) {
+        // Rows stay; they are published again after the next reconnect (the fleet dedups by id).
+        for (const s of seqs) this.acked.delete(s);
+        this.log.warn({ err: e }, 'could not mark delivered events');
+      }
+    });
+    return this.ackFlush;
+  }
+
+  private notifyDrained(): void {
+    for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Resolves when every stored event has been acknowledged (tests, shutdown, benchmarks). */
+  async drained(): Promise<void> {
+    for (;;) {
+      await this.flushAcks();
+      if (this.depthCount <= 0 && this.pending.length === 0 && !this.flushing) return;
+      await new Promise<void>((resolve) => {
+        this.drainWaiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  /** Commit what producers already handed in, record acknowledgements, stop. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    while (this.flushing || this.pending.length > 0) {
+      if (!this.flushing) await this.flush();
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+    this.closed = true;
+    this.detach();
+    await this.flushAcks();
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * Test-side stand-ins for the uplink tests: a real aedes broker on an
+ * ephemeral TCP port (that can be taken down and brought back on the same
+ * port to simulate an outage), a Mosquitto started on its own port and
+ * config file, and a "fake fleet" MQTT client that plays the fleet's part
+ * of the shared contract.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Aedes, type AuthenticateError } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { AnyEvent } from '../shared/contract/events.js';
+import { ClaimRequestSchema, type ConfigDesired, decodeEvent } from '../shared/contract/messages.js';
+import { DEVICE_COMMANDS, FLEET_REQUESTS } from '../shared/contract/rpc.js';
+import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
+import { RpcRequester, RpcResponder } from '../shared/rpc.js';
+import { decodePayload } from '../shared/validate.js';
+
+export interface TestBroker {
+  port: number;
+  url: string;
+  /** A second listener for the fake fleet that down() leaves alone (the box's network fails, not the fleet's). */
+  fleetUrl: string;
+  broker: Aedes;
+  /** Stop accepting and drop every connection (the broker keeps its sessions). */
+  down(): Promise<void>;
+  /** Listen again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+  /** username -> password; when set, other credentials are refused (CONNACK 4). */
+  accounts: Map<string, string> | undefined;
+}
+
+export async function startBroker(): Promise<TestBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  let port = 0;
+  const fleetServer = net.createServer((sock) => broker.handle(sock));
+  await new Promise<void>((r) => fleetServer.listen(0, '127.0.0.1', () => r()));
+  const tb: TestBroker = {
+    port: 0,
+    url: '',
+    fleetUrl: `mqtt://127.0.0.1:${(fleetServer.address() as net.AddressInfo).port}`,
+    broker,
+    accounts: undefined,
+    async down() {
+      const s = server;
+      server = undefined;
+      for (const sock of sockets) sock.destroy();
+      sockets.clear();
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    },
+    async up() {
+      const s = net.createServer((sock) => {
+        sockets.add(sock);
+        sock.on('close', () => sockets.delete(sock));
+        broker.handle(sock);
+      });
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => resolve());
+      });
+      server = s;
+      port = (s.address() as net.AddressInfo).port;
+      tb.port = port;
+      tb.url = `mqtt://127.0.0.1:${port}`;
+    },
+    async close() {
+      await tb.down();
+      fleetServer.close();
+      await new Promise<void>((r) => broker.close(() => r()));
+    },
+  };
+  broker.authenticate = (_client, username, password, done) => {
+    if (!tb.accounts) return done(null, true);
+    const ok = username !== undefined && tb.accounts.get(username) === password?.toString();
+    if (ok) return done(null, true);
+    const err = new Error('bad username or password') as AuthenticateError;
+    err.returnCode = 4;
+    done(err, false);
+  };
+  await tb.up();
+  return tb;
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface TestMosquitto {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** A Mosquitto of the test's own on an ephemeral port, with persistence in a temp dir. */
+export async function startMosquitto(): Promise<TestMosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'callbox-mosq-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence true',
+      `persistence_location ${dir}/`,
+      'autosave_interval 1',
+      'max_queued_messages 200000',
+      'max_inflight_messages 100',
+      '',
+    ].join('\n'),
+  );
+  let proc: ChildProcess | undefined;
+  const m: TestMosquitto = {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async start() {
+      proc = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
+      for (let i = 0; i < 100; i++) {
+        const ok = await new Promise<boolean>((resolve) => {
+          const s = net.connect(port, '127.0.0.1');
+          s.once('connect', () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.once('error', () => resolve(false));
+        });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`mosquitto did not listen on ${port}`);
+    },
+    async stop() {
+      const p = proc;
+      proc = undefined;
+      if (!p || p.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGTERM');
+      });
+    },
+  };
+  await m.start();
+  return m;
+}
+
+export function connectClient(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 200, ...opts });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+/** Receives events as the fleet does: deduplicated by id, with the order of first arrival per device. */
+export class FleetEvents {
+  readonly byDevice = new Map<string, AnyEvent[]>();
+  readonly seen = new Set<string>();
+  duplicates = 0;
+  invalid = 0;
+  private waiters: (() => void)[] = [];
+
+  onMessage = (topic: string, payload: Buffer) => {
+    const p = parseTopic(topic);
+    if (p?.key !== 'events') return;
+    let e: AnyEvent;
+    try {
+      e = decodeEvent(payload);
+    } catch {
+      this.invalid++;
+      return;
+    }
+    if (this.seen.has(e.id)) {
+      this.duplicates++;
+      return;
+    }
+    this.seen.add(e.id);
+    let list = this.byDevice.get(e.deviceId);
+    if (!list) {
+      list = [];
+      this.byDevice.set(e.deviceId, list);
+    }
+    list.push(e);
+    for (const w of this.waiters.splice(0)) w();
+  };
+
+  count(): number {
+    return this.seen.size;
+  }
+
+  async waitFor(pred: () => boolean, timeoutMs = 20_000, what = 'events'): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what} (have ${this.count()})`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+}
+
+/**
+ * The fleet's role for the device tests: events in, claims answered,
+ * desired configuration published (retained) and served by config.get,
+ * commands sent.
+ */
+export class FakeFleet {
+  readonly events = new FleetEvents();
+  readonly reported: { deviceId: string; report: Record<string, unknown> }[] = [];
+  readonly statuses: { deviceId: string; status: Record<string, unknown> }[] = [];
+  readonly telemetry: { deviceId: string; t: Record<string, unknown> }[] = [];
+  readonly desired = new Map<string, ConfigDesired>();
+  /** What the fleet answers a claim with (serial -> approval); absent: pending. */
+  readonly approvals = new Map<string, { deviceId: string; password: string; caPem?: string | null }>();
+  private responder: RpcResponder<typeof FLEET_REQUESTS> | undefined;
+  private requester: RpcRequester<typeof DEVICE_COMMANDS> | undefined;
+
+  private constructor(readonly client: MqttClient) {}
+
+  static async start(url: string, clientId = 'fake-fleet'): Promise<FakeFleet> {
+    const client = await connectClient(url, { clientId, clean: false, username: 'fleet:core', password: 'x' });
+    const f = new FakeFleet(client);
+    client.on('message', (topic, payload) => f.onMessage(topic, payload));
+    await client.subscribeAsync(
+      [
+        FLEET_SUBSCRIPTIONS.events,
+        FLEET_SUBSCRIPTIONS.status,
+        FLEET_SUBSCRIPTIONS.configReported,
+        FLEET_SUBSCRIPTIONS.claimReq,
+        FLEET_SUBSCRIPTIONS.telemetry,
+      ],
+      { qos: 1 },
+    );
+    f.responder = new RpcResponder(
+      client,
+      FLEET_REQUESTS,
+      {
+        'config.get': (_p, ctx) => {
+          const deviceId = parseTopic(ctx.topic)?.deviceId ?? '';
+          return f.desired.get(deviceId) ?? null;
+        },
+      },
+      { requestFilter: FLEET_SUBSCRIPTIONS.fleetReq },
+    );
+    await f.responder.start();
+    f.requester = new RpcRequester(client, DEVICE_COMMANDS, {
+      responseFilter: FLEET_SUBSCRIPTIONS.cmdRes,
+      defaultTimeoutMs: 5000,
+    });
+    await f.requester.start();
+    return f;
+  }
+
+  get commands(): RpcRequester<typeof DEVICE_COMMANDS> {
+    if (!this.requester) throw new Error('not started');
+    return this.requester;
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const p = parseTopic(topic);
+    if (!p) return;
+    if (p.key === 'events') this.events.onMessage(topic, payload);
+    else if (p.key === 'configReported' && p.deviceId) {
+      this.reported.push({ deviceId: p.deviceId, report: JSON.parse(payload.toString()) });
+    } else if (p.key === 'status' && p.deviceId && payload.length > 0) {
+      this.statuses.push({ deviceId: p.deviceId, status: JSON.parse(payload.toString()) });
+    } else if (p.key === 'telemetry' && p.deviceId) {
+      this.telemetry.push({ deviceId: p.deviceId, t: JSON.parse(payload.toString()) });
+    } else if (p.key === 'claimReq' && p.serial) {
+      const req = decodePayload(ClaimRequestSchema, payload, 'claim request');
+      const a = this.approvals.get(p.serial);
+      const res = a
+        ? {
+            v: 1,
+            id: req.id,
+            state: 'approved',
+            deviceId: a.deviceId,
+            username: a.deviceId,
+            password: a.password,
+            caPem: a.caPem ?? null,
+            brokerUrl: null,
+          }
+        : { v: 1, id: req.id, state: 'pending', reason: 'waiting for an operator to approve' };
+      this.client.publish(claimTopics(p.serial).res, JSON.stringify(res), { qos: 1 });
+    }
+  }
+
+  /** Publish desired configuration (retained), as ops changing a setting. */
+  async setDesired(deviceId: string, desired: ConfigDesired | Record<string, unknown>, raw?: string): Promise<void> {
+    this.desired.set(deviceId, desired as ConfigDesired);
+    await this.client.publishAsync(deviceTopics(deviceId).configDesired, raw ?? JSON.stringify(desired), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  async waitFor(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.requester?.stop();
+    await this.client.endAsync(true);
+  }
+}
+
+/** mulberry32: a small seeded PRNG so a failing run can be replayed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
