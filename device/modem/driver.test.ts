@@ -1,0 +1,304 @@
+/**
+ * Driver behaviour over a scripted in-memory byte stream (the transport
+ * seam), with fake timers: reset policy, reopen backoff, ring timeout,
+ * reboot mid-call, SIM and network states, bad input.
+ */
+import { EventEmitter } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCode, isCallboxError } from '../../shared/errors.js';
+import { modemConfig } from './config.js';
+import { createModem, type GsmModem } from './driver.js';
+import type { ByteStream, ByteStreamEvents, OpenOptions } from './transport.js';
+import type { ModemState } from './types.js';
+
+type Responder = (cmd: string) => string | null | undefined;
+
+class FakeStream extends EventEmitter<ByteStreamEvents> implements ByteStream {
+  readonly description = 'fake';
+  closed = false;
+  readonly written: string[] = [];
+  constructor(private readonly respond: Responder) {
+    super();
+  }
+  write(d: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('closed'));
+    for (const cmd of d.toString().split('\r').filter(Boolean)) {
+      this.written.push(cmd);
+      const r = this.respond(cmd);
+      if (r != null) queueMicrotask(() => this.push(r));
+    }
+    return Promise.resolve();
+  }
+  push(s: string): void {
+    if (!this.closed) this.emit('data', Buffer.from(s));
+  }
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.emit('close', null);
+    }
+    return Promise.resolve();
+  }
+  vanish(): void {
+    this.closed = true;
+    this.emit('close', new Error('EIO: i/o error'));
+  }
+}
+
+/** A tiny generic modem: enough for the driver's start-up. */
+class Script {
+  calls: string[] = [];
+  sim = 'READY';
+  creg = '+CREG: 2,1,"00C3","A13B"';
+  silent = new Set<string>();
+  respond: Responder = (cmd) => {
+    if (this.silent.has(cmd) || this.silent.has('*')) return null;
+    const ok = '\r\nOK\r\n';
+    if (cmd === 'AT+CGMI') return `\r\nFakeCo\r\n${ok}`;
+    if (cmd === 'AT+CGMM') return `\r\nFake 1\r\n${ok}`;
+    if (cmd === 'AT+CGMR') return `\r\n1.0\r\n${ok}`;
+    if (cmd === 'AT+CGSN') return `\r\n867584030123456\r\n${ok}`;
+    if (cmd === 'AT+CIMI') return `\r\n001010123456789\r\n${ok}`;
+    if (cmd === 'AT+CPIN?')
+      return this.sim === 'MISSING' ? '\r\n+CME ERROR: 10\r\n' : `\r\n+CPIN: ${this.sim}\r\n${ok}`;
+    if (cmd === 'AT+CREG?') return `\r\n${this.creg}\r\n${ok}`;
+    if (cmd === 'AT+CSQ') return `\r\n+CSQ: 20,99\r\n${ok}`;
+    if (cmd === 'AT+COPS?') return `\r\n+COPS: 0,0,"Test",7\r\n${ok}`;
+    if (cmd === 'AT+CLCC') return `${this.calls.map((c) => `\r\n${c}\r\n`).join('')}${ok}`;
+    if (cmd.startsWith('AT+CTFR')) return '\r\nOK\r\n';
+    return ok;
+  };
+}
+
+function setup(cfg: Partial<Parameters<typeof modemConfig>[0]> = {}) {
+  const script = new Script();
+  const streams: FakeStream[] = [];
+  const opens: number[] = [];
+  let failOpens = 0;
+  const modem = createModem(
+    modemConfig({
+      path: '/dev/fake',
+      commandTimeoutMs: 1000,
+      callControlTimeoutMs: 5000,
+      maxConsecutiveTimeouts: 3,
+      reopenMinMs: 100,
+      reopenMaxMs: 1000,
+      ringEndMs: 10_000,
+      clipWaitMs: 300,
+      ...cfg,
+    }),
+    {
+      openStream: async (_o: OpenOptions) => {
+        opens.push(Date.now());
+        if (failOpens > 0) {
+          failOpens--;
+          throw new Error('ENOENT: no such file');
+        }
+        const s = new FakeStream(script.respond);
+        streams.push(s);
+        return s;
+      },
+    },
+  );
+  const states: ModemState[] = [];
+  modem.on('state', (s) => states.push(s));
+  return {
+    modem,
+    script,
+    streams,
+    opens,
+    states,
+    failNextOpens: (n: number) => {
+      failOpens = n;
+    },
+    last: () => streams.at(-1) as FakeStream,
+  };
+}
+
+async function started(h: ReturnType<typeof setup>): Promise<GsmModem> {
+  const p = h.modem.start();
+  await vi.advanceTimersByTimeAsync(50);
+  await p;
+  expect(h.modem.state).toBe('ready');
+  return h.modem;
+}
+
+describe('GsmModem (fake stream, fake timers)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('starts: echo off, verbose errors, caller id, identity, network', async () => {
+    const h = setup();
+    const m = await started(h);
+    expect(h.last().written.slice(0, 6)).toEqual(['AT', 'ATE0', 'AT+CMEE=2', 'AT+CLIP=1', 'AT+CRC=1', 'AT+CREG=2']);
+    expect(m.identity).toMatchObject({
+      manufacturer: 'FakeCo',
+      model: 'Fake 1',
+      imei: '867584030123456',
+      profile: 'generic',
+    });
+    expect(m.network).toMatchObject({
+      registration: 'home',
+      lac: '00C3',
+      cellId: 'A13B',
+      signalDbm: -73,
+      operator: 'Test',
+    });
+    await m.stop();
+  });
+
+  it('one timeout does not reset; maxConsecutiveTimeouts in a row do, and the modem comes back', async () => {
+    const h = setup();
+    const m = await started(h);
+    h.script.silent.add('AT+CSQ');
+    const firstP = m.refreshNetwork().catch((e) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(isCallboxError(await firstP, ErrorCode.ModemTimeout)).toBe(true);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(h.states).not.toContain('resetting');
+    expect(m.state).toBe('ready');
+    // Three in a row (the resync AT answers, so only the CSQs count as the modem stays partly deaf).
+    h.script.silent.add('*');
+    const asks = [m.refreshNetwork(), m.refreshNetwork(), m.refreshNetwork()].map((p) => p.catch((e) => e));
+    await vi.advanceTimersByTimeAsync(10_000);
+    for (const e of await Promise.all(asks)) expect(e).toBeInstanceOf(Error);
+    expect(h.states).toContain('resetting');
+    // The modem answers again: the reset's ATZ and a fresh start-up bring it back.
+    h.script.silent.clear();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(m.state).toBe('ready');
+    expect(m.stats.resets + m.stats.reopens).toBeGreaterThan(0);
+    await m.stop();
+  });
+
+  it('port vanishing: disconnected, pending commands fail clearly, reopen with backoff', async () => {
+    const h = setup();
+    const m = await started(h);
+    h.script.silent.add('AT+CCFC=0,2');
+    const pending = m.queryForwarding('unconditional').catch((e) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    h.failNextOpens(2);
+    const t0 = Date.now();
+    h.last().vanish();
+    const err = await pending;
+    expect(isCallboxError(err, ErrorCode.ModemDisconnected)).toBe(true);
+    expect(err.message).toMatch(/AT\+CCFC|gone/);
+    expect(m.state).toBe('disconnected');
+    // Commands while disconnected fail at once.
+    const now = await m.listCalls().catch((e) => e);
+    expect(isCallboxError(now, ErrorCode.ModemDisconnected)).toBe(true);
+    h.script.silent.clear();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(m.state).toBe('ready');
+    const gaps = h.opens.slice(1).map((t) => t - t0);
+    expect(gaps).toEqual([100, 300, 700]); // 100, then +200, then +400
+    await m.stop();
+  });
+
+  it('a ringing call with no RING for ringEndMs is looked up and ended', async () => {
+    const h = setup({ callPollMs: 60_000 });
+    const m = await started(h);
+    const rings: unknown[] = [];
+    const ended: unknown[] = [];
+    m.on('ring', (r) => rings.push(r));
+    m.on('callEnded', (e) => ended.push(e));
+    h.script.calls = ['+CLCC: 1,1,4,0,0,"+15551234567",145'];
+    h.last().push('\r\nRING\r\n\r\n+CLIP: "+15551234567",145,,,,0\r\n');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(rings).toEqual([{ number: '+15551234567', withheld: false }]);
+    expect(m.calls.map((c) => c.stat)).toEqual(['incoming']);
+    // The caller gives up; this modem says nothing.
+    h.script.calls = [];
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(ended).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(ended).toEqual([{ index: 1, reason: 'ring_timeout' }]);
+    await m.stop();
+  });
+
+  it('a listed call that disappears without any end line is caught by the call poll', async () => {
+    const h = setup({ callPollMs: 3000 });
+    const m = await started(h);
+    const ended: unknown[] = [];
+    m.on('callEnded', (e) => ended.push(e));
+    h.script.calls = ['+CLCC: 1,1,0,0,0,"+15551234567",145'];
+    await m.listCalls();
+    h.script.calls = [];
+    await vi.advanceTimersByTimeAsync(3010);
+    expect(ended).toEqual([{ index: 1, reason: 'gone' }]);
+    await m.stop();
+  });
+
+  it('a RING whose +CLIP never comes is reported after clipWaitMs without a number', async () => {
+    const h = setup();
+    const m = await started(h);
+    const rings: unknown[] = [];
+    m.on('ring', (r) => rings.push(r));
+    h.last().push('\r\n+CRING: VOICE\r\n');
+    await vi.advanceTimersByTimeAsync(299);
+    expect(rings).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(rings).toEqual([{ number: null, withheld: false }]);
+    await m.stop();
+  });
+
+  it('modem rebooting mid-call: the call ends, the modem is re-initialised', async () => {
+    const h = setup();
+    const m = await started(h);
+    h.script.calls = ['+CLCC: 1,1,0,0,0,"+15551234567",145'];
+    await m.listCalls();
+    const ended: unknown[] = [];
+    m.on('callEnded', (e) => ended.push(e));
+    h.script.calls = [];
+    h.last().push('\r\nRDY\r\n\r\n+CPIN: READY\r\n');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(ended).toEqual([{ index: 1, reason: 'modem_restarted' }]);
+    expect(h.states.slice(-2)).toEqual(['initializing', 'ready']);
+    await m.stop();
+  });
+
+  it('reports SIM missing and registration denied as states, not crashes', async () => {
+    const h = setup();
+    h.script.sim = 'MISSING';
+    const p = h.modem.start();
+    await vi.advanceTimersByTimeAsync(50);
+    await p;
+    expect(h.modem.state).toBe('sim_missing');
+    h.script.sim = 'READY';
+    h.script.creg = '+CREG: 2,3';
+    await vi.advanceTimersByTimeAsync(30_000); // the health check retries
+    expect(h.modem.state).toBe('ready');
+    expect(h.modem.network.registration).toBe('denied');
+    await h.modem.stop();
+  });
+
+  it('refuses bad input clearly and writes nothing', async () => {
+    const h = setup();
+    const m = await started(h);
+    const before = h.last().written.length;
+    const e1 = await m.deflect('+1555;ATD112').catch((e) => e);
+    expect(isCallboxError(e1, ErrorCode.ValidationFailed)).toBe(true);
+    expect(e1.message).toMatch(/deflect: number "\+1555;ATD112" is not a phone number/);
+    const e2 = await m.setForwarding('no_reply', true, '+15551234567', 99).catch((e) => e);
+    expect(isCallboxError(e2, ErrorCode.ValidationFailed)).toBe(true);
+    const e3 = await m.sendSms('+15551234567', '').catch((e) => e);
+    expect(isCallboxError(e3, ErrorCode.ValidationFailed)).toBe(true);
+    expect(h.last().written.length).toBe(before);
+    await m.stop();
+  });
+
+  it('stop fails what is pending and closes', async () => {
+    const h = setup();
+    const m = await started(h);
+    h.script.silent.add('AT+CSQ');
+    const p = m.refreshNetwork().catch((e) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    await m.stop();
+    expect(isCallboxError(await p, ErrorCode.ShuttingDown)).toBe(true);
+    expect(m.state).toBe('closed');
+  });
+});
