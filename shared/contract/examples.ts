@@ -77,6 +77,7 @@ export const EVENT_EXAMPLES: { [K in EventType]: EventBody<K> } = {
     sha256: 'a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90',
   },
   'modem.state': { state: 'ready' },
+  'sms.received': { from: '+15550002222', text: 'ACK 4821', at: '2026-11-26T09:16:40.000Z' },
   'forwarding.state': { reason: 'unconditional', enabled: true, number: '+15550009999', confirmed: true },
   'store.quarantined': {
     movedTo: '/var/lib/callbox/quarantine/box.db.2026-11-26T09-15-02Z',

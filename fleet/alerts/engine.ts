@@ -1,0 +1,1252 @@
+/**
+ * The rollover and alert engine.
+ *
+ * Inputs: the fleet bus ('event.stored' for call.ended, call.answered,
+ * panic.*, modem.state, voicemail.recorded and sms.received events;
+ * 'presence.changed'; 'telemetry'), the ops API, the HTTP links and the CLI.
+ * Outputs: notifications through channels (webhook, SMS through a box,
+ * email), and forwarding commands to boxes (rollover).
+ *
+ * How an alert lives (all of it persisted in the AlertStore as it changes):
+ *   raise -> one active alert per clinic and condition (a second occurrence
+ *   only counts) -> escalation: step k of the clinic's policy for the
+ *   alert's severity is due at nextStepAt; running it delivers to every
+ *   recipient on every channel of the step, each notification with a dedup
+ *   key "<alert>:<epoch>:<step>:<channel>:<target>" that is recorded once
+ *   sent, then moves nextStep on and sets the time of the next one. The
+ *   steps repeat `repeat` times. A step is leased (claimStep) before it
+ *   runs, so only one fleet instance runs it; an instance that dies in the
+ *   middle of a step leaves the step where it was, and whoever runs it next
+ *   (the same instance after a restart, or another after the lease) sends
+ *   only what was not yet recorded as sent.
+ *   acknowledge -> escalation stops; if not resolved within ackTimeoutMin
+ *   the alert opens again (epoch + 1) and escalates from the first step.
+ *   resolve -> by a person, or by the engine when the condition clears
+ *   (box back online, modem ready, rollover ended, clinic answers again).
+ *   Notices (severity "notice") resolve themselves once sent.
+ *
+ * Conditions that need a grace time (box offline, modem trouble, voicemail
+ * unheard) are kept as pending conditions in the store and raised by the
+ * sweep once they have lasted long enough (and, for an offline box, while
+ * the clinic is open on its own wall clock).
+ *
+ * Time: `clock.now()` is read for every decision and timers are plain
+ * setTimeout, so tests drive it all with vi.useFakeTimers().
+ */
+
+import { openAt } from '../../device/calls/hours.js';
+import type { AnyEvent, EventOf } from '../../shared/contract/events.js';
+import type { DeviceSettings } from '../../shared/contract/settings.js';
+import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
+import { getLogger, type Logger } from '../../shared/log.js';
+import type { FleetBus, FleetBusEvents } from '../bus.js';
+import type { SmsTarget } from '../channels/sms.js';
+import type { Channel, Notification, OnAttempt } from '../channels/types.js';
+import type { WebhookTarget } from '../channels/webhook.js';
+import type { Clinic, Store } from '../store/types.js';
+import type { BoxCommands } from './commands.js';
+import {
+  type AlertContact,
+  type AlertsConfig,
+  type ChannelName,
+  type ClinicAlertSettings,
+  type Condition,
+  clinicAlertSettings,
+  type Severity,
+  type SilenceWindow,
+} from './config.js';
+import type { AlertLinks } from './links.js';
+import type { Alert, AlertStore, Delivery, PendingCondition, Rollover } from './types.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface AlertChannels {
+  webhook?: Channel<WebhookTarget>;
+  sms?: Channel<SmsTarget>;
+  email?: Channel<string>;
+}
+
+export interface AlertEngineDeps {
+  bus: FleetBus;
+  store: Store;
+  alerts: AlertStore;
+  config: AlertsConfig;
+  channels: AlertChannels;
+  commands?: BoxCommands;
+  links?: AlertLinks;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface RaiseOptions {
+  severity?: Severity;
+  text: string;
+  deviceId?: string | null;
+  details?: Record<string, unknown>;
+  /** Count this many occurrences at once (a storm that crossed the threshold). */
+  occurrences?: number;
+  at?: number;
+}
+
+export interface RaiseResult {
+  alert: Alert;
+  created: boolean;
+}
+
+export interface RolloverOptions {
+  by: string;
+  reason: string;
+  number?: string;
+  backAfter?: Rollover['backAfter'];
+  backAt?: string;
+}
+
+const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'rolled_over']);
+const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
+  no_signal: 'no_signal',
+  not_registered: 'no_signal',
+  sim_missing: 'sim_problem',
+  sim_pin: 'sim_problem',
+  registration_denied: 'registration_denied',
+};
+const SMS_REPLY = /^\s*(ACK|OK|YES|A|RESOLVE|RES|R|DONE)?\s*#?(\d{4})\b/i;
+
+function digits(s: string): string {
+  return s.replace(/\D/g, '');
+}
+
+/** Same phone? E.164 against a national form: compare the last 9 digits (at least 7). */
+export function samePhone(a: string, b: string): boolean {
+  const x = digits(a);
+  const y = digits(b);
+  if (x.length < 7 || y.length < 7) return false;
+  const n = Math.min(9, x.length, y.length);
+  return x.slice(-n) === y.slice(-n);
+}
+
+function lastFour(number: string): string {
+  return `…${digits(number).slice(-4)}`;
+}
+
+type Hours = Pick<DeviceSettings, 'clinic' | 'hours'>;
+
+interface Cached<T> {
+  value: T;
+  until: number;
+}
+
+export class AlertEngine {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly cfg: AlertsConfig;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private ticking: Promise<void> | undefined;
+  private tickAgain = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly boxClinic = new Map<string, Cached<{ clinicId: string | null }>>();
+  private readonly clinics = new Map<string, Cached<Clinic | undefined>>();
+  private readonly settings = new Map<string, Cached<ClinicAlertSettings>>();
+  private readonly hours = new Map<string, Cached<Hours | null>>();
+  /** Unanswered in-hours calls per clinic (ms times), for the missed-calls rule. */
+  private readonly missed = new Map<string, number[]>();
+  /** Outbox depth trend per box. */
+  private readonly outbox = new Map<string, { depth: number; rising: number }>();
+  /** Live presence from the bus (the store's flag lags by its flush interval). */
+  private readonly presence = new Map<string, boolean>();
+  private readonly pending = new Map<string, PendingCondition>();
+
+  constructor(private readonly deps: AlertEngineDeps) {
+    this.log = deps.log ?? getLogger('fleet:alerts');
+    this.clock = deps.clock ?? { now: () => Date.now() };
+    this.cfg = deps.config;
+  }
+
+  private now(): number {
+    return this.clock.now();
+  }
+
+  private iso(ms = this.now()): string {
+    return new Date(ms).toISOString();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    for (const p of await this.deps.alerts.listPending()) this.pending.set(p.key, p);
+    const { bus } = this.deps;
+    bus.on('event.stored', this, (e) => this.onEvent(e));
+    bus.on('presence.changed', this, (p) => this.onPresence(p));
+    bus.on('telemetry', this, (t) => this.onTelemetry(t));
+    bus.on('box.approved', this, ({ box }) => {
+      if (box.deviceId) this.boxClinic.delete(box.deviceId);
+    });
+    bus.on('box.decommissioned', this, ({ box }) => {
+      if (box.deviceId) this.boxClinic.delete(box.deviceId);
+    });
+    await this.seedOffline();
+    this.sweepTimer = setInterval(() => this.kick(), this.cfg.sweepS * 1000);
+    this.sweepTimer.unref?.();
+    this.kick();
+    this.log.info({ instance: this.cfg.instance, pending: this.pending.size }, 'alert engine started');
+  }
+
+  /** Stop listening and timing; waits for steps in progress (bounded by the channels' own timeouts). */
+  async stop(opts: { wait?: boolean } = {}): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.deps.bus.removeAll(this);
+    clearTimeout(this.wakeTimer);
+    clearInterval(this.sweepTimer);
+    if (opts.wait !== false) {
+      await this.ticking?.catch(() => undefined);
+      await Promise.allSettled([...this.inFlight.values()]);
+    }
+  }
+
+  /** Run the due work now (and re-arm the wake timer). Tests call it after moving the clock. */
+  kick(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    if (this.ticking) {
+      this.tickAgain = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      try {
+        do {
+          this.tickAgain = false;
+          await this.tick();
+        } while (this.tickAgain && this.running);
+      } catch (e) {
+        this.log.error({ err: e }, 'alert engine tick failed');
+      } finally {
+        this.ticking = undefined;
+        await this.arm();
+      }
+    })();
+    return this.ticking;
+  }
+
+  private async arm(): Promise<void> {
+    if (!this.running) return;
+    clearTimeout(this.wakeTimer);
+    let wait = this.cfg.sweepS * 1000;
+    try {
+      const next = await this.deps.alerts.nextWake();
+      if (next) wait = Math.min(wait, Math.max(0, Date.parse(next) - this.now()));
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot read the next wake time');
+    }
+    if (!this.running) return;
+    this.wakeTimer = setTimeout(() => void this.kick(), wait);
+    this.wakeTimer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.iso();
+    // Steps run side by side and are not awaited here: a slow channel on one alert must not hold the others.
+    for (const a of await this.deps.alerts.listAckExpired(now)) void this.reopen(a);
+    for (const a of await this.deps.alerts.listDue(now)) void this.runStep(a);
+    await this.sweep();
+  }
+
+  /** Wait until no tick and no escalation step is running (tests, orderly stop). */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      if (this.ticking) await this.ticking.catch(() => undefined);
+      const steps = [...this.inFlight.values()];
+      if (steps.length === 0 && !this.ticking) return;
+      await Promise.allSettled(steps);
+    }
+  }
+
+  /** Serialise work on one key (clinic + condition) inside this process. */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  private cached<T>(map: Map<string, Cached<T>>, key: string): T | undefined {
+    const c = map.get(key);
+    return c && c.until > this.now() ? c.value : undefined;
+  }
+
+  async clinicOfDevice(deviceId: string): Promise<string | null> {
+    const c = this.cached(this.boxClinic, deviceId);
+    if (c) return c.clinicId;
+    const box = await this.deps.store.getBoxByDeviceId(deviceId);
+    const clinicId = box && box.claimState === 'approved' ? box.clinicId : null;
+    this.boxClinic.set(deviceId, { value: { clinicId }, until: this.now() + 60_000 });
+    return clinicId;
+  }
+
+  private async clinic(clinicId: string): Promise<Clinic | undefined> {
+    const c = this.clinics.get(clinicId);
+    if (c && c.until > this.now()) return c.value;
+    const clinic = await this.deps.store.getClinic(clinicId);
+    this.clinics.set(clinicId, { value: clinic, until: this.now() + 10_000 });
+    return clinic;
+  }
+
+  async settingsOf(clinicId: string): Promise<ClinicAlertSettings> {
+    const c = this.cached(this.settings, clinicId);
+    if (c) return c;
+    const s = (await this.deps.alerts.getClinicSettings(clinicId)) ?? clinicAlertSettings({});
+    this.settings.set(clinicId, { value: s, until: this.now() + 10_000 });
+    return s;
+  }
+
+  async putSettings(clinicId: string, input: unknown, by: string): Promise<ClinicAlertSettings> {
+    if (!(await this.clinic(clinicId))) {
+      throw new CallboxError(ErrorCode.NotFound, `no clinic ${clinicId}`);
+    }
+    const s = clinicAlertSettings(input);
+    await this.deps.alerts.putClinicSettings(clinicId, s);
+    this.settings.delete(clinicId);
+    this.hours.delete(clinicId);
+    this.log.info({ clinicId, by }, 'alert settings changed');
+    return s;
+  }
+
+  /** The clinic's opening hours: the alert settings' own, else the hours in a box's settings. */
+  private async hoursOf(clinicId: string): Promise<Hours | null> {
+    const c = this.hours.get(clinicId);
+    if (c && c.until > this.now()) return c.value;
+    const clinic = await this.clinic(clinicId);
+    const timezone = clinic?.timezone ?? 'UTC';
+    const settings = await this.settingsOf(clinicId);
+    let value: Hours | null = null;
+    if (settings.hours) {
+      const w = settings.hours;
+      value = {
+        clinic: { name: clinic?.name ?? clinicId, timezone },
+        hours: {
+          weekly: {
+            mon: w.mon ?? [],
+            tue: w.tue ?? [],
+            wed: w.wed ?? [],
+            thu: w.thu ?? [],
+            fri: w.fri ?? [],
+            sat: w.sat ?? [],
+            sun: w.sun ?? [],
+          },
+          lunch: null,
+          closures: [],
+        },
+      };
+    } else {
+      for (const box of await this.deps.store.listBoxes({ clinicId, claimState: 'approved' })) {
+        if (!box.deviceId) continue;
+        const desired = await this.deps.store.getDesiredConfig(box.deviceId);
+        if (desired) {
+          value = { clinic: { ...desired.settings.clinic, timezone }, hours: desired.settings.hours };
+          break;
+        }
+      }
+    }
+    this.hours.set(clinicId, { value, until: this.now() + 60_000 });
+    return value;
+  }
+
+  /** Is the clinic open now on its own wall clock? Unknown hours count as open (alert rather than miss). */
+  async isOpen(clinicId: string, at = this.now()): Promise<boolean> {
+    const h = await this.hoursOf(clinicId);
+    return h ? openAt(h, at).open : true;
+  }
+
+  /** "14:05 Tue 26 Nov" on the clinic's wall clock. */
+  private async localTime(clinicId: string, at: number): Promise<string> {
+    const tz = (await this.clinic(clinicId))?.timezone ?? 'UTC';
+    try {
+      return new Intl.DateTimeFormat('en-GB', {
+        timeZone: tz,
+        hour: '2-digit',
+        minute: '2-digit',
+        weekday: 'short',
+        day: 'numeric',
+        month: 'short',
+        hourCycle: 'h23',
+      }).format(new Date(at));
+    } catch {
+      return new Date(at).toISOString();
+    }
+  }
+
+  private async clinicName(clinicId: string): Promise<string> {
+    return (await this.clinic(clinicId))?.name ?? clinicId;
+  }
+
+  /** Boxes that can send an SMS for a clinic: online ones of the clinic, then of its organisation. */
+  async smsSenders(clinicId: string): Promise<string[]> {
+    const online = (b: { deviceId: string | null; online: boolean }) =>
+      b.deviceId !== null && (this.presence.get(b.deviceId) ?? b.online);
+    const own = (await this.deps.store.listBoxes({ clinicId, claimState: 'approved' })).filter(online);
+    const out = own.map((b) => b.deviceId as string);
+    const clinic = await this.clinic(clinicId);
+    if (clinic?.organisationId) {
+      for (const other of await this.deps.store.listClinics({ organisationId: clinic.organisationId })) {
+        if (other.id === clinicId) continue;
+        for (const b of await this.deps.store.listBoxes({ clinicId: other.id, claimState: 'approved' })) {
+          if (online(b)) out.push(b.deviceId as string);
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  private async onEvent({ event, raw }: FleetBusEvents['event.stored']): Promise<void> {
+    await this.handleEvent(raw, event.receivedAt);
+  }
+
+  /** Apply one stored event (exported for tests and for replay). */
+  async handleEvent(raw: AnyEvent, _receivedAt?: string): Promise<void> {
+    if (!this.running) return;
+    const clinicId = await this.clinicOfDevice(raw.deviceId);
+    if (!clinicId) return;
+    const at = Date.parse(raw.at);
+    const atMs = Number.isNaN(at) ? this.now() : Math.min(at, this.now());
+    switch (raw.type) {
+      case 'panic.pressed':
+        return this.onPanic(clinicId, raw as EventOf<'panic.pressed'>, atMs);
+      case 'panic.cancelled': {
+        const active = await this.deps.alerts.getActive(clinicId, 'panic');
+        if (active && active.details.panicId === raw.body.panicId) {
+          await this.resolve(active.id, 'box:cancelled', 'cancelled at the box');
+        }
+        return;
+      }
+      case 'call.ended':
+        return this.onCallEnded(clinicId, raw as EventOf<'call.ended'>, atMs);
+      case 'call.answered':
+        return this.onAnswered(clinicId, raw as EventOf<'call.answered'>);
+      case 'modem.state':
+        return this.onModem(clinicId, raw as EventOf<'modem.state'>, atMs);
+      case 'voicemail.recorded': {
+        const s = await this.settingsOf(clinicId);
+        await this.setPending({
+          key: `voicemail:${raw.body.voicemailId}`,
+          clinicId,
+          condition: 'voicemail_unheard',
+          deviceId: raw.deviceId,
+          since: this.iso(atMs),
+          meta: { graceMs: s.rules.voicemail.unheardMin * 60_000, voicemailId: raw.body.voicemailId },
+        });
+        return;
+      }
+      case 'sms.received':
+        await this.onSmsReply(clinicId, raw.body.from, raw.body.text);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onPanic(clinicId: string, e: EventOf<'panic.pressed'>, at: number): Promise<void> {
+    const s = await this.settingsOf(clinicId);
+    const name = await this.clinicName(clinicId);
+    const when = await this.localTime(clinicId, at);
+    await this.raise(clinicId, 'panic', {
+      severity: s.rules.panic.severity,
+      text: `PANIC at ${name}: the panic button (${e.body.source}) was pressed at ${when}.`,
+      deviceId: e.deviceId,
+      details: { panicId: e.body.panicId, source: e.body.source },
+      at,
+    });
+  }
+
+  private async onCallEnded(clinicId: string, e: EventOf<'call.ended'>, at: number): Promise<void> {
+    const s = await this.settingsOf(clinicId);
+    const name = await this.clinicName(clinicId);
+    const b = e.body;
+    if (b.timeToAnswerMs !== null && b.outcome === 'answered' && b.timeToAnswerMs > s.rules.slowAnswer.targetS * 1000) {
+      await this.raise(clinicId, 'slow_answer', {
+        severity: s.rules.slowAnswer.severity,
+        text: `${name} took ${Math.round(b.timeToAnswerMs / 1000)} s to answer a call (target ${s.rules.slowAnswer.targetS} s).`,
+        deviceId: e.deviceId,
+        at,
+      });
+    }
+    if (!MISSED_OUTCOMES.has(b.outcome)) return;
+    if (!b.inHours) {
+      if (!s.rules.missedAfterHours.enabled) return;
+      await this.raise(clinicId, 'missed_after_hours', {
+        severity: s.rules.missedAfterHours.severity,
+        text: `${name} missed a call after hours at ${await this.localTime(clinicId, at)}.`,
+        deviceId: e.deviceId,
+        at,
+      });
+      return;
+    }
+    const rule = s.rules.missedCalls;
+    const windowMs = rule.windowMin * 60_000;
+    const list = (this.missed.get(clinicId) ?? []).filter((t) => t > this.now() - windowMs);
+    list.push(at);
+    this.missed.set(clinicId, list);
+    const active = await this.deps.alerts.getActive(clinicId, 'missed_calls');
+    if (active) {
+      await this.raise(clinicId, 'missed_calls', { text: active.text, at });
+      return;
+    }
+    if (list.length < rule.count) return;
+    const r = await this.raise(clinicId, 'missed_calls', {
+      severity: rule.severity,
+      text: `${name} did not answer ${list.length} calls in ${rule.windowMin} minutes (since ${await this.localTime(clinicId, list[0] ?? at)}).`,
+      deviceId: e.deviceId,
+      occurrences: list.length,
+      at,
+    });
+    if (r.created && rule.autoRollover) {
+      await this.startRollover(clinicId, {
+        by: 'engine',
+        reason: `${list.length} calls were not answered in ${rule.windowMin} minutes`,
+      }).catch((err) => this.log.warn({ err, clinicId }, 'automatic rollover failed'));
+    }
+  }
+
+  private async onAnswered(clinicId: string, e: EventOf<'call.answered'>): Promise<void> {
+    if (e.body.by !== 'handset' && e.body.by !== 'button') return;
+    this.missed.delete(clinicId);
+    const active = await this.deps.alerts.getActive(clinicId, 'missed_calls');
+    if (active) await this.resolve(active.id, 'engine', 'the clinic answered a call');
+    const ro = await this.deps.alerts.getRollover(clinicId);
+    if (ro?.active && ro.backAfter === 'answered') {
+      await this.stopRollover(clinicId, 'engine', 'the clinic answered a call').catch((err) =>
+        this.log.warn({ err, clinicId }, 'rollover back failed'),
+      );
+    }
+  }
+
+  private async onModem(clinicId: string, e: EventOf<'modem.state'>, at: number): Promise<void> {
+    const condition = MODEM_CONDITIONS[e.body.state];
+    const all: Condition[] = ['no_signal', 'sim_problem', 'registration_denied'];
+    for (const c of all) {
+      if (c === condition) continue;
+      if (e.body.state === 'ready' || condition) await this.clearPending(`${c}:${e.deviceId}`, 'the modem recovered');
+    }
+    if (!condition) return;
+    const s = await this.settingsOf(clinicId);
+    const key = `${condition}:${e.deviceId}`;
+    if (this.pending.has(key)) return;
+    await this.setPending({
+      key,
+      clinicId,
+      condition,
+      deviceId: e.deviceId,
+      since: this.iso(at),
+      meta: { graceMs: s.rules.modem.afterMin * 60_000, state: e.body.state, detail: e.body.detail ?? null },
+    });
+  }
+
+  private async onPresence(p: FleetBusEvents['presence.changed']): Promise<void> {
+    if (!this.running) return;
+    this.presence.set(p.deviceId, p.online);
+    const clinicId = await this.clinicOfDevice(p.deviceId);
+    if (!clinicId) return;
+    const key = `offline:${p.deviceId}`;
+    if (p.online) {
+      await this.clearPending(key, 'the box is back online');
+      return;
+    }
+    if (this.pending.has(key)) return;
+    const s = await this.settingsOf(clinicId);
+    await this.setPending({
+      key,
+      clinicId,
+      condition: 'box_offline',
+      deviceId: p.deviceId,
+      since: p.at,
+      meta: { graceMs: s.rules.boxOffline.afterMin * 60_000, duringHours: true, reason: p.reason },
+    });
+  }
+
+  private async onTelemetry({ deviceId, telemetry }: FleetBusEvents['telemetry']): Promise<void> {
+    if (!this.running) return;
+    // The trend is updated before any await, so samples arriving together are counted in order.
+    const prev = this.outbox.get(deviceId);
+    const depth = telemetry.outboxDepth;
+    const rising = prev && depth > prev.depth ? prev.rising + 1 : 0;
+    this.outbox.set(deviceId, { depth, rising });
+    const clinicId = await this.clinicOfDevice(deviceId);
+    if (!clinicId) return;
+    const s = await this.settingsOf(clinicId);
+    const rule = s.rules.outbox;
+    if (rising + 1 >= rule.growingSamples && depth >= rule.minDepth) {
+      const active = await this.deps.alerts.getActive(clinicId, 'outbox_backlog');
+      if (!active) {
+        await this.raise(clinicId, 'outbox_backlog', {
+          severity: rule.severity,
+          text: `The box ${deviceId} of ${await this.clinicName(clinicId)} is not getting its events out: ${depth} are waiting and the number keeps growing.`,
+          deviceId,
+          details: { depth },
+        });
+      }
+    } else if (prev && depth < prev.depth) {
+      const active = await this.deps.alerts.getActive(clinicId, 'outbox_backlog');
+      if (active && active.deviceId === deviceId) await this.resolve(active.id, 'engine', 'the outbox is draining');
+    }
+  }
+
+  /** A voicemail was listened to (dashboard, API): no unheard-voicemail alert for it. */
+  async voicemailHeard(voicemailId: string, by: string): Promise<void> {
+    await this.clearPending(`voicemail:${voicemailId}`, `heard by ${by}`);
+  }
+
+  private async onSmsReply(viaClinicId: string, from: string, text: string): Promise<void> {
+    const m = SMS_REPLY.exec(text);
+    if (!m) {
+      this.log.info({ clinicId: viaClinicId, from }, 'received SMS is not an alert reply');
+      return;
+    }
+    const verb = (m[1] ?? 'ACK').toUpperCase();
+    const code = m[2] as string;
+    const alert = await this.deps.alerts.getActiveByCode(code);
+    if (!alert) {
+      this.log.info({ from, code }, 'SMS reply names no active alert');
+      return;
+    }
+    const contacts = await this.contactsOf(alert.clinicId);
+    const who = contacts.find((c) => c.phone && samePhone(c.phone, from));
+    if (!who) {
+      this.log.warn(
+        { from, alertId: alert.id },
+        'SMS reply from a number that is not a contact of the clinic: ignored',
+      );
+      return;
+    }
+    const by = `sms:${who.name}`;
+    if (['RESOLVE', 'RES', 'R', 'DONE'].includes(verb)) await this.resolve(alert.id, by, 'SMS reply');
+    else await this.acknowledge(alert.id, by);
+  }
+
+  // ---------------------------------------------------------------- pending conditions
+
+  private async setPending(p: PendingCondition): Promise<void> {
+    this.pending.set(p.key, p);
+    await this.deps.alerts.putPending(p);
+    const grace = Number(p.meta.graceMs ?? 0);
+    if (grace === 0) await this.kick();
+  }
+
+  private async clearPending(key: string, why: string): Promise<void> {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    await this.deps.alerts.deletePending(key);
+    // Clear the alert when nothing else keeps that condition alive for the clinic.
+    const still = [...this.pending.values()].some((q) => q.clinicId === p.clinicId && q.condition === p.condition);
+    if (still) return;
+    const active = await this.deps.alerts.getActive(p.clinicId, p.condition);
+    if (active) await this.resolve(active.id, 'engine', why);
+  }
+
+  private async seedOffline(): Promise<void> {
+    // Boxes the registry already knows as offline (the fleet was down too, or restarted).
+    const boxes = await this.deps.store.listBoxes({ claimState: 'approved' });
+    for (const b of boxes) {
+      if (!b.deviceId || b.online || !b.clinicId) continue;
+      const key = `offline:${b.deviceId}`;
+      if (this.pending.has(key) || !b.lastSeenAt) continue;
+      const s = await this.settingsOf(b.clinicId);
+      await this.setPending({
+        key,
+        clinicId: b.clinicId,
+        condition: 'box_offline',
+        deviceId: b.deviceId,
+        since: b.lastSeenAt,
+        meta: { graceMs: s.rules.boxOffline.afterMin * 60_000, duringHours: true, reason: 'registry' },
+      });
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    const now = this.now();
+    for (const p of [...this.pending.values()]) {
+      if (p.meta.raised) continue;
+      const since = Date.parse(p.since);
+      if (now - since < Number(p.meta.graceMs ?? 0)) continue;
+      if (p.meta.duringHours && !(await this.isOpen(p.clinicId, now))) continue;
+      await this.raisePending(p);
+      const raised = { ...p, meta: { ...p.meta, raised: true } };
+      if (this.pending.has(p.key)) {
+        this.pending.set(p.key, raised);
+        await this.deps.alerts.putPending(raised);
+      }
+    }
+    for (const r of await this.deps.alerts.listRollovers(true)) {
+      if (r.backAt && Date.parse(r.backAt) <= now) {
+        await this.stopRollover(r.clinicId, 'engine', 'scheduled end').catch((err) =>
+          this.log.warn({ err, clinicId: r.clinicId }, 'scheduled rollover back failed'),
+        );
+      }
+    }
+  }
+
+  private async raisePending(p: PendingCondition): Promise<void> {
+    const s = await this.settingsOf(p.clinicId);
+    const name = await this.clinicName(p.clinicId);
+    const since = await this.localTime(p.clinicId, Date.parse(p.since));
+    const box = p.deviceId ?? 'its box';
+    let severity: Severity;
+    let text: string;
+    switch (p.condition) {
+      case 'box_offline':
+        severity = s.rules.boxOffline.severity;
+        text = `The call box ${box} of ${name} has been offline since ${since}. Calls still roll over at the network, but the clinic's box needs attention.`;
+        break;
+      case 'voicemail_unheard':
+        severity = s.rules.voicemail.severity;
+        text = `A voicemail left at ${name} at ${since} has not been listened to.`;
+        break;
+      case 'no_signal':
+        severity = s.rules.modem.severity;
+        text = `The call box ${box} of ${name} has had no mobile signal since ${since}.`;
+        break;
+      case 'sim_problem':
+        severity = s.rules.modem.severity;
+        text = `The call box ${box} of ${name} has a SIM problem (${String(p.meta.state)}) since ${since}.`;
+        break;
+      case 'registration_denied':
+        severity = s.rules.modem.severity;
+        text = `The mobile network refuses the SIM of the call box ${box} of ${name} since ${since}.`;
+        break;
+      default:
+        severity = 'warning';
+        text = `${p.condition} at ${name} since ${since}.`;
+    }
+    await this.raise(p.clinicId, p.condition, { severity, text, deviceId: p.deviceId, details: { pending: p.key } });
+  }
+
+  // ---------------------------------------------------------------- alerts
+
+  private silenceEnd(s: ClinicAlertSettings, condition: Condition, at: number): number | undefined {
+    let end: number | undefined;
+    for (const w of s.silences as SilenceWindow[]) {
+      const from = Date.parse(w.from);
+      const until = Date.parse(w.until);
+      if (at < from || at >= until) continue;
+      const applies = w.conditions ? w.conditions.includes(condition) : condition !== 'panic';
+      if (applies) end = Math.max(end ?? 0, until);
+    }
+    return end;
+  }
+
+  /** Open an alert, or count one more occurrence of the active one. */
+  async raise(clinicId: string, condition: Condition, o: RaiseOptions): Promise<RaiseResult> {
+    const at = o.at ?? this.now();
+    const result = await this.locked(`${clinicId}|${condition}`, async (): Promise<RaiseResult> => {
+      const { alerts } = this.deps;
+      const active = await alerts.getActive(clinicId, condition);
+      if (active) {
+        const a = (await alerts.addOccurrence(active.id, this.iso(at))) ?? active;
+        if ((o.occurrences ?? 1) > 1) {
+          for (let i = 1; i < (o.occurrences ?? 1); i++) await alerts.addOccurrence(active.id, this.iso(at));
+        }
+        return { alert: a, created: false };
+      }
+      const s = await this.settingsOf(clinicId);
+      const silencedUntil = this.silenceEnd(s, condition, this.now());
+      const nextStepAt = this.iso(silencedUntil ?? this.now());
+      let alert: Alert;
+      try {
+        alert = await alerts.createAlert({
+          clinicId,
+          condition,
+          severity: o.severity ?? 'warning',
+          text: o.text,
+          deviceId: o.deviceId ?? null,
+          details: o.details ?? {},
+          at: this.iso(at),
+          nextStepAt,
+        });
+      } catch (e) {
+        // Another fleet instance opened it a moment ago: count this one on it.
+        if (isCallboxError(e, ErrorCode.Conflict) && typeof e.details?.existingId === 'string') {
+          const a = await alerts.addOccurrence(e.details.existingId, this.iso(at));
+          if (a) return { alert: a, created: false };
+        }
+        throw e;
+      }
+      for (let i = 1; i < (o.occurrences ?? 1); i++) {
+        alert = (await alerts.addOccurrence(alert.id, this.iso(at))) ?? alert;
+      }
+      await alerts.appendLog({ alertId: alert.id, at: this.iso(), action: 'opened', by: 'engine', detail: o.text });
+      if (silencedUntil) {
+        await alerts.appendLog({
+          alertId: alert.id,
+          at: this.iso(),
+          action: 'silenced',
+          by: 'engine',
+          detail: `until ${this.iso(silencedUntil)}`,
+        });
+      }
+      this.log.info({ alertId: alert.id, clinicId, condition, severity: alert.severity }, 'alert opened');
+      return { alert, created: true };
+    });
+    if (result.created && Date.parse(result.alert.nextStepAt ?? '') <= this.now()) {
+      await this.runStep(result.alert);
+      result.alert = (await this.deps.alerts.getAlert(result.alert.id)) ?? result.alert;
+    } else if (result.created) {
+      void this.arm();
+    }
+    return result;
+  }
+
+  private runStep(alert: Alert): Promise<void> {
+    const running = this.inFlight.get(alert.id);
+    if (running) return running;
+    const p = this.doStep(alert)
+      .catch((e) => this.log.error({ err: e, alertId: alert.id }, 'escalation step failed'))
+      .finally(() => this.inFlight.delete(alert.id));
+    this.inFlight.set(alert.id, p);
+    return p;
+  }
+
+  private async doStep(stale: Alert): Promise<void> {
+    const { alerts } = this.deps;
+    const alert = await alerts.getAlert(stale.id);
+    if (!alert || alert.state !== 'open' || !alert.nextStepAt) return;
+    const s = await this.settingsOf(alert.clinicId);
+    const policy = s.policies[alert.severity] ?? s.policies.critical;
+    if (!policy) return;
+    const total = policy.steps.length * policy.repeat;
+    if (alert.nextStep >= total) {
+      await alerts.updateAlert(alert.id, { nextStepAt: null }, { epoch: alert.epoch, nextStep: alert.nextStep });
+      return;
+    }
+    const now = this.now();
+    const leased = await alerts.claimStep(
+      alert.id,
+      alert.epoch,
+      alert.nextStep,
+      this.cfg.instance,
+      this.iso(now),
+      this.iso(now + this.cfg.leaseS * 1000),
+    );
+    if (!leased) return;
+    const stepIndex = alert.nextStep % policy.steps.length;
+    const step = policy.steps[stepIndex];
+    if (!step) return;
+    await alerts.appendLog({
+      alertId: alert.id,
+      at: this.iso(),
+      action: 'step',
+      by: this.cfg.instance,
+      detail: `step ${stepIndex + 1} of ${policy.steps.length}, round ${Math.floor(alert.nextStep / policy.steps.length) + 1} of ${policy.repeat}: ${step.channels.join(', ')} to ${step.to.join(', ')}`,
+    });
+    const done = new Set(
+      (await alerts.listDeliveries(alert.id)).filter((d) => d.status === 'sent').map((d) => d.dedupKey),
+    );
+    const plan = await this.plan(alert, s, step.to, step.channels);
+    await Promise.all(plan.filter((d) => !done.has(d.key)).map((d) => d.send()));
+    const next = alert.nextStep + 1;
+    const nextAt = next < total ? this.iso(this.now() + step.waitMin * 60_000) : null;
+    const moved = await alerts.updateAlert(
+      alert.id,
+      { nextStep: next, nextStepAt: nextAt, leaseOwner: null, leaseUntil: null },
+      { epoch: alert.epoch, nextStep: alert.nextStep },
+    );
+    if (moved && next >= total) {
+      await alerts.appendLog({
+        alertId: alert.id,
+        at: this.iso(),
+        action: 'exhausted',
+        by: 'engine',
+        detail: `every step ran ${policy.repeat} time(s)`,
+      });
+      if (moved.severity === 'notice' && moved.state === 'open') {
+        await this.resolve(alert.id, 'engine', 'notice delivered');
+      }
+    }
+  }
+
+  async contactsOf(clinicId: string): Promise<AlertContact[]> {
+    const s = await this.settingsOf(clinicId);
+    if (s.contacts.length > 0) return s.contacts;
+    const clinic = await this.clinic(clinicId);
+    return (clinic?.contacts ?? []).map((c) => ({
+      name: c.name,
+      ...(c.phone ? { phone: c.phone } : {}),
+      ...(c.email ? { email: c.email } : {}),
+    }));
+  }
+
+  private async recipients(clinicId: string, s: ClinicAlertSettings, to: string[]): Promise<AlertContact[]> {
+    const contacts = await this.contactsOf(clinicId);
+    const byName = new Map(contacts.map((c) => [c.name, c]));
+    const out = new Map<string, AlertContact>();
+    const add = (name: string) => {
+      const c = byName.get(name);
+      if (c) out.set(c.name, c);
+    };
+    for (const t of to) {
+      if (t === '*') for (const c of contacts) out.set(c.name, c);
+      else if (s.groups[t]) for (const m of s.groups[t] ?? []) add(m);
+      else add(t);
+    }
+    return [...out.values()];
+  }
+
+  private async plan(
+    alert: Alert,
+    s: ClinicAlertSettings,
+    to: string[],
+    channels: ChannelName[],
+  ): Promise<{ key: string; send: () => Promise<void> }[]> {
+    const people = await this.recipients(alert.clinicId, s, to);
+    const base = `${alert.id}:${alert.epoch}:${alert.nextStep}`;
+    const out: { key: string; send: () => Promise<void> }[] = [];
+    const clinicName = await this.clinicName(alert.clinicId);
+    const note = (who: string, key: string): Notification => this.notification(alert, clinicName, who, key);
+    for (const channel of channels) {
+      if (channel === 'webhook') {
+        const hooks = [...s.webhooks, ...this.cfg.webhooks];
+        hooks.forEach((h, i) => {
+          const target = `webhook${i + 1}:${new URL(h.url).host}`;
+          const key = `${base}:webhook:${target}`;
+          out.push({
+            key,
+            send: () =>
+              this.deliver(alert, 'webhook', target, key, (cb) =>
+                this.deps.channels.webhook?.send(h, note('webhook', key), cb),
+              ),
+          });
+        });
+      } else if (channel === 'sms') {
+        for (const p of people) {
+          if (!p.phone) continue;
+          const phone = p.phone;
+          const key = `${base}:sms:${p.name}`;
+          out.push({
+            key,
+            send: () =>
+              this.deliver(alert, 'sms', p.name, key, (cb) =>
+                this.deps.channels.sms?.send({ to: phone, clinicId: alert.clinicId }, note(p.name, key), cb),
+              ),
+          });
+        }
+      } else {
+        for (const p of people) {
+          if (!p.email) continue;
+          const email = p.email;
+          const key = `${base}:email:${p.name}`;
+          out.push({
+            key,
+            send: () =>
+              this.deliver(alert, 'email', p.name, key, (cb) =>
+                this.deps.channels.email?.send(email, note(p.name, key), cb),
+              ),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  private notification(alert: Alert, clinicName: string, who: string, key: string): Notification {
+    const links = this.deps.links;
+    const count = alert.occurrences > 1 ? ` (${alert.occurrences} times)` : '';
+    return {
+      alertId: alert.id,
+      dedupKey: key,
+      clinicId: alert.clinicId,
+      clinicName,
+      condition: alert.condition,
+      severity: alert.severity,
+      state: alert.state,
+      text: `${alert.text}${count}`,
+      subject: `[${alert.severity}] ${clinicName}: ${alert.condition.replace(/_/g, ' ')} (code ${alert.shortCode})`,
+      shortCode: alert.shortCode,
+      occurrences: alert.occurrences,
+      firstAt: alert.firstAt,
+      lastAt: alert.lastAt,
+      ackUrl: links ? links.url(alert.id, 'ack', who, this.now()) : '',
+      resolveUrl: links ? links.url(alert.id, 'resolve', who, this.now()) : '',
+      step: alert.nextStep,
+      epoch: alert.epoch,
+    };
+  }
+
+  private async deliver(
+    alert: Alert,
+    channel: ChannelName,
+    target: string,
+    key: string,
+    send: (cb: OnAttempt) => Promise<unknown> | undefined,
+  ): Promise<void> {
+    const record = (status: Delivery['status'], attempt: number, error: string | null, detail: string | null) =>
+      this.deps.alerts.recordDelivery({
+        alertId: alert.id,
+        epoch: alert.epoch,
+        step: alert.nextStep,
+        channel,
+        target,
+        dedupKey: key,
+        attempt,
+        status,
+        error,
+        detail,
+        at: this.iso(),
+      });
+    try {
+      const p = send(async (a) => {
+        await record(a.ok ? 'sent' : 'failed', a.attempt, a.error ?? null, a.detail ?? null);
+      });
+      if (p === undefined) await record('skipped', 0, `no ${channel} channel configured`, null);
+      else await p;
+    } catch (e) {
+      await record('failed', 0, describeError(e), null).catch(() => undefined);
+    }
+  }
+
+  /** Acknowledge: stop escalating; re-opens if not resolved within ackTimeoutMin. Idempotent. */
+  async acknowledge(alertId: string, by: string): Promise<Alert> {
+    const a = await this.mustGet(alertId);
+    if (a.state !== 'open') return a;
+    const s = await this.settingsOf(a.clinicId);
+    const updated = await this.deps.alerts.updateAlert(
+      alertId,
+      {
+        state: 'acknowledged',
+        ackedAt: this.iso(),
+        ackedBy: by,
+        ackDeadline: this.iso(this.now() + s.ackTimeoutMin * 60_000),
+        nextStepAt: null,
+      },
+      { state: 'open', epoch: a.epoch },
+    );
+    if (!updated) return this.mustGet(alertId);
+    await this.deps.alerts.appendLog({ alertId, at: this.iso(), action: 'acknowledged', by, detail: null });
+    this.log.info({ alertId, by }, 'alert acknowledged');
+    if (updated.condition === 'panic' && updated.deviceId && typeof updated.details.panicId === 'string') {
+      const panicId = updated.details.panicId;
+      const deviceId = updated.deviceId;
+      void this.deps.commands
+        ?.send(deviceId, 'panic.ack', { panicId, by: by.slice(0, 120) })
+        .catch((err) => this.log.warn({ err, alertId }, 'could not tell the box the panic was acknowledged'));
+    }
+    void this.arm();
+    return updated;
+  }
+
+  /** Resolve: the alert is over. Idempotent. */
+  async resolve(alertId: string, by: string, why?: string): Promise<Alert> {
+    const a = await this.mustGet(alertId);
+    if (a.state === 'resolved') return a;
+    const updated = await this.deps.alerts.updateAlert(
+      alertId,
+      { state: 'resolved', resolvedAt: this.iso(), resolvedBy: by, nextStepAt: null, ackDeadline: null },
+      { state: ['open', 'acknowledged'] },
+    );
+    if (!updated) return this.mustGet(alertId);
+    await this.deps.alerts.appendLog({ alertId, at: this.iso(), action: 'resolved', by, detail: why ?? null });
+    this.log.info({ alertId, by, why }, 'alert resolved');
+    return updated;
+  }
+
+  /** Acknowledge or resolve by the 4-digit code (CLI, SMS). */
+  async byCode(code: string): Promise<Alert> {
+    const a = await this.deps.alerts.getActiveByCode(code);
+    if (!a) throw new CallboxError(ErrorCode.AlertNotFound, `no active alert has the code ${code}`);
+    return a;
+  }
+
+  private async reopen(a: Alert): Promise<void> {
+    const updated = await this.deps.alerts.updateAlert(
+      a.id,
+      {
+        state: 'open',
+        epoch: a.epoch + 1,
+        nextStep: 0,
+        nextStepAt: this.iso(),
+        ackDeadline: null,
+        leaseOwner: null,
+        leaseUntil: null,
+      },
+      { state: 'acknowledged', epoch: a.epoch },
+    );
+    if (!updated) return;
+    await this.deps.alerts.appendLog({
+      alertId: a.id,
+      at: this.iso(),
+      action: 'reopened',
+      by: 'engine',
+      detail: `acknowledged by ${a.ackedBy ?? '?'} but not resolved in time`,
+    });
+    this.log.warn({ alertId: a.id }, 'acknowledged alert not resolved in time: open again');
+    await this.runStep(updated);
+  }
+
+  private async mustGet(alertId: string): Promise<Alert> {
+    const a = await this.deps.alerts.getAlert(alertId);
+    if (!a) throw new CallboxError(ErrorCode.AlertNotFound, `no alert ${alertId}`);
+    return a;
+  }
+
+  async silence(clinicId: string, w: SilenceWindow, by: string): Promise<ClinicAlertSettings> {
+    const s = await this.settingsOf(clinicId);
+    const now = this.now();
+    const keep = s.silences.filter((x) => Date.parse(x.until) > now);
+    return this.putSettings(clinicId, { ...s, silences: [...keep, w] }, by);
+  }
+
+  // ---------------------------------------------------------------- rollover
+
+  private async rolloverNumber(clinicId: string, explicit?: string): Promise<string> {
+    if (explicit) return explicit;
+    const clinic = await this.clinic(clinicId);
+    if (clinic?.answeringService) return clinic.answeringService;
+    for (const box of await this.deps.store.listBoxes({ clinicId, claimState: 'approved' })) {
+      if (!box.deviceId) continue;
+      const n = (await this.deps.store.getDesiredConfig(box.deviceId))?.settings.rollover.number;
+      if (n) return n;
+    }
+    throw new CallboxError(
+      ErrorCode.ValidationFailed,
+      `clinic ${clinic?.name ?? clinicId} has no answering service number: set the clinic's answeringService or give a number`,
+    );
+  }
+
+  private async forwarding(
+    clinicId: string,
+    enabled: boolean,
+    number: string | undefined,
+    why: string,
+  ): Promise<{ deviceId: string; confirmed: boolean; error?: string }[]> {
+    const commands = this.deps.commands;
+    if (!commands) throw new CallboxError(ErrorCode.Internal, 'the alert engine has no way to command boxes');
+    const boxes = (await this.deps.store.listBoxes({ clinicId, claimState: 'approved' })).filter((b) => b.deviceId);
+    if (boxes.length === 0) throw new CallboxError(ErrorCode.NotFound, `clinic ${clinicId} has no box`);
+    return Promise.all(
+      boxes.map(async (b) => {
+        const deviceId = b.deviceId as string;
+        try {
+          const r = await commands.send(
+            deviceId,
+            'forwarding.set',
+            {
+              enabled,
+              reason: 'unconditional',
+              ...(number ? { number } : {}),
+              reasonText: why.slice(0, 200),
+            },
+            { timeoutMs: this.cfg.forwardingTimeoutMs },
+          );
+          const ok = r.confirmed && r.enabled === enabled;
+          return ok
+            ? { deviceId, confirmed: true }
+            : { deviceId, confirmed: false, error: `box answered enabled=${r.enabled} confirmed=${r.confirmed}` };
+        } catch (e) {
+          return { deviceId, confirmed: false, error: describeError(e) };
+        }
+      }),
+    );
+  }
+
+  /** Switch the clinic's calls to its answering service; active once a box confirms it. */
+  async startRollover(clinicId: string, o: RolloverOptions): Promise<Rollover> {
+    return this.locked(`${clinicId}|rollover-cmd`, async () => {
+      const number = await this.rolloverNumber(clinicId, o.number);
+      const s = await this.settingsOf(clinicId);
+      const boxes = await this.forwarding(clinicId, true, number, o.reason);
+      const confirmed = boxes.some((b) => b.confirmed);
+      const now = this.now();
+      const prev = await this.deps.alerts.getRollover(clinicId);
+      const r: Rollover = {
+        clinicId,
+        active: confirmed,
+        number,
+        since: prev?.active ? prev.since : this.iso(now),
+        reason: o.reason,
+        by: o.by,
+        alertId: null,
+        backAfter: o.backAfter ?? s.rules.rollover.backAfter,
+        boxes,
+        endedAt: null,
+        endedBy: null,
+        backAt: o.backAt ?? null,
+      };
+      const name = await this.clinicName(clinicId);
+      if (confirmed) {
+        const text = `calls for ${name} are rolling over to the answering service (${lastFour(number)}) since ${await this.localTime(clinicId, Date.parse(r.since))} because ${o.reason}`;
+        const res = await this.raise(clinicId, 'rollover', {
+          severity: s.rules.rollover.severity,
+          text,
+          details: { number: lastFour(number), by: o.by },
+        });
+        r.alertId = res.alert.id;
+      } else {
+        await this.raise(clinicId, 'rollover', {
+          severity: 'critical',
+          text: `calls for ${name} could NOT be rolled over to the answering service (${lastFour(number)}): no box confirmed the forwarding (${boxes.map((b) => b.error).join('; ')}).`,
+        });
+      }
+      await this.deps.alerts.putRollover(r);
+      this.log.info({ clinicId, by: o.by, confirmed, boxes: boxes.length }, 'rollover on');
+      return r;
+    });
+  }
+
+  /** Switch forwarding back off; the rollover ends once every box confirms. */
+  async stopRollover(clinicId: string, by: string, why = 'by hand'): Promise<Rollover> {
+    return this.locked(`${clinicId}|rollover-cmd`, async () => {
+      const prev = await this.deps.alerts.getRollover(clinicId);
+      if (!prev) throw new CallboxError(ErrorCode.NotFound, `clinic ${clinicId} has no rollover`);
+      const boxes = await this.forwarding(clinicId, false, undefined, `back: ${why}`);
+      const allOff = boxes.every((b) => b.confirmed);
+      const r: Rollover = allOff
+        ? { ...prev, active: false, boxes, endedAt: this.iso(), endedBy: by }
+        : { ...prev, boxes };
+      await this.deps.alerts.putRollover(r);
+      const active = await this.deps.alerts.getActive(clinicId, 'rollover');
+      if (allOff && active) await this.resolve(active.id, by, `calls are back at the clinic (${why})`);
+      this.log.info({ clinicId, by, confirmed: allOff }, 'rollover off');
+      if (!allOff) {
+        throw new CallboxError(
+          ErrorCode.RequestRejected,
+          `not every box confirmed forwarding off: ${boxes
+            .filter((b) => !b.confirmed)
+            .map((b) => `${b.deviceId}: ${b.error}`)
+            .join('; ')}`,
+          { boxes },
+        );
+      }
+      return r;
+    });
+  }
+
+  async rolloverStatus(clinicId: string): Promise<Rollover | undefined> {
+    return this.deps.alerts.getRollover(clinicId);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async get(alertId: string): Promise<{ alert: Alert; deliveries: Delivery[]; log: unknown[] }> {
+    const alert = await this.mustGet(alertId);
+    return {
+      alert,
+      deliveries: await this.deps.alerts.listDeliveries(alertId),
+      log: await this.deps.alerts.listLog(alertId),
+    };
+  }
+
+  list(filter: Parameters<AlertStore['listAlerts']>[0] = {}): Promise<Alert[]> {
+    return this.deps.alerts.listAlerts(filter);
+  }
+}

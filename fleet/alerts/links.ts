@@ -1,0 +1,68 @@
+/**
+ * Signed acknowledgement links: /alerts/a/<token>, where the token names the
+ * alert, the action (ack or resolve), who it was sent to and when it
+ * expires, and carries an HMAC-SHA256 over all of that. Nothing is stored:
+ * a link is valid if its signature is right and it has not expired.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
+
+export type LinkAction = 'ack' | 'resolve';
+
+export interface LinkClaims {
+  alertId: string;
+  action: LinkAction;
+  /** Who the link was sent to (contact name or "webhook"). */
+  who: string;
+  /** Expiry, ms since the epoch. */
+  exp: number;
+}
+
+export class AlertLinks {
+  private readonly key: Buffer;
+
+  constructor(
+    secret: string,
+    private readonly publicUrl: string,
+    private readonly ttlMs: number,
+  ) {
+    this.key = secret ? Buffer.from(secret, 'utf8') : randomBytes(32);
+  }
+
+  token(alertId: string, action: LinkAction, who: string, now = Date.now()): string {
+    const payload = Buffer.from(JSON.stringify({ a: alertId, x: action, w: who, e: now + this.ttlMs })).toString(
+      'base64url',
+    );
+    return `${payload}.${this.sign(payload)}`;
+  }
+
+  url(alertId: string, action: LinkAction, who: string, now = Date.now()): string {
+    return `${this.publicUrl.replace(/\/+$/, '')}/alerts/a/${this.token(alertId, action, who, now)}`;
+  }
+
+  /** The claims of a valid token; NotAuthorized naming why otherwise. */
+  verify(token: string, now = Date.now()): LinkClaims {
+    const [payload, sig, extra] = token.split('.');
+    if (!payload || !sig || extra !== undefined) throw new CallboxError(ErrorCode.NotAuthorized, 'malformed link');
+    const want = Buffer.from(this.sign(payload));
+    const got = Buffer.from(sig);
+    if (want.length !== got.length || !timingSafeEqual(want, got)) {
+      throw new CallboxError(ErrorCode.NotAuthorized, 'link signature is not valid');
+    }
+    let c: { a?: unknown; x?: unknown; w?: unknown; e?: unknown };
+    try {
+      c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      throw new CallboxError(ErrorCode.NotAuthorized, 'malformed link');
+    }
+    if (typeof c.a !== 'string' || (c.x !== 'ack' && c.x !== 'resolve') || typeof c.e !== 'number') {
+      throw new CallboxError(ErrorCode.NotAuthorized, 'malformed link');
+    }
+    if (c.e < now) throw new CallboxError(ErrorCode.NotAuthorized, 'link has expired');
+    return { alertId: c.a, action: c.x, who: typeof c.w === 'string' ? c.w : 'link', exp: c.e };
+  }
+
+  private sign(payload: string): string {
+    return createHmac('sha256', this.key).update(payload).digest('base64url');
+  }
+}
