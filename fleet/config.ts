@@ -45,6 +45,42 @@ export const FleetConfigSchema = Strict({
         minimum: 500,
         maximum: 120_000,
       }),
+      maxTopicLevels: Type.Integer({
+        minimum: 4,
+        maximum: 100,
+        default: 8,
+        description: 'deepest topic accepted (the contract needs 5)',
+      }),
+      ratePerSecond: Type.Integer({
+        minimum: 1,
+        maximum: 100_000,
+        default: 50,
+        description: 'sustained messages per second one box, claim or ops client may publish (above: disconnected)',
+      }),
+      rateBurst: Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 500,
+        description: 'messages a client may publish in a burst above the rate (an outbox catching up)',
+      }),
+      claimTrustOnFirstUse: Type.Boolean({
+        default: true,
+        description:
+          'embedded broker: the first claim secret presented for an unknown serial is recorded as its secret and the claim waits for ops; false: only serials registered with their secret may claim',
+      }),
+      externalUsername: Type.String({
+        default: 'fleet:core',
+        description: 'external mode: the fleet logs in to the broker as this user (fleet:<name>)',
+      }),
+      externalPasswordFile: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description: 'external mode: file holding the fleet password (written by `fleet mosquitto-config`)',
+      }),
+      reconnectMs: Millis('the fleet reconnects to the broker after', { default: 500, minimum: 50, maximum: 60_000 }),
+      publicUrl: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description: 'broker URL handed to boxes at provisioning; null: the one they claimed on',
+      }),
     },
     'the MQTT broker',
   ),
@@ -54,7 +90,10 @@ export const FleetConfigSchema = Strict({
         default: 'sqlite',
         description: 'where the registry and events live',
       }),
-      sqlitePath: Type.String({ default: '/var/lib/callbox-fleet/fleet.db', description: 'SQLite file' }),
+      sqlitePath: Type.String({
+        default: 'var/fleet.db',
+        description: 'SQLite file (relative to the working directory; the systemd unit sets /var/lib/callbox-fleet)',
+      }),
       postgresUrl: Type.String({
         default: 'postgres://127.0.0.1:5432/callbox',
         description: 'PostgreSQL connection string',
@@ -69,6 +108,40 @@ export const FleetConfigSchema = Strict({
     },
     'the HTTP API and dashboard',
   ),
+  ingest: Section(
+    {
+      batchMax: Type.Integer({
+        minimum: 1,
+        maximum: 5000,
+        default: 500,
+        description: 'events written by one INSERT at most',
+      }),
+      flushMs: Millis('events wait at most this long to be written with others', {
+        default: 10,
+        minimum: 0,
+        maximum: 1000,
+      }),
+    },
+    'event ingest',
+  ),
+  ops: Section(
+    {
+      bootstrapUser: Type.String({
+        default: 'admin',
+        description: 'ops admin created at the first start when there is none',
+      }),
+      bootstrapPasswordFile: Type.String({
+        default: 'var/fleet-admin.secret',
+        description: 'where the first admin password is written (mode 0600); the CLI reads it by default',
+      }),
+      commandTimeoutMs: Millis('a command sent to a box waits for its answer', {
+        default: 15_000,
+        minimum: 100,
+        maximum: 600_000,
+      }),
+    },
+    'ops users and the ops API',
+  ),
   presence: Section(
     {
       offlineAfterS: Seconds('a box silent this long is offline, whatever its retained status says', {
@@ -76,6 +149,7 @@ export const FleetConfigSchema = Strict({
         minimum: 10,
         maximum: 86_400,
       }),
+      flushS: Seconds('last-seen times are written to the store every', { default: 10, minimum: 1, maximum: 3600 }),
     },
     'presence',
   ),

@@ -821,7 +821,7 @@ export class AlertEngine {
   private async doStep(stale: Alert): Promise<void> {
     const { alerts } = this.deps;
     const alert = await alerts.getAlert(stale.id);
-    if (!alert || alert.state !== 'open' || !alert.nextStepAt) return;
+    if (alert?.state !== 'open' || !alert.nextStepAt) return;
     const s = await this.settingsOf(alert.clinicId);
     const policy = s.policies[alert.severity] ?? s.policies.critical;
     if (!policy) return;

@@ -1,0 +1,285 @@
+/**
+ * The embedded broker, run in its own process by the supervisor
+ * (fleet/broker/supervisor.ts): aedes with per-identity authentication and
+ * the contract's ACL. If it dies (aedes can overflow its stack under some
+ * floods) the supervisor starts a new one; the fleet logic, a client like
+ * any other, reconnects.
+ *
+ * Rules:
+ * - username -> identity by the contract (identityOfUsername); the password
+ *   is checked against the scrypt hash the supervisor sent; a good check is
+ *   remembered (by fingerprint) until the credential changes, so a
+ *   reconnect storm costs no scrypt work;
+ * - a box and a claim session use their username as client id (preConnect
+ *   rewrites it), so no one can take over another's session;
+ * - publish/subscribe by mayPublish/maySubscribe; $SYS closed to all but
+ *   nothing (the fleet identity is refused $ topics by the contract);
+ * - payload size, topic depth, per-client message rate, connect timeout.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import {
+  type Identity,
+  identityOfUsername,
+  mayPublish,
+  maySubscribe,
+  parseTopic,
+} from '../../shared/contract/topics.js';
+import { fingerprint, hashSecret, verifySecret } from '../auth/password.js';
+import type { BrokerCredential, BrokerStartMessage, BrokerStats, FromChild, ToChild } from './protocol.js';
+
+type Ident = Identity & { username: string };
+
+const creds = new Map<string, BrokerCredential>();
+const verified = new Map<string, string>();
+const blocked = new Set<string>();
+const identities = new WeakMap<Client, Ident>();
+const byUsername = new Map<string, Set<Client>>();
+const buckets = new WeakMap<Client, { tokens: number; at: number }>();
+const stats: BrokerStats = {
+  clients: 0,
+  authFailed: 0,
+  publishDenied: 0,
+  subscribeDenied: 0,
+  tooLarge: 0,
+  rateLimited: 0,
+  messagesIn: 0,
+};
+let broker: Aedes | undefined;
+const servers: { close: (cb: () => void) => void }[] = [];
+
+function send(msg: FromChild): void {
+  process.send?.(msg);
+}
+
+function authError(code: 4 | 5, message: string): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode: code });
+}
+
+function matchesCredential(identity: Identity, cred: BrokerCredential): boolean {
+  switch (identity.kind) {
+    case 'device':
+      return cred.kind === 'device' && cred.subject === identity.deviceId;
+    case 'claim':
+      return cred.kind === 'claim' && cred.subject === identity.serial;
+    case 'ops':
+      return cred.kind === 'ops' && cred.subject === identity.user;
+    case 'fleet':
+      return cred.kind === 'fleet';
+  }
+}
+
+async function authenticate(username: string | undefined, password: Buffer | undefined, tofu: boolean): Promise<Ident> {
+  if (!username || !password) throw authError(4, 'username and password required');
+  const identity = identityOfUsername(username);
+  if (!identity) throw authError(4, `unknown username form ${username}`);
+  const secret = password.toString('utf8');
+  const cred = creds.get(username);
+  if (!cred) {
+    if (identity.kind === 'claim' && tofu && !blocked.has(username)) {
+      // Trust on first use: the first secret presented for an unknown serial
+      // becomes its claim secret; the claim waits for ops approval.
+      const hash = await hashSecret(secret);
+      if (!creds.has(username)) {
+        creds.set(username, { username, kind: 'claim', subject: identity.serial, hash });
+        verified.set(username, fingerprint(secret));
+        send({ t: 'claim-seen', serial: identity.serial, hash });
+        return { ...identity, username };
+      }
+      return authenticate(username, password, false);
+    }
+    throw authError(4, 'bad username or password');
+  }
+  if (!matchesCredential(identity, cred)) throw authError(4, 'bad username or password');
+  const fp = fingerprint(`${cred.hash}\u0000${secret}`);
+  if (verified.get(username) === fp) return { ...identity, username };
+  if (!(await verifySecret(secret, cred.hash))) throw authError(4, 'bad username or password');
+  if (creds.get(username) !== cred) throw authError(4, 'credential changed while checking');
+  verified.set(username, fp);
+  return { ...identity, username };
+}
+
+function allowRate(client: Client, limits: BrokerStartMessage['limits']): boolean {
+  const now = Date.now();
+  const b = buckets.get(client) ?? { tokens: limits.rateBurst, at: now };
+  b.tokens = Math.min(limits.rateBurst, b.tokens + ((now - b.at) / 1000) * limits.ratePerSecond);
+  b.at = now;
+  buckets.set(client, b);
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+function closeClientsOf(username: string): number {
+  const set = byUsername.get(username);
+  if (!set) return 0;
+  const n = set.size;
+  for (const c of set) c.close();
+  byUsername.delete(username);
+  return n;
+}
+
+async function start(msg: BrokerStartMessage): Promise<void> {
+  for (const c of msg.credentials) creds.set(c.username, c);
+  for (const u of msg.blocked) blocked.add(u);
+  const { limits } = msg;
+  const aedes = await Aedes.createBroker({
+    connectTimeout: limits.connectTimeoutMs,
+    maxTopicLevels: limits.maxTopicLevels,
+    heartbeatInterval: 60_000,
+  });
+  broker = aedes;
+
+  aedes.preConnect = (_client, packet, done) => {
+    const identity = packet.username ? identityOfUsername(packet.username) : undefined;
+    if (identity && (identity.kind === 'device' || identity.kind === 'claim') && packet.username) {
+      packet.clientId = packet.username;
+    }
+    done(null, true);
+  };
+
+  aedes.authenticate = (client, username, password, done) => {
+    authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse).then(
+      (ident) => {
+        identities.set(client, ident);
+        let set = byUsername.get(ident.username);
+        if (!set) {
+          set = new Set();
+          byUsername.set(ident.username, set);
+        }
+        set.add(client);
+        done(null, true);
+      },
+      (err: Error & { returnCode?: number }) => {
+        stats.authFailed++;
+        done(authError((err.returnCode as 4 | 5) ?? 4, err.message) as never, false);
+      },
+    );
+  };
+
+  aedes.authorizePublish = (client, packet, done) => {
+    if (!client) {
+      // A will published after its client is gone: only a status topic.
+      return done(parseTopic(packet.topic)?.key === 'status' ? null : new Error('not allowed'));
+    }
+    const ident = identities.get(client);
+    stats.messagesIn++;
+    if (!ident || packet.topic.startsWith('$')) {
+      stats.publishDenied++;
+      return done(new Error(`publish to ${packet.topic} not allowed`));
+    }
+    const size = packet.payload ? Buffer.byteLength(packet.payload as Buffer) : 0;
+    if (size > limits.maxPayloadBytes) {
+      stats.tooLarge++;
+      return done(new Error(`payload of ${size} bytes exceeds ${limits.maxPayloadBytes}`));
+    }
+    if (ident.kind !== 'fleet' && !allowRate(client, limits)) {
+      stats.rateLimited++;
+      return done(new Error('message rate exceeded'));
+    }
+    if (!mayPublish(ident, packet.topic)) {
+      stats.publishDenied++;
+      return done(new Error(`publish to ${packet.topic} not allowed for ${ident.username}`));
+    }
+    done(null);
+  };
+
+  aedes.authorizeSubscribe = (client, sub, done) => {
+    const ident = identities.get(client);
+    if (!ident || !maySubscribe(ident, sub.topic)) {
+      stats.subscribeDenied++;
+      return done(null, null);
+    }
+    done(null, sub);
+  };
+
+  aedes.on('clientReady', () => {
+    stats.clients = aedes.connectedClients;
+  });
+  aedes.on('clientDisconnect', (client) => {
+    stats.clients = aedes.connectedClients;
+    const ident = identities.get(client);
+    if (ident) byUsername.get(ident.username)?.delete(client);
+  });
+
+  const ports: { tcp: number; tls: number | null; ws: number | null } = { tcp: 0, tls: null, ws: null };
+  const listen = (server: Server, listener: 'tcp' | 'tls' | 'ws', port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        send({
+          t: 'listen-error',
+          listener,
+          host: msg.listen.host,
+          port,
+          code: err.code ?? 'UNKNOWN',
+          message: err.message,
+        });
+        reject(err);
+      });
+      server.listen(port, msg.listen.host, () => resolve((server.address() as AddressInfo).port));
+      servers.push(server);
+    });
+
+  const tcp = createServer((socket) => {
+    socket.setNoDelay(true);
+    aedes.handle(socket);
+  });
+  ports.tcp = await listen(tcp, 'tcp', msg.listen.port);
+  if (msg.listen.tlsPort !== null && msg.listen.tlsCertFile && msg.listen.tlsKeyFile) {
+    const tls = createTlsServer(
+      { cert: readFileSync(msg.listen.tlsCertFile), key: readFileSync(msg.listen.tlsKeyFile) },
+      (socket) => {
+        socket.setNoDelay(true);
+        aedes.handle(socket);
+      },
+    );
+    ports.tls = await listen(tls as unknown as Server, 'tls', msg.listen.tlsPort);
+  }
+  if (msg.listen.wsPort !== null) {
+    const http = createHttpServer();
+    const wss = new WebSocketServer({ server: http });
+    wss.on('connection', (ws, req) => {
+      aedes.handle(createWebSocketStream(ws), req);
+    });
+    ports.ws = await listen(http as unknown as Server, 'ws', msg.listen.wsPort);
+  }
+  send({ t: 'ready', ports, pid: process.pid });
+}
+
+process.on('message', (raw: ToChild) => {
+  switch (raw.t) {
+    case 'start':
+      start(raw).catch(() => process.exit(3));
+      break;
+    case 'cred': {
+      const old = creds.get(raw.credential.username);
+      creds.set(raw.credential.username, raw.credential);
+      verified.delete(raw.credential.username);
+      // A replaced secret ends the sessions made with the old one.
+      if (old && old.hash !== raw.credential.hash) closeClientsOf(raw.credential.username);
+      break;
+    }
+    case 'revoke': {
+      creds.delete(raw.username);
+      verified.delete(raw.username);
+      if (raw.username.startsWith('claim:')) blocked.add(raw.username);
+      send({ t: 'revoked', username: raw.username, closed: closeClientsOf(raw.username) });
+      break;
+    }
+    case 'stats':
+      send({ t: 'stats', stats: { ...stats, clients: broker?.connectedClients ?? 0 } });
+      break;
+    case 'stop':
+      for (const s of servers) s.close(() => undefined);
+      broker?.close(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2000).unref();
+      break;
+  }
+});
+
+// The parent went away: nothing to serve.
+process.on('disconnect', () => process.exit(0));

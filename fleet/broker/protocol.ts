@@ -1,0 +1,69 @@
+/**
+ * Messages between the broker supervisor (fleet process) and the broker
+ * child process, over the fork IPC channel. The supervisor owns the
+ * credentials (from the store) and sends them whole at every (re)start and
+ * as changes afterwards, so a restarted child has them before it listens.
+ */
+import type { CredentialKind } from '../store/types.js';
+
+export interface BrokerCredential {
+  username: string;
+  kind: CredentialKind;
+  subject: string;
+  /** scrypt hash (fleet/auth/password.ts). */
+  hash: string;
+}
+
+export interface BrokerLimits {
+  maxPayloadBytes: number;
+  maxTopicLevels: number;
+  connectTimeoutMs: number;
+  /** Sustained messages per second per client (token bucket refill), fleet clients exempt. */
+  ratePerSecond: number;
+  /** Bucket size: a burst allowed above the rate. */
+  rateBurst: number;
+}
+
+export interface BrokerListenOptions {
+  host: string;
+  port: number;
+  tlsPort: number | null;
+  wsPort: number | null;
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
+}
+
+export interface BrokerStartMessage {
+  t: 'start';
+  listen: BrokerListenOptions;
+  limits: BrokerLimits;
+  /** Accept an unknown serial's claim secret on first use (recorded as a pending claim). */
+  claimTrustOnFirstUse: boolean;
+  credentials: BrokerCredential[];
+  /** Claim usernames never to trust on first use again (rejected or decommissioned boxes). */
+  blocked: string[];
+}
+
+export type ToChild =
+  | BrokerStartMessage
+  | { t: 'cred'; credential: BrokerCredential }
+  | { t: 'revoke'; username: string; reason: string }
+  | { t: 'stats' }
+  | { t: 'stop' };
+
+export interface BrokerStats {
+  clients: number;
+  authFailed: number;
+  publishDenied: number;
+  subscribeDenied: number;
+  tooLarge: number;
+  rateLimited: number;
+  messagesIn: number;
+}
+
+export type FromChild =
+  | { t: 'ready'; ports: { tcp: number; tls: number | null; ws: number | null }; pid: number }
+  | { t: 'listen-error'; listener: 'tcp' | 'tls' | 'ws'; host: string; port: number; code: string; message: string }
+  | { t: 'claim-seen'; serial: string; hash: string }
+  | { t: 'stats'; stats: BrokerStats }
+  | { t: 'revoked'; username: string; closed: number };

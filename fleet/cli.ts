@@ -1,0 +1,393 @@
+/**
+ * The `fleet` CLI: ops work on the fleet over its MQTT ops API (the same
+ * requests any tool can send). Output is a short table or text, or JSON with
+ * --json. Errors say what to do; exit codes:
+ *   0 done   2 usage (bad arguments, unreadable file)   3 not found
+ *   4 not authorised   5 cannot reach the fleet or no answer in time
+ *   6 refused (invalid input, conflict)   1 anything else
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
+import { loadFleetConfig } from './config.js';
+import { OpsClient } from './ops-client.js';
+
+class UsageError extends Error {}
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError) return 2;
+  if (!isCallboxError(e)) return 1;
+  switch (e.code) {
+    case ErrorCode.NotFound:
+      return 3;
+    case ErrorCode.NotAuthorized:
+      return 4;
+    case ErrorCode.LinkDisconnected:
+    case ErrorCode.RequestTimeout:
+      return 5;
+    case ErrorCode.ValidationFailed:
+    case ErrorCode.Conflict:
+    case ErrorCode.UnknownMethod:
+    case ErrorCode.ClaimPending:
+    case ErrorCode.DeviceDecommissioned:
+      return 6;
+    default:
+      return 1;
+  }
+}
+
+function table(rows: Record<string, unknown>[], cols: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(cols), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}
+
+function readData(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+}
+
+function parseJsonArg(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const program = new Command('fleet');
+  let code = 0;
+  let client: OpsClient | undefined;
+  program
+    .description('Callbox fleet operations: boxes, claims, clinics, configuration, commands, events')
+    .addOption(new Option('--url <url>', 'the fleet broker').env('CALLBOX_OPS_URL').default('mqtt://127.0.0.1:1883'))
+    .addOption(new Option('--user <name>', 'ops user').env('CALLBOX_OPS_USER').default('admin'))
+    .addOption(
+      new Option('--password-file <file>', 'file holding the ops password')
+        .env('CALLBOX_OPS_PASSWORD_FILE')
+        .default('var/fleet-admin.secret'),
+    )
+    .option('--json', 'print JSON')
+    .option('--timeout <ms>', 'wait this long for an answer', '20000')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError();
+
+  const connect = async (): Promise<OpsClient> => {
+    const o = program.opts<{ url: string; user: string; passwordFile: string; timeout: string }>();
+    let password = io.env.CALLBOX_OPS_PASSWORD;
+    if (!password) {
+      try {
+        password = readFileSync(o.passwordFile, 'utf8').trim();
+      } catch {
+        throw new UsageError(
+          `no password for ops:${o.user}: set CALLBOX_OPS_PASSWORD or --password-file (default var/fleet-admin.secret, written at the fleet's first start)`,
+        );
+      }
+    }
+    client = await OpsClient.connect(o.url, o.user, password, { timeoutMs: Number(o.timeout) });
+    return client;
+  };
+  const json = () => Boolean(program.opts().json);
+  const print = (value: unknown, human: () => string) =>
+    io.out(`${json() ? JSON.stringify(value, null, 2) : human()}\n`);
+  const BOX_COLS = [
+    'serial',
+    'deviceId',
+    'claimState',
+    'clinicId',
+    'online',
+    'lastSeenAt',
+    'firmware',
+    'desiredVersion',
+    'reportedVersion',
+  ];
+
+  const boxes = program.command('boxes').description('call boxes');
+  boxes
+    .command('list')
+    .option('--clinic <id>', 'of one clinic')
+    .option('--state <state>', 'registered, pending, approved, rejected or decommissioned')
+    .action(async (o: { clinic?: string; state?: string }) => {
+      const c = await connect();
+      const r = await c.call('boxes.list', {
+        ...(o.clinic ? { clinicId: o.clinic } : {}),
+        ...(o.state ? { claimState: o.state as never } : {}),
+      });
+      print(r, () => table(r, BOX_COLS));
+    });
+  boxes
+    .command('show <box>')
+    .description('one box (serial or device id)')
+    .action(async (box: string) => {
+      const r = await (await connect()).call('boxes.show', { box });
+      print(r, () =>
+        [
+          ...Object.entries(r.box).map(([k, v]) => `${k.padEnd(20)} ${v ?? '-'}`),
+          `${'desired config'.padEnd(20)} ${r.desired ? `v${r.desired.version} by ${r.desired.createdBy}` : '-'}`,
+          `${'events stored'.padEnd(20)} ${r.eventCount}`,
+          `${'sequence gaps'.padEnd(20)} ${r.gaps.length ? r.gaps.map((g) => `${g.fromSeq}-${g.toSeq}`).join(', ') : 'none'}`,
+        ].join('\n'),
+      );
+    });
+  boxes
+    .command('register <serial>')
+    .description('register a serial in advance: its claim is approved automatically')
+    .option('--secret <secret>', 'the claim secret from the label (only it may claim)')
+    .option('--clinic <id>', 'assign to a clinic')
+    .action(async (serial: string, o: { secret?: string; clinic?: string }) => {
+      const r = await (await connect()).call('boxes.register', {
+        serial,
+        ...(o.secret ? { claimSecret: o.secret } : {}),
+        ...(o.clinic ? { clinicId: o.clinic } : {}),
+      });
+      print(r, () => `registered ${r.serial}`);
+    });
+  boxes
+    .command('assign <box> <clinic>')
+    .description('assign a box to a clinic ("none" to unassign)')
+    .action(async (box: string, clinic: string) => {
+      const r = await (await connect()).call('boxes.assign', { box, clinicId: clinic === 'none' ? null : clinic });
+      print(r, () => `${r.serial} assigned to ${r.clinicId ?? 'no clinic'}`);
+    });
+  const config = boxes.command('config').description('desired configuration');
+  config
+    .command('set <box> <file>')
+    .description('set the box settings from a YAML or JSON file (validated; a new version, published retained)')
+    .action(async (box: string, file: string) => {
+      const settings = readData(file);
+      const r = await (await connect()).call('boxes.setConfig', { box, settings });
+      print(r, () => `${r.deviceId}: configuration version ${r.version} published`);
+    });
+  config
+    .command('get <box>')
+    .option('--version <n>', 'a given version')
+    .action(async (box: string, o: { version?: string }) => {
+      const r = await (await connect()).call('boxes.getConfig', {
+        box,
+        ...(o.version ? { version: Number(o.version) } : {}),
+      });
+      print(r, () => (r ? JSON.stringify(r, null, 2) : 'no configuration set'));
+    });
+  boxes
+    .command('rotate <box>')
+    .description('revoke the box credentials; it claims again and gets new ones')
+    .action(async (box: string) => {
+      const r = await (await connect()).call('boxes.rotateCredentials', { box });
+      print(r, () => `${r.serial}: credentials revoked; the box will claim new ones`);
+    });
+  boxes
+    .command('decommission <box>')
+    .requiredOption('--reason <text>', 'why (kept in the audit log)')
+    .action(async (box: string, o: { reason: string }) => {
+      const r = await (await connect()).call('boxes.decommission', { box, reason: o.reason });
+      print(r, () => `${r.serial} decommissioned`);
+    });
+  boxes
+    .command('command <box> <method>')
+    .description(
+      'send a command (forwarding.set, forwarding.query, sms.send, panic.ack, indicators.test, reboot, diagnostics.collect)',
+    )
+    .option('--params <json>', 'parameters as JSON', '{}')
+    .option('--params-file <file>', 'parameters from a YAML or JSON file')
+    .option('--wait <ms>', 'how long the box may take', '15000')
+    .action(async (box: string, method: string, o: { params: string; paramsFile?: string; wait: string }) => {
+      const params = o.paramsFile ? readData(o.paramsFile) : parseJsonArg('--params', o.params);
+      const r = await (await connect()).call(
+        'boxes.command',
+        { box, method, params, timeoutMs: Number(o.wait) },
+        { timeoutMs: Number(o.wait) + 5000 },
+      );
+      print(r, () => JSON.stringify(r, null, 2));
+    });
+
+  const claims = program.command('claims').description('boxes asking to join');
+  claims.command('list').action(async () => {
+    const r = await (await connect()).call('claims.list', {});
+    print(r, () => table(r, ['serial', 'model', 'firmware', 'createdAt']));
+  });
+  claims
+    .command('approve <serial>')
+    .option('--clinic <id>', 'assign to a clinic')
+    .action(async (serial: string, o: { clinic?: string }) => {
+      const r = await (await connect()).call('claims.approve', { serial, ...(o.clinic ? { clinicId: o.clinic } : {}) });
+      print(r, () => `${r.serial} approved as ${r.deviceId}`);
+    });
+  claims
+    .command('reject <serial>')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (serial: string, o: { reason: string }) => {
+      const r = await (await connect()).call('claims.reject', { serial, reason: o.reason });
+      print(r, () => `${r.serial} rejected`);
+    });
+
+  const clinics = program.command('clinics').description('clinics');
+  clinics.command('list').action(async () => {
+    const r = await (await connect()).call('clinics.list', {});
+    print(r, () => table(r, ['id', 'name', 'timezone', 'phoneNumbers', 'answeringService']));
+  });
+  clinics.command('show <id>').action(async (clinicId: string) => {
+    const r = await (await connect()).call('clinics.show', { clinicId });
+    print(r, () => `${JSON.stringify(r.clinic, null, 2)}\nboxes:\n${table(r.boxes, BOX_COLS)}`);
+  });
+  const collect = (v: string, prev: string[]) => [...prev, v];
+  clinics
+    .command('create')
+    .requiredOption('--name <name>')
+    .requiredOption('--timezone <tz>', 'IANA zone, e.g. America/New_York')
+    .option('--phone <e164>', 'a clinic line (repeat)', collect, [])
+    .option('--answering-service <e164>', 'rollover number')
+    .option('--contact <json>', 'a contact as JSON {"name","phone","email","role"} (repeat)', collect, [])
+    .option('--org <id>', 'organisation')
+    .action(
+      async (o: {
+        name: string;
+        timezone: string;
+        phone: string[];
+        answeringService?: string;
+        contact: string[];
+        org?: string;
+      }) => {
+        const r = await (await connect()).call('clinics.create', {
+          name: o.name,
+          timezone: o.timezone,
+          phoneNumbers: o.phone,
+          answeringService: o.answeringService ?? null,
+          contacts: o.contact.map((c, i) => parseJsonArg(`--contact #${i + 1}`, c)) as never,
+          ...(o.org ? { organisationId: o.org } : {}),
+        });
+        print(r, () => `clinic ${r.id} created`);
+      },
+    );
+  clinics
+    .command('update <id>')
+    .option('--name <name>')
+    .option('--timezone <tz>')
+    .option('--phone <e164>', 'replaces the lines (repeat)', collect, [])
+    .option('--answering-service <e164>', 'rollover number ("none" to clear)')
+    .action(
+      async (clinicId: string, o: { name?: string; timezone?: string; phone: string[]; answeringService?: string }) => {
+        const r = await (await connect()).call('clinics.update', {
+          clinicId,
+          ...(o.name ? { name: o.name } : {}),
+          ...(o.timezone ? { timezone: o.timezone } : {}),
+          ...(o.phone.length ? { phoneNumbers: o.phone } : {}),
+          ...(o.answeringService
+            ? { answeringService: o.answeringService === 'none' ? null : o.answeringService }
+            : {}),
+        });
+        print(r, () => `clinic ${r.id} updated`);
+      },
+    );
+
+  program
+    .command('events')
+    .description('stored events, newest first')
+    .option('--box <box>', 'of one box')
+    .option('--type <type>', 'of one type, e.g. call.ended')
+    .option('--since <time>', 'stored at or after (ISO time)')
+    .option('--limit <n>', 'at most', '50')
+    .action(async (o: { box?: string; type?: string; since?: string; limit: string }) => {
+      const r = await (await connect()).call('events.list', {
+        ...(o.box ? { box: o.box } : {}),
+        ...(o.type ? { type: o.type as never } : {}),
+        ...(o.since ? { since: o.since } : {}),
+        limit: Number(o.limit),
+      });
+      print(r, () => table(r, ['receivedAt', 'deviceId', 'seq', 'type', 'id']));
+    });
+  program
+    .command('audit')
+    .description('who changed what, newest first')
+    .option('--target <t>', 'e.g. box:CB-0001 or clinic:<id>')
+    .option('--limit <n>', 'at most', '50')
+    .action(async (o: { target?: string; limit: string }) => {
+      const r = await (await connect()).call('audit.list', {
+        ...(o.target ? { target: o.target } : {}),
+        limit: Number(o.limit),
+      });
+      print(r, () => table(r, ['at', 'actor', 'action', 'target']));
+    });
+  program
+    .command('users')
+    .description('ops users')
+    .command('create <name>')
+    .requiredOption('--role <role>', 'viewer, operator or admin')
+    .action(async (name: string, o: { role: string }) => {
+      const r = await (await connect()).call('users.create', { name, role: o.role as never });
+      print(r, () => `created ${r.username} (${r.role}); password (shown once): ${r.password}`);
+    });
+  program
+    .command('mosquitto-config')
+    .description('write Mosquitto configuration (dynamic security) equal to the embedded broker rules, from the store')
+    .requiredOption('--out <dir>', 'folder for mosquitto.conf, dynamic-security.json and fleet.secret')
+    .option('--config <file>', 'fleet configuration file (store location)')
+    .option('--port <n>', 'Mosquitto listener port', '1883')
+    .action(async (o: { out: string; config?: string; port: string }) => {
+      const { openStore } = await import('./store/index.js');
+      const { generateMosquittoConfig } = await import('./mosquitto.js');
+      const cfg = loadFleetConfig(o.config, undefined, io.env);
+      const store = await openStore(cfg.store);
+      try {
+        const g = await generateMosquittoConfig(store, {
+          dir: o.out,
+          port: Number(o.port),
+          maxPacketBytes: cfg.mqtt.maxPayloadBytes + 1024,
+          fleetUsername: cfg.mqtt.externalUsername,
+        });
+        print(g, () =>
+          [
+            `wrote ${g.confFile} (${g.clients} clients) and ${g.fleetSecretFile}`,
+            `run: mosquitto -c ${g.confFile}`,
+            `then: CALLBOX_FLEET__MQTT__MODE=external CALLBOX_FLEET__MQTT__EXTERNAL_URL=mqtt://127.0.0.1:${o.port} CALLBOX_FLEET__MQTT__EXTERNAL_PASSWORD_FILE=${g.fleetSecretFile} npm start`,
+          ].join('\n'),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      code = e.exitCode === 0 ? 0 : 2;
+    } else {
+      code = exitCodeOf(e);
+      const hint =
+        code === 5
+          ? ' (is the fleet running? check --url; a box command waits --wait ms)'
+          : code === 4
+            ? ' (check --user and the password; an admin can grant roles)'
+            : '';
+      io.err(`fleet: ${describeError(e)}${hint}\n`);
+    }
+  } finally {
+    await client?.close();
+  }
+  return code;
+}

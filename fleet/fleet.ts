@@ -1,0 +1,370 @@
+/**
+ * The fleet's composition root. Fleet.start(config) opens the store, starts
+ * the broker (embedded and supervised, or connects to an external one),
+ * connects the fleet logic as an MQTT client (fleet:core) and wires:
+ *
+ *   events     -> Ingest   -> store, bus 'event.stored' / 'sequence.gap'
+ *   status, telemetry, any box traffic -> Presence -> bus 'presence.changed'
+ *   telemetry  -> bus 'telemetry' (+ firmware in the registry)
+ *   config/reported -> registry + bus 'config.reported'
+ *   _claim/+/req -> Registry.handleClaim -> _claim/<serial>/res
+ *   _ops/+/req   -> OpsApi (OPS_METHODS)
+ *   <id>/fleet/req -> FLEET_REQUESTS ('config.get')
+ *   commands to boxes: fleet.commands.send(deviceId, method, params)
+ *
+ * Features such as the alert engine are given the Fleet and use only
+ * fleet.bus, fleet.commands, fleet.store and fleet.registry; they register
+ * bus listeners with themselves as owner and remove them on stop.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  ClaimRequestSchema,
+  ConfigReportedSchema,
+  StatusSchema,
+  TelemetrySchema,
+} from '../shared/contract/messages.js';
+import { FLEET_REQUESTS } from '../shared/contract/rpc.js';
+import { claimTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
+import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
+import { getLogger } from '../shared/log.js';
+import { RpcResponder } from '../shared/rpc.js';
+import { decodePayload } from '../shared/validate.js';
+import { hashSecret, newSecret } from './auth/password.js';
+import { BrokerSupervisor } from './broker/supervisor.js';
+import { FleetBus } from './bus.js';
+import { DeviceCommands } from './commands.js';
+import type { FleetConfig } from './config.js';
+import { Ingest } from './ingest.js';
+import { DynsecSink } from './mosquitto.js';
+import { OpsApi } from './ops-api.js';
+import { Presence } from './presence.js';
+import { type CredentialSink, Registry } from './registry.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+
+const log = getLogger('fleet');
+
+export interface FleetOptions {
+  /** Use this store instead of opening the configured one (tests); it is not closed by stop(). */
+  store?: Store;
+  /** Called with the first admin's password when the store had no ops user (default: written to a file). */
+  onBootstrapAdmin?: (user: string, password: string) => void;
+}
+
+export interface FleetMetrics {
+  ingest: Ingest['counters'];
+  rejectedMessages: number;
+  online: number;
+  brokerRestarts: number;
+  reconnects: number;
+}
+
+export class Fleet {
+  readonly bus = new FleetBus();
+  readonly commands: DeviceCommands;
+  readonly ingest: Ingest;
+  readonly presence: Presence;
+  readonly registry: Registry;
+  broker: BrokerSupervisor | undefined;
+  client: MqttClient | undefined;
+  /** URL the fleet's own client uses (embedded: loopback to the broker's TCP port). */
+  brokerUrl = '';
+  private ops: OpsApi | undefined;
+  private fleetRequests: RpcResponder<typeof FLEET_REQUESTS> | undefined;
+  private rejected = 0;
+  private reconnects = 0;
+  private ownsStore: boolean;
+
+  private constructor(
+    readonly config: FleetConfig,
+    readonly store: Store,
+    ownsStore: boolean,
+  ) {
+    this.ownsStore = ownsStore;
+    this.commands = new DeviceCommands(config.ops.commandTimeoutMs);
+    this.ingest = new Ingest(store, this.bus, config.ingest);
+    this.presence = new Presence(this.bus, store, {
+      offlineAfterMs: config.presence.offlineAfterS * 1000,
+      flushMs: config.presence.flushS * 1000,
+    });
+    const sink: CredentialSink =
+      config.mqtt.mode === 'embedded'
+        ? {
+            put: (cred) => this.broker?.putCredential({ ...cred }),
+            revoke: (username, reason) => this.broker?.revoke(username, reason),
+          }
+        : new DynsecSink(() => this.client);
+    this.registry = new Registry({
+      store,
+      bus: this.bus,
+      sink,
+      mqtt: () => this.client,
+      caPem: config.mqtt.tlsCaFile ? readFileSync(config.mqtt.tlsCaFile, 'utf8') : null,
+      publicUrl: config.mqtt.publicUrl,
+    });
+  }
+
+  static async start(config: FleetConfig, opts: FleetOptions = {}): Promise<Fleet> {
+    const store = opts.store ?? (await openStore(config.store));
+    const fleet = new Fleet(config, store, !opts.store);
+    try {
+      await fleet.run(opts);
+    } catch (e) {
+      await fleet.stop().catch(() => undefined);
+      throw e;
+    }
+    return fleet;
+  }
+
+  private async run(opts: FleetOptions): Promise<void> {
+    await this.bootstrapAdmin(opts);
+    const m = this.config.mqtt;
+    let username: string;
+    let password: string;
+    if (m.mode === 'embedded') {
+      username = 'fleet:core';
+      password = newSecret();
+      const creds = (await this.store.listActiveCredentials()).map((c) => ({
+        username: c.username,
+        kind: c.kind,
+        subject: c.subject,
+        hash: c.hash,
+      }));
+      creds.push({ username, kind: 'fleet', subject: 'core', hash: await hashSecret(password) });
+      this.broker = new BrokerSupervisor({
+        listen: {
+          host: m.host,
+          port: m.port,
+          tlsPort: m.tlsPort,
+          wsPort: m.wsPort,
+          tlsCertFile: m.tlsCertFile,
+          tlsKeyFile: m.tlsKeyFile,
+        },
+        limits: {
+          maxPayloadBytes: m.maxPayloadBytes,
+          maxTopicLevels: m.maxTopicLevels,
+          connectTimeoutMs: m.connectTimeoutMs,
+          ratePerSecond: m.ratePerSecond,
+          rateBurst: m.rateBurst,
+        },
+        claimTrustOnFirstUse: m.claimTrustOnFirstUse,
+        credentials: creds,
+        blocked: (await this.store.listBoxes())
+          .filter((b) => b.claimState === 'decommissioned' || b.claimState === 'rejected')
+          .map((b) => `claim:${b.serial}`),
+        onClaimSeen: (serial, hash) => {
+          this.registry.claimSeen(serial, hash).catch((err) => log.error({ err, serial }, 'recording claim failed'));
+        },
+      });
+      const ports = await this.broker.start();
+      this.brokerUrl = `mqtt://127.0.0.1:${ports.tcp}`;
+    } else {
+      username = m.externalUsername;
+      if (!m.externalPasswordFile) {
+        throw new CallboxError(
+          ErrorCode.ConfigInvalid,
+          'external broker mode needs mqtt.externalPasswordFile (CALLBOX_FLEET__MQTT__EXTERNAL_PASSWORD_FILE): ' +
+            'run `fleet mosquitto-config --out <dir>` and point it at <dir>/fleet.secret',
+        );
+      }
+      password = readFileSync(m.externalPasswordFile, 'utf8').trim();
+      this.brokerUrl = m.externalUrl;
+    }
+    await this.connect(username, password);
+    this.presence.start();
+  }
+
+  private async bootstrapAdmin(opts: FleetOptions): Promise<void> {
+    if ((await this.store.listOpsUsers()).length > 0) return;
+    const { bootstrapUser, bootstrapPasswordFile } = this.config.ops;
+    const u = await this.registry.createOpsUser('fleet', bootstrapUser, 'admin');
+    if (opts.onBootstrapAdmin) {
+      opts.onBootstrapAdmin(u.name, u.password);
+      return;
+    }
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { dirname } = await import('node:path');
+    mkdirSync(dirname(bootstrapPasswordFile), { recursive: true });
+    writeFileSync(bootstrapPasswordFile, `${u.password}\n`, { mode: 0o600 });
+    log.warn(
+      { user: u.username, file: bootstrapPasswordFile },
+      'first start: created the ops admin; its password is in the file (the fleet CLI reads it from there)',
+    );
+  }
+
+  private async connect(username: string, password: string): Promise<void> {
+    const client = mqtt.connect(this.brokerUrl, {
+      username,
+      password,
+      clientId: `fleet-core-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: this.config.mqtt.reconnectMs,
+      connectTimeout: 10_000,
+      resubscribe: true,
+    });
+    this.client = client;
+    let first = true;
+    client.on('connect', () => {
+      if (!first) {
+        this.reconnects++;
+        log.info('fleet client reconnected to the broker');
+        // An embedded broker restart loses retained messages: publish desired configuration again.
+        this.registry
+          .republishAllDesired()
+          .then((n) => log.info({ n }, 'desired configuration republished'))
+          .catch((err) => log.error({ err }, 'republishing desired configuration failed'));
+      }
+      this.bus.emit('broker.connected', { reconnect: !first });
+      first = false;
+    });
+    client.on('close', () => this.bus.emit('broker.disconnected', {}));
+    client.on('error', (err) => log.warn({ err: err.message }, 'fleet MQTT client error'));
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const fail = (err: Error) => {
+          client.off('connect', ok);
+          reject(err);
+        };
+        const ok = () => {
+          client.off('error', fail);
+          resolve();
+        };
+        client.once('connect', ok);
+        client.once('error', fail);
+      });
+    } catch (e) {
+      client.end(true);
+      throw new CallboxError(
+        ErrorCode.LinkDisconnected,
+        `the fleet cannot log in to the broker at ${this.brokerUrl} as ${username}: ${describeError(e)}`,
+      );
+    }
+    await client.subscribeAsync(
+      [
+        FLEET_SUBSCRIPTIONS.events,
+        FLEET_SUBSCRIPTIONS.status,
+        FLEET_SUBSCRIPTIONS.telemetry,
+        FLEET_SUBSCRIPTIONS.configReported,
+        FLEET_SUBSCRIPTIONS.claimReq,
+      ],
+      { qos: 1 },
+    );
+    await this.commands.start(client);
+    this.ops = new OpsApi(this.store, this.registry, this.commands);
+    await this.ops.start(client);
+    this.fleetRequests = new RpcResponder(
+      client,
+      FLEET_REQUESTS,
+      {
+        'config.get': async (_p, ctx) => {
+          const deviceId = parseTopic(ctx.topic)?.deviceId;
+          const cfg = deviceId ? await this.store.getDesiredConfig(deviceId) : undefined;
+          return cfg ? Registry.desiredMessage(cfg) : null;
+        },
+      },
+      { requestFilter: FLEET_SUBSCRIPTIONS.fleetReq, log },
+    );
+    await this.fleetRequests.start();
+  }
+
+  private reject(topic: string, deviceId: string | null, e: unknown): void {
+    this.rejected++;
+    const reason = describeError(e);
+    log.warn({ topic, reason }, 'message rejected');
+    this.bus.emit('message.rejected', { topic, deviceId, reason });
+  }
+
+  private dispatch(topic: string, payload: Buffer, retained: boolean): void {
+    const parsed = parseTopic(topic);
+    if (!parsed) return;
+    const deviceId = parsed.deviceId;
+    if (deviceId && !(retained && parsed.key === 'status') && payload.length > 0) this.presence.seen(deviceId);
+    try {
+      switch (parsed.key) {
+        case 'events':
+          if (deviceId) this.ingest.accept(deviceId, topic, payload);
+          break;
+        case 'status': {
+          if (!deviceId || payload.length === 0) break;
+          const status = decodePayload(StatusSchema, payload, `status of ${deviceId}`);
+          this.presence.status(deviceId, status, retained);
+          this.bus.emit('status', { deviceId, status, retained });
+          break;
+        }
+        case 'telemetry': {
+          if (!deviceId) break;
+          const telemetry = decodePayload(TelemetrySchema, payload, `telemetry of ${deviceId}`);
+          this.bus.emit('telemetry', { deviceId, telemetry });
+          void this.noteFirmware(deviceId, telemetry.softwareVersion);
+          break;
+        }
+        case 'configReported': {
+          if (!deviceId || payload.length === 0) break;
+          const report = decodePayload(ConfigReportedSchema, payload, `config report of ${deviceId}`);
+          void this.noteReport(deviceId, report);
+          this.bus.emit('config.reported', { deviceId, report });
+          break;
+        }
+        case 'claimReq': {
+          const serial = parsed.serial as string;
+          const req = decodePayload(ClaimRequestSchema, payload, `claim request of ${serial}`);
+          if (req.serial !== serial) throw new Error(`claim names serial ${req.serial} but came on ${serial}'s topic`);
+          this.registry.handleClaim(req).then(
+            (answer) => this.client?.publish(claimTopics(serial).res, JSON.stringify(answer), { qos: 1 }),
+            (err) => log.error({ err, serial }, 'claim handling failed'),
+          );
+          break;
+        }
+        default:
+          break;
+      }
+    } catch (e) {
+      this.reject(topic, deviceId ?? null, e);
+    }
+  }
+
+  private readonly firmware = new Map<string, string>();
+
+  private async noteFirmware(deviceId: string, version: string): Promise<void> {
+    if (this.firmware.get(deviceId) === version) return;
+    this.firmware.set(deviceId, version);
+    const box = await this.store.getBoxByDeviceId(deviceId);
+    if (box && box.firmware !== version) await this.store.updateBox(box.serial, { firmware: version });
+  }
+
+  private async noteReport(deviceId: string, report: import('../shared/contract/messages.js').ConfigReported) {
+    const box = await this.store.getBoxByDeviceId(deviceId);
+    if (!box) return;
+    await this.store
+      .updateBox(box.serial, {
+        reportedVersion: report.state === 'applied' ? report.version : report.appliedVersion,
+        reportedState: report.state,
+        reportedReason: report.reason ?? null,
+      })
+      .catch((err) => log.error({ err, deviceId }, 'recording config report failed'));
+  }
+
+  metrics(): FleetMetrics {
+    return {
+      ingest: { ...this.ingest.counters },
+      rejectedMessages: this.rejected + this.ingest.counters.rejected,
+      online: this.presence.onlineCount(),
+      brokerRestarts: this.broker?.restarts ?? 0,
+      reconnects: this.reconnects,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.ingest.stop();
+    await this.presence.stop();
+    await this.ops?.stop().catch(() => undefined);
+    await this.fleetRequests?.stop().catch(() => undefined);
+    this.commands.stop();
+    if (this.client) await this.client.endAsync(true).catch(() => undefined);
+    await this.broker?.stop();
+    if (this.ownsStore) await this.store.close();
+  }
+}

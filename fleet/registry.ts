@@ -1,0 +1,368 @@
+/**
+ * The registry's operations: provisioning (claims), clinics, box
+ * assignment, configuration, credentials, decommissioning. Every change an
+ * ops user (or the fleet itself) makes is written to the audit log with
+ * before and after. The ops API (fleet/ops-api.ts) and the CLI go through
+ * here; nothing else writes the registry.
+ *
+ * Claims: a new box logs in as claim:<SERIAL> with the secret from its
+ * label and asks on _claim/<serial>/req.
+ * - a serial registered in advance (boxes.register) is approved at once;
+ * - an unknown serial is recorded as a pending claim (its secret trusted on
+ *   first use by the embedded broker) and waits for ops (claims.approve),
+ *   after which the answer is published to the box;
+ * - an approved box asking again (it lost its credentials, or they were
+ *   rotated) gets new credentials at once; a rejected or decommissioned
+ *   one is told so.
+ * The device id is "cb-" + the serial in lower case.
+ */
+
+import { Value } from '@sinclair/typebox/value';
+import type { MqttClient } from 'mqtt';
+import type { ClaimRequest, ClaimResponse, ConfigDesired } from '../shared/contract/messages.js';
+import { DeviceSettingsSchema } from '../shared/contract/settings.js';
+import { claimTopics, deviceTopics } from '../shared/contract/topics.js';
+import { CallboxError, ErrorCode } from '../shared/errors.js';
+import { isSerial } from '../shared/ids.js';
+import { getLogger } from '../shared/log.js';
+import { validate } from '../shared/validate.js';
+import { hashSecret, mosquittoHash, newSecret } from './auth/password.js';
+import type { FleetBus } from './bus.js';
+import type { Box, Clinic, ClinicPatch, Credential, DesiredConfig, NewClinic, OpsRole, Store } from './store/types.js';
+
+const log = getLogger('fleet:registry');
+
+/** Where credentials go besides the store: the embedded broker, or the external broker's security config. */
+export interface CredentialSink {
+  /** A credential was made or replaced; `secret` is its plain value, known only at this moment. */
+  put(cred: Credential, secret: string): Promise<void> | void;
+  /** Forget it and close its sessions at once. */
+  revoke(username: string, reason: string): Promise<void> | void;
+}
+
+export interface RegistryOptions {
+  store: Store;
+  bus: FleetBus;
+  sink: CredentialSink;
+  /** The fleet's MQTT client (for claim answers and retained configuration). */
+  mqtt: () => MqttClient | undefined;
+  caPem: string | null;
+  publicUrl: string | null;
+}
+
+export function deviceIdForSerial(serial: string): string {
+  return `cb-${serial.toLowerCase()}`;
+}
+
+function publishAsync(client: MqttClient | undefined, topic: string, payload: string, retain: boolean): Promise<void> {
+  if (!client) return Promise.resolve();
+  return new Promise((resolve) => {
+    client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      if (err) log.warn({ err, topic }, 'publish failed (it is redone when the broker is back)');
+      resolve();
+    });
+  });
+}
+
+export class Registry {
+  private readonly claimAnswers = new Map<string, ClaimResponse>();
+
+  constructor(private readonly o: RegistryOptions) {}
+
+  private get store(): Store {
+    return this.o.store;
+  }
+
+  private audit(actor: string, action: string, target: string, before: unknown, after: unknown) {
+    return this.store.appendAudit({ actor, action, target, before: before ?? null, after: after ?? null });
+  }
+
+  /** A box by serial or device id, or NotFound naming what was asked. */
+  async resolveBox(ref: string): Promise<Box> {
+    const box = isSerial(ref) ? await this.store.getBox(ref) : await this.store.getBoxByDeviceId(ref);
+    if (!box) {
+      throw new CallboxError(
+        ErrorCode.NotFound,
+        `no box "${ref}": give a serial as on the label (upper case) or a device id (cb-...); list them with \`fleet boxes list\``,
+      );
+    }
+    return box;
+  }
+
+  private async requireClinic(id: string): Promise<Clinic> {
+    const c = await this.store.getClinic(id);
+    if (!c) throw new CallboxError(ErrorCode.NotFound, `no clinic ${id}; list them with \`fleet clinics list\``);
+    return c;
+  }
+
+  // ---- credentials -------------------------------------------------------------
+
+  private async issue(
+    kind: Credential['kind'],
+    username: string,
+    subject: string,
+    secret: string,
+  ): Promise<Credential> {
+    const cred = await this.store.putCredential({
+      username,
+      kind,
+      subject,
+      hash: await hashSecret(secret),
+      mosquittoHash: mosquittoHash(secret),
+    });
+    await this.o.sink.put(cred, secret);
+    return cred;
+  }
+
+  private async revoke(username: string, reason: string): Promise<void> {
+    await this.store.revokeCredential(username);
+    await this.o.sink.revoke(username, reason);
+  }
+
+  // ---- claims --------------------------------------------------------------------
+
+  /** The broker saw an unknown serial's claim secret (trust on first use): record the pending claim. */
+  async claimSeen(serial: string, hash: string): Promise<void> {
+    const existing = await this.store.getCredential(`claim:${serial}`);
+    if (!existing || existing.revokedAt) {
+      await this.store.putCredential({
+        username: `claim:${serial}`,
+        kind: 'claim',
+        subject: serial,
+        hash,
+        mosquittoHash: null,
+      });
+    }
+    if (!(await this.store.getBox(serial))) {
+      await this.store.createBox({ serial, claimState: 'pending' }).catch(() => undefined);
+    }
+  }
+
+  async handleClaim(req: ClaimRequest): Promise<ClaimResponse> {
+    const cached = this.claimAnswers.get(req.id);
+    if (cached) return cached;
+    let box = await this.store.getBox(req.serial);
+    let answer: ClaimResponse;
+    if (!box) {
+      box = await this.store.createBox({ serial: req.serial, claimState: 'pending', model: req.model });
+      await this.audit(`claim:${req.serial}`, 'claims.request', `box:${req.serial}`, null, box);
+    }
+    box = await this.store.updateBox(req.serial, {
+      lastClaimRequestId: req.id,
+      model: req.model,
+      firmware: req.softwareVersion,
+    });
+    switch (box.claimState) {
+      case 'registered':
+      case 'approved':
+        answer = await this.approve(
+          box,
+          `claim:${req.serial}`,
+          box.claimState === 'registered' ? 'claims.autoApprove' : 'claims.reissue',
+        );
+        break;
+      case 'pending':
+        answer = { v: 1, id: req.id, state: 'pending', reason: 'waiting for ops to approve this serial' };
+        break;
+      case 'rejected':
+        answer = { v: 1, id: req.id, state: 'rejected', reason: 'this box was rejected by ops' };
+        break;
+      case 'decommissioned':
+        answer = { v: 1, id: req.id, state: 'rejected', reason: 'this box was decommissioned' };
+        break;
+    }
+    this.claimAnswers.set(req.id, answer);
+    if (this.claimAnswers.size > 1000) this.claimAnswers.delete(this.claimAnswers.keys().next().value as string);
+    return answer;
+  }
+
+  /** Give a box its device id and a new secret; returns the claim answer (with the secret). */
+  private async approve(box: Box, actor: string, action: string): Promise<ClaimResponse> {
+    const deviceId = box.deviceId ?? deviceIdForSerial(box.serial);
+    const secret = newSecret();
+    await this.issue('device', deviceId, deviceId, secret);
+    const after = await this.store.updateBox(box.serial, { deviceId, claimState: 'approved' });
+    await this.audit(actor, action, `box:${box.serial}`, box, after);
+    if (box.claimState !== 'approved') this.o.bus.emit('box.approved', { box: after });
+    log.info({ serial: box.serial, deviceId, action }, 'box credentials issued');
+    return {
+      v: 1,
+      id: box.lastClaimRequestId ?? '00000000-0000-7000-8000-000000000000',
+      state: 'approved',
+      deviceId,
+      username: deviceId,
+      password: secret,
+      caPem: this.o.caPem,
+      brokerUrl: this.o.publicUrl,
+    };
+  }
+
+  async approveClaim(actor: string, serial: string, clinicId?: string): Promise<Box> {
+    const box = await this.resolveBox(serial);
+    if (box.claimState !== 'pending' && box.claimState !== 'registered') {
+      throw new CallboxError(
+        ErrorCode.Conflict,
+        `box ${serial} is ${box.claimState}, not waiting for approval; list waiting claims with \`fleet claims list\``,
+      );
+    }
+    if (clinicId) await this.requireClinic(clinicId);
+    if (clinicId) await this.store.updateBox(serial, { clinicId });
+    const answer = await this.approve({ ...box, clinicId: clinicId ?? box.clinicId }, actor, 'claims.approve');
+    if (box.lastClaimRequestId) {
+      await publishAsync(this.o.mqtt(), claimTopics(serial).res, JSON.stringify(answer), false);
+    }
+    return this.resolveBox(serial);
+  }
+
+  async rejectClaim(actor: string, serial: string, reason: string): Promise<Box> {
+    const box = await this.resolveBox(serial);
+    if (box.claimState !== 'pending' && box.claimState !== 'registered') {
+      throw new CallboxError(
+        ErrorCode.Conflict,
+        `box ${serial} is ${box.claimState}; only a waiting claim can be rejected`,
+      );
+    }
+    const after = await this.store.updateBox(serial, { claimState: 'rejected' });
+    await this.audit(actor, 'claims.reject', `box:${serial}`, box, { ...after, reason });
+    if (box.lastClaimRequestId) {
+      const answer: ClaimResponse = { v: 1, id: box.lastClaimRequestId, state: 'rejected', reason };
+      await publishAsync(this.o.mqtt(), claimTopics(serial).res, JSON.stringify(answer), false);
+    }
+    return after;
+  }
+
+  async registerBox(actor: string, p: { serial: string; claimSecret?: string; clinicId?: string }): Promise<Box> {
+    if (p.clinicId) await this.requireClinic(p.clinicId);
+    const existing = await this.store.getBox(p.serial);
+    let box: Box;
+    if (existing) {
+      if (existing.claimState !== 'pending') {
+        throw new CallboxError(ErrorCode.Conflict, `box ${p.serial} is already ${existing.claimState}`);
+      }
+      box = await this.store.updateBox(p.serial, {
+        claimState: 'registered',
+        clinicId: p.clinicId ?? existing.clinicId,
+      });
+    } else {
+      box = await this.store.createBox({ serial: p.serial, claimState: 'registered', clinicId: p.clinicId ?? null });
+    }
+    if (p.claimSecret) await this.issue('claim', `claim:${p.serial}`, p.serial, p.claimSecret);
+    await this.audit(actor, 'boxes.register', `box:${p.serial}`, existing ?? null, box);
+    return box;
+  }
+
+  // ---- boxes ---------------------------------------------------------------------
+
+  async assignBox(actor: string, ref: string, clinicId: string | null): Promise<Box> {
+    const box = await this.resolveBox(ref);
+    if (clinicId) await this.requireClinic(clinicId);
+    const after = await this.store.updateBox(box.serial, { clinicId });
+    await this.audit(actor, 'boxes.assign', `box:${box.serial}`, box, after);
+    return after;
+  }
+
+  private requireActive(box: Box): string {
+    if (box.claimState !== 'approved' || !box.deviceId) {
+      throw new CallboxError(
+        box.claimState === 'decommissioned' ? ErrorCode.DeviceDecommissioned : ErrorCode.ClaimPending,
+        `box ${box.serial} is ${box.claimState}; it must be approved first`,
+      );
+    }
+    return box.deviceId;
+  }
+
+  async setConfig(actor: string, ref: string, settings: unknown): Promise<DesiredConfig> {
+    const box = await this.resolveBox(ref);
+    const deviceId = this.requireActive(box);
+    const filled = Value.Default(DeviceSettingsSchema, structuredClone(settings ?? {}));
+    const valid = validate(DeviceSettingsSchema, filled, `settings for ${deviceId}`);
+    const before = await this.store.getDesiredConfig(deviceId);
+    const cfg = await this.store.putDesiredConfig(deviceId, valid, actor);
+    await this.audit(actor, 'boxes.setConfig', `box:${box.serial}`, before ?? null, cfg);
+    await this.publishDesired(cfg);
+    return cfg;
+  }
+
+  static desiredMessage(cfg: DesiredConfig): ConfigDesired {
+    return { v: 1, version: cfg.version, at: cfg.createdAt, settings: cfg.settings };
+  }
+
+  async publishDesired(cfg: DesiredConfig): Promise<void> {
+    await publishAsync(
+      this.o.mqtt(),
+      deviceTopics(cfg.deviceId).configDesired,
+      JSON.stringify(Registry.desiredMessage(cfg)),
+      true,
+    );
+  }
+
+  /** After a broker restart (retained messages lost): publish every box's newest desired configuration again. */
+  async republishAllDesired(): Promise<number> {
+    const all = await this.store.listLatestDesiredConfigs();
+    let n = 0;
+    for (const cfg of all) {
+      const box = await this.store.getBoxByDeviceId(cfg.deviceId);
+      if (box?.claimState !== 'approved') continue;
+      await this.publishDesired(cfg);
+      n++;
+    }
+    return n;
+  }
+
+  async rotateCredentials(actor: string, ref: string): Promise<Box> {
+    const box = await this.resolveBox(ref);
+    const deviceId = this.requireActive(box);
+    await this.revoke(deviceId, 'credentials rotated');
+    await this.audit(
+      actor,
+      'boxes.rotateCredentials',
+      `box:${box.serial}`,
+      { username: deviceId },
+      { revoked: deviceId },
+    );
+    return box;
+  }
+
+  async decommission(actor: string, ref: string, reason: string): Promise<Box> {
+    const box = await this.resolveBox(ref);
+    if (box.deviceId) await this.revoke(box.deviceId, `decommissioned: ${reason}`);
+    await this.revoke(`claim:${box.serial}`, `decommissioned: ${reason}`);
+    const after = await this.store.updateBox(box.serial, { claimState: 'decommissioned', online: false });
+    if (box.deviceId) await publishAsync(this.o.mqtt(), deviceTopics(box.deviceId).configDesired, '', true);
+    await this.audit(actor, 'boxes.decommission', `box:${box.serial}`, box, { ...after, reason });
+    this.o.bus.emit('box.decommissioned', { box: after });
+    return after;
+  }
+
+  // ---- clinics, organisations, users -------------------------------------------------
+
+  async createClinic(actor: string, c: NewClinic): Promise<Clinic> {
+    if (c.organisationId && !(await this.store.listOrganisations()).some((o) => o.id === c.organisationId)) {
+      throw new CallboxError(ErrorCode.NotFound, `no organisation ${c.organisationId}`);
+    }
+    const clinic = await this.store.createClinic(c);
+    await this.audit(actor, 'clinics.create', `clinic:${clinic.id}`, null, clinic);
+    return clinic;
+  }
+
+  async updateClinic(actor: string, id: string, patch: ClinicPatch): Promise<Clinic> {
+    const before = await this.requireClinic(id);
+    const after = await this.store.updateClinic(id, patch);
+    await this.audit(actor, 'clinics.update', `clinic:${id}`, before, after);
+    return after;
+  }
+
+  async createOrganisation(actor: string, name: string) {
+    const org = await this.store.createOrganisation(name);
+    await this.audit(actor, 'orgs.create', `org:${org.id}`, null, org);
+    return org;
+  }
+
+  /** Create an ops user with a new password (returned once, never stored plain). */
+  async createOpsUser(actor: string, name: string, role: OpsRole, password = newSecret()) {
+    const user = await this.store.createOpsUser({ name, role });
+    await this.issue('ops', `ops:${name}`, name, password);
+    await this.audit(actor, 'users.create', `user:${name}`, null, user);
+    return { ...user, username: `ops:${name}`, password };
+  }
+}

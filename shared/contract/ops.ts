@@ -1,0 +1,343 @@
+/**
+ * The ops API: requests an ops user sends to the fleet on
+ * callbox/v1/_ops/<user>/req, answered on .../res (RpcRequester /
+ * RpcResponder from shared/rpc.ts, like DEVICE_COMMANDS). Each method names
+ * the least role that may call it (viewer < operator < admin); every
+ * change is written to the fleet's audit log with who, what, when, before
+ * and after.
+ *
+ * A box is named by its serial (upper case, as on the label) or by its
+ * device id (lower case, given at approval): the `box` field takes either.
+ */
+import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
+import { EVENT_TYPES } from './events.js';
+import type { MethodSpec } from './rpc.js';
+import { DeviceSettingsSchema } from './settings.js';
+
+export type OpsRole = 'viewer' | 'operator' | 'admin';
+
+export interface OpsMethodSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
+  role: OpsRole;
+}
+
+function op<P extends TSchema, R extends TSchema>(spec: OpsMethodSpec<P, R>): OpsMethodSpec<P, R> {
+  return spec;
+}
+
+const BoxRef = () => Type.String({ minLength: 3, maxLength: 64, description: 'serial (upper case) or device id' });
+const Id = (what: string) => Type.String({ minLength: 1, maxLength: 64, description: what });
+
+export const ClaimStateSchema = Type.Union([
+  Type.Literal('registered'),
+  Type.Literal('pending'),
+  Type.Literal('approved'),
+  Type.Literal('rejected'),
+  Type.Literal('decommissioned'),
+]);
+
+export const BoxSchema = Type.Object({
+  serial: Type.String(),
+  deviceId: Nullable(Type.String()),
+  claimState: ClaimStateSchema,
+  clinicId: Nullable(Type.String()),
+  model: Nullable(Type.String()),
+  firmware: Nullable(Type.String()),
+  desiredVersion: Type.Integer(),
+  reportedVersion: Nullable(Type.Integer()),
+  reportedState: Nullable(Type.Union([Type.Literal('applied'), Type.Literal('refused')])),
+  reportedReason: Nullable(Type.String()),
+  lastSeenAt: Nullable(Type.String()),
+  online: Type.Boolean(),
+  lastClaimRequestId: Nullable(Type.String()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+const ContactSchema = Strict({
+  name: Type.String({ minLength: 1, maxLength: 120 }),
+  role: Type.Optional(Type.String({ maxLength: 120 })),
+  phone: Type.Optional(PhoneNumber()),
+  email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' })),
+});
+
+const ClinicFields = {
+  organisationId: Type.Optional(Nullable(Id('organisation id'))),
+  name: Type.String({ minLength: 1, maxLength: 120 }),
+  timezone: Timezone(),
+  phoneNumbers: Type.Array(PhoneNumber(), { maxItems: 20, default: [] }),
+  answeringService: Type.Optional(Nullable(PhoneNumber('answering-service number, E.164'))),
+  contacts: Type.Array(ContactSchema, { maxItems: 50, default: [] }),
+};
+
+export const ClinicSchema = Type.Object({
+  id: Type.String(),
+  organisationId: Nullable(Type.String()),
+  name: Type.String(),
+  timezone: Type.String(),
+  phoneNumbers: Type.Array(Type.String()),
+  answeringService: Nullable(Type.String()),
+  contacts: Type.Array(Type.Object({ name: Type.String() })),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+const StoredEventSchema = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  bootId: Type.String(),
+  seq: Type.Integer(),
+  type: Type.String(),
+  at: Type.String(),
+  receivedAt: Type.String(),
+  body: Type.Unknown(),
+});
+
+const AuditSchema = Type.Object({
+  id: Type.Integer(),
+  at: Type.String(),
+  actor: Type.String(),
+  action: Type.String(),
+  target: Type.String(),
+  before: Type.Unknown(),
+  after: Type.Unknown(),
+});
+
+const DesiredSchema = Type.Object({
+  deviceId: Type.String(),
+  version: Type.Integer(),
+  settings: Type.Unknown(),
+  createdBy: Type.String(),
+  createdAt: Type.String(),
+});
+
+const Limit = () => Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'at most (default 100)' }));
+
+export const OPS_METHODS = {
+  'boxes.list': op({
+    role: 'viewer',
+    description: 'boxes, optionally of one clinic or claim state',
+    params: Strict({ clinicId: Type.Optional(Id('clinic id')), claimState: Type.Optional(ClaimStateSchema) }),
+    result: Type.Array(BoxSchema),
+    example: { params: { claimState: 'pending' }, result: [] },
+  }),
+  'boxes.show': op({
+    role: 'viewer',
+    description: 'one box: registry row, presence, desired configuration, sequence gaps',
+    params: Strict({ box: BoxRef() }),
+    result: Type.Object({
+      box: BoxSchema,
+      desired: Nullable(DesiredSchema),
+      gaps: Type.Array(Type.Object({ fromSeq: Type.Integer(), toSeq: Type.Integer() })),
+      eventCount: Type.Integer(),
+    }),
+    example: {
+      params: { box: 'CB-0001' },
+      result: {
+        box: {
+          serial: 'CB-0001',
+          deviceId: 'cb-cb-0001',
+          claimState: 'approved',
+          clinicId: null,
+          model: 'cb1',
+          firmware: '1.0.0',
+          desiredVersion: 0,
+          reportedVersion: null,
+          reportedState: null,
+          reportedReason: null,
+          lastSeenAt: null,
+          online: false,
+          lastClaimRequestId: null,
+          createdAt: '2026-11-26T10:00:00.000Z',
+          updatedAt: '2026-11-26T10:00:00.000Z',
+        },
+        desired: null,
+        gaps: [],
+        eventCount: 0,
+      },
+    },
+  }),
+  'boxes.register': op({
+    role: 'operator',
+    description:
+      'register a serial in advance (its claim is then approved automatically); with the claim secret from the label, only that secret may claim it',
+    params: Strict({
+      serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
+      claimSecret: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+      clinicId: Type.Optional(Id('clinic id')),
+    }),
+    result: BoxSchema,
+    example: { params: { serial: 'CB-0002' }, result: {} as never },
+  }),
+  'claims.list': op({
+    role: 'viewer',
+    description: 'boxes waiting for approval',
+    params: Strict({}),
+    result: Type.Array(BoxSchema),
+    example: { params: {}, result: [] },
+  }),
+  'claims.approve': op({
+    role: 'operator',
+    description: 'approve a pending claim: the box gets a device id and its own credentials',
+    params: Strict({
+      serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
+      clinicId: Type.Optional(Id('clinic id')),
+    }),
+    result: BoxSchema,
+    example: { params: { serial: 'CB-0003' }, result: {} as never },
+  }),
+  'claims.reject': op({
+    role: 'operator',
+    description: 'reject a pending claim',
+    params: Strict({
+      serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
+      reason: Type.String({ minLength: 1, maxLength: 500 }),
+    }),
+    result: BoxSchema,
+    example: { params: { serial: 'CB-0003', reason: 'not ours' }, result: {} as never },
+  }),
+  'boxes.assign': op({
+    role: 'operator',
+    description: 'assign a box to a clinic (null: unassign)',
+    params: Strict({ box: BoxRef(), clinicId: Nullable(Id('clinic id')) }),
+    result: BoxSchema,
+    example: { params: { box: 'CB-0001', clinicId: null }, result: {} as never },
+  }),
+  'boxes.setConfig': op({
+    role: 'operator',
+    description:
+      'set the box settings (DeviceSettingsSchema; missing sections take their defaults): stored as a new version and published retained on config/desired',
+    params: Strict({ box: BoxRef(), settings: Type.Unknown({ description: 'DeviceSettings' }) }),
+    result: Strict({ deviceId: Type.String(), version: Type.Integer({ minimum: 1 }) }),
+    example: { params: { box: 'CB-0001', settings: {} }, result: { deviceId: 'cb-cb-0001', version: 3 } },
+  }),
+  'boxes.getConfig': op({
+    role: 'viewer',
+    description: 'the desired configuration of a box (a version, default the newest)',
+    params: Strict({ box: BoxRef(), version: Type.Optional(Type.Integer({ minimum: 1 })) }),
+    result: Nullable(DesiredSchema),
+    example: { params: { box: 'CB-0001' }, result: null },
+  }),
+  'boxes.rotateCredentials': op({
+    role: 'operator',
+    description:
+      'revoke the box credentials and close its session; the box claims again with its claim secret and, being approved, gets new ones at once',
+    params: Strict({ box: BoxRef() }),
+    result: BoxSchema,
+    example: { params: { box: 'CB-0001' }, result: {} as never },
+  }),
+  'boxes.decommission': op({
+    role: 'admin',
+    description: 'revoke the box credentials (device and claim), close its session at once, clear its configuration',
+    params: Strict({ box: BoxRef(), reason: Type.String({ minLength: 1, maxLength: 500 }) }),
+    result: BoxSchema,
+    example: { params: { box: 'CB-0001', reason: 'returned' }, result: {} as never },
+  }),
+  'boxes.command': op({
+    role: 'operator',
+    description: 'send a DEVICE_COMMANDS method to a box and return its answer',
+    params: Strict({
+      box: BoxRef(),
+      method: Type.String({ minLength: 1, maxLength: 64 }),
+      params: Type.Optional(Type.Unknown()),
+      timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+    }),
+    result: Type.Unknown(),
+    example: { params: { box: 'CB-0001', method: 'indicators.test', params: {} }, result: { tested: ['ring'] } },
+  }),
+  'clinics.list': op({
+    role: 'viewer',
+    description: 'clinics, optionally of one organisation',
+    params: Strict({ organisationId: Type.Optional(Id('organisation id')) }),
+    result: Type.Array(ClinicSchema),
+    example: { params: {}, result: [] },
+  }),
+  'clinics.show': op({
+    role: 'viewer',
+    description: 'one clinic and its boxes',
+    params: Strict({ clinicId: Id('clinic id') }),
+    result: Type.Object({ clinic: ClinicSchema, boxes: Type.Array(BoxSchema) }),
+    example: { params: { clinicId: 'x' }, result: {} as never },
+  }),
+  'clinics.create': op({
+    role: 'operator',
+    description: 'create a clinic',
+    params: Strict(ClinicFields),
+    result: ClinicSchema,
+    example: {
+      params: { name: 'Main St', timezone: 'America/New_York', phoneNumbers: [], contacts: [] },
+      result: {} as never,
+    },
+  }),
+  'clinics.update': op({
+    role: 'operator',
+    description: 'change fields of a clinic',
+    params: Strict({
+      clinicId: Id('clinic id'),
+      name: Type.Optional(ClinicFields.name),
+      timezone: Type.Optional(Timezone()),
+      phoneNumbers: Type.Optional(ClinicFields.phoneNumbers),
+      answeringService: ClinicFields.answeringService,
+      contacts: Type.Optional(ClinicFields.contacts),
+      organisationId: ClinicFields.organisationId,
+    }),
+    result: ClinicSchema,
+    example: { params: { clinicId: 'x', name: 'Main Street' }, result: {} as never },
+  }),
+  'orgs.create': op({
+    role: 'admin',
+    description: 'create an organisation',
+    params: Strict({ name: Type.String({ minLength: 1, maxLength: 120 }) }),
+    result: Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String() }),
+    example: {
+      params: { name: 'Acme Health' },
+      result: { id: 'x', name: 'Acme Health', createdAt: '2026-11-26T10:00:00.000Z' },
+    },
+  }),
+  'orgs.list': op({
+    role: 'viewer',
+    description: 'organisations',
+    params: Strict({}),
+    result: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String() })),
+    example: { params: {}, result: [] },
+  }),
+  'users.create': op({
+    role: 'admin',
+    description: 'create an ops user; the answer holds its password, shown once',
+    params: Strict({
+      name: Type.String({ pattern: '^[a-z][a-z0-9._-]{1,63}$' }),
+      role: Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]),
+    }),
+    result: Strict({ name: Type.String(), role: Type.String(), username: Type.String(), password: Type.String() }),
+    example: {
+      params: { name: 'bob', role: 'viewer' },
+      result: { name: 'bob', role: 'viewer', username: 'ops:bob', password: '...' },
+    },
+  }),
+  'events.list': op({
+    role: 'viewer',
+    description: 'stored events, newest first',
+    params: Strict({
+      box: Type.Optional(BoxRef()),
+      type: Type.Optional(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t)))),
+      since: Type.Optional(Timestamp('stored at or after')),
+      limit: Limit(),
+    }),
+    result: Type.Array(StoredEventSchema),
+    example: { params: { box: 'CB-0001', limit: 10 }, result: [] },
+  }),
+  'audit.list': op({
+    role: 'viewer',
+    description: 'the audit log, newest first',
+    params: Strict({ target: Type.Optional(Type.String()), actor: Type.Optional(Type.String()), limit: Limit() }),
+    result: Type.Array(AuditSchema),
+    example: { params: { limit: 10 }, result: [] },
+  }),
+} as const;
+
+export type OpsMethod = keyof typeof OPS_METHODS;
+export type OpsParams<M extends OpsMethod> = Static<(typeof OPS_METHODS)[M]['params']>;
+
+/** Settings as sent by ops: validated against this after defaults are filled in. */
+export const OpsSettingsSchema = DeviceSettingsSchema;
+
+export const ROLE_RANK: Record<OpsRole, number> = { viewer: 0, operator: 1, admin: 2 };
