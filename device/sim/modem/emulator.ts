@@ -139,6 +139,7 @@ export class ModemEmulator extends EventEmitter {
   private parts = new Map<string, string[]>();
   private smsIndex = 0;
   private running = false;
+  private booting = false;
 
   constructor(opts: ModemEmulatorOptions = {}) {
     super();
@@ -194,7 +195,10 @@ export class ModemEmulator extends EventEmitter {
     this.calls = [];
     this.settings = defaultSettings();
     this.promptHandler = null;
+    this.booting = true; // deaf while it boots, like the real thing
     await sleep(bootDelayMs);
+    this.booting = false;
+    this.input = '';
     this.urc('RDY');
     if (this.vendor === 'sim7600' || this.vendor === 'sim800') {
       this.urc('+CPIN: READY');
@@ -302,6 +306,7 @@ export class ModemEmulator extends EventEmitter {
   }
 
   private onInput(d: Buffer): void {
+    if (this.booting) return;
     this.input += d.toString('utf8');
     if (this.input.length > 100_000) this.input = '';
     for (;;) {
