@@ -209,7 +209,7 @@ describe('GsmModem (fake stream, fake timers)', () => {
     h.script.calls = ['+CLCC: 1,1,4,0,0,"+15551234567",145'];
     h.last().push('\r\nRING\r\n\r\n+CLIP: "+15551234567",145,,,,0\r\n');
     await vi.advanceTimersByTimeAsync(10);
-    expect(rings).toEqual([{ number: '+15551234567', withheld: false }]);
+    expect(rings).toEqual([{ number: '+15551234567', withheld: false, count: 1 }]);
     expect(m.calls.map((c) => c.stat)).toEqual(['incoming']);
     // The caller gives up; this modem says nothing.
     h.script.calls = [];
@@ -233,6 +233,26 @@ describe('GsmModem (fake stream, fake timers)', () => {
     await m.stop();
   });
 
+  it('a RING and +CLIP inside an AT+CSQ reply: the reply and the call event both come out right', async () => {
+    const h = setup();
+    const m = await started(h);
+    const rings: unknown[] = [];
+    m.on('ring', (r) => rings.push(r));
+    h.script.calls = ['+CLCC: 1,1,4,0,0,"+15551234567",145'];
+    const base = h.script.respond;
+    const stream = h.last();
+    // This modem interleaves the call's URCs with its answer to AT+CSQ.
+    (stream as unknown as { respond: Responder }).respond = (cmd) =>
+      cmd === 'AT+CSQ' ? '\r\n+CSQ: 9,99\r\n\r\nRING\r\n\r\n+CLIP: "+15551234567",145,,,,0\r\n\r\nOK\r\n' : base(cmd);
+    const p = m.refreshNetwork();
+    await vi.advanceTimersByTimeAsync(50);
+    expect((await p).signalDbm).toBe(-95);
+    expect(rings).toEqual([{ number: '+15551234567', withheld: false, count: 1 }]);
+    expect(m.calls.map((c) => c.number)).toEqual(['+15551234567']);
+    expect(m.stats.discarded).toBe(0);
+    await m.stop();
+  });
+
   it('a RING whose +CLIP never comes is reported after clipWaitMs without a number', async () => {
     const h = setup();
     const m = await started(h);
@@ -242,7 +262,7 @@ describe('GsmModem (fake stream, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(299);
     expect(rings).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(rings).toEqual([{ number: null, withheld: false }]);
+    expect(rings).toEqual([{ number: null, withheld: false, count: 1 }]);
     await m.stop();
   });
 

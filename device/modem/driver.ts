@@ -120,6 +120,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private clipStash: { caller: CallerId; at: number } | null = null;
   private ringCaller: CallerId | null = null;
   private ringing = false;
+  private ringCount = 0;
   private pendingEndReason: string | null = null;
   private checking: Promise<CallInfo[]> | null = null;
   private recheck = false;
@@ -501,7 +502,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private emitRing(caller: CallerId | null): void {
     const c = caller ?? this.ringCaller;
     if (caller) this.ringCaller = caller;
-    this.emit('ring', { number: c?.number ?? null, withheld: c?.withheld ?? false });
+    this.ringCount++;
+    this.emit('ring', { number: c?.number ?? null, withheld: c?.withheld ?? false, count: this.ringCount });
   }
 
   private onRing(): void {
@@ -601,6 +603,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private stopRinging(): void {
     this.ringing = false;
+    this.ringCount = 0;
     this.ringCaller = null;
     this.clipStash = null;
     if (this.ringTimer) clearTimeout(this.ringTimer);

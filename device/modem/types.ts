@@ -93,7 +93,7 @@ export interface SmsReceived {
 export interface ModemEventMap {
   state: [state: ModemState, detail?: string];
   /** A RING or +CRING (count increments per RING of the same call). */
-  ring: [info: { number: string | null; withheld: boolean }];
+  ring: [info: { number: string | null; withheld: boolean; count?: number }];
   /** The list of calls changed (from AT+CLCC, polled or pushed). */
   calls: [calls: CallInfo[]];
   /** A call that was listed is gone (NO CARRIER, VOICE CALL: END, ^CEND, missing from CLCC). */
