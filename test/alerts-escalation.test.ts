@@ -111,7 +111,7 @@ describe('alert engine', () => {
     expect(alert.text).toContain('10:00'); // the clinic's own wall clock
     expect(smsTo()).toEqual([PHONES.alice]);
     expect(webhook.sent).toHaveLength(1);
-    expect(sms.sent[0]?.n.ackUrl).toMatch(/^http:\/\/fleet\.test\/alerts\/a\//);
+    expect(sms.sent[0]?.n.ackUrl).toMatch(/^http:\/\/fleet\.test\/alerts\/link\?t=/);
 
     await advance(2 * MIN - 1000);
     expect(smsTo()).toEqual([PHONES.alice]);

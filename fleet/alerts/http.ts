@@ -2,8 +2,8 @@
  * Acknowledge and resolve by link: a fastify plugin the fleet's HTTP server
  * registers (`app.register(alertLinksPlugin, { engine, links })`).
  *
- *   GET  /alerts/a/<token>  a small page naming the alert with one button
- *   POST /alerts/a/<token>  does what the token says (ack or resolve)
+ *   GET  /alerts/link?t=<token>  a small page naming the alert with one button
+ *   POST /alerts/link?t=<token>  does what the token says (ack or resolve)
  *
  * A GET never changes anything: mail scanners and chat apps fetch links to
  * preview them, and must not acknowledge a panic nobody has seen. The token
@@ -44,8 +44,8 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
     }
   };
 
-  app.get<{ Params: { token: string } }>('/alerts/a/:token', async (req, reply) => {
-    const claims = claimsOf(req.params.token, reply);
+  app.get<{ Querystring: { t?: string } }>('/alerts/link', async (req, reply) => {
+    const claims = claimsOf(req.query.t ?? '', reply);
     if (!claims) return reply;
     try {
       const { alert } = await engine.get(claims.alertId);
@@ -71,8 +71,8 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
     }
   });
 
-  app.post<{ Params: { token: string } }>('/alerts/a/:token', async (req, reply) => {
-    const claims = claimsOf(req.params.token, reply);
+  app.post<{ Querystring: { t?: string } }>('/alerts/link', async (req, reply) => {
+    const claims = claimsOf(req.query.t ?? '', reply);
     if (!claims) return reply;
     try {
       const by = `link:${claims.who}`;

@@ -1,5 +1,6 @@
 /**
- * Signed acknowledgement links: /alerts/a/<token>, where the token names the
+ * Signed acknowledgement links: /alerts/link?t=<token> (a query string, as
+ * tokens are longer than a path parameter may be), where the token names the
  * alert, the action (ack or resolve), who it was sent to and when it
  * expires, and carries an HMAC-SHA256 over all of that. Nothing is stored:
  * a link is valid if its signature is right and it has not expired.
@@ -37,7 +38,7 @@ export class AlertLinks {
   }
 
   url(alertId: string, action: LinkAction, who: string, now = Date.now()): string {
-    return `${this.publicUrl.replace(/\/+$/, '')}/alerts/a/${this.token(alertId, action, who, now)}`;
+    return `${this.publicUrl.replace(/\/+$/, '')}/alerts/link?t=${this.token(alertId, action, who, now)}`;
   }
 
   /** The claims of a valid token; NotAuthorized naming why otherwise. */

@@ -7,6 +7,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import type { MethodSpec, ParamsOf } from '../../shared/contract/rpc.js';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { Nullable, PhoneNumber, Strict, Timestamp, Type } from '../../shared/schema.js';
 import { CONDITIONS } from './config.js';
 import type { AlertEngine } from './engine.js';
@@ -158,7 +159,6 @@ export function alertOpsHandlers(engine: AlertEngine, authorize: Authorize) {
   const ref = async (p: { id?: string | undefined; code?: string | undefined }) => {
     if (p.id) return p.id;
     if (p.code) return (await engine.byCode(p.code)).id;
-    const { CallboxError, ErrorCode } = await import('../../shared/errors.js');
     throw new CallboxError(ErrorCode.ValidationFailed, 'name the alert by id or by code');
   };
   type P<M extends AlertOpsMethod> = ParamsOf<T, M>;

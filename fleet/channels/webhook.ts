@@ -75,7 +75,8 @@ export class WebhookChannel implements Channel<WebhookTarget> {
       } catch (e) {
         const err = e as Error;
         const why = err.name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : describeError(e);
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        const c = (err as { cause?: { code?: string; message?: string } }).cause;
+        const cause = c?.code ?? c?.message;
         last = { attempt, ok: false, error: cause ? `${why} (${cause})` : why, at: new Date().toISOString() };
       }
       await onAttempt(last);

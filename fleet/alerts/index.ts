@@ -1,0 +1,97 @@
+/**
+ * The alert engine as one fleet feature: open its store next to the fleet
+ * store, build the channels and the link signer, start the engine on the
+ * fleet bus. The composition root calls startAlerts() after the fleet is up
+ * and stop() before it stops; it registers `http.plugin` (with
+ * `http.options`) on its fastify server and merges ALERT_OPS_METHODS /
+ * alertOpsHandlers() into its ops responder.
+ */
+import type { FleetBus } from '../bus.js';
+import { EmailChannel } from '../channels/email.js';
+import { SmsChannel } from '../channels/sms.js';
+import { WebhookChannel } from '../channels/webhook.js';
+import type { FleetConfig } from '../config.js';
+import type { Store } from '../store/types.js';
+import type { BoxCommands } from './commands.js';
+import { type AlertsConfig, alertsConfig } from './config.js';
+import { type AlertChannels, AlertEngine, type Clock } from './engine.js';
+import { alertLinksPlugin } from './http.js';
+import { AlertLinks } from './links.js';
+import { SqlAlertStore } from './store.js';
+import type { AlertStore } from './types.js';
+
+export { AlertsConfigSchema } from './config.js';
+export type { AlertEngine } from './engine.js';
+export { ALERT_OPS_METHODS, alertOpsHandlers } from './ops.js';
+
+export interface AlertsDeps {
+  bus: FleetBus;
+  store: Store;
+  commands: BoxCommands;
+  /** The fleet's store section: the alert tables go in the same file or database. */
+  storeConfig: FleetConfig['store'];
+  config?: Partial<AlertsConfig>;
+  /** Use this alert store (tests); not closed by stop(). */
+  alertStore?: AlertStore;
+  clock?: Clock;
+}
+
+export interface Alerts {
+  engine: AlertEngine;
+  store: AlertStore;
+  links: AlertLinks;
+  config: AlertsConfig;
+  http: { plugin: typeof alertLinksPlugin; options: { engine: AlertEngine; links: AlertLinks } };
+  stop(): Promise<void>;
+}
+
+export async function openAlertStore(cfg: FleetConfig['store']): Promise<AlertStore> {
+  const store =
+    cfg.kind === 'postgres'
+      ? await SqlAlertStore.openPostgres(cfg.postgresUrl)
+      : await SqlAlertStore.openSqlite(cfg.sqlitePath);
+  await store.migrate();
+  return store;
+}
+
+export async function startAlerts(deps: AlertsDeps): Promise<Alerts> {
+  const config = alertsConfig(deps.config ?? {});
+  const store = deps.alertStore ?? (await openAlertStore(deps.storeConfig));
+  const links = new AlertLinks(config.linkSecret, config.publicUrl, config.linkTtlH * 3_600_000);
+  let engine: AlertEngine | undefined;
+  const channels: AlertChannels = {
+    webhook: new WebhookChannel({
+      timeoutMs: config.webhookTimeoutMs,
+      attempts: config.webhookAttempts,
+      backoffMs: config.webhookBackoffMs,
+    }),
+    sms: new SmsChannel(deps.commands, (clinicId) => engine?.smsSenders(clinicId) ?? Promise.resolve([]), {
+      timeoutMs: config.smsTimeoutMs,
+    }),
+  };
+  if (config.smtpUrl) channels.email = new EmailChannel({ url: config.smtpUrl, from: config.emailFrom });
+  engine = new AlertEngine({
+    bus: deps.bus,
+    store: deps.store,
+    alerts: store,
+    config,
+    channels,
+    commands: deps.commands,
+    links,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  await engine.start();
+  const running = engine;
+  return {
+    engine: running,
+    store,
+    links,
+    config,
+    http: { plugin: alertLinksPlugin, options: { engine: running, links } },
+    async stop() {
+      await running.stop();
+      await channels.email?.close?.();
+      if (!deps.alertStore) await store.close();
+    },
+  };
+}
