@@ -19,10 +19,13 @@
  * start (no board) is logged and the rest (HID buttons, SMS) still works.
  */
 import { EventEmitter } from 'node:events';
+import { DEVICE_COMMANDS } from '../../shared/contract/rpc.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
+import type { Handlers } from '../../shared/rpc.js';
 import type { Static } from '../../shared/schema.js';
+import { validate } from '../../shared/validate.js';
 import type { EventSink } from '../events.js';
 import type { Modem, ModemState, NetworkStatus } from '../modem/types.js';
 import { type OpenBoardOptions, openBoard } from './board.js';
@@ -238,6 +241,15 @@ export class IoService extends EventEmitter<IoServiceEvents> {
       this.update({ lampTest: false });
     }, params.durationMs ?? 2000);
     return { tested: this.panel ? [...LED_NAMES, 'buzzer'] : [] };
+  }
+
+  /** Handlers for the box's RpcResponder on DEVICE_COMMANDS (params validated against the contract). */
+  commandHandlers(): Handlers<typeof DEVICE_COMMANDS> {
+    return {
+      'panic.ack': (p) => this.handlePanicAck(validate(DEVICE_COMMANDS['panic.ack'].params, p, 'command panic.ack')),
+      'indicators.test': (p) =>
+        this.handleIndicatorsTest(validate(DEVICE_COMMANDS['indicators.test'].params, p, 'command indicators.test')),
+    };
   }
 
   // ---- state ----------------------------------------------------------------

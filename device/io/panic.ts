@@ -63,19 +63,22 @@ export interface PanicControllerEvents {
 
 type Active = PanicSnapshot & { timers: Set<NodeJS.Timeout>; smsRunning: boolean; smsRound: number };
 
-/** Formats the SMS: clinic, box, time of the press in the clinic's time zone. */
+/**
+ * Formats the SMS: clinic, box, time of the press in the clinic's time zone.
+ * Kept short so that it fits one SMS (160 GSM-7 characters) for clinic names
+ * up to about 60 characters; longer ones are split by the modem driver.
+ */
 export function panicSmsText(clinic: { name: string; timezone: string }, box: string, at: Date): string {
   const when = new Intl.DateTimeFormat('en-GB', {
     timeZone: clinic.timezone,
-    day: '2-digit',
+    day: 'numeric',
     month: 'short',
-    year: 'numeric',
     hour: '2-digit',
     minute: '2-digit',
     hourCycle: 'h23',
     timeZoneName: 'short',
   }).format(at);
-  return `PANIC at ${clinic.name}: the panic button of call box ${box} was pressed at ${when}. The alarm was not acknowledged; please check on the clinic now.`;
+  return `PANIC at ${clinic.name}: panic button of box ${box} pressed ${when}. Not acknowledged - check on the clinic now.`;
 }
 
 export class PanicController extends EventEmitter<PanicControllerEvents> {
