@@ -311,6 +311,12 @@ describe('GsmModem (fake stream, fake timers)', () => {
     await m.stop();
   });
 
+  it('a command before start() fails at once instead of waiting', async () => {
+    const h = setup();
+    const e = await h.modem.listCalls().catch((x) => x);
+    expect(isCallboxError(e, ErrorCode.ModemNotReady)).toBe(true);
+  });
+
   it('stop fails what is pending and closes', async () => {
     const h = setup();
     const m = await started(h);

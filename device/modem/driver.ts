@@ -805,13 +805,13 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
             this.config.networkTimeoutMs,
           );
         });
+        answer.catch(() => {}); // awaited below; never an unhandled rejection if the command fails first
         try {
           await this.cmd({ command, timeoutMs: this.config.networkTimeoutMs });
           return await answer;
         } finally {
           if (timer) clearTimeout(timer);
           this.ussdWaiter = null;
-          answer.catch(() => {});
         }
       }),
     );

@@ -169,6 +169,16 @@ describe('AtChannel', () => {
     expect((await p).lines).toEqual(['+CMGS: 5']);
   });
 
+  it('cancels a prompt with ESC when AT+CMGS times out, so the next command is not taken as text', async () => {
+    const h = harness();
+    const p = h.ch
+      .run({ command: 'AT+CMGS=20', body: '00AA', prefixes: ['+CMGS:'], timeoutMs: 1000, priority: Priority.Sms })
+      .catch((e) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await p).code).toBe(ErrorCode.ModemTimeout);
+    expect(h.written.slice(-2)).toEqual(['\x1b', 'AT\r']);
+  });
+
   it('takes the body line after +CMGR whatever it says', async () => {
     const h = harness();
     const p = h.ch.run({

@@ -115,7 +115,7 @@ export class AtChannel {
   private queue: Entry[] = [];
   private current: Entry | null = null;
   private writer: Writer | null = null;
-  private closedReason: CallboxError | null = null;
+  private closedReason: CallboxError | null = new CallboxError(ErrorCode.ModemNotReady, 'modem port is not open');
   private seq = 0;
   private needResync = false;
 
@@ -131,6 +131,7 @@ export class AtChannel {
     this.writer = writer;
     this.closedReason = null;
     this.needResync = false;
+    this.stats.consecutiveTimeouts = 0;
     this.framer.reset();
     this.pump();
   }
@@ -280,6 +281,8 @@ export class AtChannel {
     this.stats.timeouts++;
     this.stats.consecutiveTimeouts++;
     this.framer.expectPrompt = false;
+    // A modem still waiting for message text would take the next commands as text: ESC cancels (27.005 3.5.1).
+    if (entry.spec.body !== undefined) this.writer?.(Buffer.from('\x1b')).catch(() => {});
     if (!entry.resync) {
       this.needResync = true;
       const err = new CallboxError(
