@@ -40,6 +40,15 @@ describe('SMS, USSD and forwarding over the pty', () => {
     await r.emu.waitUntil(() => r?.emu.smsStore.size === 0, 2000, 'SMS deleted');
   });
 
+  it('joins a long received SMS from its concatenated parts', async () => {
+    r = await rig('generic');
+    const text = 'Hello, this is the pharmacy. Your prescription is ready for pick-up at the front desk. '.repeat(3);
+    const sms = nextEvent(r.modem, 'sms');
+    r.emu.receiveSms('+15557654321', text);
+    expect((await sms)[0]).toMatchObject({ from: '+15557654321', text });
+    await r.emu.waitUntil(() => r?.emu.smsStore.size === 0, 2000, 'all parts deleted');
+  });
+
   it('runs a USSD balance check', async () => {
     r = await rig('generic');
     expect(await r.modem.ussd('*100#')).toEqual({ status: 0, text: 'Your balance is 5.00 EUR' });

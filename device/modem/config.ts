@@ -79,8 +79,16 @@ export const ModemConfigSchema = Section(
     }),
     deleteSmsAfterRead: Type.Boolean({
       default: true,
-      description: 'delete a received SMS from the SIM after it has been read and reported (the SIM holds few)',
+      description: 'delete a received SMS from the SIM once it has been read (the SIM holds few)',
     }),
+    smsConcatWaitS: Seconds(
+      'how long to wait for the missing parts of a long received SMS before reporting what came',
+      {
+        default: 120,
+        minimum: 5,
+        maximum: 3600,
+      },
+    ),
     pin: Type.Union([Type.String({ pattern: '^\\d{4,8}$' }), Type.Null()], {
       default: null,
       description: 'SIM PIN, if the SIM asks for one',

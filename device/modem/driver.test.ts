@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
+import { encodeDeliver } from './at/pdu.js';
 import { modemConfig } from './config.js';
 import { createModem, type GsmModem } from './driver.js';
 import type { ByteStream, ByteStreamEvents, OpenOptions } from './transport.js';
@@ -308,6 +309,33 @@ describe('GsmModem (fake stream, fake timers)', () => {
     const e3 = await m.sendSms('+15551234567', '').catch((e) => e);
     expect(isCallboxError(e3, ErrorCode.ValidationFailed)).toBe(true);
     expect(h.last().written.length).toBe(before);
+    await m.stop();
+  });
+
+  it('reports a long SMS with a part missing after smsConcatWaitS', async () => {
+    const h = setup({ smsConcatWaitS: 60 });
+    const m = await started(h);
+    const at = new Date('2026-11-26T10:00:00Z');
+    const store = new Map<number, string>([
+      [1, encodeDeliver('+15557654321', 'first half, ', at, { ref: 9, total: 3, seq: 1 })],
+      [3, encodeDeliver('+15557654321', 'last part', at, { ref: 9, total: 3, seq: 3 })],
+    ]);
+    const base = h.script.respond;
+    (h.last() as unknown as { respond: Responder }).respond = (cmd) => {
+      const mm = /^AT\+CMGR=(\d+)$/.exec(cmd);
+      if (!mm) return base(cmd);
+      const pdu = store.get(Number(mm[1]));
+      return pdu ? `\r\n+CMGR: 0,,${pdu.length / 2 - 1}\r\n${pdu}\r\n\r\nOK\r\n` : '\r\n+CMS ERROR: 321\r\n';
+    };
+    const got: unknown[] = [];
+    m.on('sms', (s) => got.push(s));
+    h.last().push('\r\n+CMTI: "SM",1\r\n\r\n+CMTI: "SM",3\r\n');
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(got).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(got).toEqual([
+      { index: 1, from: '+15557654321', text: 'first half, last part', at: '2026-11-26T10:00:00.000Z' },
+    ]);
     await m.stop();
   });
 

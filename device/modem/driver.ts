@@ -34,6 +34,7 @@ import { type CallerId, type ClccLine, formatChld, formatDeflect, parseClccList 
 import { AtChannel, type CommandResult, type CommandSpec, Priority } from './at/channel.js';
 import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
 import { parseCops, parseCsq, parseRegistration } from './at/network.js';
+import type { DecodedPdu } from './at/pdu.js';
 import { formatCmgd, formatCmgr, parseCmgrPdu, parseCmgs, planSms } from './at/sms.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
@@ -128,6 +129,10 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private smsRef = Math.floor(Math.random() * 256);
   private readonly smsLock = new Lock();
   private readonly ussdLock = new Lock();
+  private readonly smsParts = new Map<
+    string,
+    { parts: Map<number, SmsReceived>; total: number; timer: ReturnType<typeof setTimeout> }
+  >();
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
   private reopens = 0;
@@ -184,6 +189,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   }
 
   private clearTimers(): void {
+    for (const g of this.smsParts.values()) clearTimeout(g.timer);
+    this.smsParts.clear();
     for (const t of [this.reopenTimer, this.callPollTimer, this.ringTimer, this.ringPending]) if (t) clearTimeout(t);
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.netTimer) clearInterval(this.netTimer);
@@ -639,12 +646,44 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private async onNewSms(index: number): Promise<void> {
     try {
-      const sms = await this.readSms(index);
-      this.emit('sms', sms);
-      if (this.config.deleteSmsAfterRead) await this.deleteSms(index);
+      const pdu = await this.readPdu(index);
+      if (this.config.deleteSmsAfterRead) await this.deleteSms(index).catch(() => {});
+      const sms: SmsReceived = { index, from: pdu.address, text: pdu.text, at: pdu.at };
+      if (!pdu.concat || pdu.concat.total <= 1) {
+        this.emit('sms', sms);
+        return;
+      }
+      // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
+      const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
+      let group = this.smsParts.get(key);
+      if (!group) {
+        const g = {
+          parts: new Map<number, SmsReceived>(),
+          total: pdu.concat.total,
+          timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
+        };
+        this.smsParts.set(key, g);
+        group = g;
+      }
+      group.parts.set(pdu.concat.seq, sms);
+      if (group.parts.size >= group.total) this.flushSmsGroup(key);
     } catch (e) {
       this.log.warn({ index, err: describeError(e) }, 'could not read a received SMS');
     }
+  }
+
+  /** Report a long SMS from the parts that came (all of them, or what arrived before the wait ran out). */
+  private flushSmsGroup(key: string): void {
+    const g = this.smsParts.get(key);
+    if (!g) return;
+    this.smsParts.delete(key);
+    clearTimeout(g.timer);
+    const parts = [...g.parts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+    const first = parts[0];
+    if (!first) return;
+    const missing = g.total - parts.length;
+    if (missing > 0) this.log.warn({ missing, total: g.total }, 'long SMS reported with parts missing');
+    this.emit('sms', { ...first, text: parts.map((p) => p.text).join('') });
   }
 
   private updateNetwork(patch: Partial<NetworkStatus>): void {
@@ -765,16 +804,33 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     });
   }
 
-  readSms(index: number): Promise<SmsReceived> {
+  /** One stored message (a long one's single part), in PDU mode so that any alphabet reads right. */
+  private readPdu(index: number): Promise<DecodedPdu> {
     return this.guard('readSms', () =>
       this.smsLock.run(async () => {
         await this.setCmgf(0);
         const r = await this.cmd({ command: formatCmgr(index), prefixes: ['+CMGR:'], bodyLines: 1 }, Priority.Sms);
-        const pdu = parseCmgrPdu(r.lines);
+        let pdu: DecodedPdu | null;
+        try {
+          pdu = parseCmgrPdu(r.lines);
+        } catch (e) {
+          throw new CallboxError(
+            ErrorCode.ModemCommandFailed,
+            `SMS at index ${index} is unreadable: ${describeError(e)}`,
+            {
+              index,
+            },
+          );
+        }
         if (!pdu) throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
-        return { index, from: pdu.address, text: pdu.text, at: pdu.at };
+        return pdu;
       }),
     );
+  }
+
+  async readSms(index: number): Promise<SmsReceived> {
+    const pdu = await this.readPdu(index);
+    return { index, from: pdu.address, text: pdu.text, at: pdu.at };
   }
 
   deleteSms(index: number): Promise<void> {

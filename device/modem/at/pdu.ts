@@ -170,6 +170,12 @@ function splitUcs2(text: string): string[] {
   return parts;
 }
 
+/** The text of each part a message is sent in (GSM 7-bit 160/153, else UCS-2 70/67). */
+export function splitText(text: string): string[] {
+  const septets = toGsm7(text);
+  return septets ? splitGsm7(septets).map((p) => fromGsm7(p)) : splitUcs2(text);
+}
+
 /** SMS-SUBMIT PDUs for a text: GSM 7-bit when it fits the alphabet, else UCS-2; concatenated when long. */
 export function encodeSubmit(to: string, text: string, ref: number): SubmitPart[] {
   const da = encodeAddress(to);

@@ -42,7 +42,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { type Concat, encodeDeliver, fromGsm7, packSeptets, toGsm7, unpackSeptets } from '../../modem/at/pdu.js';
+import {
+  type Concat,
+  encodeDeliver,
+  fromGsm7,
+  packSeptets,
+  splitText,
+  toGsm7,
+  unpackSeptets,
+} from '../../modem/at/pdu.js';
 import type { CallStat } from '../../modem/types.js';
 import { clccLine, defaultBehaviors, type EmulatorBehavior, type Reply } from './behaviors.js';
 
@@ -478,14 +486,24 @@ export class ModemEmulator extends EventEmitter {
     }
   }
 
-  /** An SMS arrives: stored on the "SIM", announced with +CMTI. Returns its index. */
-  receiveSms(from: string, text: string, at = new Date()): number {
-    const index = ++this.smsIndex;
+  /**
+   * An SMS arrives: stored on the "SIM", announced with +CMTI. A long text arrives as
+   * concatenated parts, one +CMTI each (`parts` limits how many are delivered, to test a
+   * missing part). Returns the index of the first part.
+   */
+  receiveSms(from: string, text: string, at = new Date(), opts: { deliverParts?: number } = {}): number {
     const p2 = (n: number) => String(n).padStart(2, '0');
     const scts = `${p2(at.getUTCFullYear() % 100)}/${p2(at.getUTCMonth() + 1)}/${p2(at.getUTCDate())},${p2(at.getUTCHours())}:${p2(at.getUTCMinutes())}:${p2(at.getUTCSeconds())}+00`;
-    this.smsStore.set(index, { from, text, pdu: encodeDeliver(from, text, at), scts });
-    this.urc(`+CMTI: "SM",${index}`);
-    return index;
+    const parts = splitText(text);
+    const ref = (this.smsIndex * 7 + 3) & 0xff;
+    const first = this.smsIndex + 1;
+    parts.slice(0, opts.deliverParts ?? parts.length).forEach((part, i) => {
+      const index = ++this.smsIndex;
+      const concat = parts.length > 1 ? { ref, total: parts.length, seq: i + 1 } : undefined;
+      this.smsStore.set(index, { from, text: part, pdu: encodeDeliver(from, part, at, concat), scts });
+      this.urc(`+CMTI: "SM",${index}`);
+    });
+    return first;
   }
 
   packUssd(text: string): string {
