@@ -1,0 +1,68 @@
+/**
+ * callbox-device: the box program. `callbox-device --config /etc/callbox/device.yaml`
+ * (or `tsx device/main.ts --config ...`). Runs until SIGTERM/SIGINT, then
+ * shuts down cleanly (modules, outbox commits, retained offline status,
+ * store) and exits 0; a second signal exits at once.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { describeError } from '../shared/errors.js';
+import { getLogger, setupLogging } from '../shared/log.js';
+import { Box } from './box.js';
+import { loadDeviceConfig } from './config.js';
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = new Command()
+    .name('callbox-device')
+    .description('the Callbox call box: modem, indicators, voicemail and the link to the fleet')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON)', process.env.CALLBOX_DEVICE_CONFIG)
+    .parse(argv);
+  const opts = program.opts<{ config?: string }>();
+  let config: ReturnType<typeof loadDeviceConfig>;
+  try {
+    config = loadDeviceConfig(opts.config);
+  } catch (e) {
+    process.stderr.write(`callbox-device: ${describeError(e)}\n`);
+    process.exit(2);
+  }
+  setupLogging({ level: process.env.CALLBOX_LOG_LEVEL ?? config.log.level });
+  const log = getLogger('device:main');
+  let exiting = false;
+  const box = new Box({
+    config,
+    onReboot: () => void shutdown('reboot'),
+  });
+  async function shutdown(why: string): Promise<void> {
+    if (exiting) {
+      log.warn({ why }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    exiting = true;
+    log.info({ why }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 20 s: exiting');
+      process.exit(1);
+    }, 20_000);
+    force.unref();
+    try {
+      await box.stop();
+    } catch (e) {
+      log.error({ err: e }, 'shutdown failed');
+      process.exit(1);
+    }
+    process.exit(0);
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  box.on('state', (state, detail) => log.info({ state, detail }, 'uplink state'));
+  try {
+    await box.start();
+  } catch (e) {
+    log.fatal({ err: e }, `box failed to start: ${describeError(e)}`);
+    process.exit(1);
+  }
+}
+
+const entry = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (entry === fileURLToPath(import.meta.url)) void main();
