@@ -14,7 +14,7 @@ describe('incoming call over the pty', () => {
     expect(r.modem.state).toBe('ready');
     const ring = nextEvent(r.modem, 'ring');
     r.emu.incomingCall('+15551234567');
-    expect((await ring)[0]).toEqual({ number: '+15551234567', withheld: false });
+    expect((await ring)[0]).toEqual({ number: '+15551234567', withheld: false, count: 1 });
     const listed = await nextEvent(r.modem, 'calls', (c) => c.length === 1);
     expect(listed[0][0]).toMatchObject({ index: 1, direction: 'mt', stat: 'incoming', number: '+15551234567' });
     const ended = nextEvent(r.modem, 'callEnded');
@@ -27,7 +27,7 @@ describe('incoming call over the pty', () => {
     r = await rig('generic');
     const ring = nextEvent(r.modem, 'ring');
     r.emu.incomingCall(null);
-    expect((await ring)[0]).toEqual({ number: null, withheld: true });
+    expect((await ring)[0]).toEqual({ number: null, withheld: true, count: 1 });
   });
 
   it('answers with ATA, and reports NO CARRIER when the caller hangs up an active call', async () => {
