@@ -76,6 +76,8 @@ export interface AlertEngineDeps {
   channels: AlertChannels;
   commands?: BoxCommands;
   links?: AlertLinks;
+  /** Live presence (the fleet's Presence.isOnline); without it, the bus and then the registry's flag. */
+  isOnline?: (deviceId: string) => boolean;
   clock?: Clock;
   log?: Logger;
 }
@@ -391,10 +393,15 @@ export class AlertEngine {
     return (await this.clinic(clinicId))?.name ?? clinicId;
   }
 
+  private online(b: { deviceId: string | null; online: boolean }): boolean {
+    if (!b.deviceId) return false;
+    if (this.deps.isOnline) return this.deps.isOnline(b.deviceId);
+    return this.presence.get(b.deviceId) ?? b.online;
+  }
+
   /** Boxes that can send an SMS for a clinic: online ones of the clinic, then of its organisation. */
   async smsSenders(clinicId: string): Promise<string[]> {
-    const online = (b: { deviceId: string | null; online: boolean }) =>
-      b.deviceId !== null && (this.presence.get(b.deviceId) ?? b.online);
+    const online = (b: { deviceId: string | null; online: boolean }) => b.deviceId !== null && this.online(b);
     const own = (await this.deps.store.listBoxes({ clinicId, claimState: 'approved' })).filter(online);
     const out = own.map((b) => b.deviceId as string);
     const clinic = await this.clinic(clinicId);
@@ -494,6 +501,17 @@ export class AlertEngine {
       });
       return;
     }
+    // One decision at a time per clinic: events of a burst arrive together and must count once each.
+    await this.locked(`missed:${clinicId}`, () => this.countMissed(clinicId, e, at, s, name));
+  }
+
+  private async countMissed(
+    clinicId: string,
+    e: EventOf<'call.ended'>,
+    at: number,
+    s: ClinicAlertSettings,
+    name: string,
+  ): Promise<void> {
     const rule = s.rules.missedCalls;
     const windowMs = rule.windowMin * 60_000;
     const list = (this.missed.get(clinicId) ?? []).filter((t) => t > this.now() - windowMs);
@@ -556,6 +574,7 @@ export class AlertEngine {
 
   private async onPresence(p: FleetBusEvents['presence.changed']): Promise<void> {
     if (!this.running) return;
+    const seenAt = this.iso(); // when the fleet learned it, on the engine's clock
     this.presence.set(p.deviceId, p.online);
     const clinicId = await this.clinicOfDevice(p.deviceId);
     if (!clinicId) return;
@@ -571,7 +590,7 @@ export class AlertEngine {
       clinicId,
       condition: 'box_offline',
       deviceId: p.deviceId,
-      since: p.at,
+      since: seenAt,
       meta: { graceMs: s.rules.boxOffline.afterMin * 60_000, duringHours: true, reason: p.reason },
     });
   }
@@ -660,7 +679,7 @@ export class AlertEngine {
     // Boxes the registry already knows as offline (the fleet was down too, or restarted).
     const boxes = await this.deps.store.listBoxes({ claimState: 'approved' });
     for (const b of boxes) {
-      if (!b.deviceId || b.online || !b.clinicId) continue;
+      if (!b.deviceId || this.online(b) || !b.clinicId) continue;
       const key = `offline:${b.deviceId}`;
       if (this.pending.has(key) || !b.lastSeenAt) continue;
       const s = await this.settingsOf(b.clinicId);

@@ -33,6 +33,8 @@ export interface AlertsDeps {
   config?: Partial<AlertsConfig>;
   /** Use this alert store (tests); not closed by stop(). */
   alertStore?: AlertStore;
+  /** The fleet's live presence (Presence.isOnline). */
+  isOnline?: (deviceId: string) => boolean;
   clock?: Clock;
 }
 
@@ -79,6 +81,7 @@ export async function startAlerts(deps: AlertsDeps): Promise<Alerts> {
     commands: deps.commands,
     links,
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.isOnline ? { isOnline: deps.isOnline } : {}),
   });
   await engine.start();
   const running = engine;
