@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import type { ConfigReported, Telemetry } from '../shared/contract/messages.js';
 import {
   DEVICE_COMMANDS,
@@ -183,6 +184,14 @@ export class Box extends EventEmitter<BoxEvents> {
 
   get state(): UplinkState {
     return this.stateValue;
+  }
+
+  /**
+   * The device session's MQTT client and topics while the box runs as a device
+   * (for the voicemail uploader); undefined while unprovisioned or stopped.
+   */
+  get session(): { client: MqttClient; topics: DeviceTopics } | undefined {
+    return this.link && this.topics ? { client: this.link.client, topics: this.topics } : undefined;
   }
 
   get deviceId(): string | undefined {
