@@ -88,9 +88,14 @@ export class Panel extends EventEmitter<PanelEvents> {
     if (!this.current || this.current.buzzer.pattern !== out.buzzer.pattern) this.since.set('buzzer', now);
     this.current = out;
     this.render();
-    if (!this.timer) {
+    // tick only while something blinks or sounds
+    const animated = LED_NAMES.some((n) => out.leds[n].kind !== 'on' && out.leds[n].kind !== 'off');
+    if ((animated || out.buzzer.pattern !== 'silent') && !this.timer) {
       this.timer = setInterval(() => this.render(), this.tickMs);
       this.timer.unref?.();
+    } else if (!animated && out.buzzer.pattern === 'silent' && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
     }
   }
 

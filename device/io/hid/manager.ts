@@ -39,6 +39,7 @@ export class HidManager extends EventEmitter<HidManagerEvents> {
   private readonly open = new Map<string, Open>();
   private timer: NodeJS.Timeout | null = null;
   private handsetPath: string | null = null;
+  private listError: string | null = null;
 
   constructor(private readonly opts: HidManagerOptions) {
     super();
@@ -60,9 +61,13 @@ export class HidManager extends EventEmitter<HidManagerEvents> {
     try {
       list = this.opts.backend.devices();
     } catch (e) {
-      log.warn({ err: e }, `cannot list HID devices: ${describeError(e)}`);
+      // once per distinct failure, not every rescan (a box without hidraw/libusb would fill the journal)
+      const msg = describeError(e);
+      if (msg !== this.listError) log.warn({ err: e }, `cannot list HID devices: ${msg}`);
+      this.listError = msg;
       return;
     }
+    this.listError = null;
     for (const info of list) {
       if (!info.path || this.open.has(info.path)) continue;
       const button = this.opts.buttons.find((b) => b.vendorId === info.vendorId && b.productId === info.productId);
