@@ -197,8 +197,9 @@ export class Fleet {
     const client = mqtt.connect(this.brokerUrl, {
       username,
       password,
-      clientId: `fleet-core-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-      clean: true,
+      // A persistent session: the broker keeps QoS 1 messages for the fleet while it is away.
+      clientId: `fleet-${username.replace(/^fleet:/, '')}`,
+      clean: false,
       keepalive: 30,
       reconnectPeriod: this.config.mqtt.reconnectMs,
       connectTimeout: 10_000,

@@ -30,7 +30,7 @@ export class OpsClient {
       username: `ops:${user}`,
       password,
       clientId: `ops-${user}-${Math.random().toString(16).slice(2, 10)}`,
-      reconnectPeriod: 0,
+      reconnectPeriod: 500,
       connectTimeout: 5000,
       ...opts.mqtt,
     });

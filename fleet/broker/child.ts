@@ -23,6 +23,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import {
+  FLEET_SUBSCRIPTIONS,
   type Identity,
   identityOfUsername,
   mayPublish,
@@ -50,13 +51,37 @@ const stats: BrokerStats = {
   messagesIn: 0,
 };
 let broker: Aedes | undefined;
+/**
+ * Boxes, claims and ops are let in only once the fleet logic has subscribed
+ * to events on this broker: after a broker restart nothing a box sends can
+ * be acknowledged with nobody there to store it. Until then their CONNACK
+ * is held back (up to 8 s, then "server unavailable", CONNACK 3). The fleet's persistent session
+ * then keeps its messages while it is away.
+ */
+let fleetReady = false;
+const readyWaiters = new Set<() => void>();
+/** How long a CONNACK is held back waiting for the fleet before "server unavailable". */
+const FLEET_WAIT_MS = 8000;
+
+function waitFleetReady(ms: number): Promise<boolean> {
+  if (fleetReady) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      readyWaiters.delete(done);
+      resolve(fleetReady);
+    };
+    const timer = setTimeout(done, ms);
+    readyWaiters.add(done);
+  });
+}
 const servers: { close: (cb: () => void) => void }[] = [];
 
 function send(msg: FromChild): void {
   process.send?.(msg);
 }
 
-function authError(code: 4 | 5, message: string): Error & { returnCode: number } {
+function authError(code: 3 | 4 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code });
 }
 
@@ -77,6 +102,9 @@ async function authenticate(username: string | undefined, password: Buffer | und
   if (!username || !password) throw authError(4, 'username and password required');
   const identity = identityOfUsername(username);
   if (!identity) throw authError(4, `unknown username form ${username}`);
+  if (identity.kind !== 'fleet' && !fleetReady && !(await waitFleetReady(FLEET_WAIT_MS))) {
+    throw authError(3, 'fleet not ready; retry');
+  }
   const secret = password.toString('utf8');
   const cred = creds.get(username);
   if (!cred) {
@@ -156,7 +184,7 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       },
       (err: Error & { returnCode?: number }) => {
         stats.authFailed++;
-        done(authError((err.returnCode as 4 | 5) ?? 4, err.message) as never, false);
+        done(authError((err.returnCode as 3 | 4 | 5) ?? 4, err.message) as never, false);
       },
     );
   };
@@ -197,6 +225,12 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     done(null, sub);
   };
 
+  aedes.on('subscribe', (subs, client) => {
+    if (identities.get(client)?.kind === 'fleet' && subs.some((x) => x.topic === FLEET_SUBSCRIPTIONS.events)) {
+      fleetReady = true;
+      for (const w of [...readyWaiters]) w();
+    }
+  });
   aedes.on('clientReady', () => {
     stats.clients = aedes.connectedClients;
   });
