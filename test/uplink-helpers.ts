@@ -5,7 +5,7 @@
  * config file, and a "fake fleet" MQTT client that plays the fleet's part
  * of the shared contract.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -102,8 +102,12 @@ export interface TestMosquitto {
   start(): Promise<void>;
 }
 
-/** A Mosquitto of the test's own on an ephemeral port, with persistence in a temp dir. */
-export async function startMosquitto(): Promise<TestMosquitto> {
+/** A Mosquitto of the test's own on an ephemeral port, with persistence in a temp dir (and TLS if given). */
+export async function startMosquitto(tls?: {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}): Promise<TestMosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'callbox-mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
@@ -111,7 +115,10 @@ export async function startMosquitto(): Promise<TestMosquitto> {
     conf,
     [
       `listener ${port} 127.0.0.1`,
+      ...(tls ? [`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`] : []),
       'allow_anonymous true',
+      // Running as root (CI containers), mosquitto would drop to user "mosquitto", who cannot read the temp dir.
+      'user root',
       'persistence true',
       `persistence_location ${dir}/`,
       'autosave_interval 1',
@@ -123,7 +130,7 @@ export async function startMosquitto(): Promise<TestMosquitto> {
   let proc: ChildProcess | undefined;
   const m: TestMosquitto = {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: tls ? `mqtts://localhost:${port}` : `mqtt://127.0.0.1:${port}`,
     async start() {
       proc = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
       for (let i = 0; i < 100; i++) {
@@ -317,6 +324,49 @@ export class FakeFleet {
     this.requester?.stop();
     await this.client.endAsync(true);
   }
+}
+
+/** A throwaway CA and a server certificate for localhost/127.0.0.1 (openssl). */
+export function makeCertificates(dir: string, name = 'ca'): { caFile: string; certFile: string; keyFile: string } {
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=callbox test ${name}`,
+  ]);
+  run(['req', ...ec, '-keyout', `${name}-server.key`, '-out', `${name}-server.csr`, '-subj', '/CN=localhost']);
+  writeFileSync(join(dir, `${name}-san.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run([
+    'x509',
+    '-req',
+    '-in',
+    `${name}-server.csr`,
+    '-CA',
+    `${name}.pem`,
+    '-CAkey',
+    `${name}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}-server.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}-san.ext`,
+  ]);
+  return {
+    caFile: join(dir, `${name}.pem`),
+    certFile: join(dir, `${name}-server.pem`),
+    keyFile: join(dir, `${name}-server.key`),
+  };
 }
 
 /** mulberry32: a small seeded PRNG so a failing run can be replayed. */

@@ -260,7 +260,12 @@ export class Link extends EventEmitter<LinkEvents> {
         new Promise((r) => setTimeout(r, 2000)),
       ]);
     }
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // A graceful end waits for unacknowledged QoS 1 messages; a dead broker must not hold up a shutdown.
+    const ended = await Promise.race([
+      new Promise<boolean>((resolve) => client.end(false, {}, () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+    ]);
+    if (!ended) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
     this.setState('stopped');
   }
 

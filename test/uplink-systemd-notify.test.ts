@@ -1,0 +1,83 @@
+/**
+ * sd_notify through the real systemd-notify tool to a unix datagram socket
+ * the test binds (with python3: Node cannot open unix datagram sockets).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SystemdNotifier } from '../device/systemd-notify.js';
+
+const procs: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) p.kill();
+});
+
+/** A receiver on a temp unix datagram socket; resolves when bound. */
+async function receiver(): Promise<{ path: string; messages: string[] }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'callbox-notify-')), 'notify.sock');
+  const py = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    `s.bind(${JSON.stringify(path)})`,
+    'print("bound", flush=True)',
+    'while True:',
+    '    m = s.recv(4096).decode().replace("\\n", "|")',
+    '    print(m, flush=True)',
+  ].join('\n');
+  const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(p);
+  const messages: string[] = [];
+  await new Promise<void>((resolve) => {
+    createInterface({ input: p.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      if (l === 'bound') resolve();
+      else messages.push(l);
+    });
+  });
+  return { path, messages };
+}
+
+async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('systemd notification', () => {
+  it('does nothing without NOTIFY_SOCKET', async () => {
+    const sent: string[][] = [];
+    const n = new SystemdNotifier({ env: { WATCHDOG_USEC: '100000' }, send: async (f) => void sent.push(f) });
+    expect(n.enabled).toBe(false);
+    await n.ready();
+    n.startWatchdog(async () => true);
+    await new Promise((r) => setTimeout(r, 150));
+    await n.stopping();
+    expect(sent).toEqual([]);
+  });
+
+  // Needs the systemd-notify tool (Debian package systemd), as the box does.
+  it('READY, WATCHDOG only while healthy, STOPPING through the systemd-notify tool', async () => {
+    const rx = await receiver();
+    const env = { PATH: process.env.PATH, NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '200000' };
+    const n = new SystemdNotifier({ env });
+    expect(n.enabled).toBe(true);
+    expect(n.watchdogIntervalMs).toBe(100);
+    await n.ready('booted');
+    await until(() => rx.messages.some((m) => m.includes('READY=1')));
+    expect(rx.messages[0]).toBe(`MAINPID=${process.pid}|READY=1|STATUS=booted`);
+    let healthy = true;
+    n.startWatchdog(async () => healthy);
+    await until(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
+    healthy = false;
+    await new Promise((r) => setTimeout(r, 150));
+    const fed = rx.messages.filter((m) => m.includes('WATCHDOG=1')).length;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(rx.messages.filter((m) => m.includes('WATCHDOG=1')).length).toBe(fed);
+    await n.stopping();
+    await until(() => rx.messages.some((m) => m.includes('STOPPING=1')));
+  });
+});
