@@ -651,3 +651,66 @@ describe('CallManager: network forwarding', () => {
     await mgr.stop();
   });
 });
+
+describe('CallManager: odd CLCC lists', () => {
+  it('an index listed twice in one list is one call', async () => {
+    const { modem, sink, mgr, step } = setup();
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(0);
+    const dup = modem.calls[0];
+    if (!dup) throw new Error('no call');
+    modem.emit('calls', [dup, { ...dup }]);
+    await step(8000);
+    modem.callerHangsUp(idx);
+    await step(0);
+    expect(sink.ofType('call.incoming')).toHaveLength(1);
+    expect(sink.ofType('call.ended')).toHaveLength(1);
+    await mgr.stop();
+  });
+});
+
+describe('CallManager: stale lists', () => {
+  it('a CLCC list queued before a fresher one does not bring an ended call back', async () => {
+    const { modem, sink, mgr, step } = setup({ calls: { inHours: 'voicemail' } });
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(0);
+    expect(sink.ofType('call.answered')[0]).toMatchObject({ by: 'voicemail' });
+    const active = modem.calls.map((c) => ({ ...c }));
+    // The caller hangs up; the manager learns it from a fresh AT+CLCC (a RING it cannot place)
+    // while an older pushed list showing the call active is still queued behind it.
+    modem.calls = [];
+    modem.ring(ALICE);
+    modem.emit('calls', active);
+    await step(0);
+    expect(sink.ofType('call.ended')).toHaveLength(1);
+    expect(sink.ofType('call.incoming')).toHaveLength(1);
+    expect(mgr.snapshot().calls).toEqual([]);
+    void idx;
+    await mgr.stop();
+  });
+});
+
+describe('CallManager: a list read before the end was reported', () => {
+  it('does not bring the ended call back, but a real new call on the same index is believed after AT+CLCC', async () => {
+    const { modem, sink, mgr, step } = setup();
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(8000);
+    const stale = modem.calls.map((c) => ({ ...c }));
+    modem.callerHangsUp(idx);
+    modem.emit('calls', stale); // the driver delivers an AT+CLCC reply it read just before the end
+    await step(0);
+    expect(sink.ofType('call.incoming')).toHaveLength(1);
+    expect(sink.ofType('call.ended')).toHaveLength(1);
+    expect(mgr.snapshot().calls).toEqual([]);
+    // the same caller calls straight back and the network reuses the index: AT+CLCC confirms it
+    modem.calls = stale;
+    modem.emit('calls', stale);
+    await step(0);
+    expect(sink.ofType('call.incoming')).toHaveLength(2);
+    expect(mgr.snapshot().ringing).toBe(true);
+    await mgr.stop();
+  });
+});

@@ -129,6 +129,15 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   private readonly background = new Set<Promise<unknown>>();
   private started = false;
   private missed = 0;
+  /** AT+CLCC lists are numbered when they arrive; one older than the last applied is stale and skipped. */
+  private listSeq = 0;
+  private appliedSeq = 0;
+  /**
+   * Calls that just ended, by index: a pushed list still showing one (a
+   * reply read before the end was reported) is checked with a fresh AT+CLCC
+   * before it is believed to be a new call. Cleared by any fresh list.
+   */
+  private readonly tombstones = new Map<number, { number: string | null; at: number }>();
   private lastRolloverKey: string | null = null;
   private readonly modemListeners: { [K in keyof ModemEventMap]?: (...args: ModemEventMap[K]) => void } = {};
 
@@ -157,7 +166,10 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (this.started) return;
     this.started = true;
     this.modemListeners.ring = (info) => this.enqueue('ring', () => this.onRing(info));
-    this.modemListeners.calls = (calls) => this.enqueue('calls', () => this.reconcile(calls, false));
+    this.modemListeners.calls = (calls) => {
+      const seq = ++this.listSeq;
+      void this.enqueue('calls', () => this.reconcile(calls, false, seq));
+    };
     this.modemListeners.callEnded = (info) => this.enqueue('callEnded', () => this.onCallEnded(info));
     this.modemListeners.state = (state: ModemState) => {
       if (state === 'ready') this.enqueue('modem ready', async () => void (await this.refresh()));
@@ -195,9 +207,11 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (!this.started) return;
     this.started = false;
     for (const [k, fn] of Object.entries(this.modemListeners)) this.modem.off(k as 'ring', fn as () => void);
-    for (const c of this.live.values()) this.clearTimers(c);
+    // Drain first (queued steps may arm timers), then clear every timer; late timer callbacks are no-ops.
     await this.queue;
     await Promise.allSettled([...this.background]);
+    for (const c of this.live.values()) this.clearTimers(c);
+    this.live.clear();
   }
 
   /**
@@ -331,6 +345,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
 
   private enqueue(what: string, fn: () => Promise<void>): Promise<void> {
     const run = async () => {
+      if (!this.started && what !== 'restore') return;
       try {
         await fn();
       } catch (e) {
@@ -438,17 +453,29 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       this.log.warn({ err: describeError(e) }, 'AT+CLCC failed; calls not reconciled');
       return false;
     }
-    await this.reconcile(list, true);
+    await this.reconcile(list, true, ++this.listSeq);
     return true;
   }
 
   /**
    * Bring the tracked calls in line with an AT+CLCC list. `fresh`: the list
    * was read after everything tracked began, so a tracked call missing from
-   * it (even one only known from a RING) has ended.
+   * it (even one only known from a RING) has ended. `seq`: the list's arrival
+   * number; lists are applied in arrival order, a stale one is skipped.
    */
-  private async reconcile(list: CallInfo[], fresh: boolean): Promise<void> {
-    const mt = list.filter((c) => c.direction === 'mt' && c.mode !== 'data' && c.mode !== 'fax');
+  private async reconcile(list: CallInfo[], fresh: boolean, seq: number): Promise<void> {
+    if (seq < this.appliedSeq) {
+      // Queued before a newer list was applied (e.g. an 'active' list after the call already ended): ignore.
+      this.log.debug({ seq, applied: this.appliedSeq }, 'stale AT+CLCC list skipped');
+      return;
+    }
+    this.appliedSeq = seq;
+    if (fresh) this.tombstones.clear();
+    let recheck = false;
+    // One entry per index (the last wins: a list merged from pushed lines may repeat one).
+    const byIndex = new Map<number, CallInfo>();
+    for (const c of list) if (c.direction === 'mt' && c.mode !== 'data' && c.mode !== 'fax') byIndex.set(c.index, c);
+    const mt = [...byIndex.values()];
     const seen = new Set<string>();
     for (const info of mt) {
       const number = callerOf(info.number);
@@ -468,6 +495,11 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
           }
           await this.save(call);
         }
+      }
+      const stone = this.tombstones.get(info.index);
+      if (!call && stone && !fresh && (stone.number === number || sameNumber(stone.number, number))) {
+        recheck = true;
+        continue;
       }
       if (!call) {
         const personOnCall = [...this.live.values()].some((c) => c.phase === 'answered');
@@ -490,6 +522,10 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     for (const c of [...this.live.values()]) {
       if (seen.has(c.callId)) continue;
       if (c.index !== null || fresh) await this.end(c, fresh ? 'not listed by AT+CLCC' : 'gone from AT+CLCC');
+    }
+    if (recheck) {
+      this.log.debug('a list shows a call that just ended: asking AT+CLCC');
+      await this.refresh();
     }
   }
 
@@ -724,6 +760,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     call.outcome = fig.outcome;
     call.endedAt = now;
     this.live.delete(call.callId);
+    if (call.index !== null) this.tombstones.set(call.index, { number: call.number, at: now });
     this.log.info({ callId: call.callId, outcome: fig.outcome, reason, rings: call.rings }, 'call ended');
     await this.sink.record(
       'call.ended',
