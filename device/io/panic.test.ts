@@ -51,14 +51,15 @@ function setup(opts: { link?: boolean; contacts?: string[] } = {}) {
   return { sink, modem, controller, button, indicator, settings: s };
 }
 
-/** 100 transitions in 50 ms, ending at `end`. */
-function bounce(button: PanicButton, end: boolean): void {
-  let level = !end;
-  for (let i = 0; i < 100; i++) {
-    level = i % 2 === 0 ? end : !end;
-    button.input(i === 99 ? end : level);
+/** `n` raw transitions 0.5 ms apart, alternating, starting from the button's current raw level. */
+function bounce(button: PanicButton, n: number, from: boolean): boolean {
+  let level = from;
+  for (let i = 0; i < n; i++) {
+    level = !level;
+    button.input(level);
     vi.advanceTimersByTime(0.5);
   }
+  return level;
 }
 
 beforeEach(() => {
@@ -72,21 +73,34 @@ describe('panic button gestures', () => {
   it('a bounce storm (100 transitions in 50 ms) is one press', async () => {
     const { button, sink } = setup();
     const presses: number[] = [];
+    const releases: number[] = [];
     button.on('press', () => presses.push(Date.now()));
-    bounce(button, true);
+    button.on('release', () => releases.push(Date.now()));
+    // 51 edges as the contact closes (ends pressed), 49 as it opens (ends released): 100 in 50 ms
+    expect(bounce(button, 51, false)).toBe(true);
     await vi.advanceTimersByTimeAsync(200);
-    bounce(button, false);
+    expect(bounce(button, 49, true)).toBe(false);
     await vi.advanceTimersByTimeAsync(5000);
     expect(presses).toHaveLength(1);
+    expect(releases).toHaveLength(1);
     // a single short press is not a panic
     expect(sink.events).toHaveLength(0);
   });
 
+  it('pure noise (100 edges ending released) is no press at all', async () => {
+    const { button } = setup();
+    const presses: number[] = [];
+    button.on('press', () => presses.push(Date.now()));
+    expect(bounce(button, 100, false)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(presses).toHaveLength(0);
+  });
+
   it('a bouncy press held for a second is exactly one panic', async () => {
     const { button, sink } = setup();
-    bounce(button, true);
+    bounce(button, 51, false);
     await vi.advanceTimersByTimeAsync(1200);
-    bounce(button, false);
+    bounce(button, 49, true);
     await vi.advanceTimersByTimeAsync(2000);
     expect(sink.events.map((e) => e.type)).toEqual(['panic.pressed']);
     expect(sink.ofType('panic.pressed')[0]!.source).toBe('gpio');
