@@ -494,7 +494,7 @@ export function renderSchematic(map: Pinmap): string {
     byHeader.set(s.header, { name: name as SignalName, label: s.label, firmata: s.firmata });
   }
   const svg = new Svg();
-  const W = 1500;
+  const W = 1560;
   const H = 1200;
 
   // ---- title
