@@ -65,7 +65,7 @@ function publishAsync(client: MqttClient | undefined, topic: string, payload: st
 }
 
 export class Registry {
-  private readonly claimAnswers = new Map<string, ClaimResponse>();
+  private readonly claimAnswers = new Map<string, Promise<ClaimResponse>>();
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -138,9 +138,18 @@ export class Registry {
     }
   }
 
-  async handleClaim(req: ClaimRequest): Promise<ClaimResponse> {
+  /** Answer a claim request; a repeated request id gets the first answer (even while it is being made). */
+  handleClaim(req: ClaimRequest): Promise<ClaimResponse> {
     const cached = this.claimAnswers.get(req.id);
     if (cached) return cached;
+    const work = this.answerClaim(req);
+    this.claimAnswers.set(req.id, work);
+    work.catch(() => this.claimAnswers.delete(req.id));
+    if (this.claimAnswers.size > 1000) this.claimAnswers.delete(this.claimAnswers.keys().next().value as string);
+    return work;
+  }
+
+  private async answerClaim(req: ClaimRequest): Promise<ClaimResponse> {
     let box = await this.store.getBox(req.serial);
     let answer: ClaimResponse;
     if (!box) {
@@ -171,8 +180,6 @@ export class Registry {
         answer = { v: 1, id: req.id, state: 'rejected', reason: 'this box was decommissioned' };
         break;
     }
-    this.claimAnswers.set(req.id, answer);
-    if (this.claimAnswers.size > 1000) this.claimAnswers.delete(this.claimAnswers.keys().next().value as string);
     return answer;
   }
 
