@@ -61,13 +61,13 @@ describe('IoService', () => {
     await sleep(20);
     io.setCall('ringing');
     vio.press(hook, true); // lifted: closed to ground
-    await sleep(80);
+    await sleep(150);
     io.setCall('active');
     vio.press(hook, false);
-    await sleep(80);
+    await sleep(150);
     io.setCall('idle');
     vio.press(hook, true);
-    await sleep(80);
+    await sleep(150);
     expect(req).toEqual(['answer:hook', 'hangup:hook']);
   });
 
