@@ -11,6 +11,7 @@ import { describeError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
+import { defaultModules } from './features/index.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command()
@@ -55,6 +56,7 @@ export async function main(argv = process.argv): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  for (const m of defaultModules(config)) box.use(m);
   box.on('state', (state, detail) => log.info({ state, detail }, 'uplink state'));
   try {
     await box.start();

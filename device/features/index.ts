@@ -1,0 +1,54 @@
+/**
+ * The box's feature modules, wired to the real pieces (device/main.ts plugs
+ * them in with box.use()):
+ *
+ *   modem      createModem(config.modem): telemetry, 'modem.state', 'sms.received', command 'sms.send'
+ *   voicemail  vault under <dataDir>/voicemail, recorder (alsa-capture, optional), uploader on connect
+ *   calls      CallManager: call.* / forwarding.state events, settings, 'forwarding.set' / 'forwarding.query'
+ *   io         IoService: link, line and call indicators; panic flow; handset answers/hangs up;
+ *              'panic.ack' / 'indicators.test'
+ *
+ * They start in that order (calls need the modem; io follows calls) and stop
+ * in reverse. The seams (modem byte stream, board, HID backend, audio
+ * capture) are options for the demo and tests.
+ */
+import type { BoxModule } from '../box.js';
+import type { DeviceConfig } from '../config.js';
+import type { ModemOptions } from '../modem/driver.js';
+import { CallsFeature } from './calls.js';
+import { IoFeature, type IoFeatureOptions } from './io.js';
+import { ModemFeature } from './modem.js';
+import { VoicemailFeature, type VoicemailFeatureOptions } from './voicemail.js';
+
+export { CallsFeature } from './calls.js';
+export { IoFeature, linkOf } from './io.js';
+export { ModemFeature, modemHealth, modemTelemetry } from './modem.js';
+export { VoicemailFeature } from './voicemail.js';
+
+export interface FeatureOptions {
+  modem?: ModemOptions;
+  io?: IoFeatureOptions;
+  voicemail?: VoicemailFeatureOptions;
+}
+
+export interface Features {
+  modem: ModemFeature;
+  voicemail: VoicemailFeature;
+  calls: CallsFeature;
+  io: IoFeature;
+  /** In start order. */
+  modules: BoxModule[];
+}
+
+export function createFeatures(config: DeviceConfig, opts: FeatureOptions = {}): Features {
+  const modem = new ModemFeature(config.modem, opts.modem);
+  const voicemail = new VoicemailFeature(opts.voicemail);
+  const calls = new CallsFeature(modem, voicemail);
+  const io = new IoFeature(modem, calls, opts.io);
+  return { modem, voicemail, calls, io, modules: [modem, voicemail, calls, io] };
+}
+
+/** Every feature module for a box with this configuration, in start order. */
+export function defaultModules(config: DeviceConfig, opts: FeatureOptions = {}): BoxModule[] {
+  return createFeatures(config, opts).modules;
+}

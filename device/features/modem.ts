@@ -1,0 +1,128 @@
+/**
+ * The modem as a box feature: the driver on config.modem, its health as
+ * telemetry and 'modem.state' events, received SMS as 'sms.received'
+ * events, and the fleet's 'sms.send' command.
+ *
+ * 'modem.state' is recorded when the line's health changes (ready,
+ * disconnected, SIM problems, registration lost or denied, no signal,
+ * resetting); the driver's transient states (opening, initializing, closed)
+ * are not events.
+ */
+import type { EventBody } from '../../shared/contract/events.js';
+import { describeError } from '../../shared/errors.js';
+import { getLogger } from '../../shared/log.js';
+import type { Box, BoxModule, ModemTelemetry } from '../box.js';
+import type { ModemConfig } from '../modem/config.js';
+import { createModem, type GsmModem, type ModemOptions } from '../modem/driver.js';
+import type { ModemState, NetworkStatus, SmsReceived } from '../modem/types.js';
+
+const log = getLogger('device:features:modem');
+
+export type ModemHealth = EventBody<'modem.state'>['state'];
+
+/** The line's health as the fleet sees it, or null for a transient driver state. */
+export function modemHealth(state: ModemState, network: Pick<NetworkStatus, 'registration'>): ModemHealth | null {
+  switch (state) {
+    case 'closed':
+    case 'opening':
+    case 'initializing':
+      return null;
+    case 'disconnected':
+    case 'sim_missing':
+    case 'sim_pin':
+    case 'resetting':
+      return state;
+    case 'ready':
+      break;
+  }
+  switch (network.registration) {
+    case 'denied':
+      return 'registration_denied';
+    case 'not_registered':
+    case 'searching':
+      return 'not_registered';
+    case 'emergency_only':
+      return 'no_signal';
+    default:
+      return 'ready';
+  }
+}
+
+/** The modem fields of telemetry. */
+export function modemTelemetry(modem: GsmModem): ModemTelemetry {
+  const n = modem.network;
+  const id = modem.identity;
+  return {
+    state: modem.state,
+    signalDbm: n.signalDbm === null ? null : Math.max(-140, Math.min(0, Math.round(n.signalDbm))),
+    registration: n.registration,
+    operator: n.operator?.slice(0, 64) ?? null,
+    model: id.model?.slice(0, 64) ?? null,
+    firmware: id.firmware?.slice(0, 128) ?? null,
+    simPresent: modem.state !== 'sim_missing' && modem.state !== 'disconnected' && modem.state !== 'closed',
+  };
+}
+
+/** The SMSC time as an ISO timestamp (now when the modem gave none or one that does not parse). */
+function smsTime(at: string | null): string {
+  const t = at ? new Date(at) : null;
+  return t && !Number.isNaN(t.getTime()) ? t.toISOString() : new Date().toISOString();
+}
+
+export class ModemFeature implements BoxModule {
+  readonly name = 'modem';
+  readonly modem: GsmModem;
+  private lastHealth: ModemHealth | null = null;
+  private box: Box | undefined;
+  private readonly onHealth = () => this.checkHealth();
+  private readonly onSms = (sms: SmsReceived) => void this.recordSms(sms);
+
+  constructor(config: ModemConfig, opts: ModemOptions = {}) {
+    this.modem = createModem(config, opts);
+  }
+
+  async start(box: Box): Promise<void> {
+    this.box = box;
+    box.provideModemTelemetry(() => modemTelemetry(this.modem));
+    box.handle('sms.send', async ({ to, text }) => {
+      const references = await this.modem.sendSms(to, text);
+      return { parts: Math.max(1, references.length), references };
+    });
+    this.modem.on('state', this.onHealth);
+    this.modem.on('network', this.onHealth);
+    this.modem.on('sms', this.onSms);
+    // Resolves once ready or in a reported non-ready state (a missing port is 'disconnected' and retried).
+    await this.modem.start();
+  }
+
+  async stop(): Promise<void> {
+    this.modem.off('state', this.onHealth);
+    this.modem.off('network', this.onHealth);
+    this.modem.off('sms', this.onSms);
+    await this.modem.stop();
+  }
+
+  private checkHealth(): void {
+    const health = modemHealth(this.modem.state, this.modem.network);
+    if (!health || health === this.lastHealth || !this.box) return;
+    this.lastHealth = health;
+    const body: EventBody<'modem.state'> = { state: health };
+    if (health !== 'ready') body.detail = `modem ${this.modem.state}, registration ${this.modem.network.registration}`;
+    this.box.events
+      .record('modem.state', body)
+      .catch((e) => log.error({ err: describeError(e), state: health }, 'modem.state event not recorded'));
+  }
+
+  private async recordSms(sms: SmsReceived): Promise<void> {
+    if (!this.box) return;
+    try {
+      await this.box.events.record('sms.received', {
+        from: (sms.from || 'unknown').slice(0, 32),
+        text: sms.text.slice(0, 1600),
+        at: smsTime(sms.at),
+      });
+    } catch (e) {
+      log.error({ err: describeError(e) }, 'received SMS not recorded');
+    }
+  }
+}

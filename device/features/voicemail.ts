@@ -1,0 +1,136 @@
+/**
+ * Voicemail as a box feature: the encrypted vault under <dataDir>/voicemail,
+ * the recorder on alsa-capture (when the module loads; otherwise the clear
+ * AudioUnavailable error is logged once and calls answered for voicemail
+ * are not recorded), and the uploader over the box's device MQTT session:
+ * started on every connect (a new session gets a new uploader) and kicked
+ * then and after each recording. Telemetry reports the recordings pending.
+ */
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { describeError } from '../../shared/errors.js';
+import { getLogger } from '../../shared/log.js';
+import { type AlsaCaptureCtor, loadAlsaCapture } from '../audio/alsa.js';
+import type { Box, BoxModule, UplinkState } from '../box.js';
+import type { CallsSnapshot, VoicemailCall } from '../calls/manager.js';
+import { type Recording, VoicemailRecorder } from '../voicemail/recorder.js';
+import { VoicemailUploader } from '../voicemail/uploader.js';
+import { VoicemailVault } from '../voicemail/vault.js';
+
+const log = getLogger('device:features:voicemail');
+
+export interface VoicemailFeatureOptions {
+  /** Loads the capture class (default: alsa-capture; throws AudioUnavailable when it is not built). */
+  loadCapture?: () => AlsaCaptureCtor;
+  /** How long the uploader waits for the fleet's answer to a recording. */
+  ackTimeoutMs?: number;
+}
+
+export class VoicemailFeature implements BoxModule {
+  readonly name = 'voicemail';
+  private vaultRef: VoicemailVault | undefined;
+  private recorder: VoicemailRecorder | null = null;
+  private uploader: VoicemailUploader | undefined;
+  private uploaderClient: MqttClient | undefined;
+  private readonly recordings = new Map<string, Recording>();
+  private box: Box | undefined;
+  private readonly onState = (s: UplinkState) => {
+    if (s === 'online') void this.connected();
+  };
+
+  constructor(private readonly opts: VoicemailFeatureOptions = {}) {}
+
+  get vault(): VoicemailVault | undefined {
+    return this.vaultRef;
+  }
+
+  /** Whether calls answered for voicemail are recorded. */
+  get recording(): boolean {
+    return this.recorder !== null;
+  }
+
+  async start(box: Box): Promise<void> {
+    this.box = box;
+    const vault = new VoicemailVault(join(box.config.box.dataDir, 'voicemail'));
+    this.vaultRef = vault;
+    try {
+      const capture = (this.opts.loadCapture ?? (() => loadAlsaCapture()))();
+      this.recorder = new VoicemailRecorder({
+        capture,
+        device: box.config.audio.captureDevice,
+        rate: box.config.audio.sampleRate,
+        vault,
+        sink: box.events,
+      });
+    } catch (e) {
+      log.error(`voicemail recording is off, the box runs without it: ${describeError(e)}`);
+    }
+    box.provideVoicemailsPending(async () => (await vault.pending()).length);
+    box.on('state', this.onState);
+    if (box.state === 'online') void this.connected();
+  }
+
+  async stop(): Promise<void> {
+    this.box?.off('state', this.onState);
+    for (const r of this.recordings.values()) r.stop();
+    await Promise.allSettled([...this.recordings.values()].map((r) => r.done));
+    this.uploader?.stop();
+    this.uploader = undefined;
+    this.uploaderClient = undefined;
+  }
+
+  /** The calls module answered a call for voicemail: record it. */
+  record(call: VoicemailCall): void {
+    if (!this.recorder) {
+      log.warn({ callId: call.callId }, 'call answered for voicemail, but recording is off (no audio capture)');
+      return;
+    }
+    const rec = this.recorder.record({ callId: call.callId, number: call.number }, call.maxLengthMs);
+    this.recordings.set(call.callId, rec);
+    rec.done
+      .then((meta) => {
+        log.info({ callId: call.callId, voicemailId: meta.voicemailId, durationMs: meta.durationMs }, 'voicemail kept');
+        void this.kick();
+      })
+      .catch((e) => log.error({ callId: call.callId, err: describeError(e) }, 'voicemail recording failed'))
+      .finally(() => this.recordings.delete(call.callId));
+  }
+
+  /** Calls changed: a recording whose call is no longer in voicemail (the caller hung up) ends. */
+  callsChanged(snapshot: CallsSnapshot): void {
+    for (const [callId, rec] of this.recordings) {
+      if (!snapshot.calls.some((c) => c.callId === callId && c.phase === 'voicemail')) rec.stop();
+    }
+  }
+
+  /** Upload what is pending now (when connected). */
+  async kick(): Promise<void> {
+    if (!this.uploader || !this.uploaderClient?.connected) return;
+    await this.uploader.kick().catch((e) => log.warn({ err: describeError(e) }, 'voicemail upload pass failed'));
+  }
+
+  private async connected(): Promise<void> {
+    const session = this.box?.session;
+    const vault = this.vaultRef;
+    if (!session || !vault) return;
+    if (this.uploaderClient !== session.client) {
+      this.uploader?.stop();
+      const uploader = new VoicemailUploader({
+        client: session.client,
+        topics: session.topics,
+        vault,
+        ...(this.opts.ackTimeoutMs ? { ackTimeoutMs: this.opts.ackTimeoutMs } : {}),
+      });
+      this.uploader = uploader;
+      this.uploaderClient = session.client;
+      try {
+        await uploader.start();
+      } catch (e) {
+        log.warn({ err: describeError(e) }, 'voicemail acknowledgements not subscribed; retried at the next connect');
+        this.uploaderClient = undefined;
+        return;
+      }
+    }
+    await this.kick();
+  }
+}
