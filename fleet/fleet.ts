@@ -118,7 +118,6 @@ export class Fleet {
   }
 
   private async run(opts: FleetOptions): Promise<void> {
-    await this.bootstrapAdmin(opts);
     const m = this.config.mqtt;
     let username: string;
     let password: string;
@@ -172,6 +171,8 @@ export class Fleet {
       this.brokerUrl = m.externalUrl;
     }
     await this.connect(username, password);
+    // After connecting, so the new admin's credential reaches the broker (either mode).
+    await this.bootstrapAdmin(opts);
     this.presence.start();
   }
 

@@ -204,6 +204,20 @@ export class Registry {
     };
   }
 
+  /**
+   * Register and approve a serial at once and return its device credentials
+   * (factory provisioning, where the credentials are written to the box
+   * before it ships; also the benchmark).
+   */
+  async provision(actor: string, serial: string, clinicId?: string): Promise<{ deviceId: string; password: string }> {
+    const box =
+      (await this.store.getBox(serial)) ??
+      (await this.registerBox(actor, { serial, ...(clinicId ? { clinicId } : {}) }));
+    const answer = await this.approve(box, actor, 'boxes.provision');
+    if (answer.state !== 'approved') throw new CallboxError(ErrorCode.Internal, 'approval failed');
+    return { deviceId: answer.deviceId, password: answer.password };
+  }
+
   async approveClaim(actor: string, serial: string, clinicId?: string): Promise<Box> {
     const box = await this.resolveBox(serial);
     if (box.claimState !== 'pending' && box.claimState !== 'registered') {
