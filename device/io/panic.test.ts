@@ -266,6 +266,24 @@ describe('panic flow', () => {
     expect(sink.events.at(-1)!.type).toBe('panic.acknowledged');
   });
 
+  it('a second panic while the first waits is the same incident; after an SMS escalation it is a new one', async () => {
+    const { button, sink, modem, indicator } = setup();
+    await holdPress(button);
+    await vi.advanceTimersByTimeAsync(5000);
+    await holdPress(button); // cancel window over: not a cancel, and the same incident
+    expect(sink.ofType('panic.pressed')).toHaveLength(1);
+    expect(sink.ofType('panic.cancelled')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(10_000); // SMS sent: escalated
+    expect(indicator.at(-1)).toBe('escalated');
+    expect(modem.sent).toHaveLength(2);
+    await holdPress(button);
+    const ids = sink.ofType('panic.pressed').map((p) => p.panicId);
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).not.toBe(ids[1]);
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(modem.sent).toHaveLength(4);
+  });
+
   it('no contacts configured is a fault, recorded once', async () => {
     const { button, sink } = setup({ contacts: [] });
     await holdPress(button);

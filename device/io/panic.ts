@@ -11,6 +11,10 @@
  *      until at least one SMS is accepted by the network (→ escalated), retrying with backoff;
  *      an ack stops the rounds.
  *
+ * A confirm while a panic waits (cancel window, or no ack and no SMS yet, for
+ * under 10 minutes) is the same incident and ignored; once a panic was
+ * escalated by SMS or acknowledged, a new confirm is a new panic.
+ *
  * Every step is an event in the outbox, so the fleet learns the whole history
  * when the link returns. The controller never throws into the button: a
  * failed record is logged and the flow continues (the person must be reached).
@@ -60,6 +64,9 @@ export interface PanicControllerEvents {
   buttonFault: [faulty: boolean];
   phase: [snapshot: PanicSnapshot];
 }
+
+/** A confirm within this time of an unanswered, unescalated panic is the same incident. */
+export const SAME_INCIDENT_MS = 10 * 60_000;
 
 type Active = PanicSnapshot & { timers: Set<NodeJS.Timeout>; smsRunning: boolean; smsRound: number };
 
@@ -128,8 +135,14 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   confirm(source: string, how: string): void {
     if (this.stopped) return;
     const a0 = this.active;
-    if (a0 && (a0.phase === 'pending' || a0.phase === 'sent' || a0.phase === 'escalated')) {
-      log.info({ source, panicId: a0.panicId }, 'panic confirmed again while one is active: ignored');
+    // The same incident: a panic still in its cancel window or waiting for its first acknowledgement or SMS,
+    // for less than SAME_INCIDENT_MS. A panic already escalated by SMS, or older, does not swallow a new one.
+    if (
+      a0 &&
+      (a0.phase === 'pending' || a0.phase === 'sent') &&
+      Date.now() - a0.pressedAt.getTime() < SAME_INCIDENT_MS
+    ) {
+      log.info({ source, panicId: a0.panicId }, 'panic confirmed again while one is active: same incident');
       return;
     }
     this.clearActive();
