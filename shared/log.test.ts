@@ -14,6 +14,8 @@ describe('phone number masking in logs', () => {
     expect(maskInText('dial (555) 123-4567 now')).not.toContain('123-4567');
     expect(maskInText('IMEI 351234567890123456 ok')).toContain('351234567890123456');
     expect(maskInText('took 1500 ms')).toBe('took 1500 ms');
+    const uuid = 'voicemail 01a2190f-a271-7c55-9821-735123456789 stored';
+    expect(maskInText(uuid)).toBe(uuid);
   });
 
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;

@@ -39,9 +39,9 @@ const PHONE_KEYS = new Set([
  * A phone number inside free text: an optional +, then 7 to 15 digits that
  * may be split by single spaces, dashes, dots or brackets. Sequences longer
  * than that (IMEI, ICCID, timestamps in ms) are left alone by the digit
- * count check in maskInText.
+ * count check in maskInText; digits joined to letters or dashes (UUIDs) too.
  */
-const PHONE_IN_TEXT = /(?<![\w+])\+?\(?\d(?:[\d\s().-]{5,20})\d(?![\w])/g;
+const PHONE_IN_TEXT = /(?<![\w+-])\+?\(?\d(?:[\d\s().-]{5,20})\d(?![\w-])/g;
 
 function digitsOf(s: string): string {
   return s.replace(/\D/g, '');
