@@ -201,7 +201,7 @@ export class Link extends EventEmitter<LinkEvents> {
     });
     client.on('close', () => {
       if (this.stateValue === 'online') {
-        this.log.warn({ url: this.opts.url }, 'link lost');
+        if (!this.stopping) this.log.warn({ url: this.opts.url }, 'link lost');
         this.setState('offline');
         this.emit('offline');
       }

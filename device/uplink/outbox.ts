@@ -107,7 +107,10 @@ export class Outbox implements EventSink {
   private inFlight = 0;
   private pumping = false;
   private pumpAgain = false;
+  /** Acknowledged by the broker, row not yet deleted. */
   private acked = new Set<number>();
+  /** Being deleted right now. */
+  private readonly deleting = new Set<number>();
   private ackTimer: NodeJS.Timeout | undefined;
   private ackFlush: Promise<void> = Promise.resolve();
   private diskLow = false;
@@ -335,7 +338,7 @@ export class Outbox implements EventSink {
               [this.nextSeq, PAGE],
             );
             if (gen !== this.generation) return;
-            this.buffer = rows.filter((r) => !this.acked.has(r.seq));
+            this.buffer = rows.filter((r) => !this.acked.has(r.seq) && !this.deleting.has(r.seq));
             if (rows.length === 0) {
               this.nextSeq = this.lastSeq + 1;
               break;
@@ -379,7 +382,10 @@ export class Outbox implements EventSink {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     if (this.acked.size === 0) return this.ackFlush;
+    // Move the batch out of `acked` at once, so later acks start a new batch instead of repeating this one.
     const seqs = [...this.acked];
+    this.acked.clear();
+    for (const s of seqs) this.deleting.add(s);
     this.ackFlush = this.ackFlush.then(async () => {
       try {
         let removed = 0;
@@ -389,12 +395,12 @@ export class Outbox implements EventSink {
           removed += r.changes;
         }
         this.depthCount -= removed;
-        for (const s of seqs) this.acked.delete(s);
         if (this.depthCount <= 0) this.notifyDrained();
       } catch (e) {
         // Rows stay; they are published again after the next reconnect (the fleet dedups by id).
-        for (const s of seqs) this.acked.delete(s);
         this.log.warn({ err: e }, 'could not mark delivered events');
+      } finally {
+        for (const s of seqs) this.deleting.delete(s);
       }
     });
     return this.ackFlush;
