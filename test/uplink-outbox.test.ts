@@ -121,6 +121,42 @@ describe('outbox storage', () => {
     expect((await outbox.record('call.incoming', call(3))).seq).toBe(3);
   });
 
+  it('SQLite full mid-commit: record() refuses with StoreFull, nothing half-stored, the sequence has no gap', async () => {
+    const { store, outbox } = await openOutbox(tempDb());
+    cleanups.push(() => store.close());
+    await outbox.record('call.incoming', call(1));
+    const { page_count: pages } = (await store.get<{ page_count: number }>('PRAGMA page_count')) ?? { page_count: 0 };
+    await store.get(`PRAGMA max_page_count = ${pages}`);
+    const big = { ...call(2), callId: 'x'.repeat(64) };
+    const results = await Promise.allSettled(Array.from({ length: 300 }, () => outbox.record('call.incoming', big)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(isCallboxError((refused[0] as PromiseRejectedResult).reason, ErrorCode.StoreFull)).toBe(true);
+    const stored = await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM events');
+    const accepted = results.filter((r) => r.status === 'fulfilled').length;
+    expect(stored?.n).toBe(1 + accepted);
+    expect(outbox.depth).toBe(1 + accepted);
+    await store.get('PRAGMA max_page_count = 1073741823');
+    expect((await outbox.record('call.incoming', call(3))).seq).toBe(2 + accepted);
+  });
+
+  it('a store locked by another process: start-up fails with a clear StoreUnavailable', async () => {
+    const file = tempDb();
+    const first = await Store.open({ file, migrations: { uplink: UPLINK_MIGRATIONS } });
+    cleanups.push(() => first.close());
+    // Hold the write lock as a second box process would.
+    const held = first.exclusive(async (q) => {
+      await q.exec('BEGIN IMMEDIATE');
+      await new Promise((r) => setTimeout(r, 600));
+      await q.exec('ROLLBACK');
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const err = await Store.open({ file, busyTimeoutMs: 200 }).catch((e) => e);
+    expect(isCallboxError(err, ErrorCode.StoreUnavailable)).toBe(true);
+    expect(String(err.message)).toMatch(/locked by another process/);
+    await held;
+  });
+
   it('a corrupt store is quarantined and a new one started', async () => {
     const file = tempDb();
     writeFileSync(file, Buffer.alloc(8192, 0x5a));

@@ -146,6 +146,9 @@ export class Store implements Queries {
         if (verdict !== 'ok') throw Object.assign(new Error(`quick_check: ${verdict}`), { code: 'SQLITE_CORRUPT' });
         await q.get('PRAGMA journal_mode=WAL');
         await q.exec('PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;');
+        // Take the write lock once: a store another process holds (a second callbox-device) fails here,
+        // at start-up, rather than at the first event.
+        await q.exec('BEGIN IMMEDIATE; ROLLBACK;');
         const store = new Store(db, opts.file, quarantined);
         await store.migrate(opts.migrations ?? {}, log);
         return store;
@@ -162,6 +165,14 @@ export class Store implements Queries {
             'store is corrupt: quarantined it, starting a new one',
           );
           continue;
+        }
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') {
+          throw new CallboxError(
+            ErrorCode.StoreUnavailable,
+            `the store ${opts.file} is locked by another process (is a second callbox-device running?); waited ${opts.busyTimeoutMs ?? 5000} ms`,
+            { sqlite: 'SQLITE_BUSY' },
+            { cause: e },
+          );
         }
         throw storeError(e, `cannot open the store ${opts.file}`);
       }

@@ -71,9 +71,12 @@ export class Settings {
     }
     try {
       const d = this.decode(text);
+      const prev = this.settings;
       this.settings = d.settings;
       this.versionValue = d.version;
       this.log.info({ version: d.version }, 'settings loaded from disk');
+      // Listeners registered before the load ran on defaults until now.
+      for (const l of this.listeners) await l.apply(this.settings, prev);
     } catch (e) {
       this.log.error({ err: e, file: this.file }, 'stored settings unreadable: running on defaults');
     }
