@@ -222,6 +222,30 @@ describe('claim, provisioning and configuration', () => {
     expect(messages).toMatch(/is not valid JSON/);
     expect(sent).toBe(1);
     expect(box.state).toBe('online');
+
+    // Persistent session: a command sent while the box is cut off is queued by the broker and answered after.
+    await broker.down();
+    await until(() => box.state !== 'online', 'box offline');
+    const queued = fleet.commands.request(
+      topic,
+      'sms.send',
+      { to: '+15550003333', text: 'later' },
+      { timeoutMs: 8000 },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await broker.up();
+    expect(await queued).toEqual({ parts: 1, references: [2] });
+
+    // Telemetry every settings.telemetry.intervalS.
+    await fleet.setDesired(DEVICE, desired(7, { telemetry: { intervalS: 5 } }));
+    await until(() => box.settingsVersion === 7, 'v7 applied');
+    const applied = Date.now();
+    await new Promise((r) => setTimeout(r, 1000)); // let the one sent at (re)connect pass
+    const before = fleet.telemetry.length;
+    await fleet.waitFor(() => fleet.telemetry.length > before, 9000, 'periodic telemetry');
+    expect(Date.now() - applied).toBeGreaterThan(4500);
+    expect(Date.now() - applied).toBeLessThan(8000);
+    expect(isValid(TelemetrySchema, fleet.telemetry.at(-1)?.t)).toBe(true);
   });
 
   it('revoked credentials: the box says so and goes back to waiting for provisioning; last will marks it offline', async () => {
