@@ -368,8 +368,9 @@ export class Outbox implements EventSink {
       this.log.error({ err: e }, 'outbox pump failed; retrying on the next event or reconnect');
     } finally {
       this.pumping = false;
+      // Work arrived while this run was finishing, or the link came back mid-read: run again.
+      if (this.sender && (this.pumpAgain || gen !== this.generation)) this.kick();
     }
-    if (gen !== this.generation && this.sender) this.kick();
   }
 
   private onAck(seq: number): void {
