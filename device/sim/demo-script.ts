@@ -1,0 +1,354 @@
+/**
+ * The demo's scenario (device/sim/demo.ts sets up logging, then runs this):
+ * the real fleet (embedded broker on a free port, SQLite, the alert engine)
+ * and one simulated box (modem emulator on a pty, virtual panel, the real
+ * Box with every feature module), driven through a short clinic morning
+ * and narrated in plain language on the console. Logs go to a file.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clinicAlertSettings } from '../../fleet/alerts/config.js';
+import { type Alerts, startAlerts } from '../../fleet/alerts/index.js';
+import { loadFleetConfig } from '../../fleet/config.js';
+import { Fleet } from '../../fleet/fleet.js';
+import { OpsClient } from '../../fleet/ops-client.js';
+import { describeError } from '../../shared/errors.js';
+import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
+import { defaultSettings } from '../uplink/settings.js';
+import { SimulatedBox } from './box-rig.js';
+
+export interface DemoOptions {
+  /** Temp folder for the fleet's and the box's data and the log file. */
+  dir: string;
+  logFile: string;
+  keepRunning: boolean;
+  /** Narration goes here (default: stdout). */
+  out?: (line: string) => void;
+}
+
+const SERIAL = 'CB-DEMO-0001';
+const LABEL_SECRET = 'label-CB-DEMO-0001-7f3a9c';
+const ANSWERING_SERVICE = '+15550009999';
+const ON_CALL = '+15550001001';
+const CALLER_1 = '+15551230001';
+const CALLER_2 = '+15551230002';
+const RING_TIMEOUT_S = 6;
+const ALL_DAY = [{ open: '00:00', close: '24:00' }];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A step that did not happen in time: the demo stops with this. */
+class DemoStepFailed extends Error {}
+
+async function until<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  ms = 15_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new DemoStepFailed(`${what} did not happen within ${ms / 1000} s`);
+    await sleep(50);
+  }
+}
+
+interface StoredEvent {
+  seq: number;
+  type: string;
+  at: string;
+  body: Record<string, unknown>;
+}
+
+const clip = (text: string, n: number) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
+const secs = (ms: unknown) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : '-');
+const who = (n: unknown) => (typeof n === 'string' && n ? maskNumber(n) : 'withheld');
+
+function summary(e: StoredEvent): string {
+  const b = e.body;
+  switch (e.type) {
+    case 'call.incoming':
+      return `from ${who(b.number)}, ${b.inHours ? 'in hours' : 'after hours'}${b.repeatCaller ? ', repeat caller' : ''}`;
+    case 'call.answered':
+      return `by ${b.by} after ${b.rings} rings, ${secs(b.timeToAnswerMs)}`;
+    case 'call.rolled_over':
+      return `to ${who(b.to)} (${b.how}) after ${b.rings} rings`;
+    case 'call.ended':
+      return `${b.outcome}; rings ${b.rings}, answer ${secs(b.timeToAnswerMs)}, talk ${secs(b.durationMs)}`;
+    case 'panic.pressed':
+      return `button ${b.source}`;
+    case 'panic.acknowledged':
+      return `by ${b.by}`;
+    case 'panic.sms':
+      return `${b.status} to ${who(b.to)}`;
+    case 'modem.state':
+      return `${b.state}${b.detail ? ` (${b.detail})` : ''}`;
+    case 'forwarding.state':
+      return `${b.reason} ${b.enabled ? `on to ${who(b.number)}` : 'off'}${b.confirmed ? ', confirmed by AT+CCFC query' : ', NOT confirmed'}`;
+    case 'sms.received':
+      return `from ${who(b.from)}`;
+    default:
+      return maskInText(JSON.stringify(b)).slice(0, 60);
+  }
+}
+
+export async function runDemo(o: DemoOptions): Promise<number> {
+  const out = o.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = getLogger('demo');
+  const t0 = Date.now();
+  const say = (text: string) => out(`  [${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${text}`);
+  const step = (n: number, title: string) => out(`\n${n}. ${title}`);
+
+  let fleet: Fleet | undefined;
+  let admin: OpsClient | undefined;
+  let alerts: Alerts | undefined;
+  let sim: SimulatedBox | undefined;
+  let stage = 'starting';
+  const cleanup = async () => {
+    await sim?.stop().catch((e) => log.error({ err: e }, 'box stop failed'));
+    await alerts?.stop().catch((e) => log.error({ err: e }, 'alerts stop failed'));
+    await admin?.close().catch(() => undefined);
+    await fleet?.stop().catch((e) => log.error({ err: e }, 'fleet stop failed'));
+  };
+
+  out('Callbox demo: one clinic, one call box and the fleet, all on this machine.');
+  out(`Logs (JSON, one line per entry): ${o.logFile}`);
+  try {
+    // ---- 1. the fleet -----------------------------------------------------------------
+    stage = 'starting the fleet';
+    step(1, 'The fleet');
+    const config = loadFleetConfig(
+      undefined,
+      {
+        mqtt: { port: 0, host: '127.0.0.1', reconnectMs: 200 },
+        store: { sqlitePath: join(o.dir, 'fleet.db') },
+        ingest: { flushMs: 5 },
+        ops: { commandTimeoutMs: 15_000 },
+      },
+      {},
+    );
+    let adminPassword = '';
+    fleet = await Fleet.start(config, {
+      onBootstrapAdmin: (_user, password) => {
+        adminPassword = password;
+      },
+    });
+    const port = fleet.broker?.ports?.tcp;
+    const url = fleet.brokerUrl;
+    writeFileSync(join(o.dir, 'admin.secret'), `${adminPassword}\n`, { mode: 0o600 });
+    say(`fleet running with its embedded MQTT broker on 127.0.0.1:${port} (a free port; 1883 stays the machine's)`);
+    admin = await OpsClient.connect(url, 'admin', adminPassword);
+    alerts = await startAlerts({
+      bus: fleet.bus,
+      store: fleet.store,
+      commands: fleet.commands,
+      storeConfig: config.store,
+      config: { sweepS: 1, smsTimeoutMs: 10_000, forwardingTimeoutMs: 15_000 },
+      isOnline: (id) => fleet?.presence.isOnline(id) ?? false,
+    });
+    say('alert engine running (panic -> critical alert -> SMS to the on-call person, through the box)');
+
+    stage = 'registering the clinic and the box';
+    const clinic = await admin.call('clinics.create', {
+      name: 'Riverside Family Clinic',
+      timezone: 'Europe/London',
+      phoneNumbers: [],
+      answeringService: ANSWERING_SERVICE,
+      contacts: [{ name: 'Dr Alice', role: 'on call', phone: ON_CALL }],
+    });
+    await alerts.engine.putSettings(
+      clinic.id,
+      clinicAlertSettings({
+        hours: { mon: ALL_DAY, tue: ALL_DAY, wed: ALL_DAY, thu: ALL_DAY, fri: ALL_DAY, sat: ALL_DAY, sun: ALL_DAY },
+      }),
+      'ops:demo',
+    );
+    say(
+      `ops created the clinic "${clinic.name}" (answering service ${maskNumber(ANSWERING_SERVICE)}, on call: Dr Alice ${maskNumber(ON_CALL)})`,
+    );
+    await admin.call('boxes.register', { serial: SERIAL, claimSecret: LABEL_SECRET, clinicId: clinic.id });
+    say(`ops registered box ${SERIAL} in advance, with the claim secret printed on its label`);
+
+    // ---- 2. the box ---------------------------------------------------------------------
+    stage = 'starting the box';
+    step(2, 'The box joins the fleet');
+    sim = await SimulatedBox.start({
+      serial: SERIAL,
+      claimSecret: LABEL_SECRET,
+      brokerUrl: url,
+      dataDir: join(o.dir, 'box'),
+      ringIntervalMs: 1000,
+      softwareVersion: 'demo',
+    });
+    const box = sim;
+    say(`box started: GSM modem emulator (SIM7600) on the pty ${box.emu.path}, virtual LED/button panel`);
+    box.emu.on('command', (line: string) => {
+      if (/^AT\+(CTFR|CHUP)|^ATA$|^ATH|^AT\+CCFC=0,[0-4]/.test(line)) say(`    modem <- ${maskInText(line)}`);
+    });
+    box.emu.on('sms-sent', (sms: { to: string; text: string }) =>
+      say(`    the box's modem sent an SMS to ${maskNumber(sms.to)}: "${clip(maskInText(sms.text), 110)}"`),
+    );
+    await box.waitForState('online', 20_000);
+    say(`claimed with its label secret, approved (registered in advance): device id ${box.box.deviceId}, online`);
+
+    stage = 'applying the settings';
+    const s = defaultSettings();
+    const settings = {
+      ...s,
+      clinic: { name: clinic.name, timezone: 'Europe/London' },
+      hours: {
+        ...s.hours,
+        weekly: { mon: ALL_DAY, tue: ALL_DAY, wed: ALL_DAY, thu: ALL_DAY, fri: ALL_DAY, sat: ALL_DAY, sun: ALL_DAY },
+      },
+      calls: { ...s.calls, inHours: 'ring-then-rollover' as const, ringTimeoutS: RING_TIMEOUT_S },
+      rollover: { ...s.rollover, number: ANSWERING_SERVICE, networkForwarding: false },
+      panic: { ...s.panic, holdMs: 800 },
+    };
+    const { version } = await admin.call('boxes.setConfig', { box: SERIAL, settings });
+    say(
+      `ops set the box's settings v${version}: open all day, ring ${RING_TIMEOUT_S} s, then roll over to ${maskNumber(ANSWERING_SERVICE)}`,
+    );
+    await until(async () => {
+      const b = (await admin?.call('boxes.show', { box: SERIAL }))?.box;
+      return b?.reportedVersion === version && b.reportedState === 'applied';
+    }, `the box reporting settings v${version} applied`);
+    say(`the box applied settings v${version} and reported it back to the fleet`);
+
+    // ---- 3. an answered call -------------------------------------------------------------
+    stage = 'the answered call';
+    step(3, 'A call answered at the desk');
+    const calls = box.features.calls.manager;
+    const io = box.features.io.service;
+    const idx1 = box.emu.incomingCall(CALLER_1);
+    say(`the phone rings: a patient calls from ${maskNumber(CALLER_1)}`);
+    await until(() => io.indicatorState.call === 'ringing', 'the box showing the call ringing');
+    say(`ring LED ${io.outputs.leds.ring.kind}, buzzer "${io.outputs.buzzer.pattern}"`);
+    await until(() => (calls.snapshot().calls[0]?.rings ?? 0) >= 2, 'two rings');
+    say('the receptionist lifts the handset (hook switch on the virtual panel)');
+    await box.liftHandset();
+    await until(() => calls.snapshot().inCall, 'the call being answered');
+    say('the box answered (ATA): patient and receptionist are talking');
+    await sleep(2000);
+    say('the receptionist puts the handset down');
+    await box.putDownHandset();
+    await until(() => !calls.snapshot().inCall && !box.emu.calls.some((c) => c.index === idx1), 'the call ending');
+    say('call over');
+
+    // ---- 4. a call nobody answers ------------------------------------------------------------
+    stage = 'the unanswered call';
+    step(4, 'A call nobody answers rolls over to the answering service');
+    box.emu.incomingCall(CALLER_2);
+    say(`the phone rings again: ${maskNumber(CALLER_2)}; the desk is busy, nobody picks up`);
+    await until(() => box.emu.deflections.length > 0, 'the box deflecting the call', (RING_TIMEOUT_S + 10) * 1000);
+    const d = box.emu.deflections[0];
+    say(
+      `after ${RING_TIMEOUT_S} s of ringing the box sent the call on (AT+CTFR) to the answering service ${maskNumber(d?.to ?? '')}`,
+    );
+    await until(() => calls.snapshot().calls.length === 0, 'the rolled-over call ending');
+
+    // ---- 5. panic ---------------------------------------------------------------------------
+    stage = 'the panic button';
+    step(5, 'The panic button');
+    say('someone presses and holds the panic button under the desk');
+    const held = box.pressPanic(1200);
+    await until(() => io.indicatorState.panic !== 'idle', 'the box confirming the panic');
+    say(`panic confirmed at the box after ${settings.panic.holdMs} ms held: panic LED ${io.outputs.leds.panic.kind}`);
+    await held;
+    const alert = await until(
+      async () => (await alerts?.store.getActive(clinic.id, 'panic')) ?? undefined,
+      'the fleet raising a panic alert',
+    );
+    say(`fleet: ${alert.severity.toUpperCase()} alert raised: "${maskInText(alert.text)}"`);
+    await until(() => box.emu.smsSent.some((m) => m.to === ON_CALL), 'the alert SMS to the on-call person');
+    await sleep(1000);
+    say('Dr Alice acknowledges the alert (by the link in the SMS, or ops)');
+    await alerts.engine.acknowledge(alert.id, 'Dr Alice');
+    await until(() => io.indicatorState.panic === 'acknowledged', 'the box receiving the acknowledgement');
+    say(`the fleet told the box (panic.ack): panic LED now ${io.outputs.leds.panic.kind}: help is on the way`);
+
+    // ---- 6. rollover by command -------------------------------------------------------------
+    stage = 'rollover on and off';
+    step(6, 'Rollover switched on and off by the fleet');
+    say('ops: "roll all calls over to the answering service" (staff meeting)');
+    const on = await alerts.engine.startRollover(clinic.id, { by: 'ops:demo', reason: 'staff meeting' });
+    const onBox = on.boxes[0];
+    if (!on.active) throw new DemoStepFailed(`rollover was not confirmed: ${onBox?.error ?? 'no box answered'}`);
+    const fwd = box.emu.forwarding.get(0);
+    say(
+      `the box set unconditional forwarding and read it back (AT+CCFC query): on, to ${maskNumber(fwd?.number ?? '')}; the fleet marks the rollover active`,
+    );
+    await sleep(1000);
+    say('ops: "calls back to the clinic"');
+    const off = await alerts.engine.stopRollover(clinic.id, 'ops:demo', 'meeting over');
+    if (off.active || box.emu.forwarding.get(0)?.enabled)
+      throw new DemoStepFailed('rollover off was not confirmed by the box');
+    say('the box cleared forwarding and confirmed it off (AT+CCFC query); the rollover alert is resolved');
+
+    // ---- 7. what the fleet stored -------------------------------------------------------------
+    stage = 'reading the events at the fleet';
+    step(7, 'What the fleet stored');
+    const wanted = ['call.ended', 'panic.acknowledged', 'forwarding.state'];
+    const events = await until(async () => {
+      const list = (await admin?.call('events.list', { box: SERIAL, limit: 500 })) as StoredEvent[] | undefined;
+      if (!list) return undefined;
+      const endedCalls = list.filter((e) => e.type === 'call.ended').length;
+      const offAgain = list.some(
+        (e) => e.type === 'forwarding.state' && e.body.reason === 'unconditional' && e.body.enabled === false,
+      );
+      return endedCalls >= 2 && offAgain && wanted.every((t) => list.some((e) => e.type === t)) ? list : undefined;
+    }, 'every event reaching the fleet');
+    events.sort((a, b) => a.seq - b.seq);
+    const time = (iso: string) => new Date(iso).toISOString().slice(11, 19);
+    out(`  ${'seq'.padStart(4)}  ${'UTC'.padEnd(8)}  ${'event'.padEnd(20)}  details`);
+    for (const e of events) out(`  ${String(e.seq).padStart(4)}  ${time(e.at)}  ${e.type.padEnd(20)}  ${summary(e)}`);
+
+    out('\n  Calls:');
+    out(`  ${'caller'.padEnd(14)}  ${'outcome'.padEnd(12)}  ${'rings'.padStart(5)}  ${'to answer'.padStart(9)}  talk`);
+    const ended = events.filter((e) => e.type === 'call.ended');
+    for (const e of ended) {
+      const b = e.body;
+      out(
+        `  ${who(b.number).padEnd(14)}  ${String(b.outcome).padEnd(12)}  ${String(b.rings).padStart(5)}  ${secs(b.timeToAnswerMs).padStart(9)}  ${secs(b.durationMs)}`,
+      );
+    }
+    const answered = ended.filter((e) => e.body.outcome === 'answered');
+    const rolled = ended.filter((e) => e.body.outcome === 'rolled_over');
+    const mean = answered.reduce((sum, e) => sum + (e.body.timeToAnswerMs as number), 0) / Math.max(1, answered.length);
+    out(
+      `  ${ended.length} calls: ${answered.length} answered (mean time to answer ${secs(mean)}), ${rolled.length} rolled over to the answering service`,
+    );
+    const pressed = events.find((e) => e.type === 'panic.pressed');
+    const acked = events.find((e) => e.type === 'panic.acknowledged');
+    if (pressed && acked) {
+      out(
+        `  panic: acknowledged by ${acked.body.by} ${secs(Date.parse(acked.at) - Date.parse(pressed.at))} after the press`,
+      );
+    }
+
+    if (o.keepRunning) {
+      out('\nStill running (--keep-running). Try, in another terminal:');
+      out(
+        `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} boxes show ${SERIAL}`,
+      );
+      out(
+        `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} events list`,
+      );
+      out('Press Ctrl-C to stop.');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+    }
+    stage = 'stopping';
+    await cleanup();
+    out(`\nDemo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s; everything stopped. Logs: ${o.logFile}`);
+    return 0;
+  } catch (e) {
+    log.error({ err: e, stage }, 'demo failed');
+    out(`\nDEMO FAILED while ${stage}: ${describeError(e)}`);
+    out(`See the log: ${o.logFile}`);
+    await cleanup();
+    return 1;
+  }
+}

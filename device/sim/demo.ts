@@ -1,0 +1,78 @@
+/**
+ * `npm run demo` [-- --keep-running]: the whole system on this machine.
+ * The fleet with its embedded broker on a free port (the machine's
+ * Mosquitto keeps 1883), one simulated box (modem emulator on a socat pty,
+ * virtual panel, the real box software) and a narrated scenario: a call
+ * answered at the desk, one rolled over to the answering service, a panic
+ * press acknowledged through the alert engine, rollover on and off, and the
+ * events the fleet stored with their figures (device/sim/demo-script.ts).
+ *
+ * Data and the log file go to a new temp folder (printed). Exits 0 on its
+ * own when the scenario worked, 1 with the reason when it did not, 2 when
+ * something needed is missing; every process and pty it started is gone.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { setupLogging } from '../../shared/log.js';
+
+const HELP = `usage: npm run demo [-- --keep-running]
+
+  --keep-running   leave the fleet and the box running after the scenario (Ctrl-C stops)
+  --help           this text
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`demo: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => a !== '--keep-running' && a !== '--help' && a !== '-h');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (unknown.length > 0) fail(`unknown option ${unknown.join(' ')}\n${HELP}`);
+  const keepRunning = argv.includes('--keep-running');
+
+  const socat = spawnSync('socat', ['-V'], { stdio: 'ignore' });
+  if (socat.error) {
+    fail('socat is not installed (the modem emulator needs it for its pty): run scripts/install-deps.sh');
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'callbox-demo-'));
+  const logFile = join(dir, 'demo.log');
+  // Before any other module is loaded: their loggers must write to the file, not the console.
+  setupLogging({
+    level: process.env.CALLBOX_LOG_LEVEL ?? 'info',
+    format: 'json',
+    destination: pino.destination({ dest: logFile, sync: true }),
+  });
+
+  let runDemo: typeof import('./demo-script.js').runDemo;
+  try {
+    ({ runDemo } = await import('./demo-script.js'));
+  } catch (e) {
+    fail(
+      `the demo cannot load the project's modules: ${(e as Error).message.split('\n')[0]}\n` +
+        'Install the system packages and the dependencies: run scripts/install-deps.sh, then npm ci',
+    );
+  }
+
+  const watchdogS = 120;
+  const watchdog = keepRunning
+    ? undefined
+    : setTimeout(() => {
+        process.stderr.write(`demo: still not finished after ${watchdogS} s; giving up (log: ${logFile})\n`);
+        process.exit(1);
+      }, watchdogS * 1000);
+  watchdog?.unref();
+  const code = await runDemo({ dir, logFile, keepRunning });
+  clearTimeout(watchdog);
+  process.exit(code);
+}
+
+await main(process.argv.slice(2));
