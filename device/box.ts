@@ -393,7 +393,6 @@ export class Box extends EventEmitter<BoxEvents> {
     const unwire = wireOutbox(link, this.outbox, creds.deviceId);
     let everOnline = false;
     let refused = false;
-    let responderStarted = false;
     link.on('state', (s, detail) => {
       // "online" is set once the subscriptions are in place (commands can reach the box).
       if (s === 'offline' || s === 'connecting') this.setState(s, detail);
@@ -412,17 +411,21 @@ export class Box extends EventEmitter<BoxEvents> {
     client().on('message', (topic, payload) => {
       if (topic === topics.configDesired && payload.length > 0) void this.offerConfig(payload, link);
     });
+    // Listeners and subscriptions are in place before the connection is: with a persistent
+    // session the broker delivers what it queued (commands, configuration) right after CONNACK.
+    // mqtt.js sends the subscriptions once connected; later reconnects keep the session's.
+    const subscribed = Promise.all([
+      client().subscribeAsync(topics.configDesired, { qos: 1 }),
+      responder.start(),
+      requester.start(),
+    ]);
+    subscribed.catch((e) => this.log.warn({ err: e }, 'subscriptions failed'));
     const onOnline = async () => {
       everOnline = true;
       try {
-        // Subscribe first, then fetch the whole desired configuration: a change made while
+        // Subscribed first, then fetch the whole desired configuration: a change made while
         // the box was away arrives one way or the other, never neither.
-        await client().subscribeAsync(topics.configDesired, { qos: 1 });
-        if (!responderStarted) {
-          responderStarted = true;
-          await responder.start();
-        }
-        await requester.start();
+        await subscribed;
         if (link.online) this.setState('online');
         if (this.lastReport) await this.publishReport(this.lastReport, link);
         const desired = await requester.request(topics.fleetReq, 'config.get', {});
@@ -445,10 +448,10 @@ export class Box extends EventEmitter<BoxEvents> {
     this.wakeSession = undefined;
     requester.stop();
     unwire();
-    if (result === 'stopped') {
-      await responder.stop().catch(() => undefined);
-      await link.stop('shutdown');
-    } else await link.kill();
+    // The responder is not stopped (that would unsubscribe): the persistent session keeps the
+    // subscriptions, so the broker queues commands and configuration while the box restarts.
+    if (result === 'stopped') await link.stop('shutdown');
+    else await link.kill();
     this.link = undefined;
     if (refused) {
       this.log.warn({ deviceId: creds.deviceId }, 'the broker refused the device credentials');

@@ -246,6 +246,23 @@ describe('claim, provisioning and configuration', () => {
     expect(Date.now() - applied).toBeGreaterThan(4500);
     expect(Date.now() - applied).toBeLessThan(8000);
     expect(isValid(TelemetrySchema, fleet.telemetry.at(-1)?.t)).toBe(true);
+
+    // The same across a restart of the box: the session (and its subscriptions) outlive the process.
+    await box.stop();
+    const afterRestart = fleet.commands.request(
+      topic,
+      'sms.send',
+      { to: '+15550004444', text: 'restart' },
+      {
+        timeoutMs: 8000,
+      },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const { box: box2 } = startBox(broker, dataDir);
+    box2.handle('sms.send', () => ({ parts: 1, references: [42] }));
+    await box2.start();
+    expect(await afterRestart).toEqual({ parts: 1, references: [42] });
+    await box2.stop();
   });
 
   it('revoked credentials: the box says so and goes back to waiting for provisioning; last will marks it offline', async () => {
