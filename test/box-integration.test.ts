@@ -8,12 +8,16 @@
  * settings the fleet publishes, and its calls and panic presses end as
  * events stored at the fleet.
  */
+
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AlsaCaptureOptions } from '../device/audio/alsa.js';
 import { SimulatedBox } from '../device/sim/box-rig.js';
 import { defaultSettings } from '../device/uplink/settings.js';
+import { type StoredVoicemail, VoicemailReceiver } from '../fleet/voicemail/receiver.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 
@@ -39,6 +43,29 @@ async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: 
   }
 }
 
+/** Stands in for alsa-capture (the capture seam): a tone in 20 ms periods, as the sound card would deliver it. */
+class ToneCapture extends EventEmitter {
+  private readonly timer: NodeJS.Timeout;
+  constructor(o: AlsaCaptureOptions = {}) {
+    super();
+    const period = o.periodSize ?? 160;
+    const rate = o.rate ?? 8000;
+    let n = 0;
+    this.timer = setInterval(
+      () => {
+        const b = Buffer.alloc(period * 2);
+        for (let i = 0; i < period; i++) b.writeInt16LE(Math.round(8000 * Math.sin(n++ / 5)), i * 2);
+        this.emit('audio', new Uint8Array(b));
+      },
+      (period / rate) * 1000,
+    );
+  }
+  close(): void {
+    clearInterval(this.timer);
+    this.emit('close');
+  }
+}
+
 type Stored = { type: string; body: Record<string, unknown>; deviceId: string };
 
 async function stored(tf: TestFleet, type: string): Promise<Stored[]> {
@@ -46,7 +73,7 @@ async function stored(tf: TestFleet, type: string): Promise<Stored[]> {
 }
 
 describe('the box with all its features against the fleet', () => {
-  it('claims, applies settings, and reports an answered call and a panic press to the fleet', async () => {
+  it('claims, applies settings; calls, a panic press, an SMS and a voicemail reach the fleet', async () => {
     const tf = await startTestFleet();
     cleanups.push(() => tf.close());
     const clinic = await tf.admin.call('clinics.create', {
@@ -65,11 +92,7 @@ describe('the box with all its features against the fleet', () => {
       brokerUrl: tf.url,
       dataDir,
       ringIntervalMs: 300,
-      voicemail: {
-        loadCapture: () => {
-          throw new Error('no audio in this test');
-        },
-      },
+      voicemail: { loadCapture: () => ToneCapture },
     });
     cleanups.push(() => sim.stop());
 
@@ -131,5 +154,39 @@ describe('the box with all its features against the fleet', () => {
     // the modem's health reached the fleet too
     const modemStates = await stored(tf, 'modem.state');
     expect(modemStates.map((e) => e.body.state)).toContain('ready');
+
+    // an SMS to the box's number is reported
+    sim.emu.receiveSms('+15550004444', 'Running late for my 10:30, sorry');
+    const sms = await until(async () => (await stored(tf, 'sms.received'))[0], 'sms.received at the fleet');
+    expect(sms.body).toMatchObject({ from: '+15550004444', text: 'Running late for my 10:30, sorry' });
+
+    // closed now: a call goes to voicemail, recorded, uploaded to the fleet and confirmed, then deleted on the box
+    const received: StoredVoicemail[] = [];
+    const receiver = new VoicemailReceiver(tf.fleet.client!, join(tf.dir, 'voicemail'), (v) => {
+      received.push(v);
+    });
+    await receiver.start();
+    cleanups.push(async () => receiver.stop());
+    const closed = { ...settings, hours: { ...settings.hours, weekly: { ...s.hours.weekly } } };
+    const v2 = await tf.admin.call('boxes.setConfig', { box: SERIAL, settings: closed });
+    await until(() => sim.box.settingsVersion === v2.version || undefined, 'closed hours applied');
+    const vmIndex = sim.emu.incomingCall(CALLER);
+    await until(() => sim.features.calls.manager.snapshot().inVoicemail || undefined, 'the box taking a voicemail');
+    await new Promise((r) => setTimeout(r, 1000));
+    sim.emu.callerHangsUp(vmIndex);
+    const recorded = await until(
+      async () => (await stored(tf, 'voicemail.recorded'))[0],
+      'voicemail.recorded at the fleet',
+    );
+    expect(recorded.body).toMatchObject({ number: CALLER });
+    expect(recorded.body.durationMs as number).toBeGreaterThan(500);
+    await until(() => received[0], 'the recording stored at the fleet');
+    expect(received[0]).toMatchObject({ deviceId, sha256: recorded.body.sha256, bytes: recorded.body.bytes });
+    await until(
+      async () => ((await sim.features.voicemail.vault?.pending())?.length === 0 ? true : undefined),
+      'local copy deleted',
+    );
+    const vmEnded = (await stored(tf, 'call.ended')).find((e) => e.body.outcome === 'voicemail');
+    expect(vmEnded?.body).toMatchObject({ inHours: false });
   }, 30_000);
 });
