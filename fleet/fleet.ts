@@ -30,7 +30,7 @@ import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
-import { hashSecret, newSecret } from './auth/password.js';
+import { hashSecret, MACHINE_SCRYPT, newSecret } from './auth/password.js';
 import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
 import { DeviceCommands } from './commands.js';
@@ -45,7 +45,20 @@ import type { Store } from './store/types.js';
 
 const log = getLogger('fleet');
 
+/**
+ * A feature plugged into the fleet (the alert engine, the HTTP API): made
+ * from the running Fleet, started once the fleet is connected to its
+ * broker, stopped (in reverse order) before the fleet stops.
+ */
+export interface FleetFeature {
+  readonly name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
 export interface FleetOptions {
+  /** Features to start with the fleet, in order. */
+  features?: ((fleet: Fleet) => FleetFeature)[];
   /** Use this store instead of opening the configured one (tests); it is not closed by stop(). */
   store?: Store;
   /** Called with the first admin's password when the store had no ops user (default: written to a file). */
@@ -73,6 +86,7 @@ export class Fleet {
   private ops: OpsApi | undefined;
   private fleetRequests: RpcResponder<typeof FLEET_REQUESTS> | undefined;
   private rejected = 0;
+  private readonly features: FleetFeature[] = [];
   private reconnects = 0;
   private ownsStore: boolean;
 
@@ -130,7 +144,7 @@ export class Fleet {
         subject: c.subject,
         hash: c.hash,
       }));
-      creds.push({ username, kind: 'fleet', subject: 'core', hash: await hashSecret(password) });
+      creds.push({ username, kind: 'fleet', subject: 'core', hash: await hashSecret(password, MACHINE_SCRYPT) });
       this.broker = new BrokerSupervisor({
         listen: {
           host: m.host,
@@ -174,6 +188,12 @@ export class Fleet {
     // After connecting, so the new admin's credential reaches the broker (either mode).
     await this.bootstrapAdmin(opts);
     this.presence.start();
+    for (const make of opts.features ?? []) {
+      const feature = make(this);
+      await feature.start();
+      this.features.push(feature);
+      log.info({ feature: feature.name }, 'feature started');
+    }
   }
 
   private async bootstrapAdmin(opts: FleetOptions): Promise<void> {
@@ -359,7 +379,15 @@ export class Fleet {
     };
   }
 
+  /** A started feature by name (e.g. 'alerts'). */
+  feature<T extends FleetFeature>(name: string): T | undefined {
+    return this.features.find((f) => f.name === name) as T | undefined;
+  }
+
   async stop(): Promise<void> {
+    for (const f of this.features.splice(0).reverse()) {
+      await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
+    }
     await this.ingest.stop();
     await this.presence.stop();
     await this.ops?.stop().catch(() => undefined);

@@ -26,7 +26,7 @@ import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
-import { hashSecret, mosquittoHash, newSecret } from './auth/password.js';
+import { DEFAULT_SCRYPT, hashSecret, MACHINE_SCRYPT, mosquittoHash, newSecret } from './auth/password.js';
 import type { FleetBus } from './bus.js';
 import type { Box, Clinic, ClinicPatch, Credential, DesiredConfig, NewClinic, OpsRole, Store } from './store/types.js';
 
@@ -107,7 +107,7 @@ export class Registry {
       username,
       kind,
       subject,
-      hash: await hashSecret(secret),
+      hash: await hashSecret(secret, kind === 'device' || kind === 'fleet' ? MACHINE_SCRYPT : DEFAULT_SCRYPT),
       mosquittoHash: mosquittoHash(secret),
     });
     await this.o.sink.put(cred, secret);

@@ -1,0 +1,236 @@
+/**
+ * `npm run bench:fleet [-- --boxes 2000 --rate 0.5 --seconds 20 --modes embedded,external]`
+ *
+ * N simulated boxes (bench/fleet-boxes.ts, their own process) connect with
+ * their own credentials, heartbeat (telemetry) and send events; the fleet
+ * runs here. For the embedded aedes broker and for an external Mosquitto
+ * (started here on a free port with the configuration the fleet generates),
+ * side by side: connections held, sustained ingest events/s, event-to-stored
+ * latency p50/p99, fleet RSS and CPU (and the broker's), plus machine info.
+ * Environment: BENCH_BOXES, BENCH_RATE, BENCH_SECONDS override the defaults.
+ */
+import { fork } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, type as osType, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Quiet logs unless asked: set before the fleet modules (and their loggers) load.
+process.env.CALLBOX_LOG_LEVEL ??= 'error';
+const { FleetBus } = await import('../fleet/bus.js');
+const { loadFleetConfig } = await import('../fleet/config.js');
+const { Fleet } = await import('../fleet/fleet.js');
+const { generateMosquittoConfig } = await import('../fleet/mosquitto.js');
+const { Registry } = await import('../fleet/registry.js');
+const { SqliteStore } = await import('../fleet/store/sqlite.js');
+const { freePort, startMosquitto } = await import('../test/helpers/mosquitto.js');
+type SqliteStoreT = import('../fleet/store/sqlite.js').SqliteStore;
+
+function arg(name: string, env: string, def: number | string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1] as string;
+  return process.env[env] ?? String(def);
+}
+
+const N = Math.min(10_000, Math.max(1, Number(arg('boxes', 'BENCH_BOXES', 2000))));
+const RATE = Number(arg('rate', 'BENCH_RATE', 0.5));
+const SECONDS = Number(arg('seconds', 'BENCH_SECONDS', 20));
+const MODES = arg('modes', 'BENCH_MODES', 'embedded,external').split(',') as ('embedded' | 'external')[];
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+function procStat(pid: number): { cpuTicks: number; rssMiB: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    return { cpuTicks, rssMiB: rss };
+  } catch {
+    return { cpuTicks: 0, rssMiB: 0 };
+  }
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+interface Result {
+  mode: string;
+  held: number;
+  connectS: number;
+  offered: number;
+  stored: number;
+  eventsPerS: number;
+  p50: number;
+  p99: number;
+  fleetRss: number;
+  fleetCpu: number;
+  brokerRss: number;
+  brokerCpu: number;
+  rejected: number;
+  gaps: number;
+}
+
+async function runMode(
+  mode: 'embedded' | 'external',
+  store: SqliteStoreT,
+  creds: { deviceId: string; password: string }[],
+  dir: string,
+  seqBase: number,
+): Promise<Result> {
+  let mosq: Awaited<ReturnType<typeof startMosquitto>> | undefined;
+  let values: Record<string, unknown>;
+  if (mode === 'external') {
+    const port = await freePort();
+    const gen = await generateMosquittoConfig(store, { dir: join(dir, 'mosquitto'), port });
+    mosq = await startMosquitto(gen.confFile, port);
+    values = {
+      mqtt: { mode: 'external', externalUrl: `mqtt://127.0.0.1:${port}`, externalPasswordFile: gen.fleetSecretFile },
+    };
+  } else {
+    values = { mqtt: { port: 0, host: '127.0.0.1', ratePerSecond: 1000, rateBurst: 10_000 } };
+  }
+  const config = loadFleetConfig(undefined, { ...values, presence: { offlineAfterS: 600 } }, {});
+  const fleet = await Fleet.start(config, { store, onBootstrapAdmin: () => undefined });
+  const brokerPid = mode === 'external' ? mosq?.proc.pid : fleet.broker?.pid;
+  let stored = 0;
+  let lat: number[] = [];
+  let measuring = false;
+  fleet.bus.on('event.stored', {}, ({ raw }) => {
+    if (!measuring) return;
+    stored++;
+    lat.push(Date.now() - Date.parse(raw.at));
+  });
+  let gaps = 0;
+  fleet.bus.on('sequence.gap', {}, () => {
+    gaps++;
+  });
+
+  const sim = fork(join(HERE, 'fleet-boxes.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const stats = () =>
+    new Promise<{ connected: number; sent: number; failed: number }>((resolve) => {
+      sim.once('message', (m: { connected: number; sent: number; failed: number }) => resolve(m));
+      sim.send({ t: 'stats' });
+    });
+  const t0 = Date.now();
+  sim.send({
+    t: 'start',
+    url: fleet.brokerUrl,
+    boxes: creds,
+    connectPerSec: 500,
+    eventsPerBoxPerSec: RATE,
+    telemetryEveryS: 30,
+    seqBase,
+  });
+  let s = await stats();
+  while (s.connected < N && Date.now() - t0 < 180_000) {
+    await new Promise((r) => setTimeout(r, 500));
+    s = await stats();
+  }
+  const connectS = (Date.now() - t0) / 1000;
+  process.stderr.write(
+    `  ${mode}: ${s.connected}/${N} connected in ${connectS.toFixed(1)} s; measuring ${SECONDS} s\n`,
+  );
+  await new Promise((r) => setTimeout(r, 3000)); // warm up
+  const f0 = procStat(process.pid);
+  const b0 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
+  const sent0 = (await stats()).sent;
+  lat = [];
+  stored = 0;
+  measuring = true;
+  const w0 = Date.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  measuring = false;
+  const wall = (Date.now() - w0) / 1000;
+  const end = await stats();
+  const f1 = procStat(process.pid);
+  const b1 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
+  lat.sort((x, y) => x - y);
+  const result: Result = {
+    mode: mode === 'embedded' ? 'embedded aedes' : 'external mosquitto',
+    held: end.connected,
+    connectS,
+    offered: (end.sent - sent0) / wall,
+    stored,
+    eventsPerS: stored / wall,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    fleetRss: f1.rssMiB,
+    fleetCpu: ((f1.cpuTicks - f0.cpuTicks) / 100 / wall) * 100,
+    brokerRss: b1.rssMiB,
+    brokerCpu: ((b1.cpuTicks - b0.cpuTicks) / 100 / wall) * 100,
+    rejected: fleet.metrics().rejectedMessages,
+    gaps,
+  };
+  sim.send({ t: 'stop' });
+  await new Promise((r) => sim.once('exit', r));
+  await fleet.stop();
+  await mosq?.stop();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
+  const store = await SqliteStore.open(join(dir, 'fleet.db'));
+  await store.migrate();
+  const registry = new Registry({
+    store,
+    bus: new FleetBus(),
+    sink: { put: () => undefined, revoke: () => undefined },
+    mqtt: () => undefined,
+    caPem: null,
+    publicUrl: null,
+  });
+  const p0 = Date.now();
+  const creds: { deviceId: string; password: string }[] = [];
+  for (let i = 0; i < N; i += 16) {
+    const batch = Array.from({ length: Math.min(16, N - i) }, (_, k) => `BENCH-${String(i + k).padStart(5, '0')}`);
+    creds.push(...(await Promise.all(batch.map((serial) => registry.provision('bench', serial)))));
+  }
+  process.stderr.write(`provisioned ${N} boxes in ${((Date.now() - p0) / 1000).toFixed(1)} s\n`);
+
+  await store.close();
+  const results: Result[] = [];
+  for (const mode of MODES) {
+    // each mode gets its own copy of the provisioned registry, with no events yet
+    const file = join(dir, `${mode}.db`);
+    copyFileSync(join(dir, 'fleet.db'), file);
+    const modeStore = await SqliteStore.open(file);
+    results.push(await runMode(mode, modeStore, creds, dir, 0));
+    await modeStore.close();
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  const cpu = cpus();
+  const rows: [string, (r: Result) => string][] = [
+    ['connections held', (r) => `${r.held}/${N}`],
+    ['time to connect all (s)', (r) => r.connectS.toFixed(1)],
+    ['offered events/s', (r) => r.offered.toFixed(0)],
+    ['sustained ingest events/s', (r) => r.eventsPerS.toFixed(0)],
+    ['event->stored p50 (ms)', (r) => r.p50.toFixed(1)],
+    ['event->stored p99 (ms)', (r) => r.p99.toFixed(1)],
+    ['fleet RSS (MiB)', (r) => r.fleetRss.toFixed(0)],
+    ['fleet CPU (% of a core)', (r) => r.fleetCpu.toFixed(0)],
+    ['broker RSS (MiB)', (r) => r.brokerRss.toFixed(0)],
+    ['broker CPU (% of a core)', (r) => r.brokerCpu.toFixed(0)],
+    ['rejected messages', (r) => String(r.rejected)],
+    ['sequence gaps seen', (r) => String(r.gaps)],
+  ];
+  const w = 28;
+  const out = [
+    `machine: ${cpu[0]?.model ?? '?'} x${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${osType()} ${release()}, node ${process.version}`,
+    `boxes: ${N}, events per box per s: ${RATE} (offered ${(N * RATE).toFixed(0)}/s), telemetry every 30 s, window ${SECONDS} s, store: SQLite`,
+    '',
+    `${''.padEnd(w)}${results.map((r) => r.mode.padEnd(22)).join('')}`,
+    ...rows.map(([name, f]) => `${name.padEnd(w)}${results.map((r) => f(r).padEnd(22)).join('')}`),
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+  process.exit(0);
+}
+
+await main();
