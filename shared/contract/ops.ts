@@ -110,6 +110,36 @@ const DesiredSchema = Type.Object({
   createdAt: Type.String(),
 });
 
+const EXAMPLE_BOX: Static<typeof BoxSchema> = {
+  serial: 'CB-0001',
+  deviceId: 'cb-cb-0001',
+  claimState: 'approved',
+  clinicId: null,
+  model: 'cb1',
+  firmware: '1.0.0',
+  desiredVersion: 0,
+  reportedVersion: null,
+  reportedState: null,
+  reportedReason: null,
+  lastSeenAt: null,
+  online: false,
+  lastClaimRequestId: null,
+  createdAt: '2026-11-26T10:00:00.000Z',
+  updatedAt: '2026-11-26T10:00:00.000Z',
+};
+
+const EXAMPLE_CLINIC: Static<typeof ClinicSchema> = {
+  id: '0192f0c4-1c2a-7b3e-9a55-3f1e2d4c5b6a',
+  organisationId: null,
+  name: 'Main St',
+  timezone: 'America/New_York',
+  phoneNumbers: ['+15550001000'],
+  answeringService: '+15550009999',
+  contacts: [{ name: 'Dr. Ada' }],
+  createdAt: '2026-11-26T10:00:00.000Z',
+  updatedAt: '2026-11-26T10:00:00.000Z',
+};
+
 const Limit = () => Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'at most (default 100)' }));
 
 export const OPS_METHODS = {
@@ -133,23 +163,7 @@ export const OPS_METHODS = {
     example: {
       params: { box: 'CB-0001' },
       result: {
-        box: {
-          serial: 'CB-0001',
-          deviceId: 'cb-cb-0001',
-          claimState: 'approved',
-          clinicId: null,
-          model: 'cb1',
-          firmware: '1.0.0',
-          desiredVersion: 0,
-          reportedVersion: null,
-          reportedState: null,
-          reportedReason: null,
-          lastSeenAt: null,
-          online: false,
-          lastClaimRequestId: null,
-          createdAt: '2026-11-26T10:00:00.000Z',
-          updatedAt: '2026-11-26T10:00:00.000Z',
-        },
+        box: EXAMPLE_BOX,
         desired: null,
         gaps: [],
         eventCount: 0,
@@ -166,7 +180,10 @@ export const OPS_METHODS = {
       clinicId: Type.Optional(Id('clinic id')),
     }),
     result: BoxSchema,
-    example: { params: { serial: 'CB-0002' }, result: {} as never },
+    example: {
+      params: { serial: 'CB-0002' },
+      result: { ...EXAMPLE_BOX, serial: 'CB-0002', deviceId: null, claimState: 'registered' },
+    },
   }),
   'claims.list': op({
     role: 'viewer',
@@ -183,7 +200,7 @@ export const OPS_METHODS = {
       clinicId: Type.Optional(Id('clinic id')),
     }),
     result: BoxSchema,
-    example: { params: { serial: 'CB-0003' }, result: {} as never },
+    example: { params: { serial: 'CB-0003' }, result: EXAMPLE_BOX },
   }),
   'claims.reject': op({
     role: 'operator',
@@ -193,14 +210,14 @@ export const OPS_METHODS = {
       reason: Type.String({ minLength: 1, maxLength: 500 }),
     }),
     result: BoxSchema,
-    example: { params: { serial: 'CB-0003', reason: 'not ours' }, result: {} as never },
+    example: { params: { serial: 'CB-0003', reason: 'not ours' }, result: EXAMPLE_BOX },
   }),
   'boxes.assign': op({
     role: 'operator',
     description: 'assign a box to a clinic (null: unassign)',
     params: Strict({ box: BoxRef(), clinicId: Nullable(Id('clinic id')) }),
     result: BoxSchema,
-    example: { params: { box: 'CB-0001', clinicId: null }, result: {} as never },
+    example: { params: { box: 'CB-0001', clinicId: null }, result: EXAMPLE_BOX },
   }),
   'boxes.setConfig': op({
     role: 'operator',
@@ -223,14 +240,14 @@ export const OPS_METHODS = {
       'revoke the box credentials and close its session; the box claims again with its claim secret and, being approved, gets new ones at once',
     params: Strict({ box: BoxRef() }),
     result: BoxSchema,
-    example: { params: { box: 'CB-0001' }, result: {} as never },
+    example: { params: { box: 'CB-0001' }, result: EXAMPLE_BOX },
   }),
   'boxes.decommission': op({
     role: 'admin',
     description: 'revoke the box credentials (device and claim), close its session at once, clear its configuration',
     params: Strict({ box: BoxRef(), reason: Type.String({ minLength: 1, maxLength: 500 }) }),
     result: BoxSchema,
-    example: { params: { box: 'CB-0001', reason: 'returned' }, result: {} as never },
+    example: { params: { box: 'CB-0001', reason: 'returned' }, result: EXAMPLE_BOX },
   }),
   'boxes.command': op({
     role: 'operator',
@@ -256,7 +273,7 @@ export const OPS_METHODS = {
     description: 'one clinic and its boxes',
     params: Strict({ clinicId: Id('clinic id') }),
     result: Type.Object({ clinic: ClinicSchema, boxes: Type.Array(BoxSchema) }),
-    example: { params: { clinicId: 'x' }, result: {} as never },
+    example: { params: { clinicId: EXAMPLE_CLINIC.id }, result: { clinic: EXAMPLE_CLINIC, boxes: [EXAMPLE_BOX] } },
   }),
   'clinics.create': op({
     role: 'operator',
@@ -265,7 +282,7 @@ export const OPS_METHODS = {
     result: ClinicSchema,
     example: {
       params: { name: 'Main St', timezone: 'America/New_York', phoneNumbers: [], contacts: [] },
-      result: {} as never,
+      result: EXAMPLE_CLINIC,
     },
   }),
   'clinics.update': op({
@@ -281,7 +298,10 @@ export const OPS_METHODS = {
       organisationId: ClinicFields.organisationId,
     }),
     result: ClinicSchema,
-    example: { params: { clinicId: 'x', name: 'Main Street' }, result: {} as never },
+    example: {
+      params: { clinicId: EXAMPLE_CLINIC.id, name: 'Main Street' },
+      result: { ...EXAMPLE_CLINIC, name: 'Main Street' },
+    },
   }),
   'orgs.create': op({
     role: 'admin',
