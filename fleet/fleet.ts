@@ -379,6 +379,11 @@ export class Fleet {
     };
   }
 
+  /** The ops API (after start): features add their OPS_METHODS handlers with opsApi.extend(). */
+  get opsApi(): OpsApi | undefined {
+    return this.ops;
+  }
+
   /** A started feature by name (e.g. 'alerts'). */
   feature<T extends FleetFeature>(name: string): T | undefined {
     return this.features.find((f) => f.name === name) as T | undefined;

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { storeConformance } from '../fleet/store/conformance.js';
 import { PostgresStore } from '../fleet/store/postgres.js';
 import { SqliteStore } from '../fleet/store/sqlite.js';
@@ -30,4 +31,27 @@ storeConformance('postgres', async () => {
       await db.drop();
     },
   };
+});
+
+describe('the fleet on PostgreSQL', () => {
+  it('provisions a box and stores its events in PostgreSQL', async () => {
+    const db = await createTestDatabase();
+    const { startTestFleet, provisionBox, connectClient } = await import('./helpers/fleet.js');
+    const { sampleEvent } = await import('../fleet/store/conformance.js');
+    const { deviceTopics } = await import('../shared/contract/topics.js');
+    const tf = await startTestFleet({ store: { kind: 'postgres', postgresUrl: db.url } });
+    try {
+      expect(tf.fleet.store.kind).toBe('postgres');
+      const box = await provisionBox(tf, 'PG-0001');
+      const c = await connectClient(tf.url, box);
+      await c.publishAsync(deviceTopics(box.deviceId).events, JSON.stringify(sampleEvent(box.deviceId, 1)), { qos: 1 });
+      await expect.poll(() => tf.fleet.store.countEvents({ deviceId: box.deviceId })).toBe(1);
+      c.end(true);
+      const shown = await tf.admin.call('boxes.show', { box: 'PG-0001' });
+      expect(shown).toMatchObject({ eventCount: 1, box: { claimState: 'approved' } });
+    } finally {
+      await tf.close();
+      await db.drop();
+    }
+  });
 });
