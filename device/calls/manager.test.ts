@@ -350,6 +350,7 @@ describe('CallManager: several calls', () => {
     });
     await step(10_000);
     modem.callerHangsUp(b);
+    await step(0);
     modem.callerHangsUp(a);
     await step(0);
     expect(sink.ofType('call.ended').map((e) => [e.number, e.outcome, e.durationMs])).toEqual([
@@ -711,6 +712,36 @@ describe('CallManager: a list read before the end was reported', () => {
     await step(0);
     expect(sink.ofType('call.incoming')).toHaveLength(2);
     expect(mgr.snapshot().ringing).toBe(true);
+    await mgr.stop();
+  });
+});
+
+describe('CallManager: a late end report for a reused index', () => {
+  it('does not end the next caller who got the same index', async () => {
+    const { modem, sink, mgr, step } = setup();
+    await mgr.start();
+    const first = modem.incoming(ALICE);
+    await step(8000);
+    modem.calls = []; // the first caller hangs up; the network gives the next caller the same index at once
+    modem.calls.push({
+      index: first,
+      direction: 'mt',
+      stat: 'incoming',
+      mode: 'voice',
+      multiparty: false,
+      number: null,
+      numberType: null,
+    });
+    modem.emit(
+      'calls',
+      modem.calls.map((c) => ({ ...c })),
+    );
+    await step(0);
+    modem.emit('callEnded', { index: first, reason: 'late NO CARRIER' }); // the end line of the first call, late
+    await step(8000);
+    expect(sink.ofType('call.ended').map((e) => [e.number, e.outcome])).toEqual([[ALICE, 'missed']]);
+    expect(sink.ofType('call.incoming').map((e) => e.number)).toEqual([ALICE, null]);
+    expect(mgr.snapshot()).toMatchObject({ ringing: true });
     await mgr.stop();
   });
 });

@@ -438,14 +438,20 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     this.changed();
   }
 
+  /**
+   * An end report is a trigger, not the truth: modems reuse indexes at once,
+   * so a late end line for index 1 may arrive when index 1 is already the
+   * next caller. A fresh AT+CLCC decides; only without it is the call with
+   * that index ended on the report alone.
+   */
   private async onCallEnded(info: ModemEventMap['callEnded'][0]): Promise<void> {
+    if (await this.refresh(info.reason)) return;
     const call = info.index === null ? undefined : this.firstOf((c) => c.index === info.index);
     if (call) await this.end(call, info.reason);
-    else await this.refresh();
   }
 
   /** Ask the modem for the list of calls and reconcile with it (a fresh list may end calls CLCC never listed). */
-  private async refresh(): Promise<boolean> {
+  private async refresh(endReason?: string): Promise<boolean> {
     let list: CallInfo[];
     try {
       list = await this.modem.listCalls();
@@ -453,7 +459,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       this.log.warn({ err: describeError(e) }, 'AT+CLCC failed; calls not reconciled');
       return false;
     }
-    await this.reconcile(list, true, ++this.listSeq);
+    await this.reconcile(list, true, ++this.listSeq, endReason);
     return true;
   }
 
@@ -463,7 +469,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
    * it (even one only known from a RING) has ended. `seq`: the list's arrival
    * number; lists are applied in arrival order, a stale one is skipped.
    */
-  private async reconcile(list: CallInfo[], fresh: boolean, seq: number): Promise<void> {
+  private async reconcile(list: CallInfo[], fresh: boolean, seq: number, endReason?: string): Promise<void> {
     if (seq < this.appliedSeq) {
       // Queued before a newer list was applied (e.g. an 'active' list after the call already ended): ignore.
       this.log.debug({ seq, applied: this.appliedSeq }, 'stale AT+CLCC list skipped');
@@ -479,9 +485,13 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     const seen = new Set<string>();
     for (const info of mt) {
       const number = callerOf(info.number);
-      // Same index and not a different caller (an index is reused once its call is over).
+      // Same index and the same caller (an index is reused as soon as its call is over; a call
+      // first known without a number may get one, but a known number never turns into another or none).
       let call = this.firstOf(
-        (c) => c.index === info.index && !seen.has(c.callId) && !(c.number && number && !sameNumber(c.number, number)),
+        (c) =>
+          c.index === info.index &&
+          !seen.has(c.callId) &&
+          (c.number === null || (number !== null && sameNumber(c.number, number))),
       );
       if (!call) {
         call =
@@ -521,7 +531,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     }
     for (const c of [...this.live.values()]) {
       if (seen.has(c.callId)) continue;
-      if (c.index !== null || fresh) await this.end(c, fresh ? 'not listed by AT+CLCC' : 'gone from AT+CLCC');
+      if (c.index !== null || fresh)
+        await this.end(c, endReason ?? (fresh ? 'not listed by AT+CLCC' : 'gone from AT+CLCC'));
     }
     if (recheck) {
       this.log.debug('a list shows a call that just ended: asking AT+CLCC');

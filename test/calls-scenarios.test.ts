@@ -1,0 +1,297 @@
+/**
+ * The Show scenarios of issue 6, end to end: the CallManager drives the REAL
+ * modem driver (createModem, serialport) talking AT to the REAL modem
+ * emulator (device/sim/modem) over a socat pty pair.
+ *
+ * The call manager runs on a scaled clock (10x: a 20 s ring timeout is 2 s
+ * of real time) so the suite stays short; the driver and the emulator run
+ * on real time, with the emulator ringing every 300 ms (3 s of clinic time,
+ * as on a real network).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { scaledClock } from '../device/calls/clock.js';
+import { CallManager, type VoicemailCall } from '../device/calls/manager.js';
+import { type DeepPartial, settingsFrom } from '../device/calls/settings.js';
+import { type CallStore, MemoryCallStore } from '../device/calls/store.js';
+import { MemoryEventSink } from '../device/events.js';
+import { modemConfig } from '../device/modem/config.js';
+import { createModem } from '../device/modem/driver.js';
+import { ModemEmulator } from '../device/sim/modem/emulator.js';
+import type { DeviceSettings } from '../shared/contract/settings.js';
+
+const SCALE = 10;
+const RING_MS = 300; // real ms between RINGs = 3 s of clinic time
+const ROLLOVER = '+15550009999';
+const ALICE = '+15551230001';
+const BOB = '+15551230002';
+const allDay = [{ open: '00:00', close: '24:00' }];
+const BASE: DeepPartial<DeviceSettings> = {
+  clinic: { timezone: 'UTC' },
+  hours: { weekly: { mon: allDay, tue: allDay, wed: allDay, thu: allDay, fri: allDay, sat: allDay, sun: allDay } },
+  calls: {
+    inHours: 'ring-then-rollover',
+    afterHours: 'voicemail',
+    ringTimeoutS: 20,
+    abandonedMaxS: 5,
+    ringLostAfterS: 10,
+  },
+  rollover: { number: ROLLOVER, networkForwarding: true, noReplyTimeS: 25 },
+  followUpSms: { enabled: true, text: 'Sorry we missed your call', windowH: 24, excludePrefixes: ['+1555999'] },
+};
+
+function merge<T>(a: T, b: DeepPartial<T> | undefined): T {
+  if (b === undefined) return a;
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) return b as T;
+  const out = { ...a } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(b as object)) out[k] = merge((a as Record<string, unknown>)[k], v as never);
+  return out as T;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Clinic seconds -> real ms. */
+const clinic = (s: number) => (s * 1000) / SCALE;
+
+async function waitFor(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length)
+    await cleanups
+      .pop()?.()
+      .catch(() => undefined);
+});
+
+interface BootOptions {
+  settings?: DeepPartial<DeviceSettings>;
+  startAt?: string;
+  store?: CallStore;
+  emu?: ModemEmulator;
+}
+
+async function boot(opts: BootOptions = {}) {
+  const emu = opts.emu ?? new ModemEmulator({ vendor: 'sim7600', ringIntervalMs: RING_MS });
+  if (!opts.emu) cleanups.push(() => emu.stop());
+  const { path } = await emu.start();
+  const modem = createModem(modemConfig({ path, callPollMs: 250, ringEndMs: 1000, clipWaitMs: 50 }));
+  cleanups.push(() => modem.stop());
+  await modem.start();
+  expect(modem.state).toBe('ready');
+  const sink = new MemoryEventSink();
+  const box = { settings: settingsFrom(merge(BASE, opts.settings)) };
+  const voicemails: VoicemailCall[] = [];
+  const mgr = new CallManager({
+    modem,
+    sink,
+    settings: () => box.settings,
+    clock: scaledClock(Date.parse(opts.startAt ?? '2026-11-26T15:00:00Z'), SCALE),
+    store: opts.store ?? new MemoryCallStore(),
+    onVoicemail: (v) => voicemails.push(v),
+    provisionForwarding: false,
+  });
+  cleanups.push(() => mgr.stop());
+  await mgr.start();
+  const ended = () => sink.ofType('call.ended');
+  return { emu, modem, sink, mgr, box, voicemails, ended };
+}
+
+describe('calls end to end (driver + modem emulator over a pty)', () => {
+  it('answered on the third ring: ATA sent, 3 rings, time to answer and talk time in the events', async () => {
+    const { emu, sink, mgr, ended } = await boot();
+    const idx = emu.incomingCall(ALICE);
+    await waitFor(() => (mgr.snapshot().calls[0]?.rings ?? 0) >= 3, 'third ring');
+    expect(await mgr.answer('button')).toBe(sink.ofType('call.incoming')[0]?.callId);
+    expect(emu.commands).toContain('ATA');
+    await waitFor(() => emu.calls[0]?.stat === 'active', 'call active at the emulator');
+    await sleep(clinic(10));
+    emu.callerHangsUp(idx);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(sink.events.map((e) => e.type)).toEqual(['call.incoming', 'call.answered', 'call.ended']);
+    const answered = sink.ofType('call.answered')[0];
+    expect(answered).toMatchObject({ number: ALICE, by: 'button', rings: 3 });
+    // two ring intervals (6 s of clinic time) after the first ring, plus the time to react
+    expect(answered?.timeToAnswerMs).toBeGreaterThanOrEqual(5500);
+    expect(answered?.timeToAnswerMs).toBeLessThan(12_000);
+    const e = ended()[0];
+    expect(e).toMatchObject({ outcome: 'answered', rings: 3, inHours: true, repeatCaller: false });
+    expect(e?.durationMs).toBeGreaterThanOrEqual(9000);
+    expect(e?.durationMs).toBeLessThan(16_000);
+    expect(emu.smsSent).toEqual([]);
+  });
+
+  it('missed: the caller gives up after 12 s; call.ended missed and one follow-up SMS', async () => {
+    const { emu, mgr, sink, ended } = await boot();
+    const idx = emu.incomingCall(ALICE);
+    await sleep(clinic(12));
+    emu.callerHangsUp(idx);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(ended()[0]).toMatchObject({ outcome: 'missed', timeToAnswerMs: null, durationMs: 0 });
+    expect(ended()[0]?.rings).toBeGreaterThanOrEqual(3);
+    await emu.waitUntil(() => emu.smsSent.length > 0, 3000, 'follow-up SMS');
+    expect(emu.smsSent).toEqual([{ to: ALICE, text: 'Sorry we missed your call', parts: 1 }]);
+    await waitFor(() => sink.ofType('call.followup_sms').length === 1, 'call.followup_sms');
+    expect(sink.ofType('call.followup_sms')[0]).toMatchObject({ number: ALICE, status: 'sent' });
+    expect(mgr.snapshot().missedCount).toBe(1);
+    expect(emu.commands.some((c) => /^ATA$|^AT\+CTFR/.test(c))).toBe(false);
+  });
+
+  it('abandoned: the caller hangs up within 5 s; no follow-up SMS', async () => {
+    const { emu, ended } = await boot();
+    const idx = emu.incomingCall(BOB);
+    await sleep(clinic(2));
+    emu.callerHangsUp(idx);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(ended()[0]).toMatchObject({ outcome: 'abandoned', number: BOB });
+    await sleep(200);
+    expect(emu.smsSent).toEqual([]);
+  });
+
+  it('voicemail after the ring timeout: the box answers at 20 s and the recorder hook gets the call', async () => {
+    const { emu, sink, voicemails, ended, mgr } = await boot({
+      settings: { calls: { inHours: 'ring-then-voicemail' } },
+    });
+    const t0 = Date.now();
+    const idx = emu.incomingCall(ALICE);
+    await emu.waitForCommand(/^ATA$/, 5000);
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(clinic(19));
+    expect(waited).toBeLessThan(clinic(30));
+    await waitFor(() => voicemails.length === 1, 'voicemail hook');
+    expect(voicemails[0]).toMatchObject({ callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE });
+    expect(mgr.snapshot().inVoicemail).toBe(true);
+    await waitFor(() => emu.calls[0]?.stat === 'active', 'voicemail call active');
+    await sleep(clinic(15));
+    emu.callerHangsUp(idx);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(sink.ofType('call.answered')[0]).toMatchObject({ by: 'voicemail' });
+    expect(ended()[0]).toMatchObject({ outcome: 'voicemail', timeToAnswerMs: null });
+    expect(ended()[0]?.durationMs).toBeGreaterThanOrEqual(14_000);
+    expect(emu.smsSent).toEqual([]);
+  });
+
+  it('after hours (rollover mode): deflected to the answering service at once with AT+CTFR', async () => {
+    const { emu, sink, ended } = await boot({
+      settings: { hours: { weekly: { thu: [{ open: '08:00', close: '12:00' }] } }, calls: { afterHours: 'rollover' } },
+      startAt: '2026-11-26T22:00:00Z', // Thursday 22:00 UTC: closed
+    });
+    emu.incomingCall(BOB);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(emu.deflections).toEqual([{ number: BOB, to: ROLLOVER }]);
+    expect(sink.ofType('call.incoming')[0]).toMatchObject({ inHours: false });
+    expect(sink.ofType('call.rolled_over')[0]).toMatchObject({ to: ROLLOVER, how: 'deflect' });
+    expect(ended()[0]).toMatchObject({ outcome: 'rolled_over', inHours: false });
+    expect(ended()[0]?.rings).toBeLessThanOrEqual(1);
+  });
+
+  it('in hours (ring-then-rollover): deflected after the ring timeout', async () => {
+    const { emu, ended } = await boot();
+    const t0 = Date.now();
+    emu.incomingCall(ALICE);
+    await emu.waitForCommand(/^AT\+CTFR/, 5000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(clinic(19));
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(ended()[0]).toMatchObject({ outcome: 'rolled_over' });
+    expect(ended()[0]?.rings).toBeGreaterThanOrEqual(6);
+    expect(emu.deflections).toEqual([{ number: ALICE, to: ROLLOVER }]);
+  });
+
+  it('a withheld caller: tracked with number null, never texted', async () => {
+    const { emu, sink, ended } = await boot();
+    const idx = emu.incomingCall(null);
+    await sleep(clinic(11));
+    emu.callerHangsUp(idx);
+    await waitFor(() => ended().length === 1, 'call.ended');
+    expect(sink.ofType('call.incoming')[0]).toMatchObject({ number: null, withheld: true });
+    expect(ended()[0]).toMatchObject({ outcome: 'missed', number: null, withheld: true });
+    await sleep(200);
+    expect(emu.smsSent).toEqual([]);
+  });
+
+  it('two callers back to back: two calls with their own ids; the same number again is a repeat caller', async () => {
+    const { emu, mgr, sink, ended } = await boot();
+    const a = emu.incomingCall(ALICE);
+    await waitFor(() => mgr.snapshot().ringing, 'ringing');
+    await mgr.answer('handset');
+    await waitFor(() => emu.calls[0]?.stat === 'active', 'first call active');
+    await sleep(clinic(5));
+    emu.callerHangsUp(a);
+    await waitFor(() => ended().length === 1, 'first call.ended');
+    const b = emu.incomingCall(ALICE);
+    await sleep(clinic(11));
+    emu.callerHangsUp(b);
+    await waitFor(() => ended().length === 2, 'second call.ended');
+    expect(ended().map((e) => e.outcome)).toEqual(['answered', 'missed']);
+    expect(ended()[0]?.callId).not.toBe(ended()[1]?.callId);
+    expect(sink.ofType('call.incoming').map((e) => e.repeatCaller)).toEqual([false, true]);
+  });
+
+  it('call waiting: the second caller is tracked as waiting and answered with AT+CHLD=2', async () => {
+    const { emu, mgr, sink, ended } = await boot();
+    const a = emu.incomingCall(ALICE);
+    await waitFor(() => mgr.snapshot().ringing, 'ringing');
+    await mgr.answer('handset');
+    await waitFor(() => mgr.snapshot().inCall, 'in call');
+    const b = emu.incomingCall(BOB);
+    await waitFor(() => mgr.snapshot().waiting, 'waiting call');
+    expect(sink.ofType('call.incoming')[1]).toMatchObject({ number: BOB, waiting: true });
+    await mgr.answer('button');
+    expect(emu.commands).toContain('AT+CHLD=2');
+    await waitFor(() => sink.ofType('call.answered').length === 2, 'second call answered');
+    expect(sink.ofType('call.answered')[1]).toMatchObject({ number: BOB, by: 'button' });
+    await waitFor(() => emu.calls.find((c) => c.index === a)?.stat === 'held', 'first call held');
+    emu.callerHangsUp(b);
+    await waitFor(() => ended().length === 1, 'second caller ended');
+    emu.callerHangsUp(a);
+    await waitFor(() => ended().length === 2, 'both ended');
+    expect(ended().map((e) => [e.number, e.outcome])).toEqual([
+      [BOB, 'answered'],
+      [ALICE, 'answered'],
+    ]);
+    expect(mgr.snapshot()).toMatchObject({ inCall: false, waiting: false, calls: [] });
+  });
+
+  it('on the day the clocks go forward (New York): 08:59 EDT is after hours, 09:00 EDT in hours', async () => {
+    // 2026-03-08 12:59:40 UTC = 08:59:40 EDT (on the old EST offset it would be 07:59:40)
+    const { emu, mgr, sink, ended } = await boot({
+      settings: {
+        clinic: { timezone: 'America/New_York' },
+        hours: { weekly: { sun: [{ open: '09:00', close: '12:00' }] } },
+        calls: { inHours: 'ring-then-rollover', afterHours: 'voicemail' },
+      },
+      startAt: '2026-03-08T12:59:40Z',
+    });
+    const a = emu.incomingCall(ALICE);
+    await emu.waitForCommand(/^ATA$/);
+    await waitFor(() => mgr.snapshot().inVoicemail, 'voicemail');
+    emu.callerHangsUp(a);
+    await waitFor(() => ended().length === 1, 'first call.ended');
+    await sleep(clinic(25)); // now past 09:00 EDT
+    emu.incomingCall(BOB);
+    await emu.waitForCommand(/^AT\+CTFR/);
+    await waitFor(() => ended().length === 2, 'second call.ended');
+    expect(sink.ofType('call.incoming').map((e) => e.inHours)).toEqual([false, true]);
+    expect(ended().map((e) => e.outcome)).toEqual(['voicemail', 'rolled_over']);
+  });
+
+  it('the follow-up SMS goes once per number per window, and never to withheld or excluded numbers', async () => {
+    const { emu, ended, sink } = await boot();
+    for (const n of [ALICE, ALICE, null, '+15559990123']) {
+      const idx = emu.incomingCall(n);
+      await sleep(clinic(11));
+      emu.callerHangsUp(idx);
+      const before = ended().length;
+      await waitFor(() => ended().length === before + 1 || ended().length > before, 'call.ended');
+      await sleep(50);
+    }
+    await waitFor(() => ended().length === 4, 'four calls ended');
+    expect(ended().map((e) => e.outcome)).toEqual(['missed', 'missed', 'missed', 'missed']);
+    await sleep(300);
+    expect(emu.smsSent).toEqual([{ to: ALICE, text: 'Sorry we missed your call', parts: 1 }]);
+    expect(sink.ofType('call.followup_sms')).toHaveLength(1);
+  });
+});
