@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { clinicAlertSettings } from '../../fleet/alerts/config.js';
 import { type Alerts, startAlerts } from '../../fleet/alerts/index.js';
 import { loadFleetConfig } from '../../fleet/config.js';
@@ -332,12 +333,53 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} boxes show ${SERIAL}`,
       );
       out(
-        `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} events list`,
+        `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} events --box ${SERIAL}`,
       );
-      out('Press Ctrl-C to stop.');
+      out('Type here to drive the box: ring [number] | lift | down | hangup | panic | sms <from> <text> | quit');
+      out('Press Ctrl-C (or type quit) to stop.');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
+        const rl = createInterface({ input: process.stdin });
+        rl.on('line', (line) => {
+          const [cmd, ...args] = line.trim().split(/\s+/);
+          const act = async () => {
+            switch (cmd) {
+              case 'ring':
+                box.emu.incomingCall(args[0] ?? CALLER_1);
+                return 'ringing';
+              case 'lift':
+                await box.liftHandset();
+                return 'handset lifted';
+              case 'down':
+                await box.putDownHandset();
+                return 'handset down';
+              case 'hangup':
+                box.emu.callerHangsUp();
+                return 'the caller hung up';
+              case 'panic':
+                await box.pressPanic(1200);
+                return 'panic button held 1.2 s';
+              case 'sms':
+                if (!args[0] || args.length < 2) return 'usage: sms <from> <text>';
+                box.emu.receiveSms(args[0], args.slice(1).join(' '));
+                return 'SMS delivered to the box';
+              case 'quit':
+                rl.close();
+                resolve();
+                return 'stopping';
+              case '':
+              case undefined:
+                return '';
+              default:
+                return `unknown command "${cmd}"`;
+            }
+          };
+          act().then(
+            (msg) => msg && say(msg),
+            (e) => say(`failed: ${describeError(e)}`),
+          );
+        });
       });
     }
     stage = 'stopping';
