@@ -14,6 +14,9 @@ packages=(
   python3            # node-gyp
   openssl            # TLS certificates for the embedded broker
 )
+# systemd-notify (READY/WATCHDOG/STOPPING for the box's unit); present on any
+# systemd machine, installed only where missing (containers).
+command -v systemd-notify >/dev/null || packages+=(systemd)
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "installed: ${packages[*]}"

@@ -178,14 +178,28 @@ export class RpcResponder<T extends MethodTable> {
     private readonly opts: { requestFilter: string; log?: Logger; dedupWindow?: number },
   ) {}
 
+  private listening = false;
+
+  /** Listen and subscribe (again after a reconnect without a session: safe to call twice). */
   async start(): Promise<void> {
-    this.client.on('message', this.onMessage);
+    if (!this.listening) {
+      this.client.on('message', this.onMessage);
+      this.listening = true;
+    }
     await this.client.subscribeAsync(this.opts.requestFilter, { qos: 1 });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stop answering. The subscription is kept by default, so that requests
+   * sent meanwhile wait in a persistent session; pass unsubscribe: true to
+   * drop it at the broker too.
+   */
+  async stop(options: { unsubscribe?: boolean } = {}): Promise<void> {
     this.client.off('message', this.onMessage);
-    if (this.client.connected) await this.client.unsubscribeAsync(this.opts.requestFilter).catch(() => undefined);
+    this.listening = false;
+    if (options.unsubscribe && this.client.connected) {
+      await this.client.unsubscribeAsync(this.opts.requestFilter).catch(() => undefined);
+    }
   }
 
   private async handle(topic: string, payload: Buffer): Promise<void> {
