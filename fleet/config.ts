@@ -4,6 +4,7 @@
  */
 import { loadConfig } from '../shared/config.js';
 import { Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
+import { AlertsConfigSchema } from './alerts/config.js';
 
 export const FleetConfigSchema = Strict({
   mqtt: Section(
@@ -153,6 +154,7 @@ export const FleetConfigSchema = Strict({
     },
     'presence',
   ),
+  alerts: AlertsConfigSchema,
   log: Section(
     { level: Type.String({ default: 'info', description: 'level, with per-namespace overrides' }) },
     'logging',

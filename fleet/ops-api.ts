@@ -162,8 +162,22 @@ export class OpsApi {
     return h;
   }
 
+  private readonly extra: Handlers<T> = {};
+  private live: Handlers<T> | undefined;
+
+  /**
+   * Add a feature's handlers (the alert engine's ALERT_OPS_METHODS) for methods of OPS_METHODS, before or
+   * after start; `actor` is this API's check of the user and the method's role.
+   */
+  extend(make: (actor: (method: OpsMethod, ctx: RequestContext) => Promise<string>) => Handlers<T>): void {
+    const h = make((method, ctx) => this.actor(method, ctx));
+    Object.assign(this.extra, h);
+    if (this.live) Object.assign(this.live, h);
+  }
+
   async start(client: MqttClient): Promise<void> {
-    this.responder = new RpcResponder(client, OPS_METHODS, this.handlers(), {
+    this.live = Object.assign(this.handlers(), this.extra);
+    this.responder = new RpcResponder(client, OPS_METHODS, this.live, {
       requestFilter: FLEET_SUBSCRIPTIONS.opsReq,
       log,
     });

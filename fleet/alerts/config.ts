@@ -16,6 +16,7 @@
  * warning. Durations say their unit in their name.
  */
 import { Value } from '@sinclair/typebox/value';
+import { ALERT_CONDITIONS } from '../../shared/contract/alerts-ops.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import {
   ClockTime,
@@ -43,20 +44,8 @@ export const SEVERITIES = ['critical', 'warning', 'notice'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 const SeverityT = Type.Union(SEVERITIES.map((s) => Type.Literal(s)));
 
-/** The conditions the engine raises; one open alert per clinic and condition. */
-export const CONDITIONS = [
-  'panic',
-  'missed_calls',
-  'missed_after_hours',
-  'slow_answer',
-  'box_offline',
-  'no_signal',
-  'sim_problem',
-  'registration_denied',
-  'voicemail_unheard',
-  'outbox_backlog',
-  'rollover',
-] as const;
+/** The conditions the engine raises (the list lives in the ops contract). */
+export const CONDITIONS = ALERT_CONDITIONS;
 export type Condition = (typeof CONDITIONS)[number];
 const ConditionT = Type.Union(CONDITIONS.map((c) => Type.Literal(c)));
 

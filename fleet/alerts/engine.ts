@@ -113,6 +113,8 @@ const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
   sim_pin: 'sim_problem',
   registration_denied: 'registration_denied',
 };
+/** A due step that is running or failed is looked at again after this long. */
+const RETRY_MS = 1000;
 const SMS_REPLY = /^\s*(ACK|OK|YES|A|RESOLVE|RES|R|DONE)?\s*#?(\d{4})\b/i;
 
 function digits(s: string): string {
@@ -241,7 +243,9 @@ export class AlertEngine {
     let wait = this.cfg.sweepS * 1000;
     try {
       const next = await this.deps.alerts.nextWake();
-      if (next) wait = Math.min(wait, Math.max(0, Date.parse(next) - this.now()));
+      // Something already due is running (or failed and will be retried): look again in a second,
+      // and at once when a step finishes (runStep re-arms), rather than spinning on it.
+      if (next) wait = Math.min(wait, Math.max(RETRY_MS, Date.parse(next) - this.now()));
     } catch (e) {
       this.log.warn({ err: e }, 'cannot read the next wake time');
     }
@@ -793,6 +797,7 @@ export class AlertEngine {
           details: o.details ?? {},
           at: this.iso(at),
           nextStepAt,
+          lease: { owner: this.cfg.instance, until: this.iso(this.now() + this.cfg.leaseS * 1000) },
         });
       } catch (e) {
         // Another fleet instance opened it a moment ago: count this one on it.
@@ -819,27 +824,35 @@ export class AlertEngine {
       return { alert, created: true };
     });
     if (result.created && Date.parse(result.alert.nextStepAt ?? '') <= this.now()) {
-      await this.runStep(result.alert);
-      result.alert = (await this.deps.alerts.getAlert(result.alert.id)) ?? result.alert;
+      // A new alert was created holding the lease on its first step: notify now, without reading it back.
+      await this.runStep(result.alert, true);
     } else if (result.created) {
       void this.arm();
     }
     return result;
   }
 
-  private runStep(alert: Alert): Promise<void> {
+  private runStep(alert: Alert, fresh = false): Promise<void> {
     const running = this.inFlight.get(alert.id);
     if (running) return running;
-    const p = this.doStep(alert)
-      .catch((e) => this.log.error({ err: e, alertId: alert.id }, 'escalation step failed'))
-      .finally(() => this.inFlight.delete(alert.id));
+    const p = this.doStep(alert, fresh)
+      .catch((e) => this.log.error({ err: e, alertId: alert.id }, 'escalation step failed; retried'))
+      .finally(() => {
+        this.inFlight.delete(alert.id);
+        if (this.running && !this.ticking) void this.arm();
+      });
     this.inFlight.set(alert.id, p);
     return p;
   }
 
-  private async doStep(stale: Alert): Promise<void> {
+  /**
+   * Run the alert's next step. `fresh`: the alert was just created by this engine with the lease on its
+   * first step already held and nothing sent yet, so reading it back, leasing and looking for earlier
+   * deliveries are skipped (the panic press path).
+   */
+  private async doStep(given: Alert, fresh: boolean): Promise<void> {
     const { alerts } = this.deps;
-    const alert = await alerts.getAlert(stale.id);
+    const alert = fresh ? given : await alerts.getAlert(given.id);
     if (alert?.state !== 'open' || !alert.nextStepAt) return;
     const s = await this.settingsOf(alert.clinicId);
     const policy = s.policies[alert.severity] ?? s.policies.critical;
@@ -850,30 +863,32 @@ export class AlertEngine {
       return;
     }
     const now = this.now();
-    const leased = await alerts.claimStep(
-      alert.id,
-      alert.epoch,
-      alert.nextStep,
-      this.cfg.instance,
-      this.iso(now),
-      this.iso(now + this.cfg.leaseS * 1000),
-    );
+    const leased =
+      fresh ||
+      (await alerts.claimStep(
+        alert.id,
+        alert.epoch,
+        alert.nextStep,
+        this.cfg.instance,
+        this.iso(now),
+        this.iso(now + this.cfg.leaseS * 1000),
+      ));
     if (!leased) return;
     const stepIndex = alert.nextStep % policy.steps.length;
     const step = policy.steps[stepIndex];
     if (!step) return;
+    const done = fresh
+      ? new Set<string>()
+      : new Set((await alerts.listDeliveries(alert.id)).filter((d) => d.status === 'sent').map((d) => d.dedupKey));
+    const plan = await this.plan(alert, s, step.to, step.channels);
+    await Promise.all(plan.filter((d) => !done.has(d.key)).map((d) => d.send()));
     await alerts.appendLog({
       alertId: alert.id,
       at: this.iso(),
       action: 'step',
       by: this.cfg.instance,
-      detail: `step ${stepIndex + 1} of ${policy.steps.length}, round ${Math.floor(alert.nextStep / policy.steps.length) + 1} of ${policy.repeat}: ${step.channels.join(', ')} to ${step.to.join(', ')}`,
+      detail: `step ${stepIndex + 1} of ${policy.steps.length}, round ${Math.floor(alert.nextStep / policy.steps.length) + 1} of ${policy.repeat}: ${step.channels.join(', ')} to ${step.to.join(', ')}; ${plan.length - done.size} notification(s)`,
     });
-    const done = new Set(
-      (await alerts.listDeliveries(alert.id)).filter((d) => d.status === 'sent').map((d) => d.dedupKey),
-    );
-    const plan = await this.plan(alert, s, step.to, step.channels);
-    await Promise.all(plan.filter((d) => !done.has(d.key)).map((d) => d.send()));
     const next = alert.nextStep + 1;
     const nextAt = next < total ? this.iso(this.now() + step.waitMin * 60_000) : null;
     const moved = await alerts.updateAlert(

@@ -47,11 +47,17 @@ export interface Alerts {
   stop(): Promise<void>;
 }
 
+/** The alert database beside the fleet's SQLite file: var/fleet.db -> var/fleet-alerts.db. */
+export function alertsSqlitePath(fleetSqlitePath: string): string {
+  if (fleetSqlitePath === ':memory:') return ':memory:';
+  return /\.db$/.test(fleetSqlitePath) ? fleetSqlitePath.replace(/\.db$/, '-alerts.db') : `${fleetSqlitePath}-alerts`;
+}
+
 export async function openAlertStore(cfg: FleetConfig['store']): Promise<AlertStore> {
   const store =
     cfg.kind === 'postgres'
       ? await SqlAlertStore.openPostgres(cfg.postgresUrl)
-      : await SqlAlertStore.openSqlite(cfg.sqlitePath);
+      : await SqlAlertStore.openSqlite(alertsSqlitePath(cfg.sqlitePath));
   await store.migrate();
   return store;
 }

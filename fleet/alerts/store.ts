@@ -1,9 +1,12 @@
 /**
  * The alert store, written once in SQL both SQLite (3.35+, RETURNING and
  * partial indexes) and PostgreSQL accept. It keeps its own tables and its
- * own migration counter (alert_schema_migrations) next to the fleet store's,
- * in the same SQLite file or PostgreSQL database, over its own connection:
- * the alert engine never reaches into the registry's tables.
+ * own migration counter (alert_schema_migrations), over its own connection:
+ * in PostgreSQL next to the fleet store's tables in the same database; with
+ * SQLite in a file of its own beside the fleet's (alertsSqlitePath), because
+ * two connections writing one SQLite file from one process wait on each
+ * other's locks inside the shared libuv pool. The alert engine never reaches
+ * into the registry's tables.
  *
  * Times and JSON are TEXT in both dialects (ISO strings compare as text).
  * One active alert per clinic and condition, and short codes unique among
@@ -252,8 +255,8 @@ export class SqlAlertStore implements AlertStore {
       try {
         const rows = await this.q(
           `INSERT INTO alerts (id, clinic_id, condition, severity, state, short_code, text, device_id, occurrences,
-             first_at, last_at, epoch, next_step, next_step_at, details, updated_at)
-           VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, 1, $8, $8, 0, 0, $9, $10, $8) RETURNING *`,
+             first_at, last_at, epoch, next_step, next_step_at, details, updated_at, lease_owner, lease_until)
+           VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, 1, $8, $8, 0, 0, $9, $10, $8, $11, $12) RETURNING *`,
           [
             id,
             a.clinicId,
@@ -265,6 +268,8 @@ export class SqlAlertStore implements AlertStore {
             a.at,
             a.nextStepAt,
             JSON.stringify(a.details),
+            a.lease?.owner ?? null,
+            a.lease?.until ?? null,
           ],
         );
         return toAlert(rows[0] as Row);
@@ -509,6 +514,13 @@ export class SqlAlertStore implements AlertStore {
 
 class SqliteDriver implements Driver {
   readonly kind = 'sqlite' as const;
+  /**
+   * One statement at a time. node-sqlite3 runs each statement on a libuv pool thread, and a
+   * connection is used by one thread at a time: statements issued together would park pool threads
+   * on this connection's mutex (or in its busy wait), starving every other connection and file
+   * operation of the process, the fleet store's included.
+   */
+  private chain: Promise<unknown> = Promise.resolve();
   private constructor(private readonly db: sqlite3.Database) {}
 
   static async open(path: string): Promise<SqliteDriver> {
@@ -540,15 +552,33 @@ class SqliteDriver implements Driver {
   }
 
   query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    const run = this.chain.then(() => this.run(sql, params));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(sql: string, params: unknown[]): Promise<Row[]> {
     // "$1" -> "?1": SQLite's numbered parameters, so one SQL text serves both dialects.
     const text = sql.replace(/\$(\d+)/g, '?$1');
-    return new Promise((resolve, reject) => {
-      this.db.all(text, params, (err, rows) => (err ? reject(err) : resolve(rows as Row[])));
-    });
+    // The fleet store writes the same file over its own connection. busy_timeout covers most waits, but
+    // WAL can answer SQLITE_BUSY at once (a snapshot that cannot be upgraded): each statement here is
+    // its own transaction, so trying it again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<Row[]>((resolve, reject) => {
+          this.db.all(text, params, (err, rows) => (err ? reject(err) : resolve(rows as Row[])));
+        });
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(500, 5 * 2 ** attempt) * (0.5 + Math.random())));
+      }
+    }
   }
 
   close(): Promise<void> {
-    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    return this.chain.then(
+      () => new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve()))),
+    );
   }
 
   uniqueIndexOf(e: unknown): string | undefined {

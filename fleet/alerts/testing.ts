@@ -97,7 +97,7 @@ export async function alertFixture(): Promise<AlertFixture> {
   const dbPath = join(dir, 'fleet.db');
   const store = await SqliteStore.open(dbPath);
   await store.migrate();
-  let alerts = await SqlAlertStore.openSqlite(dbPath);
+  let alerts = await SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
   await alerts.migrate();
   const org = await store.createOrganisation('Acme Health');
   const clinic = await store.createClinic({
@@ -142,7 +142,7 @@ export async function alertFixture(): Promise<AlertFixture> {
     boxes,
     async reopen() {
       await alerts.close();
-      alerts = await SqlAlertStore.openSqlite(dbPath);
+      alerts = await SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
       await alerts.migrate();
       return alerts;
     },

@@ -49,6 +49,8 @@ export type NewAlert = Pick<Alert, 'clinicId' | 'condition' | 'severity' | 'text
   at: string;
   /** When the first step is due (now, or the end of a silence window). */
   nextStepAt: string | null;
+  /** Create it holding the lease on its first step (the creator runs that step at once). */
+  lease?: { owner: string; until: string };
 };
 
 export type AlertPatch = Partial<

@@ -10,6 +10,7 @@
  * device id (lower case, given at approval): the `box` field takes either.
  */
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
+import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
 import type { MethodSpec } from './rpc.js';
 import { DeviceSettingsSchema } from './settings.js';
@@ -352,6 +353,8 @@ export const OPS_METHODS = {
     result: Type.Array(AuditSchema),
     example: { params: { limit: 10 }, result: [] },
   }),
+  // alerts, acknowledgement and rollover (fleet/alerts)
+  ...ALERT_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
