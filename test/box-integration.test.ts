@@ -128,8 +128,12 @@ describe('the box with all its features against the fleet', () => {
 
     // an incoming call, answered at the desk by lifting the handset, then the caller hangs up
     const index = sim.emu.incomingCall(CALLER);
-    await until(() => sim.features.calls.manager.snapshot().ringing || undefined, 'the call ringing at the box');
-    expect(sim.features.io.service.indicatorState.call).toBe('ringing');
+    await until(
+      () => sim.features.io.service.indicatorState.call === 'ringing' || undefined,
+      'the ring indicator showing the call',
+    );
+    expect(sim.features.io.service.outputs.leds.ring.kind).toBe('blink');
+    expect(sim.features.io.service.outputs.buzzer.pattern).toBe('ring');
     await new Promise((r) => setTimeout(r, 700));
     await sim.liftHandset();
     await until(() => sim.features.calls.manager.snapshot().inCall || undefined, 'the call answered');
