@@ -69,6 +69,7 @@ interface Result {
   fleetCpu: number;
   brokerRss: number;
   brokerCpu: number;
+  simCpu: number;
   rejected: number;
   gaps: number;
 }
@@ -139,6 +140,7 @@ async function runMode(
   await new Promise((r) => setTimeout(r, 3000)); // warm up
   const f0 = procStat(process.pid);
   const b0 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
+  const s0 = sim.pid ? procStat(sim.pid) : { cpuTicks: 0, rssMiB: 0 };
   const sent0 = (await stats()).sent;
   lat = [];
   stored = 0;
@@ -150,6 +152,7 @@ async function runMode(
   const end = await stats();
   const f1 = procStat(process.pid);
   const b1 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
+  const s1 = sim.pid ? procStat(sim.pid) : { cpuTicks: 0, rssMiB: 0 };
   lat.sort((x, y) => x - y);
   const result: Result = {
     mode: mode === 'embedded' ? 'embedded aedes' : 'external mosquitto',
@@ -164,6 +167,7 @@ async function runMode(
     fleetCpu: ((f1.cpuTicks - f0.cpuTicks) / 100 / wall) * 100,
     brokerRss: b1.rssMiB,
     brokerCpu: ((b1.cpuTicks - b0.cpuTicks) / 100 / wall) * 100,
+    simCpu: ((s1.cpuTicks - s0.cpuTicks) / 100 / wall) * 100,
     rejected: fleet.metrics().rejectedMessages,
     gaps,
   };
@@ -218,6 +222,7 @@ async function main(): Promise<void> {
     ['fleet CPU (% of a core)', (r) => r.fleetCpu.toFixed(0)],
     ['broker RSS (MiB)', (r) => r.brokerRss.toFixed(0)],
     ['broker CPU (% of a core)', (r) => r.brokerCpu.toFixed(0)],
+    ['box simulator CPU (% core)', (r) => r.simCpu.toFixed(0)],
     ['rejected messages', (r) => String(r.rejected)],
     ['sequence gaps seen', (r) => String(r.gaps)],
   ];

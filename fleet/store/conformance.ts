@@ -92,10 +92,16 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
         isCallboxError(e, ErrorCode.NotFound),
       );
       const seen = new Date(Date.now() - 5000).toISOString();
-      await store.touchBoxes([{ deviceId: 'cb-0001', lastSeenAt: seen, online: true }]);
+      await store.updateBox('CB-0002', { deviceId: 'cb-0002', online: true });
+      await store.touchBoxes([
+        { deviceId: 'cb-0001', lastSeenAt: seen, online: true },
+        { deviceId: 'cb-0002', lastSeenAt: seen, online: false },
+        { deviceId: 'cb-none', lastSeenAt: seen, online: true },
+      ]);
       const t = await store.getBox('CB-0001');
       expect(t?.online).toBe(true);
       expect(t?.lastSeenAt).toBe(seen);
+      expect((await store.getBox('CB-0002'))?.online).toBe(false);
     });
 
     it('stores, replaces and revokes credentials', async () => {

@@ -46,8 +46,8 @@ export class PostgresStore extends SqlStore {
     this.db = new PgDriver(pool);
   }
 
-  protected override cast(param: string, type: 'json' | 'ts'): string {
-    return type === 'json' ? `${param}::jsonb` : `${param}::timestamptz`;
+  protected override cast(param: string, type: 'json' | 'ts' | 'bool'): string {
+    return `${param}::${type === 'json' ? 'jsonb' : type === 'ts' ? 'timestamptz' : 'boolean'}`;
   }
 
   static async open(url: string, opts: { max?: number } = {}): Promise<PostgresStore> {

@@ -171,7 +171,7 @@ export abstract class SqlStore implements Store {
   protected abstract readonly db: Driver;
 
   /** A parameter where the database cannot infer its type (INSERT ... SELECT). */
-  protected cast(param: string, _type: 'json' | 'ts'): string {
+  protected cast(param: string, _type: 'json' | 'ts' | 'bool'): string {
     return param;
   }
 
@@ -372,16 +372,22 @@ export abstract class SqlStore implements Store {
   }
 
   async touchBoxes(updates: { deviceId: string; lastSeenAt: string; online: boolean }[]): Promise<void> {
-    if (updates.length === 0) return;
-    await this.db.transaction(async (q) => {
-      for (const u of updates) {
-        await q('UPDATE boxes SET last_seen_at = $1, online = $2 WHERE device_id = $3', [
-          u.lastSeenAt,
-          u.online,
-          u.deviceId,
-        ]);
-      }
-    });
+    // One UPDATE ... FROM (VALUES ...) per 500 boxes: presence of thousands of
+    // boxes must not hold the database (and the event inserts behind it) for long.
+    for (let i = 0; i < updates.length; i += 500) {
+      const chunk = updates.slice(i, i + 500);
+      const params: unknown[] = [];
+      const rows = chunk.map((u) => {
+        params.push(u.deviceId, u.lastSeenAt, u.online);
+        const n = params.length;
+        return `($${n - 2}, ${this.cast(`$${n - 1}`, 'ts')}, ${this.cast(`$${n}`, 'bool')})`;
+      });
+      await this.db.query(
+        `UPDATE boxes SET last_seen_at = v.column2, online = v.column3
+         FROM (VALUES ${rows.join(', ')}) AS v WHERE boxes.device_id = v.column1`,
+        params,
+      );
+    }
   }
 
   // ---- credentials ------------------------------------------------------------
