@@ -745,3 +745,19 @@ describe('CallManager: a late end report for a reused index', () => {
     await mgr.stop();
   });
 });
+
+describe('CallManager: started before the modem', () => {
+  it('registers network forwarding once the modem reports ready', async () => {
+    const modem = new FakeModem();
+    modem.state = 'initializing';
+    const box = { settings: settingsFrom(BASE) };
+    const mgr = new CallManager({ modem, sink: new MemoryEventSink(), settings: () => box.settings });
+    await mgr.start();
+    await mgr.idle();
+    expect(modem.commands).toEqual([]);
+    await modem.start();
+    await mgr.idle();
+    expect([...modem.forwarding.keys()].sort()).toEqual(['busy', 'no_reply', 'not_reachable']);
+    await mgr.stop();
+  });
+});

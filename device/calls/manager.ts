@@ -139,6 +139,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
    */
   private readonly tombstones = new Map<number, { number: string | null; at: number }>();
   private lastRolloverKey: string | null = null;
+  private provisionPending = false;
   private readonly modemListeners: { [K in keyof ModemEventMap]?: (...args: ModemEventMap[K]) => void } = {};
 
   constructor(opts: CallManagerOptions) {
@@ -159,8 +160,9 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
 
   /**
    * Listen to the modem, resume calls from the store against AT+CLCC, and
-   * (unless disabled) register conditional forwarding in the background.
-   * The modem is expected to be started by its owner.
+   * (unless disabled) register conditional forwarding in the background,
+   * as soon as the modem is ready. The modem is started by its owner; the
+   * CallManager may start before or after it.
    */
   async start(): Promise<void> {
     if (this.started) return;
@@ -172,7 +174,12 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     };
     this.modemListeners.callEnded = (info) => this.enqueue('callEnded', () => this.onCallEnded(info));
     this.modemListeners.state = (state: ModemState) => {
-      if (state === 'ready') this.enqueue('modem ready', async () => void (await this.refresh()));
+      if (state !== 'ready') return;
+      void this.enqueue('modem ready', async () => void (await this.refresh()));
+      if (this.provisionPending) {
+        this.provisionPending = false;
+        this.track(this.provisionForwarding());
+      }
     };
     for (const [k, fn] of Object.entries(this.modemListeners)) this.modem.on(k as 'ring', fn as () => void);
 
@@ -199,7 +206,11 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     const week = 7 * 24 * HOUR_MS;
     const keep = Math.max(s.calls.repeatCallerWindowH, s.followUpSms.windowH) * HOUR_MS;
     this.track(this.store.prune(this.clock.now() - Math.max(keep, week)));
-    if (this.provisionOnStart) this.track(this.provisionForwarding());
+    if (this.provisionOnStart) {
+      // Forwarding lives at the network: register it once the modem can talk to it.
+      if (this.modem.state === 'ready') this.track(this.provisionForwarding());
+      else this.provisionPending = true;
+    }
   }
 
   /** Stop listening and clear timers; waits for work in progress. Call records stay in the store. */

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CallRecord, type CallStore, MemoryCallStore, SqliteCallStore } from './store.js';
+import { Store } from '../store/store.js';
+import { CALLS_MIGRATIONS, type CallRecord, type CallStore, MemoryCallStore, SqliteCallStore } from './store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'callbox-calls-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +32,17 @@ function rec(over: Partial<CallRecord>): CallRecord {
 
 const impls: [string, () => Promise<CallStore>][] = [
   ['memory', async () => new MemoryCallStore()],
-  ['sqlite', () => SqliteCallStore.open(join(dir, `s-${Math.random()}.sqlite`))],
+  ['sqlite file', () => SqliteCallStore.open(join(dir, `s-${Math.random()}.sqlite`))],
+  [
+    'box store (device/store)',
+    async () => {
+      const store = await Store.open({
+        file: join(dir, `b-${Math.random()}.db`),
+        migrations: { calls: CALLS_MIGRATIONS },
+      });
+      return new SqliteCallStore(store, () => store.close());
+    },
+  ],
 ];
 
 describe.each(impls)('CallStore conformance: %s', (_name, make) => {
