@@ -26,6 +26,7 @@ function exitCodeOf(e: unknown): number {
   if (!isCallboxError(e)) return 1;
   switch (e.code) {
     case ErrorCode.NotFound:
+    case ErrorCode.AlertNotFound:
       return 3;
     case ErrorCode.NotAuthorized:
       return 4;
@@ -303,6 +304,89 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(r, () => `clinic ${r.id} updated`);
       },
     );
+
+  // ---- alerts and rollover (fleet/alerts) ----
+  const alertRef = (ref: string) => (/^\d{4}$/.test(ref) ? { code: ref } : { id: ref });
+  const ALERT_COLS = ['shortCode', 'state', 'severity', 'condition', 'occurrences', 'firstAt', 'ackedBy', 'text'];
+  const alerts = program.command('alerts').description('alerts: list, show, acknowledge, resolve');
+  alerts
+    .command('list')
+    .option('--clinic <id>', 'of one clinic')
+    .option('--state <state>', 'active (default), open, acknowledged, resolved', 'active')
+    .option('--limit <n>', 'at most', '50')
+    .action(async (o: { clinic?: string; state: string; limit: string }) => {
+      const r = (await (
+        await connect()
+      ).call('alerts.list', {
+        ...(o.clinic ? { clinicId: o.clinic } : {}),
+        state: o.state as never,
+        limit: Number(o.limit),
+      })) as Record<string, unknown>[];
+      print(r, () => table(r, ALERT_COLS));
+    });
+  alerts.command('show <alert>').action(async (ref: string) => {
+    const r = (await (await connect()).call('alerts.show', alertRef(ref))) as {
+      alert: Record<string, unknown>;
+      deliveries: Record<string, unknown>[];
+      log: Record<string, unknown>[];
+    };
+    print(r, () =>
+      [
+        JSON.stringify(r.alert, null, 2),
+        'deliveries:',
+        table(r.deliveries, ['at', 'step', 'channel', 'target', 'attempt', 'status', 'error', 'detail']),
+        'history:',
+        table(r.log, ['at', 'action', 'by', 'detail']),
+      ].join('\n'),
+    );
+  });
+  alerts
+    .command('ack <alert>')
+    .description('acknowledge (by id or 4-digit code)')
+    .action(async (ref: string) => {
+      const r = (await (await connect()).call('alerts.ack', alertRef(ref))) as Record<string, unknown>;
+      print(r, () => `alert ${r.shortCode} is ${r.state} (by ${r.ackedBy ?? '-'})`);
+    });
+  alerts
+    .command('resolve <alert>')
+    .description('resolve (by id or 4-digit code)')
+    .option('--note <text>', 'why')
+    .action(async (ref: string, o: { note?: string }) => {
+      const r = (await (
+        await connect()
+      ).call('alerts.resolve', {
+        ...alertRef(ref),
+        ...(o.note ? { note: o.note } : {}),
+      })) as Record<string, unknown>;
+      print(r, () => `alert ${r.shortCode} is ${r.state} (by ${r.resolvedBy ?? '-'})`);
+    });
+  const rollover = program.command('rollover').description("a clinic's calls to its answering service and back");
+  rollover
+    .command('start <clinic>')
+    .requiredOption('--reason <text>', 'why (it goes into the alert text)')
+    .option('--number <e164>', 'forward to (default: the clinic answering service)')
+    .option('--until <time>', 'roll back at this time (ISO)')
+    .action(async (clinicId: string, o: { reason: string; number?: string; until?: string }) => {
+      const r = (await (
+        await connect()
+      ).call('rollover.start', {
+        clinicId,
+        reason: o.reason,
+        ...(o.number ? { number: o.number } : {}),
+        ...(o.until ? { backAt: o.until } : {}),
+      })) as { active: boolean; boxes: { deviceId: string; confirmed: boolean; error?: string }[] };
+      print(r, () =>
+        [
+          r.active ? 'rollover on' : 'rollover NOT on: no box confirmed it',
+          ...r.boxes.map((b) => `  ${b.deviceId}: ${b.confirmed ? 'confirmed' : `not confirmed (${b.error ?? '?'})`}`),
+        ].join('\n'),
+      );
+      if (!r.active) code = 6;
+    });
+  rollover.command('stop <clinic>').action(async (clinicId: string) => {
+    const r = (await (await connect()).call('rollover.stop', { clinicId })) as { active: boolean };
+    print(r, () => (r.active ? 'rollover still on' : 'rollover off: calls are back at the clinic'));
+  });
 
   program
     .command('events')

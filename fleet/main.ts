@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { describeError, isCallboxError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
+import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { Fleet } from './fleet.js';
 
@@ -22,7 +23,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   let fleet: Fleet;
   try {
     const config = loadFleetConfig(configFile(argv));
-    fleet = await Fleet.start(config);
+    fleet = await Fleet.start(config, { features: [alertsFeature()] });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +

@@ -31,6 +31,8 @@ export async function startTestFleet(
     ingest: { flushMs: 2, ...((values.ingest as object) ?? {}) },
     presence: { ...((values.presence as object) ?? {}) },
     ops: { commandTimeoutMs: 2000, ...((values.ops as object) ?? {}) },
+    http: { port: 0, ...((values.http as object) ?? {}) },
+    alerts: { ...((values.alerts as object) ?? {}) },
   };
   const config = loadFleetConfig(undefined, base, {});
   let adminPassword = '';

@@ -1,0 +1,81 @@
+/**
+ * The alert engine as a fleet feature: `Fleet.start(config, { features:
+ * [alertsFeature()] })`. On start it opens the alert store (beside the fleet
+ * store), starts the engine on the fleet bus with the fleet's device
+ * commands and live presence, adds its ops methods to the fleet's ops API,
+ * and, while the fleet has no HTTP server of its own, serves the
+ * acknowledgement links with fastify on `http.host:http.port`. When an HTTP
+ * API feature exists, start this one with `{ serveHttp: false }` and
+ * register `feature.alerts.http.plugin` there.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { CallboxError, describeError, ErrorCode } from '../../shared/errors.js';
+import { getLogger } from '../../shared/log.js';
+import type { Fleet, FleetFeature } from '../fleet.js';
+import type { Clock } from './engine.js';
+import { type Alerts, startAlerts } from './index.js';
+import { alertOpsHandlers } from './ops.js';
+
+const log = getLogger('fleet:alerts');
+
+export interface AlertsFeatureOptions {
+  /** Serve the acknowledgement links on the fleet's http section (default true). */
+  serveHttp?: boolean;
+  clock?: Clock;
+}
+
+export class AlertsFeature implements FleetFeature {
+  readonly name = 'alerts';
+  alerts: Alerts | undefined;
+  http: FastifyInstance | undefined;
+  /** Where the links are served (http://host:port), once started with serveHttp. */
+  httpUrl = '';
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly opts: AlertsFeatureOptions = {},
+  ) {}
+
+  async start(): Promise<void> {
+    const f = this.fleet;
+    this.alerts = await startAlerts({
+      bus: f.bus,
+      store: f.store,
+      commands: f.commands,
+      storeConfig: f.config.store,
+      config: f.config.alerts,
+      isOnline: (id) => f.presence.isOnline(id),
+      ...(this.opts.clock ? { clock: this.opts.clock } : {}),
+    });
+    const engine = this.alerts.engine;
+    const ops = f.opsApi;
+    if (!ops) throw new CallboxError(ErrorCode.Internal, 'the alerts feature needs the fleet ops API running');
+    ops.extend((actor) => alertOpsHandlers(engine, actor));
+    if (this.opts.serveHttp !== false) {
+      const app = Fastify({ logger: false });
+      await app.register(this.alerts.http.plugin, this.alerts.http.options);
+      try {
+        const url = await app.listen({ host: f.config.http.host, port: f.config.http.port });
+        this.httpUrl = url;
+      } catch (e) {
+        await app.close().catch(() => undefined);
+        throw new CallboxError(
+          ErrorCode.ConfigInvalid,
+          `cannot serve alert links on ${f.config.http.host}:${f.config.http.port}: ${describeError(e)}; ` +
+            'set http.port (CALLBOX_FLEET__HTTP__PORT)',
+        );
+      }
+      this.http = app;
+      log.info({ url: this.httpUrl }, 'alert links served');
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.http?.close().catch(() => undefined);
+    await this.alerts?.stop();
+  }
+}
+
+export function alertsFeature(opts: AlertsFeatureOptions = {}): (fleet: Fleet) => AlertsFeature {
+  return (fleet) => new AlertsFeature(fleet, opts);
+}
