@@ -761,3 +761,18 @@ describe('CallManager: started before the modem', () => {
     await mgr.stop();
   });
 });
+
+describe('CallManager: unreadable clinic hours', () => {
+  it('still tracks the call (as in hours) when the time zone cannot be used', async () => {
+    const { modem, sink, mgr, step, box } = setup();
+    box.settings = { ...box.settings, clinic: { ...box.settings.clinic, timezone: 'Mars/Olympus_Mons' } };
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(8000);
+    modem.callerHangsUp(idx);
+    await step(0);
+    expect(sink.ofType('call.incoming')[0]).toMatchObject({ inHours: true });
+    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'missed' });
+    await mgr.stop();
+  });
+});

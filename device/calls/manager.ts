@@ -187,7 +187,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       for (const rec of await this.store.openCalls()) {
         this.live.set(rec.callId, {
           ...rec,
-          mode: decideCall(this.settings(), rec.startedAt).mode,
+          mode: this.decide(rec.startedAt).mode,
           ringTimer: null,
           lostTimer: null,
           voicemailTimer: null,
@@ -380,6 +380,20 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     return best;
   }
 
+  /** In or after hours and the mode; never throws (a call must be tracked even if the hours cannot be read). */
+  private decide(at: number): { inHours: boolean; mode: CallMode; reason: string } {
+    const s = this.settings();
+    try {
+      return decideCall(s, at);
+    } catch (e) {
+      this.log.error(
+        { err: describeError(e), timezone: s.clinic.timezone },
+        'clinic hours unreadable; treating as open',
+      );
+      return { inHours: true, mode: s.calls.inHours, reason: 'hours_unreadable' };
+    }
+  }
+
   private at(): Date {
     return new Date(this.clock.now());
   }
@@ -556,7 +570,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   private async newCall(index: number | null, number: string | null, waiting: boolean): Promise<LiveCall> {
     const now = this.clock.now();
     const s = this.settings();
-    const decision = decideCall(s, now);
+    const decision = this.decide(now);
     let repeat = false;
     const callId = this.newCallId();
     if (number) {
