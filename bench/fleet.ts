@@ -11,7 +11,7 @@
  */
 import { fork } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, type as osType, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, type as osType, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -229,6 +229,9 @@ async function main(): Promise<void> {
   const w = 28;
   const out = [
     `machine: ${cpu[0]?.model ?? '?'} x${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${osType()} ${release()}, node ${process.version}`,
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (other work on the machine shares its cores)`,
     `boxes: ${N}, events per box per s: ${RATE} (offered ${(N * RATE).toFixed(0)}/s), telemetry every 30 s, window ${SECONDS} s, store: SQLite`,
     '',
     `${''.padEnd(w)}${results.map((r) => r.mode.padEnd(22)).join('')}`,

@@ -184,6 +184,15 @@ export class Fleet {
       password = readFileSync(m.externalPasswordFile, 'utf8').trim();
       this.brokerUrl = m.externalUrl;
     }
+    // Boxes the store last saw online are online until their heartbeat times out.
+    this.presence.seed(
+      (await this.store.listBoxes({ claimState: 'approved' })).flatMap((b) =>
+        b.deviceId && b.online && b.lastSeenAt ? [{ deviceId: b.deviceId, lastSeen: Date.parse(b.lastSeenAt) }] : [],
+      ),
+    );
+    this.bus.on('box.decommissioned', this, ({ box }) => {
+      if (box.deviceId) this.presence.forget(box.deviceId);
+    });
     await this.connect(username, password);
     // After connecting, so the new admin's credential reaches the broker (either mode).
     await this.bootstrapAdmin(opts);
@@ -320,13 +329,17 @@ export class Fleet {
           if (!deviceId) break;
           const telemetry = decodePayload(TelemetrySchema, payload, `telemetry of ${deviceId}`);
           this.bus.emit('telemetry', { deviceId, telemetry });
-          void this.noteFirmware(deviceId, telemetry.softwareVersion);
+          this.noteFirmware(deviceId, telemetry.softwareVersion).catch((err) =>
+            log.error({ err, deviceId }, 'recording firmware failed'),
+          );
           break;
         }
         case 'configReported': {
           if (!deviceId || payload.length === 0) break;
           const report = decodePayload(ConfigReportedSchema, payload, `config report of ${deviceId}`);
-          void this.noteReport(deviceId, report);
+          this.noteReport(deviceId, report).catch((err) =>
+            log.error({ err, deviceId }, 'recording config report failed'),
+          );
           this.bus.emit('config.reported', { deviceId, report });
           break;
         }
@@ -395,6 +408,7 @@ export class Fleet {
     }
     await this.ingest.stop();
     await this.presence.stop();
+    this.bus.removeAll(this);
     await this.ops?.stop().catch(() => undefined);
     await this.fleetRequests?.stop().catch(() => undefined);
     this.commands.stop();

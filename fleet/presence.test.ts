@@ -62,6 +62,14 @@ describe('presence: the heartbeat timeout is the truth, status and will are hint
     expect(changes).toEqual([]);
   });
 
+  it('keeps boxes seeded from the store online only until their heartbeat times out', () => {
+    presence.seed([{ deviceId: 'cb-5', lastSeen: Date.now() - 50_000 }]);
+    expect(presence.isOnline('cb-5')).toBe(true);
+    vi.advanceTimersByTime(15_000);
+    expect(presence.isOnline('cb-5')).toBe(false);
+    expect(changes).toEqual([expect.objectContaining({ deviceId: 'cb-5', online: false, reason: 'timeout' })]);
+  });
+
   it('stops announcing to an owner once its listeners are removed', () => {
     bus.removeAll(owner);
     presence.seen('cb-4');

@@ -65,6 +65,13 @@ export class Presence {
     }
   }
 
+  /** Boxes known online before this start (from the store): online until their heartbeat times out. */
+  seed(entries: { deviceId: string; lastSeen: number }[]): void {
+    for (const e of entries) {
+      if (!this.boxes.has(e.deviceId)) this.boxes.set(e.deviceId, { online: true, lastSeen: e.lastSeen });
+    }
+  }
+
   /** Any live message from the box. */
   seen(deviceId: string): void {
     const t = this.now();

@@ -22,7 +22,7 @@ import type { MqttClient } from 'mqtt';
 import type { ClaimRequest, ClaimResponse, ConfigDesired } from '../shared/contract/messages.js';
 import { DeviceSettingsSchema } from '../shared/contract/settings.js';
 import { claimTopics, deviceTopics } from '../shared/contract/topics.js';
-import { CallboxError, ErrorCode } from '../shared/errors.js';
+import { CallboxError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
@@ -153,8 +153,13 @@ export class Registry {
     let box = await this.store.getBox(req.serial);
     let answer: ClaimResponse;
     if (!box) {
-      box = await this.store.createBox({ serial: req.serial, claimState: 'pending', model: req.model });
-      await this.audit(`claim:${req.serial}`, 'claims.request', `box:${req.serial}`, null, box);
+      try {
+        box = await this.store.createBox({ serial: req.serial, claimState: 'pending', model: req.model });
+        await this.audit(`claim:${req.serial}`, 'claims.request', `box:${req.serial}`, null, box);
+      } catch (e) {
+        // recorded at the same moment by the broker's first-use report
+        if (!isCallboxError(e, ErrorCode.Conflict)) throw e;
+      }
     }
     box = await this.store.updateBox(req.serial, {
       lastClaimRequestId: req.id,
