@@ -776,3 +776,24 @@ describe('CallManager: unreadable clinic hours', () => {
     await mgr.stop();
   });
 });
+
+describe('CallManager: indicators', () => {
+  it("reports every change to 'change' listeners, and a failing listener does not stop the call's handling", async () => {
+    const { modem, sink, mgr, step } = setup();
+    const seen: boolean[] = [];
+    mgr.on('change', (s) => seen.push(s.ringing));
+    mgr.on('change', () => {
+      throw new Error('LED driver fell over');
+    });
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(8000);
+    modem.callerHangsUp(idx);
+    await step(0);
+    expect(seen).toContain(true);
+    expect(seen.at(-1)).toBe(false);
+    expect(sink.events.map((e) => e.type)).toEqual(['call.incoming', 'call.ended', 'call.followup_sms']);
+    expect(mgr.snapshot().missedCount).toBe(1);
+    await mgr.stop();
+  });
+});

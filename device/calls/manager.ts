@@ -399,7 +399,12 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   }
 
   private changed(): void {
-    this.emit('change', this.snapshot());
+    try {
+      this.emit('change', this.snapshot());
+    } catch (e) {
+      // An indicator's failure must not stop a call's transition half-way.
+      this.log.error({ err: describeError(e) }, "a 'change' listener failed");
+    }
   }
 
   private clearTimers(c: LiveCall): void {
