@@ -1,7 +1,8 @@
 /**
  * `npm run demo` end to end: the demo script runs the fleet, one simulated
  * box and the narrated scenario, and exits 0 on its own with the key steps
- * and the figures on its console, leaving no process behind. Without socat
+ * and the figures on its console (with the after-hours voicemail recorded
+ * through alsa-capture where it is built), leaving no process behind. Without socat
  * it stops at once with a clear instruction.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadAlsaCapture } from '../device/audio/alsa.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DEMO = ['--import', 'tsx', 'device/sim/demo.ts'];
@@ -69,7 +71,24 @@ describe('npm run demo', () => {
     expect(out).toContain('unconditional off, confirmed by AT+CCFC query');
     expect(out).toMatch(/answered; rings \d+, answer \d+\.\d s/);
     expect(out).toMatch(/rolled_over; rings \d+/);
-    expect(out).toContain('2 calls: 1 answered');
+    let audio = true;
+    try {
+      loadAlsaCapture();
+    } catch {
+      audio = false;
+    }
+    if (audio) {
+      expect(out).toContain('calls now go to voicemail');
+      expect(out).toMatch(/recorded 10\.0 s/);
+      expect(out).toMatch(/the fleet stored \d+ KB and confirmed checksum [0-9a-f]{12}/);
+      expect(out).toContain('the box deleted its encrypted copy only after that confirmation');
+      expect(out).toMatch(/voicemail\.recorded +from \+\*+0003, 10\.0 s/);
+      expect(out).toContain('3 calls: 1 answered');
+      expect(out).toContain('1 rolled over to the answering service, 1 to voicemail');
+    } else {
+      expect(out).toMatch(/skipped: (voicemail recording is off|this machine has no ALSA configuration)/);
+      expect(out).toContain('2 calls: 1 answered');
+    }
     expect(out).toContain('Demo finished');
     // no phone number in clear on the console
     expect(out).not.toMatch(/\+1555\d{7}/);

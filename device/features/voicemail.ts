@@ -34,6 +34,8 @@ export class VoicemailFeature implements BoxModule {
   private uploaderClient: MqttClient | undefined;
   private readonly recordings = new Map<string, Recording>();
   private box: Box | undefined;
+  /** Why recording is off (the AudioUnavailable message), or null when it is on. */
+  unavailable: string | null = null;
   private readonly onState = (s: UplinkState) => {
     if (s === 'online') void this.connected();
   };
@@ -63,7 +65,8 @@ export class VoicemailFeature implements BoxModule {
         sink: box.events,
       });
     } catch (e) {
-      log.error(`voicemail recording is off, the box runs without it: ${describeError(e)}`);
+      this.unavailable = describeError(e);
+      log.error(`voicemail recording is off, the box runs without it: ${this.unavailable}`);
     }
     box.provideVoicemailsPending(async () => (await vault.pending()).length);
     box.on('state', this.onState);

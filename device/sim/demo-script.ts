@@ -8,11 +8,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { MqttClient } from 'mqtt';
 import { clinicAlertSettings } from '../../fleet/alerts/config.js';
 import { type Alerts, startAlerts } from '../../fleet/alerts/index.js';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
+import { type StoredVoicemail, VoicemailReceiver } from '../../fleet/voicemail/receiver.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
 import { defaultSettings } from '../uplink/settings.js';
@@ -23,6 +25,8 @@ export interface DemoOptions {
   dir: string;
   logFile: string;
   keepRunning: boolean;
+  /** The asoundrc defining the "caller" ALSA file PCM was written (ALSA_CONFIG_PATH is set). */
+  callerAudio: boolean;
   /** Narration goes here (default: stdout). */
   out?: (line: string) => void;
 }
@@ -33,6 +37,7 @@ const ANSWERING_SERVICE = '+15550009999';
 const ON_CALL = '+15550001001';
 const CALLER_1 = '+15551230001';
 const CALLER_2 = '+15551230002';
+const CALLER_3 = '+15551230003';
 const RING_TIMEOUT_S = 6;
 const ALL_DAY = [{ open: '00:00', close: '24:00' }];
 
@@ -87,6 +92,8 @@ function summary(e: StoredEvent): string {
       return `${b.state}${b.detail ? ` (${b.detail})` : ''}`;
     case 'forwarding.state':
       return `${b.reason} ${b.enabled ? `on to ${who(b.number)}` : 'off'}${b.confirmed ? ', confirmed by AT+CCFC query' : ', NOT confirmed'}`;
+    case 'voicemail.recorded':
+      return `from ${who(b.number)}, ${secs(b.durationMs)}, ${b.bytes} bytes, sha256 ${String(b.sha256).slice(0, 12)}…`;
     case 'sms.received':
       return `from ${who(b.from)}`;
     default:
@@ -181,6 +188,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       dataDir: join(o.dir, 'box'),
       ringIntervalMs: 1000,
       softwareVersion: 'demo',
+      // The ALSA file PCM the demo's asoundrc defines (device/sim/demo.ts): the caller's voice.
+      config: { audio: { captureDevice: 'caller', sampleRate: 8000 } },
     });
     const box = sim;
     say(`box started: GSM modem emulator (SIM7600) on the pty ${box.emu.path}, virtual LED/button panel`);
@@ -286,9 +295,56 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       throw new DemoStepFailed('rollover off was not confirmed by the box');
     say('the box cleared forwarding and confirmed it off (AT+CCFC query); the rollover alert is resolved');
 
-    // ---- 7. what the fleet stored -------------------------------------------------------------
+    // ---- 7. after hours: voicemail ------------------------------------------------------------
+    stage = 'the after-hours voicemail';
+    step(7, 'After hours: voicemail');
+    let voicemails = 0;
+    if (!o.callerAudio) {
+      say('skipped: this machine has no ALSA configuration (/usr/share/alsa/alsa.conf) for the caller stand-in');
+    } else if (!box.features.voicemail.recording) {
+      say(
+        `skipped: voicemail recording is off on this machine (${box.features.voicemail.unavailable ?? 'no audio capture'})`,
+      );
+    } else {
+      const stored: StoredVoicemail[] = [];
+      const receiver = new VoicemailReceiver(fleet.client as MqttClient, join(o.dir, 'fleet-voicemail'), (v) => {
+        stored.push(v);
+      });
+      await receiver.start();
+      const closed = {
+        ...settings,
+        hours: { ...settings.hours, weekly: s.hours.weekly },
+        voicemail: { ...s.voicemail, maxLengthS: 10 },
+      };
+      const v2 = await admin.call('boxes.setConfig', { box: SERIAL, settings: closed });
+      await until(() => box.box.settingsVersion === v2.version, `settings v${v2.version} applied`);
+      say(`ops closed the clinic for the day (settings v${v2.version}): calls now go to voicemail`);
+      const idx3 = box.emu.incomingCall(CALLER_3);
+      say(`a patient calls at night from ${maskNumber(CALLER_3)}`);
+      await until(() => calls.snapshot().inVoicemail, 'the box answering for voicemail');
+      say('the box answered at once and records the message through alsa-capture');
+      const vm = await until(() => stored[0], 'the voicemail reaching the fleet', 20_000);
+      const lengthS = (vm.bytes - 44) / 2 / box.config.audio.sampleRate;
+      say(
+        `recorded ${lengthS.toFixed(1)} s (the ALSA file PCM stand-in plays the caller's message faster than real time)`,
+      );
+      say(
+        `uploaded in chunks: the fleet stored ${(vm.bytes / 1024).toFixed(0)} KB and confirmed checksum ${vm.sha256.slice(0, 12)}…`,
+      );
+      await until(
+        async () => (await box.features.voicemail.vault?.pending())?.length === 0,
+        'the box deleting its copy',
+      );
+      say('the box deleted its encrypted copy only after that confirmation');
+      box.emu.callerHangsUp(idx3);
+      await until(() => calls.snapshot().calls.length === 0, 'the voicemail call ending');
+      receiver.stop();
+      voicemails = 1;
+    }
+
+    // ---- 8. what the fleet stored -------------------------------------------------------------
     stage = 'reading the events at the fleet';
-    step(7, 'What the fleet stored');
+    step(8, 'What the fleet stored');
     const wanted = ['call.ended', 'panic.acknowledged', 'forwarding.state'];
     const events = await until(async () => {
       const list = (await admin?.call('events.list', { box: SERIAL, limit: 500 })) as StoredEvent[] | undefined;
@@ -297,7 +353,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       const offAgain = list.some(
         (e) => e.type === 'forwarding.state' && e.body.reason === 'unconditional' && e.body.enabled === false,
       );
-      return endedCalls >= 2 && offAgain && wanted.every((t) => list.some((e) => e.type === t)) ? list : undefined;
+      return endedCalls >= 2 + voicemails && offAgain && wanted.every((t) => list.some((e) => e.type === t))
+        ? list
+        : undefined;
     }, 'every event reaching the fleet');
     events.sort((a, b) => a.seq - b.seq);
     const time = (iso: string) => new Date(iso).toISOString().slice(11, 19);
@@ -315,9 +373,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     }
     const answered = ended.filter((e) => e.body.outcome === 'answered');
     const rolled = ended.filter((e) => e.body.outcome === 'rolled_over');
+    const toVoicemail = ended.filter((e) => e.body.outcome === 'voicemail');
     const mean = answered.reduce((sum, e) => sum + (e.body.timeToAnswerMs as number), 0) / Math.max(1, answered.length);
     out(
-      `  ${ended.length} calls: ${answered.length} answered (mean time to answer ${secs(mean)}), ${rolled.length} rolled over to the answering service`,
+      `  ${ended.length} calls: ${answered.length} answered (mean time to answer ${secs(mean)}), ${rolled.length} rolled over to the answering service, ${toVoicemail.length} to voicemail`,
     );
     const pressed = events.find((e) => e.type === 'panic.pressed');
     const acked = events.find((e) => e.type === 'panic.acknowledged');

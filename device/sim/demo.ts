@@ -12,7 +12,7 @@
  * something needed is missing; every process and pty it started is gone.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -23,6 +23,16 @@ const HELP = `usage: npm run demo [-- --keep-running]
   --keep-running   leave the fleet and the box running after the scenario (Ctrl-C stops)
   --help           this text
 `;
+
+/** Seconds of 16-bit mono PCM that rise and fall like speech (a tone under a slow envelope). */
+function callerVoice(rate: number, seconds: number): Buffer {
+  const b = Buffer.alloc(rate * seconds * 2);
+  for (let i = 0; i < rate * seconds; i++) {
+    const envelope = 0.5 + 0.5 * Math.sin((2 * Math.PI * i) / (rate * 0.7));
+    b.writeInt16LE(Math.round(7000 * envelope * Math.sin((2 * Math.PI * 220 * i) / rate)), i * 2);
+  }
+  return b;
+}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`demo: ${message}\n`);
@@ -52,6 +62,18 @@ async function main(argv: string[]): Promise<void> {
     destination: pino.destination({ dest: logFile, sync: true }),
   });
 
+  // The caller's voice for voicemail: an ALSA file PCM (asoundrc) the real alsa-capture records from.
+  const callerAudio = existsSync('/usr/share/alsa/alsa.conf');
+  if (callerAudio) {
+    const raw = join(dir, 'caller.raw');
+    writeFileSync(raw, callerVoice(8000, 12));
+    writeFileSync(
+      join(dir, 'asound.conf'),
+      `</usr/share/alsa/alsa.conf>\npcm.caller {\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "${raw}"\n format "raw"\n}\n`,
+    );
+    process.env.ALSA_CONFIG_PATH = join(dir, 'asound.conf');
+  }
+
   let runDemo: typeof import('./demo-script.js').runDemo;
   try {
     ({ runDemo } = await import('./demo-script.js'));
@@ -70,7 +92,7 @@ async function main(argv: string[]): Promise<void> {
         process.exit(1);
       }, watchdogS * 1000);
   watchdog?.unref();
-  const code = await runDemo({ dir, logFile, keepRunning });
+  const code = await runDemo({ dir, logFile, keepRunning, callerAudio });
   clearTimeout(watchdog);
   process.exit(code);
 }
