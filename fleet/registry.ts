@@ -134,7 +134,13 @@ export class Registry {
       });
     }
     if (!(await this.store.getBox(serial))) {
-      await this.store.createBox({ serial, claimState: 'pending' }).catch(() => undefined);
+      try {
+        const box = await this.store.createBox({ serial, claimState: 'pending' });
+        await this.audit(`claim:${serial}`, 'claims.request', `box:${serial}`, null, box);
+      } catch (e) {
+        // created at the same moment by the claim request itself
+        if (!isCallboxError(e, ErrorCode.Conflict)) throw e;
+      }
     }
   }
 

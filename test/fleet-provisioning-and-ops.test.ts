@@ -189,6 +189,13 @@ describe('provisioning and the ops API', () => {
     }
   });
 
+  it('connects a box with the longest serial (its 35-character device id is its client id)', async () => {
+    const serial = `L${'X'.repeat(27)}-001`;
+    const creds = await provisionBox(tf, serial);
+    expect(creds.deviceId.length).toBe(35);
+    (await boxClient(tf, creds)).end(true);
+  });
+
   it('answers a repeated claim request id with the same answer', async () => {
     await tf.admin.call('boxes.register', { serial: 'IDEM-0001', claimSecret: 'label-IDEM' });
     const c = await connectClient(tf.url, { username: 'claim:IDEM-0001', password: 'label-IDEM' });

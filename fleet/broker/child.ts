@@ -158,6 +158,8 @@ async function start(msg: BrokerStartMessage): Promise<void> {
   const aedes = await Aedes.createBroker({
     connectTimeout: limits.connectTimeoutMs,
     maxTopicLevels: limits.maxTopicLevels,
+    // device ids are up to 64 characters and are used as client ids (aedes's default allows 23)
+    maxClientsIdLength: 128,
     heartbeatInterval: 60_000,
   });
   broker = aedes;
