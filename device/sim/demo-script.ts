@@ -101,6 +101,13 @@ function summary(e: StoredEvent): string {
   }
 }
 
+let running: (() => Promise<void>) | undefined;
+
+/** Stop whatever the running demo started (the watchdog and signals use it); resolves when stopped. */
+export async function stopDemo(): Promise<void> {
+  await running?.();
+}
+
 export async function runDemo(o: DemoOptions): Promise<number> {
   const out = o.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = getLogger('demo');
@@ -113,7 +120,13 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   let alerts: Alerts | undefined;
   let sim: SimulatedBox | undefined;
   let stage = 'starting';
-  const cleanup = async () => {
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () => {
+    cleaned ??= stopAll();
+    return cleaned;
+  };
+  running = cleanup;
+  const stopAll = async () => {
     await sim?.stop().catch((e) => log.error({ err: e }, 'box stop failed'));
     await alerts?.stop().catch((e) => log.error({ err: e }, 'alerts stop failed'));
     await admin?.close().catch(() => undefined);

@@ -75,8 +75,9 @@ async function main(argv: string[]): Promise<void> {
   }
 
   let runDemo: typeof import('./demo-script.js').runDemo;
+  let stopDemo: typeof import('./demo-script.js').stopDemo;
   try {
-    ({ runDemo } = await import('./demo-script.js'));
+    ({ runDemo, stopDemo } = await import('./demo-script.js'));
   } catch (e) {
     fail(
       `the demo cannot load the project's modules: ${(e as Error).message.split('\n')[0]}\n` +
@@ -84,14 +85,22 @@ async function main(argv: string[]): Promise<void> {
     );
   }
 
+  // Give up cleanly: stop the box (its socat pty pair) and the fleet (its broker process), then exit.
+  const giveUp = (why: string, code: number) => {
+    process.stderr.write(`demo: ${why}; stopping everything (log: ${logFile})\n`);
+    const force = setTimeout(() => process.exit(code), 10_000);
+    force.unref();
+    void stopDemo().finally(() => process.exit(code));
+  };
   const watchdogS = 120;
   const watchdog = keepRunning
     ? undefined
-    : setTimeout(() => {
-        process.stderr.write(`demo: still not finished after ${watchdogS} s; giving up (log: ${logFile})\n`);
-        process.exit(1);
-      }, watchdogS * 1000);
+    : setTimeout(() => giveUp(`still not finished after ${watchdogS} s`, 1), watchdogS * 1000);
   watchdog?.unref();
+  if (!keepRunning) {
+    process.once('SIGINT', () => giveUp('interrupted', 130));
+    process.once('SIGTERM', () => giveUp('terminated', 143));
+  }
   const code = await runDemo({ dir, logFile, keepRunning, callerAudio });
   clearTimeout(watchdog);
   process.exit(code);
