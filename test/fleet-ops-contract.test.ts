@@ -14,7 +14,9 @@ describe('OPS_METHODS', () => {
     const api = new OpsApi(undefined as never, undefined as never, undefined as never);
     const handled = Object.keys(api.handlers());
     for (const m of handled) expect(Object.keys(OPS_METHODS)).toContain(m);
-    const registry = Object.keys(OPS_METHODS).filter((m) => /^(boxes|claims|clinics|orgs|users|events|audit)\./.test(m));
+    const registry = Object.keys(OPS_METHODS).filter((m) =>
+      /^(boxes|claims|clinics|orgs|users|events|audit)\./.test(m),
+    );
     expect(handled.sort()).toEqual(registry.sort());
   });
 });
