@@ -5,7 +5,7 @@
  * SQLite) with the alert engine; BENCH_BOXES (default 2000) simulated boxes,
  * one per clinic, connected as plain mqtt.js clients with their own device
  * credentials; BENCH_PRESSES (default 1000) panic presses, each from a
- * different box, at BENCH_RATE presses per second (default 100). Latency is
+ * different box, at BENCH_RATE presses per second (default 50). Latency is
  * from the box publishing the panic.pressed event to a local webhook
  * receiver (node http) receiving the signed notification; figures p50, p90,
  * p99 and max, and the machine it ran on.
@@ -34,7 +34,7 @@ setupLogging({ level: 'error' });
 
 const BOXES = Number(process.env.BENCH_BOXES ?? 2000);
 const PRESSES = Math.min(Number(process.env.BENCH_PRESSES ?? 1000), BOXES);
-const RATE = Number(process.env.BENCH_RATE ?? 100);
+const RATE = Number(process.env.BENCH_RATE ?? 50);
 const SECRET = 'bench-box-secret-0123456789';
 
 function pct(sorted: number[], p: number): number {

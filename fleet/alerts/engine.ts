@@ -194,6 +194,7 @@ export class AlertEngine {
     bus.on('box.decommissioned', this, ({ box }) => {
       if (box.deviceId) this.boxClinic.delete(box.deviceId);
     });
+    await this.prewarm();
     await this.seedOffline();
     this.sweepTimer = setInterval(() => this.kick(), this.cfg.sweepS * 1000);
     this.sweepTimer.unref?.();
@@ -297,7 +298,8 @@ export class AlertEngine {
     if (c) return c.clinicId;
     const box = await this.deps.store.getBoxByDeviceId(deviceId);
     const clinicId = box && box.claimState === 'approved' ? box.clinicId : null;
-    this.boxClinic.set(deviceId, { value: { clinicId }, until: this.now() + 60_000 });
+    // Only a box's clinic is remembered: a box not (yet) in a clinic is looked up again next time.
+    if (clinicId) this.boxClinic.set(deviceId, { value: { clinicId }, until: this.now() + 60_000 });
     return clinicId;
   }
 
@@ -679,6 +681,17 @@ export class AlertEngine {
     if (active) await this.resolve(active.id, 'engine', why);
   }
 
+  /** Learn every box's clinic and every clinic in two queries, so events need no registry lookups. */
+  private async prewarm(): Promise<void> {
+    const now = this.now();
+    for (const b of await this.deps.store.listBoxes({ claimState: 'approved' })) {
+      if (b.deviceId && b.clinicId) {
+        this.boxClinic.set(b.deviceId, { value: { clinicId: b.clinicId }, until: now + 60_000 });
+      }
+    }
+    for (const c of await this.deps.store.listClinics()) this.clinics.set(c.id, { value: c, until: now + 60_000 });
+  }
+
   private async seedOffline(): Promise<void> {
     // Boxes the registry already knows as offline (the fleet was down too, or restarted).
     const boxes = await this.deps.store.listBoxes({ claimState: 'approved' });
@@ -773,6 +786,7 @@ export class AlertEngine {
   /** Open an alert, or count one more occurrence of the active one. */
   async raise(clinicId: string, condition: Condition, o: RaiseOptions): Promise<RaiseResult> {
     const at = o.at ?? this.now();
+    let opened: Promise<void> | undefined;
     const result = await this.locked(`${clinicId}|${condition}`, async (): Promise<RaiseResult> => {
       const { alerts } = this.deps;
       const active = await alerts.getActive(clinicId, condition);
@@ -810,7 +824,8 @@ export class AlertEngine {
       for (let i = 1; i < (o.occurrences ?? 1); i++) {
         alert = (await alerts.addOccurrence(alert.id, this.iso(at))) ?? alert;
       }
-      await alerts.appendLog({ alertId: alert.id, at: this.iso(), action: 'opened', by: 'engine', detail: o.text });
+      // Written while the first step runs (not before it): the history is ordered by time.
+      opened = alerts.appendLog({ alertId: alert.id, at: this.iso(), action: 'opened', by: 'engine', detail: o.text });
       if (silencedUntil) {
         await alerts.appendLog({
           alertId: alert.id,
@@ -829,6 +844,7 @@ export class AlertEngine {
     } else if (result.created) {
       void this.arm();
     }
+    await opened?.catch((err) => this.log.warn({ err, alertId: result.alert.id }, 'alert history not written'));
     return result;
   }
 

@@ -442,7 +442,7 @@ export class SqlAlertStore implements AlertStore {
   }
 
   async listLog(alertId: string): Promise<AlertLogEntry[]> {
-    const rows = await this.q('SELECT * FROM alert_log WHERE alert_id = $1 ORDER BY id', [alertId]);
+    const rows = await this.q('SELECT * FROM alert_log WHERE alert_id = $1 ORDER BY at, id', [alertId]);
     return rows.map((r) => ({
       id: num(r.id),
       alertId: String(r.alert_id),
