@@ -73,7 +73,7 @@ async function stored(tf: TestFleet, type: string): Promise<Stored[]> {
 }
 
 describe('the box with all its features against the fleet', () => {
-  it('claims, applies settings; calls, a panic press, an SMS and a voicemail reach the fleet', async () => {
+  it('claims, applies settings, answers every command; calls, a panic press, an SMS and a voicemail reach the fleet', async () => {
     const tf = await startTestFleet();
     cleanups.push(() => tf.close());
     const clinic = await tf.admin.call('clinics.create', {
@@ -154,6 +154,33 @@ describe('the box with all its features against the fleet', () => {
     const pressed = await until(async () => (await stored(tf, 'panic.pressed'))[0], 'panic.pressed at the fleet');
     expect(pressed.body).toMatchObject({ source: 'gpio' });
     expect(sim.features.io.service.indicatorState.panic).not.toBe('idle');
+
+    // every command the features answer, sent by ops through the fleet
+    const command = (method: string, params: unknown) =>
+      tf.admin.call('boxes.command', { box: SERIAL, method, params, timeoutMs: 10_000 });
+    const panicId = pressed.body.panicId as string;
+    expect(await command('panic.ack', { panicId, by: 'ops:test' })).toEqual({ acknowledged: true });
+    expect(sim.features.io.service.indicatorState.panic).toBe('acknowledged');
+    await until(async () => (await stored(tf, 'panic.acknowledged'))[0], 'panic.acknowledged at the fleet');
+    expect(await command('forwarding.set', { enabled: true })).toMatchObject({
+      reason: 'unconditional',
+      enabled: true,
+      number: ANSWERING_SERVICE,
+      confirmed: true,
+    });
+    expect(sim.emu.forwarding.get(0)).toMatchObject({ enabled: true, number: ANSWERING_SERVICE });
+    const query = (await command('forwarding.query', {})) as { states: { reason: string; enabled: boolean }[] };
+    expect(query.states.find((st) => st.reason === 'unconditional')?.enabled).toBe(true);
+    expect(await command('forwarding.set', { enabled: false })).toMatchObject({ enabled: false, confirmed: true });
+    expect(sim.emu.forwarding.get(0)?.enabled ?? false).toBe(false); // erased at the network
+    const sent = (await command('sms.send', { to: '+15550003333', text: 'Your results are ready' })) as {
+      parts: number;
+    };
+    expect(sent.parts).toBe(1);
+    expect(sim.emu.smsSent.at(-1)).toMatchObject({ to: '+15550003333', text: 'Your results are ready' });
+    const tested = (await command('indicators.test', { durationMs: 200 })) as { tested: string[] };
+    expect(tested.tested).toContain('ring');
+    expect(tested.tested).toContain('buzzer');
 
     // the modem's health reached the fleet too
     const modemStates = await stored(tf, 'modem.state');
