@@ -221,3 +221,37 @@ describe('the box with all its features against the fleet', () => {
     expect(vmEnded?.body).toMatchObject({ inHours: false });
   }, 30_000);
 });
+
+describe('a box whose modem is missing', () => {
+  it('still claims, reports the modem disconnected and gets a panic press to the fleet', async () => {
+    const tf = await startTestFleet();
+    cleanups.push(() => tf.close());
+    const serial = 'CB-INT-0002';
+    const secret = 'label-secret-int-0002';
+    await tf.admin.call('boxes.register', { serial, claimSecret: secret });
+    const dataDir = mkdtempSync(join(tmpdir(), 'callbox-int-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const sim = await SimulatedBox.start({
+      serial,
+      claimSecret: secret,
+      brokerUrl: tf.url,
+      dataDir,
+      modem: { path: join(dataDir, 'no-such-modem') },
+      voicemail: { loadCapture: () => ToneCapture },
+    });
+    cleanups.push(() => sim.stop());
+    await sim.waitForState('online');
+    const modem = await until(async () => {
+      const list = (await tf.admin.call('events.list', { box: serial, type: 'modem.state' })) as Stored[];
+      return list[0];
+    }, 'modem.state at the fleet');
+    expect(modem.body.state).toBe('disconnected');
+    expect(sim.features.io.service.indicatorState.phoneLine).toBe('modem_missing');
+    await sim.pressPanic(1300);
+    const pressed = await until(async () => {
+      const list = (await tf.admin.call('events.list', { box: serial, type: 'panic.pressed' })) as Stored[];
+      return list[0];
+    }, 'panic.pressed at the fleet');
+    expect(pressed.body).toMatchObject({ source: 'gpio' });
+  }, 30_000);
+});

@@ -92,7 +92,12 @@ export class ModemFeature implements BoxModule {
     this.modem.on('network', this.onHealth);
     this.modem.on('sms', this.onSms);
     // Resolves once ready or in a reported non-ready state (a missing port is 'disconnected' and retried).
-    await this.modem.start();
+    // Should it fail anyway, the box still starts: the panel, the panic flow and the uplink do not need the modem.
+    try {
+      await this.modem.start();
+    } catch (e) {
+      log.error({ err: describeError(e) }, 'modem failed to start; the box runs without the phone line for now');
+    }
   }
 
   async stop(): Promise<void> {
