@@ -477,6 +477,75 @@ describe('alert engine', () => {
     expect((await fx.alerts.getClinicSettings(fx.clinic.id))?.ackTimeoutMin).toBe(30);
   });
 
+  it('runs each step once when two fleet instances share the store', async () => {
+    const otherStore = await (await import('../fleet/alerts/store.js')).SqlAlertStore.openSqlite(
+      `${fx.dir}/fleet-alerts.db`,
+    );
+    const smsB = new RecordingChannel<SmsTarget>();
+    const b = new AlertEngine({
+      bus: fx.bus,
+      store: fx.store,
+      alerts: otherStore,
+      config: alertsConfig({ sweepS: 15, instance: 'fleet-other' }),
+      channels: { sms: smsB, email: new RecordingChannel(), webhook: new RecordingChannel() },
+      commands: boxes,
+    });
+    await b.start();
+    try {
+      await engine.raise(fx.clinic.id, 'panic', { severity: 'critical', text: 'PANIC' });
+      await b.raise(fx.clinic.id, 'panic', { severity: 'critical', text: 'PANIC' }); // the same press seen twice
+      for (let i = 0; i < 6; i++) {
+        await vi.advanceTimersByTimeAsync(MIN);
+        await Promise.all([engine.kick(), b.kick()]);
+        await Promise.all([engine.idle(), b.idle()]);
+      }
+      const all = [...sms.sent, ...smsB.sent].map((x) => x.n.dedupKey);
+      expect(all).toHaveLength(2); // step 1 (alice) and step 2 (bob), each by one instance
+      expect(new Set(all).size).toBe(2);
+      const [alert] = await fx.alerts.listAlerts({ clinicId: fx.clinic.id });
+      expect(alert?.occurrences).toBe(2);
+    } finally {
+      await b.stop();
+      await otherStore.close();
+    }
+  });
+
+  it('rolls back at the scheduled end', async () => {
+    await engine.startRollover(fx.clinic.id, {
+      by: 'ops:carol',
+      reason: 'staff meeting',
+      backAt: new Date(T0 + 45 * MIN).toISOString(),
+    });
+    await advance(44 * MIN);
+    expect((await fx.alerts.getRollover(fx.clinic.id))?.active).toBe(true);
+    await advance(1 * MIN + 15_000);
+    expect(await fx.alerts.getRollover(fx.clinic.id)).toMatchObject({ active: false, endedBy: 'engine' });
+    expect(
+      boxes.calls.filter((c) => c.method === 'forwarding.set').map((c) => (c.params as { enabled: boolean }).enabled),
+    ).toEqual([true, true, false, false]);
+  });
+
+  it('notes a call answered later than the target, and a panic cancelled at the box', async () => {
+    await engine.handleEvent(
+      boxEvent(fx.boxes.main, 'call.ended', {
+        callId: 'slow-1',
+        number: null,
+        withheld: true,
+        outcome: 'answered',
+        rings: 9,
+        timeToAnswerMs: 45_000,
+        durationMs: 60_000,
+        repeatCaller: false,
+        inHours: true,
+      }),
+    );
+    const [slow] = await fx.alerts.listAlerts({ clinicId: fx.clinic.id, condition: 'slow_answer' });
+    expect(slow?.text).toBe('Main St took 45 s to answer a call (target 30 s).');
+    const alert = await pressPanic();
+    await engine.handleEvent(boxEvent(fx.boxes.main, 'panic.cancelled', { panicId: PANIC_ID }));
+    expect(await fx.alerts.getAlert(alert.id)).toMatchObject({ state: 'resolved', resolvedBy: 'box:cancelled' });
+  });
+
   it('sends alert SMS through an online box of the clinic, else of the organisation', async () => {
     expect(await engine.smsSenders(fx.clinic.id)).toEqual([fx.boxes.main, fx.boxes.second, fx.boxes.sibling]);
     fx.bus.emit('presence.changed', {

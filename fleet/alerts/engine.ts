@@ -229,7 +229,7 @@ export class AlertEngine {
           await this.tick();
         } while (this.tickAgain && this.running);
       } catch (e) {
-        this.log.error({ err: e }, 'alert engine tick failed');
+        if (this.running) this.log.error({ err: e }, 'alert engine tick failed'); // else: stopped under it
       } finally {
         this.ticking = undefined;
         await this.arm();
