@@ -87,17 +87,27 @@ export interface AlertFixture {
   /** Device ids: two boxes of `clinic`, one of `other` (same organisation). */
   boxes: { main: string; second: string; sibling: string };
   reopen(): Promise<SqlAlertStore>;
+  /** Another connection (pool) to the same alert store, as a second fleet instance would have. */
+  another(): Promise<SqlAlertStore>;
   close(): Promise<void>;
 }
 
 export const PHONES = { alice: '+15550001001', bob: '+15550001002', service: '+15550009999' };
 
-export async function alertFixture(): Promise<AlertFixture> {
+/**
+ * `postgresUrl`: keep the alerts in this PostgreSQL database (made and dropped by the caller) instead of
+ * a SQLite file; the registry stays in SQLite either way.
+ */
+export async function alertFixture(opts: { postgresUrl?: string } = {}): Promise<AlertFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
   const dbPath = join(dir, 'fleet.db');
   const store = await SqliteStore.open(dbPath);
   await store.migrate();
-  let alerts = await SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
+  const openAlerts = () =>
+    opts.postgresUrl
+      ? SqlAlertStore.openPostgres(opts.postgresUrl)
+      : SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
+  let alerts = await openAlerts();
   await alerts.migrate();
   const org = await store.createOrganisation('Acme Health');
   const clinic = await store.createClinic({
@@ -140,9 +150,14 @@ export async function alertFixture(): Promise<AlertFixture> {
     clinic,
     other,
     boxes,
+    async another() {
+      const other = await openAlerts();
+      await other.migrate();
+      return other;
+    },
     async reopen() {
       await alerts.close();
-      alerts = await SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
+      alerts = await openAlerts();
       await alerts.migrate();
       return alerts;
     },
