@@ -475,6 +475,14 @@ describe('alert engine', () => {
       (e) => isCallboxError(e, ErrorCode.ValidationFailed) && /\/ackTimeoutMin: got 0/.test(e.message),
     );
     expect((await fx.alerts.getClinicSettings(fx.clinic.id))?.ackTimeoutMin).toBe(30);
+    await expect(
+      engine.silence(
+        fx.clinic.id,
+        { from: '2026-11-26T16:00:00.000Z', until: '2026-11-26T15:00:00.000Z' },
+        'ops:carol',
+      ),
+    ).rejects.toThrow(/until \(2026-11-26T15:00:00.000Z\) must be after from/);
+    expect((await fx.alerts.getClinicSettings(fx.clinic.id))?.silences).toEqual([]);
   });
 
   it('runs each step once when two fleet instances share the store', async () => {

@@ -1150,6 +1150,12 @@ export class AlertEngine {
   }
 
   async silence(clinicId: string, w: SilenceWindow, by: string): Promise<ClinicAlertSettings> {
+    if (!(Date.parse(w.until) > Date.parse(w.from))) {
+      throw new CallboxError(
+        ErrorCode.ValidationFailed,
+        `silence window: until (${w.until}) must be after from (${w.from})`,
+      );
+    }
     const s = await this.settingsOf(clinicId);
     const now = this.now();
     const keep = s.silences.filter((x) => Date.parse(x.until) > now);
