@@ -7,9 +7,10 @@
  * The boxes are mqtt.js clients with real device credentials (provisioned
  * by claim) that speak the box's side of the contract: events, retained
  * status with a last will, and answers to 'sms.send', 'forwarding.set' and
- * 'panic.ack' through the shared RpcResponder. They stand in for the full
- * box (modem emulator behind device/), which the integrator wires: the
- * fleet-side path under test is the real one.
+ * 'panic.ack' through the shared RpcResponder, so the fleet side can be
+ * driven precisely (several boxes, one killed without a goodbye); the same
+ * panic and rollover scenarios with the whole simulated box and its modem
+ * emulator are in alerts-box-rig.test.ts.
  *
  * Timers are real; the engine's clock is injected so a test can jump over
  * escalation waits and grace times instead of sleeping through them.

@@ -696,7 +696,8 @@ export class AlertEngine {
     // Boxes the registry already knows as offline (the fleet was down too, or restarted).
     const boxes = await this.deps.store.listBoxes({ claimState: 'approved' });
     for (const b of boxes) {
-      if (!b.deviceId || this.online(b) || !b.clinicId) continue;
+      // The registry's flag, not live presence: at start presence has heard from nobody yet.
+      if (!b.deviceId || b.online || !b.clinicId) continue;
       const key = `offline:${b.deviceId}`;
       if (this.pending.has(key) || !b.lastSeenAt) continue;
       const s = await this.settingsOf(b.clinicId);
