@@ -92,6 +92,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         .env('CALLBOX_OPS_PASSWORD_FILE')
         .default('var/fleet-admin.secret'),
     )
+    .option('--ca <file>', 'CA certificate (PEM) to trust for an mqtts:// URL')
     .option('--json', 'print JSON')
     .option('--timeout <ms>', 'wait this long for an answer', '20000')
     .exitOverride()
@@ -99,7 +100,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .showHelpAfterError();
 
   const connect = async (): Promise<OpsClient> => {
-    const o = program.opts<{ url: string; user: string; passwordFile: string; timeout: string }>();
+    const o = program.opts<{ url: string; user: string; passwordFile: string; timeout: string; ca?: string }>();
+    let ca: string | undefined;
+    if (o.ca) {
+      try {
+        ca = readFileSync(o.ca, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read the CA file ${o.ca}: ${(e as Error).message}`);
+      }
+    }
     let password = io.env.CALLBOX_OPS_PASSWORD;
     if (!password) {
       try {
@@ -110,7 +119,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         );
       }
     }
-    client = await OpsClient.connect(o.url, o.user, password, { timeoutMs: Number(o.timeout) });
+    client = await OpsClient.connect(o.url, o.user, password, {
+      timeoutMs: Number(o.timeout),
+      ...(ca ? { mqtt: { ca } } : {}),
+    });
     return client;
   };
   const json = () => Boolean(program.opts().json);
