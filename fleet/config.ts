@@ -155,6 +155,15 @@ export const FleetConfigSchema = Strict({
     'presence',
   ),
   alerts: AlertsConfigSchema,
+  voicemail: Section(
+    {
+      dir: Type.String({
+        default: 'var/voicemail',
+        description: 'where confirmed voicemails are kept, one folder per box (relative to the working directory)',
+      }),
+    },
+    'voicemail received from the boxes',
+  ),
   log: Section(
     { level: Type.String({ default: 'info', description: 'level, with per-namespace overrides' }) },
     'logging',

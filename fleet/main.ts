@@ -9,6 +9,7 @@ import { getLogger } from '../shared/log.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { Fleet } from './fleet.js';
+import { voicemailFeature } from './voicemail/feature.js';
 
 const log = getLogger('fleet:main');
 
@@ -23,7 +24,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   let fleet: Fleet;
   try {
     const config = loadFleetConfig(configFile(argv));
-    fleet = await Fleet.start(config, { features: [alertsFeature()] });
+    fleet = await Fleet.start(config, { features: [alertsFeature(), voicemailFeature()] });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +

@@ -33,6 +33,7 @@ export async function startTestFleet(
     ops: { commandTimeoutMs: 2000, ...((values.ops as object) ?? {}) },
     http: { port: 0, ...((values.http as object) ?? {}) },
     alerts: { ...((values.alerts as object) ?? {}) },
+    voicemail: { dir: join(dir, 'voicemail'), ...((values.voicemail as object) ?? {}) },
   };
   const config = loadFleetConfig(undefined, base, {});
   let adminPassword = '';
