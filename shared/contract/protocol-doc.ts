@@ -65,7 +65,17 @@ function json(v: unknown): string {
 function methods(title: string, table: MethodTable, topic: string): string[] {
   const out = [`### ${title}`, '', `Requests on \`${topic}\`.`, ''];
   for (const [name, spec] of Object.entries(table)) {
-    out.push(`#### \`${name}\``, '', spec.description, '', 'Params:', '', fieldTable(spec.params), '');
+    const role = (spec as { role?: string }).role;
+    out.push(
+      `#### \`${name}\``,
+      '',
+      spec.description + (role ? ` (role: ${role})` : ''),
+      '',
+      'Params:',
+      '',
+      fieldTable(spec.params),
+      '',
+    );
     out.push('Example params and result:', '', json(spec.example.params), '', json(spec.example.result), '');
   }
   return out;
@@ -138,7 +148,14 @@ export function renderProtocolDoc(
 }
 
 export async function loadExtraTables(): Promise<{ title: string; table: MethodTable; topic: string }[]> {
-  return [];
+  const { OPS_METHODS } = await import('./ops.js');
+  return [
+    {
+      title: 'Ops requests to the fleet',
+      table: OPS_METHODS as unknown as MethodTable,
+      topic: 'callbox/v1/_ops/<user>/req',
+    },
+  ];
 }
 
 export function protocolDocIsCurrent(text: string): boolean {
