@@ -116,7 +116,11 @@ export const EVENT_BODIES = {
     detail: Type.Optional(Type.String()),
   }),
   'sms.received': Strict({
-    from: Type.String({ minLength: 1, maxLength: 32, description: 'sender as the network gave it (E.164 or national)' }),
+    from: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'sender as the network gave it (E.164 or national)',
+    }),
     text: Type.String({ maxLength: 1600, description: 'the message text, decoded' }),
     at: Timestamp('when the network says it was sent (the SMSC timestamp)'),
   }),
