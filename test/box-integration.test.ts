@@ -10,14 +10,15 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlsaCaptureOptions } from '../device/audio/alsa.js';
 import { SimulatedBox } from '../device/sim/box-rig.js';
 import { defaultSettings } from '../device/uplink/settings.js';
-import { type StoredVoicemail, VoicemailReceiver } from '../fleet/voicemail/receiver.js';
+import { voicemailFeature } from '../fleet/voicemail/feature.js';
+import type { StoredVoicemail } from '../fleet/voicemail/receiver.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 
@@ -74,7 +75,8 @@ async function stored(tf: TestFleet, type: string): Promise<Stored[]> {
 
 describe('the box with all its features against the fleet', () => {
   it('claims, applies settings, answers every command; calls, a panic press, an SMS and a voicemail reach the fleet', async () => {
-    const tf = await startTestFleet();
+    const received: StoredVoicemail[] = [];
+    const tf = await startTestFleet({}, { features: [voicemailFeature((v) => void received.push(v))] });
     cleanups.push(() => tf.close());
     const clinic = await tf.admin.call('clinics.create', {
       name: 'Integration Clinic',
@@ -192,12 +194,6 @@ describe('the box with all its features against the fleet', () => {
     expect(sms.body).toMatchObject({ from: '+15550004444', text: 'Running late for my 10:30, sorry' });
 
     // closed now: a call goes to voicemail, recorded, uploaded to the fleet and confirmed, then deleted on the box
-    const received: StoredVoicemail[] = [];
-    const receiver = new VoicemailReceiver(tf.fleet.client!, join(tf.dir, 'voicemail'), (v) => {
-      received.push(v);
-    });
-    await receiver.start();
-    cleanups.push(async () => receiver.stop());
     const closed = { ...settings, hours: { ...settings.hours, weekly: { ...s.hours.weekly } } };
     const v2 = await tf.admin.call('boxes.setConfig', { box: SERIAL, settings: closed });
     await until(() => sim.box.settingsVersion === v2.version || undefined, 'closed hours applied');
@@ -213,6 +209,7 @@ describe('the box with all its features against the fleet', () => {
     expect(recorded.body.durationMs as number).toBeGreaterThan(500);
     await until(() => received[0], 'the recording stored at the fleet');
     expect(received[0]).toMatchObject({ deviceId, sha256: recorded.body.sha256, bytes: recorded.body.bytes });
+    expect(existsSync(join(tf.dir, 'voicemail', deviceId as string, `${recorded.body.voicemailId}.wav`))).toBe(true);
     await until(
       async () => ((await sim.features.voicemail.vault?.pending())?.length === 0 ? true : undefined),
       'local copy deleted',

@@ -6,15 +6,16 @@
  * and narrated in plain language on the console. Logs go to a file.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { MqttClient } from 'mqtt';
 import { clinicAlertSettings } from '../../fleet/alerts/config.js';
-import { type Alerts, startAlerts } from '../../fleet/alerts/index.js';
+import { type AlertsFeature, alertsFeature } from '../../fleet/alerts/feature.js';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
-import { type StoredVoicemail, VoicemailReceiver } from '../../fleet/voicemail/receiver.js';
+import { voicemailFeature } from '../../fleet/voicemail/feature.js';
+import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
 import { defaultSettings } from '../uplink/settings.js';
@@ -42,6 +43,25 @@ const RING_TIMEOUT_S = 6;
 const ALL_DAY = [{ open: '00:00', close: '24:00' }];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What rollover.start / rollover.stop answer (the parts the demo reads). */
+interface Rollover {
+  active: boolean;
+  boxes: { deviceId: string; confirmed: boolean; error?: string }[];
+}
+
+/** A free TCP port on loopback (for the fleet's HTTP server, whose address goes into the alert links). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 /** A step that did not happen in time: the demo stops with this. */
 class DemoStepFailed extends Error {}
@@ -117,7 +137,6 @@ export async function runDemo(o: DemoOptions): Promise<number> {
 
   let fleet: Fleet | undefined;
   let admin: OpsClient | undefined;
-  let alerts: Alerts | undefined;
   let sim: SimulatedBox | undefined;
   let stage = 'starting';
   let cleaned: Promise<void> | undefined;
@@ -128,7 +147,6 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   running = cleanup;
   const stopAll = async () => {
     await sim?.stop().catch((e) => log.error({ err: e }, 'box stop failed'));
-    await alerts?.stop().catch((e) => log.error({ err: e }, 'alerts stop failed'));
     await admin?.close().catch(() => undefined);
     await fleet?.stop().catch((e) => log.error({ err: e }, 'fleet stop failed'));
   };
@@ -139,6 +157,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     // ---- 1. the fleet -----------------------------------------------------------------
     stage = 'starting the fleet';
     step(1, 'The fleet');
+    const httpPort = await freePort();
     const config = loadFleetConfig(
       undefined,
       {
@@ -146,29 +165,40 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         store: { sqlitePath: join(o.dir, 'fleet.db') },
         ingest: { flushMs: 5 },
         ops: { commandTimeoutMs: 15_000 },
+        http: { host: '127.0.0.1', port: httpPort },
+        alerts: {
+          publicUrl: `http://127.0.0.1:${httpPort}`,
+          sweepS: 1,
+          smsTimeoutMs: 10_000,
+          forwardingTimeoutMs: 15_000,
+        },
+        voicemail: { dir: join(o.dir, 'fleet-voicemail') },
       },
       {},
     );
     let adminPassword = '';
+    const voicemailsStored: StoredVoicemail[] = [];
     fleet = await Fleet.start(config, {
+      features: [
+        alertsFeature(),
+        voicemailFeature((v) => {
+          voicemailsStored.push(v);
+        }),
+      ],
       onBootstrapAdmin: (_user, password) => {
         adminPassword = password;
       },
     });
+    const alerts = fleet.feature<AlertsFeature>('alerts')?.alerts;
+    if (!alerts) throw new DemoStepFailed('the fleet started without its alerts feature');
     const port = fleet.broker?.ports?.tcp;
     const url = fleet.brokerUrl;
     writeFileSync(join(o.dir, 'admin.secret'), `${adminPassword}\n`, { mode: 0o600 });
     say(`fleet running with its embedded MQTT broker on 127.0.0.1:${port} (a free port; 1883 stays the machine's)`);
     admin = await OpsClient.connect(url, 'admin', adminPassword);
-    alerts = await startAlerts({
-      bus: fleet.bus,
-      store: fleet.store,
-      commands: fleet.commands,
-      storeConfig: config.store,
-      config: { sweepS: 1, smsTimeoutMs: 10_000, forwardingTimeoutMs: 15_000 },
-      isOnline: (id) => fleet?.presence.isOnline(id) ?? false,
-    });
-    say('alert engine running (panic -> critical alert -> SMS to the on-call person, through the box)');
+    say(
+      `with its alert engine (panic -> critical alert -> SMS to the on-call person, through the box; links on 127.0.0.1:${httpPort}) and voicemail store`,
+    );
 
     stage = 'registering the clinic and the box';
     const clinic = await admin.call('clinics.create', {
@@ -178,13 +208,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       answeringService: ANSWERING_SERVICE,
       contacts: [{ name: 'Dr Alice', role: 'on call', phone: ON_CALL }],
     });
-    await alerts.engine.putSettings(
-      clinic.id,
-      clinicAlertSettings({
+    await admin.call('alerts.settings.set', {
+      clinicId: clinic.id,
+      settings: clinicAlertSettings({
         hours: { mon: ALL_DAY, tue: ALL_DAY, wed: ALL_DAY, thu: ALL_DAY, fri: ALL_DAY, sat: ALL_DAY, sun: ALL_DAY },
       }),
-      'ops:demo',
-    );
+    });
     say(
       `ops created the clinic "${clinic.name}" (answering service ${maskNumber(ANSWERING_SERVICE)}, on call: Dr Alice ${maskNumber(ON_CALL)})`,
     );
@@ -279,14 +308,24 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say(`panic confirmed at the box after ${settings.panic.holdMs} ms held: panic LED ${io.outputs.leds.panic.kind}`);
     await held;
     const alert = await until(
-      async () => (await alerts?.store.getActive(clinic.id, 'panic')) ?? undefined,
+      async () => (await alerts.store.getActive(clinic.id, 'panic')) ?? undefined,
       'the fleet raising a panic alert',
     );
     say(`fleet: ${alert.severity.toUpperCase()} alert raised: "${maskInText(alert.text)}"`);
-    await until(() => box.emu.smsSent.some((m) => m.to === ON_CALL), 'the alert SMS to the on-call person');
+    const alertSms = await until(
+      () => box.emu.smsSent.find((m) => m.to === ON_CALL),
+      'the alert SMS to the on-call person',
+    );
     await sleep(1000);
-    say('Dr Alice acknowledges the alert (by the link in the SMS, or ops)');
-    await alerts.engine.acknowledge(alert.id, 'Dr Alice');
+    const link = /https?:\/\/\S+/.exec(alertSms.text)?.[0];
+    if (link) {
+      const res = await fetch(link, { method: 'POST' });
+      if (!res.ok) throw new DemoStepFailed(`the acknowledgement link answered HTTP ${res.status}`);
+      say('Dr Alice opens the link in her SMS and presses "Acknowledge" (HTTP POST to the fleet)');
+    } else {
+      await admin.call('alerts.ack', { id: alert.id });
+      say('Dr Alice acknowledges the alert (ops: alerts.ack)');
+    }
     await until(() => io.indicatorState.panic === 'acknowledged', 'the box receiving the acknowledgement');
     say(`the fleet told the box (panic.ack): panic LED now ${io.outputs.leds.panic.kind}: help is on the way`);
 
@@ -294,7 +333,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     stage = 'rollover on and off';
     step(6, 'Rollover switched on and off by the fleet');
     say('ops: "roll all calls over to the answering service" (staff meeting)');
-    const on = await alerts.engine.startRollover(clinic.id, { by: 'ops:demo', reason: 'staff meeting' });
+    const on = (await admin.call('rollover.start', { clinicId: clinic.id, reason: 'staff meeting' })) as Rollover;
     const onBox = on.boxes[0];
     if (!on.active) throw new DemoStepFailed(`rollover was not confirmed: ${onBox?.error ?? 'no box answered'}`);
     const fwd = box.emu.forwarding.get(0);
@@ -303,7 +342,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     );
     await sleep(1000);
     say('ops: "calls back to the clinic"');
-    const off = await alerts.engine.stopRollover(clinic.id, 'ops:demo', 'meeting over');
+    const off = (await admin.call('rollover.stop', { clinicId: clinic.id })) as Rollover;
     if (off.active || box.emu.forwarding.get(0)?.enabled)
       throw new DemoStepFailed('rollover off was not confirmed by the box');
     say('the box cleared forwarding and confirmed it off (AT+CCFC query); the rollover alert is resolved');
@@ -319,11 +358,6 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         `skipped: voicemail recording is off on this machine (${box.features.voicemail.unavailable ?? 'no audio capture'})`,
       );
     } else {
-      const stored: StoredVoicemail[] = [];
-      const receiver = new VoicemailReceiver(fleet.client as MqttClient, join(o.dir, 'fleet-voicemail'), (v) => {
-        stored.push(v);
-      });
-      await receiver.start();
       const closed = {
         ...settings,
         hours: { ...settings.hours, weekly: s.hours.weekly },
@@ -336,7 +370,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       say(`a patient calls at night from ${maskNumber(CALLER_3)}`);
       await until(() => calls.snapshot().inVoicemail, 'the box answering for voicemail');
       say('the box answered at once and records the message through alsa-capture');
-      const vm = await until(() => stored[0], 'the voicemail reaching the fleet', 20_000);
+      const vm = await until(() => voicemailsStored[0], 'the voicemail reaching the fleet', 20_000);
       const lengthS = (vm.bytes - 44) / 2 / box.config.audio.sampleRate;
       say(
         `recorded ${lengthS.toFixed(1)} s (the ALSA file PCM stand-in plays the caller's message faster than real time)`,
@@ -351,7 +385,6 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       say('the box deleted its encrypted copy only after that confirmation');
       box.emu.callerHangsUp(idx3);
       await until(() => calls.snapshot().calls.length === 0, 'the voicemail call ending');
-      receiver.stop();
       voicemails = 1;
     }
 
