@@ -65,7 +65,9 @@ describe('npm run demo', () => {
     expect(out).toContain('modem <- ATA');
     expect(out).toMatch(/modem <- AT\+CTFR="\+\*+9999"/);
     expect(out).toContain('CRITICAL alert raised');
+    expect(out).toContain('Dr Alice opens the link in her SMS and presses "Acknowledge"');
     expect(out).toMatch(/panic LED now on/);
+    expect(out).toMatch(/panic\.acknowledged +by link:Dr Alice/);
     expect(out).toMatch(/modem <- AT\+CCFC=0,3,/);
     expect(out).toContain('unconditional on to');
     expect(out).toContain('unconditional off, confirmed by AT+CCFC query');
