@@ -12,5 +12,8 @@ export default defineConfig({
     reporters: ['default', './test/summary-reporter.ts'],
     // A skipped test must print why; .ci/run fails the run if any test was skipped.
     allowOnly: false,
+    // Tests exercise failures on purpose: keep their info lines out of the run's output
+    // (a test that reads logs sets its own level; CALLBOX_LOG_LEVEL=info shows everything).
+    env: { CALLBOX_LOG_LEVEL: process.env.CALLBOX_LOG_LEVEL ?? 'warn' },
   },
 });
