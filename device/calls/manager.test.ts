@@ -3,7 +3,7 @@ import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { MemoryEventSink } from '../events.js';
 import { FakeModem } from './fake-modem.js';
-import { CallManager, type VoicemailCall } from './manager.js';
+import { CallManager, FORWARDING_RETRY_MS, type VoicemailCall } from './manager.js';
 import { type DeepPartial, settingsFrom } from './settings.js';
 import { type CallStore, MemoryCallStore } from './store.js';
 
@@ -556,6 +556,23 @@ describe('CallManager: network forwarding', () => {
     modem.commands.length = 0;
     expect((await mgr.provisionForwarding()).every((s) => s.confirmed)).toBe(true);
     expect(modem.commands.filter((c) => c.startsWith('setForwarding'))).toEqual([]);
+  });
+
+  it('forwarding the network did not confirm is tried again a minute later until it is', async () => {
+    const { modem, mgr, step } = setup();
+    await mgr.start();
+    modem.failNext.set('setForwarding', new CallboxError(ErrorCode.ModemCommandFailed, '+CME ERROR: 30'));
+    const first = await mgr.provisionForwarding();
+    expect(first.filter((s) => !s.confirmed).map((s) => s.reason)).toEqual(['busy']);
+    await step(FORWARDING_RETRY_MS - 1000);
+    expect(modem.forwarding.has('busy')).toBe(false);
+    await step(2000);
+    expect(modem.forwarding.get('busy')).toMatchObject({ number: ROLLOVER });
+    // Confirmed now: no further retries.
+    modem.commands.length = 0;
+    await step(3 * FORWARDING_RETRY_MS);
+    expect(modem.commands.filter((c) => c.startsWith('setForwarding'))).toEqual([]);
+    await mgr.stop();
   });
 
   it('provisioning removes conditional forwarding when networkForwarding is off', async () => {

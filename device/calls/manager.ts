@@ -112,6 +112,9 @@ interface LiveCall extends CallRecord {
   deflecting: Promise<boolean> | null;
 }
 
+/** How long to wait before trying unconfirmed network forwarding again (1 minute). */
+export const FORWARDING_RETRY_MS = 60_000;
+
 export class CallManager extends EventEmitter<CallManagerEvents> {
   private readonly modem: Modem;
   private readonly sink: EventSink;
@@ -140,6 +143,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   private readonly tombstones = new Map<number, { number: string | null; at: number }>();
   private lastRolloverKey: string | null = null;
   private provisionPending = false;
+  private forwardingRetry: unknown = null;
   private readonly modemListeners: { [K in keyof ModemEventMap]?: (...args: ModemEventMap[K]) => void } = {};
 
   constructor(opts: CallManagerOptions) {
@@ -218,6 +222,10 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (!this.started) return;
     this.started = false;
     for (const [k, fn] of Object.entries(this.modemListeners)) this.modem.off(k as 'ring', fn as () => void);
+    if (this.forwardingRetry !== null) {
+      this.clock.clearTimeout(this.forwardingRetry);
+      this.forwardingRetry = null;
+    }
     // Drain first (queued steps may arm timers), then clear every timer; late timer callbacks are no-ops.
     await this.queue;
     await Promise.allSettled([...this.background]);
@@ -235,11 +243,34 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (this.started && key !== this.lastRolloverKey) this.track(this.provisionForwarding());
   }
 
-  /** Register (or remove) conditional forwarding per settings.rollover and report the states read back. */
+  /**
+   * Register (or remove) conditional forwarding per settings.rollover and
+   * report the states read back. Forwarding at the network is what still
+   * rolls calls over when the box has no power, so a reason the network did
+   * not confirm (no registration yet, a modem that came late) is tried
+   * again: when the modem is next ready, and every FORWARDING_RETRY_MS.
+   */
   async provisionForwarding(): Promise<ForwardingState[]> {
     const s = this.settings();
     this.lastRolloverKey = JSON.stringify(s.rollover);
+    if (this.forwardingRetry !== null) {
+      this.clock.clearTimeout(this.forwardingRetry);
+      this.forwardingRetry = null;
+    }
     const states = await this.forwarding.provision(s);
+    if (states.some((st) => !st.confirmed) && this.started) {
+      this.provisionPending = true;
+      this.log.warn(
+        { unconfirmed: states.filter((st) => !st.confirmed).map((st) => st.reason), retryMs: FORWARDING_RETRY_MS },
+        'network forwarding not confirmed; will try again',
+      );
+      this.forwardingRetry = this.clock.setTimeout(() => {
+        this.forwardingRetry = null;
+        if (!this.started) return;
+        this.provisionPending = false;
+        this.track(this.provisionForwarding());
+      }, FORWARDING_RETRY_MS);
+    }
     this.changed();
     return states;
   }
