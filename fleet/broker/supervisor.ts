@@ -93,6 +93,8 @@ export class BrokerSupervisor extends EventEmitter {
       });
       this.child = child;
       let ready = false;
+      // A send racing the child's exit fails with EPIPE; the 'exit' handler deals with the death itself.
+      child.on('error', (err) => log.warn({ err: err.message }, 'broker process channel error'));
       child.on('message', (m: FromChild) => {
         switch (m.t) {
           case 'ready':
@@ -236,8 +238,11 @@ export class BrokerSupervisor extends EventEmitter {
         clearTimeout(t);
         resolve();
       });
-      if (child.connected) child.send({ t: 'stop' } satisfies ToChild);
-      else child.kill('SIGTERM');
+      if (child.connected) {
+        child.send({ t: 'stop' } satisfies ToChild, (err) => {
+          if (err) child.kill('SIGTERM');
+        });
+      } else child.kill('SIGTERM');
     });
   }
 }
