@@ -14,12 +14,11 @@
  * instances cannot open the same alert twice.
  */
 import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import pg from 'pg';
-import sqlite3 from 'sqlite3';
+import type sqlite3 from 'sqlite3';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
+import { openSqliteFile } from '../store/sqlite.js';
 import { type ClinicAlertSettings, type Condition, clinicAlertSettings } from './config.js';
 import type {
   Alert,
@@ -524,25 +523,7 @@ class SqliteDriver implements Driver {
   private constructor(private readonly db: sqlite3.Database) {}
 
   static async open(path: string): Promise<SqliteDriver> {
-    if (path !== ':memory:') {
-      try {
-        mkdirSync(dirname(path), { recursive: true });
-      } catch (e) {
-        throw new CallboxError(
-          ErrorCode.StoreUnavailable,
-          `cannot create the folder of the alert database ${path}: ${(e as Error).message}`,
-        );
-      }
-    }
-    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const d = new sqlite3.Database(path, (err) =>
-        err
-          ? reject(
-              new CallboxError(ErrorCode.StoreUnavailable, `cannot open the alert database ${path}: ${err.message}`),
-            )
-          : resolve(d),
-      );
-    });
+    const db = await openSqliteFile(path, 'the alert database');
     const driver = new SqliteDriver(db);
     await driver.query('PRAGMA journal_mode = WAL');
     await driver.query('PRAGMA synchronous = NORMAL');

@@ -70,26 +70,11 @@ export class SqliteStore extends SqlStore {
 
   /** Open (creating the file and its folder) and configure; call migrate() next. */
   static async open(path: string): Promise<SqliteStore> {
-    if (path !== ':memory:') {
-      try {
-        mkdirSync(dirname(path), { recursive: true });
-      } catch (e) {
-        throw new CallboxError(
-          ErrorCode.StoreUnavailable,
-          `cannot create the folder of the fleet database ${path}: ${(e as Error).message}; ` +
-            'set store.sqlitePath (CALLBOX_FLEET__STORE__SQLITE_PATH) to a writable place',
-        );
-      }
-    }
-    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const d = new sqlite3.Database(path, (err) =>
-        err
-          ? reject(
-              new CallboxError(ErrorCode.StoreUnavailable, `cannot open the fleet database ${path}: ${err.message}`),
-            )
-          : resolve(d),
-      );
-    });
+    const db = await openSqliteFile(
+      path,
+      'the fleet database',
+      'set store.sqlitePath (CALLBOX_FLEET__STORE__SQLITE_PATH) to a writable place',
+    );
     const store = new SqliteStore(db);
     await store.db.query('PRAGMA journal_mode = WAL');
     await store.db.query('PRAGMA synchronous = NORMAL');
@@ -97,4 +82,28 @@ export class SqliteStore extends SqlStore {
     await store.db.query('PRAGMA foreign_keys = ON');
     return store;
   }
+}
+
+/**
+ * Open a SQLite file, creating its folder; errors are StoreUnavailable naming
+ * `what` and the path (and `hint`: how to fix it). Pragmas are the caller's.
+ */
+export async function openSqliteFile(path: string, what: string, hint?: string): Promise<sqlite3.Database> {
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw new CallboxError(
+        ErrorCode.StoreUnavailable,
+        `cannot create the folder of ${what} ${path}: ${(e as Error).message}${hint ? `; ${hint}` : ''}`,
+      );
+    }
+  }
+  return new Promise<sqlite3.Database>((resolve, reject) => {
+    const d = new sqlite3.Database(path, (err) =>
+      err
+        ? reject(new CallboxError(ErrorCode.StoreUnavailable, `cannot open ${what} ${path}: ${err.message}`))
+        : resolve(d),
+    );
+  });
 }
