@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { scaledClock } from '../device/calls/clock.js';
 import { CallManager, type VoicemailCall } from '../device/calls/manager.js';
-import { type DeepPartial, settingsFrom } from '../device/calls/settings.js';
+import { type DeepPartial, mergePartial, settingsFrom } from '../device/calls/settings.js';
 import { type CallStore, MemoryCallStore } from '../device/calls/store.js';
 import { MemoryEventSink } from '../device/events.js';
 import { modemConfig } from '../device/modem/config.js';
@@ -38,14 +38,6 @@ const BASE: DeepPartial<DeviceSettings> = {
   rollover: { number: ROLLOVER, networkForwarding: true, noReplyTimeS: 25 },
   followUpSms: { enabled: true, text: 'Sorry we missed your call', windowH: 24, excludePrefixes: ['+1555999'] },
 };
-
-function merge<T>(a: T, b: DeepPartial<T> | undefined): T {
-  if (b === undefined) return a;
-  if (typeof a !== 'object' || a === null || Array.isArray(a)) return b as T;
-  const out = { ...a } as Record<string, unknown>;
-  for (const [k, v] of Object.entries(b as object)) out[k] = merge((a as Record<string, unknown>)[k], v as never);
-  return out as T;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Clinic seconds -> real ms. */
@@ -83,7 +75,7 @@ async function boot(opts: BootOptions = {}) {
   await modem.start();
   expect(modem.state).toBe('ready');
   const sink = new MemoryEventSink();
-  const box = { settings: settingsFrom(merge(BASE, opts.settings)) };
+  const box = { settings: settingsFrom(mergePartial(BASE, opts.settings)) };
   const voicemails: VoicemailCall[] = [];
   const mgr = new CallManager({
     modem,

@@ -4,7 +4,7 @@ import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { MemoryEventSink } from '../events.js';
 import { FakeModem } from './fake-modem.js';
 import { CallManager, FORWARDING_RETRY_MS, type VoicemailCall } from './manager.js';
-import { type DeepPartial, settingsFrom } from './settings.js';
+import { type DeepPartial, mergePartial, settingsFrom } from './settings.js';
 import { type CallStore, MemoryCallStore } from './store.js';
 
 const ROLLOVER = '+15550009999';
@@ -26,19 +26,12 @@ const BASE: DeepPartial<DeviceSettings> = {
   followUpSms: { enabled: true, text: 'Sorry we missed your call', windowH: 24, excludePrefixes: ['+1555999'] },
 };
 
-function merge<T>(a: T, b: DeepPartial<T>): T {
-  if (typeof a !== 'object' || a === null || Array.isArray(a)) return (b === undefined ? a : b) as T;
-  const out = { ...a } as Record<string, unknown>;
-  for (const [k, v] of Object.entries(b as object)) out[k] = merge((a as Record<string, unknown>)[k], v as never);
-  return out as T;
-}
-
 let ids = 0;
 function setup(over: DeepPartial<DeviceSettings> = {}, opts: { store?: CallStore; modem?: FakeModem } = {}) {
   const modem = opts.modem ?? new FakeModem();
   const sink = new MemoryEventSink();
   const store = opts.store ?? new MemoryCallStore();
-  const box = { settings: settingsFrom(merge(BASE, over)) };
+  const box = { settings: settingsFrom(mergePartial(BASE, over)) };
   const voicemails: VoicemailCall[] = [];
   const mgr = new CallManager({
     modem,
@@ -517,7 +510,7 @@ describe('CallManager: follow-up SMS', () => {
     await missCall(ctx, '+15559990123');
     await missCall(ctx, '5551230003');
     expect(ctx.modem.sent).toEqual([]);
-    ctx.box.settings = settingsFrom(merge(BASE, { followUpSms: { enabled: false } }));
+    ctx.box.settings = settingsFrom(mergePartial(BASE, { followUpSms: { enabled: false } }));
     await missCall(ctx, BOB);
     expect(ctx.modem.sent).toEqual([]);
     expect(ctx.sink.ofType('call.ended').map((e) => e.outcome)).toEqual(['missed', 'missed', 'missed', 'missed']);
@@ -578,7 +571,7 @@ describe('CallManager: network forwarding', () => {
   it('provisioning removes conditional forwarding when networkForwarding is off', async () => {
     const { modem, mgr, box } = setup();
     await mgr.provisionForwarding();
-    box.settings = settingsFrom(merge(BASE, { rollover: { networkForwarding: false } }));
+    box.settings = settingsFrom(mergePartial(BASE, { rollover: { networkForwarding: false } }));
     const states = await mgr.provisionForwarding();
     expect(states.map((s) => [s.reason, s.enabled, s.confirmed])).toEqual([
       ['busy', false, true],
@@ -643,7 +636,7 @@ describe('CallManager: network forwarding', () => {
     await expect(mgr.setForwarding({ enabled: 'yes' } as never)).rejects.toMatchObject({
       message: expect.stringContaining('/enabled'),
     });
-    box.settings = settingsFrom(merge(BASE, { rollover: { number: null } }));
+    box.settings = settingsFrom(mergePartial(BASE, { rollover: { number: null } }));
     await expect(mgr.setForwarding({ enabled: true })).rejects.toMatchObject({
       code: ErrorCode.ValidationFailed,
       message: expect.stringContaining('rollover.number is not set'),
@@ -662,7 +655,7 @@ describe('CallManager: network forwarding', () => {
     mgr.applySettings(); // nothing changed: nothing written
     await mgr.idle();
     expect(modem.commands.filter((c) => c.startsWith('setForwarding'))).toHaveLength(3);
-    box.settings = settingsFrom(merge(BASE, { rollover: { number: BOB } }));
+    box.settings = settingsFrom(mergePartial(BASE, { rollover: { number: BOB } }));
     mgr.applySettings();
     await mgr.idle();
     expect(modem.forwarding.get('busy')?.number).toBe(BOB);

@@ -17,3 +17,14 @@ export function settingsFrom(partial: DeepPartial<DeviceSettings> = {}): DeviceS
   const copy = structuredClone(partial);
   return validate(DeviceSettingsSchema, Value.Default(DeviceSettingsSchema, copy), 'device settings');
 }
+
+/** `over` laid on `base`, field by field; arrays and scalars in `over` replace those of `base`. */
+export function mergePartial<T>(base: T, over: DeepPartial<T> | undefined): T {
+  if (over === undefined) return base;
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return over as T;
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over as object)) {
+    out[k] = mergePartial((base as Record<string, unknown>)[k], v as never);
+  }
+  return out as T;
+}
