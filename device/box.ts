@@ -36,6 +36,7 @@ import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
 import { newBootId } from '../shared/ids.js';
 import { getLogger, type Logger } from '../shared/log.js';
 import { type Handlers, type RequestContext, RpcRequester, RpcResponder } from '../shared/rpc.js';
+import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { type Migration, Store } from './store/store.js';
@@ -95,15 +96,6 @@ const UNKNOWN_MODEM: ModemTelemetry = {
 
 /** Answers to commands are kept this long (a redelivered request id is answered, not executed again). */
 const COMMAND_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
-
-async function readSoftwareVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export class Box extends EventEmitter<BoxEvents> {
   readonly bootId = newBootId();
@@ -224,7 +216,7 @@ export class Box extends EventEmitter<BoxEvents> {
 
   async start(): Promise<void> {
     const { dataDir } = this.config.box;
-    if (!this.opts.softwareVersion) this.softwareVersion = await readSoftwareVersion();
+    if (!this.opts.softwareVersion) this.softwareVersion = SOFTWARE_VERSION;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const migrations: Record<string, readonly Migration[]> = { uplink: UPLINK_MIGRATIONS };
     for (const m of this.modules) if (m.migrations) migrations[m.name] = m.migrations;

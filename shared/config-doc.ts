@@ -24,7 +24,7 @@ export function renderConfigDoc(): string {
     '',
     describeConfig(DeviceConfigSchema, DEVICE_ENV_PREFIX),
     '',
-    '## The fleet: `/etc/callbox/fleet.yaml` (`fleet serve --config FILE`)',
+    '## The fleet: `/etc/callbox/fleet.yaml` (`npm start -- --config FILE`; built: `node dist/fleet/main.js --config FILE`)',
     '',
     describeConfig(FleetConfigSchema, FLEET_ENV_PREFIX),
     '',
