@@ -4,7 +4,7 @@
  * or /etc/callbox/fleet.yaml when it exists; CALLBOX_FLEET__* overrides.
  */
 import { existsSync } from 'node:fs';
-import { describeError, isCallboxError } from '../shared/errors.js';
+import { describeError, EXIT_CONFIG, isCallboxError, isConfigError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
@@ -34,7 +34,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   } catch (e) {
     const code = isCallboxError(e) ? e.code : 'error';
     process.stderr.write(`fleet: cannot start (${code}): ${describeError(e)}\n`);
-    process.exit(1);
+    process.exit(isConfigError(e) ? EXIT_CONFIG : 1);
   }
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');

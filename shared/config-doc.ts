@@ -20,6 +20,8 @@ export function renderConfigDoc(): string {
     '',
     'Both programs read one YAML (or JSON) file, then environment variables, over built-in defaults. A bad value stops start-up with a message naming the file or variable, the field, the value and what is allowed; nothing half-starts. Unknown fields are errors, so a typo cannot be silently ignored. Every duration says its unit in its name (`Ms`, `S`, `Min`, `H`) and its range and default below.',
     '',
+    'A wrong configuration stops either program with exit code 78 (`EX_CONFIG`); the systemd units do not restart on it (`RestartPreventExitStatus=78`), since a restart cannot fix a file. Other fatal errors exit 1 and are restarted.',
+    '',
     '## The box: `/etc/callbox/device.yaml` (`callbox-device --config FILE`)',
     '',
     describeConfig(DeviceConfigSchema, DEVICE_ENV_PREFIX),
