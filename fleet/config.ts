@@ -146,7 +146,8 @@ export const FleetConfigSchema = Strict({
       }),
       bootstrapPasswordFile: Type.String({
         default: 'fleet-admin.secret',
-        description: 'where the first admin password is written (mode 0600; relative: under data.dir); the CLI reads it',
+        description:
+          'where the first admin password is written (mode 0600; relative: under data.dir); the CLI reads it',
       }),
       commandTimeoutMs: Millis('a command sent to a box waits for its answer', {
         default: 15_000,
