@@ -63,7 +63,10 @@ for (const [program, entryPoints] of Object.entries(programs)) {
     }
   }
   // Packages loaded with createRequire (optional hardware bindings) are invisible to the bundler: name them.
-  const required = { device: ['alsa-capture', 'johnny-five', 'node-hid', 'serialport'], fleet: [] }[program];
+  const required = {
+    device: ['alsa-capture', 'johnny-five', 'node-hid', 'serialport', 'unix-dgram'],
+    fleet: ['unix-dgram'],
+  }[program];
   for (const name of required) packages.add(name);
   mkdirSync(join(outdir, program), { recursive: true });
   writeFileSync(join(outdir, program, 'packages.json'), `${JSON.stringify([...packages].sort(), null, 2)}\n`);
