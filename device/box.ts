@@ -62,6 +62,8 @@ export interface BoxModule {
   migrations?: readonly Migration[];
   start(box: Box): Promise<void> | void;
   stop?(): Promise<void> | void;
+  /** Asked at every systemd watchdog tick: false stops the pings, and systemd restarts the box. */
+  healthy?(): boolean | Promise<boolean>;
 }
 
 export interface BoxOptions {
@@ -295,7 +297,14 @@ export class Box extends EventEmitter<BoxEvents> {
       ),
       new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref()),
     ]);
-    return ok;
+    if (!ok) return false;
+    for (const m of this.started) {
+      if (m.healthy && !(await m.healthy())) {
+        this.log.warn({ module: m.name }, 'module unhealthy: watchdog not fed');
+        return false;
+      }
+    }
+    return true;
   }
 
   // ---- uplink ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ packages=(
   build-essential    # node-gyp builds sqlite3 and alsa-capture
   python3            # node-gyp
   openssl            # TLS certificates for the embedded broker
+  gpiod              # libgpiod's gpioset/gpioget/gpiomon: the Pi header's LEDs and panic button (io.board linux-gpio)
 )
 # systemd-notify (READY/WATCHDOG/STOPPING for the box's unit); present on any
 # systemd machine, installed only where missing (containers).
