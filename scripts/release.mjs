@@ -3,8 +3,9 @@
 //
 // It builds (scripts/build.mjs), then stages DIR/callbox-<program>-<version>-linux-<arch>/ with:
 //   dist/<program>/            the built program (plain JavaScript, source maps)
-//   <program>/bin/…            the program's command, scripts/load-program.mjs, scripts/install-deps.sh
-//   systemd/                   the program's unit
+//   <program>/bin/…            the program's command, scripts/load-program.mjs, scripts/install-deps.sh,
+//                              scripts/verify-release.mjs (checks the files against MANIFEST.json), docs/INSTALL.md
+//   systemd/                   the program's unit, sysusers.d and tmpfiles.d files (the box: its udev rules)
 //   package.json               only the npm packages the program imports (dist/<program>/packages.json)
 //   node_modules/              those packages and what they need, production only (this checkout's, pruned)
 //   MANIFEST.json              program, version, node, platform, arch, and the sha256 of every other file
@@ -22,8 +23,14 @@ import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAMS = {
-  device: { bin: { 'callbox-device': 'device/bin/callbox-device.js' }, unit: 'callbox-device.service' },
-  fleet: { bin: { fleet: 'fleet/bin/fleet.js' }, unit: 'callbox-fleet.service' },
+  device: {
+    bin: { 'callbox-device': 'device/bin/callbox-device.js' },
+    systemd: ['callbox-device.service', 'callbox.sysusers.conf', 'callbox.tmpfiles.conf', '60-callbox-modem.rules'],
+  },
+  fleet: {
+    bin: { fleet: 'fleet/bin/fleet.js' },
+    systemd: ['callbox-fleet.service', 'callbox.sysusers.conf', 'callbox.tmpfiles.conf'],
+  },
 };
 
 function usage(message) {
@@ -59,8 +66,10 @@ cpSync(join(repo, 'dist', program), join(stage, 'dist', program), { recursive: t
 for (const file of [
   ...Object.values(spec.bin),
   'scripts/load-program.mjs',
+  'scripts/verify-release.mjs',
   'scripts/install-deps.sh',
-  `systemd/${spec.unit}`,
+  'docs/INSTALL.md',
+  ...spec.systemd.map((f) => `systemd/${f}`),
 ]) {
   mkdirSync(dirname(join(stage, file)), { recursive: true });
   cpSync(join(repo, file), join(stage, file));

@@ -6,7 +6,8 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,10 +86,11 @@ describe('a production install from the release artifacts', () => {
 
   afterAll(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    rmSync(work, { recursive: true, force: true });
-  });
+    // Two unpacked releases and their tarballs: thousands of files, slow on a loaded machine.
+    await rm(work, { recursive: true, force: true });
+  }, 180_000);
 
-  it('carries production dependencies only, no sources, and a manifest that matches its files', () => {
+  it('carries production dependencies only, no sources, and a manifest that matches its files', async () => {
     for (const dir of [deviceDir, fleetDir]) {
       for (const dev of ['tsx', 'vitest', '@biomejs', 'typescript', 'esbuild', 'playwright-core']) {
         expect(existsSync(join(dir, 'node_modules', dev)), `${dir}: ${dev}`).toBe(false);
@@ -110,6 +112,18 @@ describe('a production install from the release artifacts', () => {
         ).toBe(sha);
       }
     }
+    for (const dir of [deviceDir, fleetDir]) {
+      const ok = await run(process.execPath, [join(dir, 'scripts', 'verify-release.mjs')]);
+      expect(ok.stdout).toMatch(/files match/);
+    }
+    // A modified file is found by the release's own check.
+    const victim = join(deviceDir, 'dist', 'device', 'packages.json');
+    const original = readFileSync(victim);
+    writeFileSync(victim, '[]\n');
+    await expect(run(process.execPath, [join(deviceDir, 'scripts', 'verify-release.mjs')])).rejects.toMatchObject({
+      stderr: expect.stringMatching(/modified: dist\/device\/packages\.json/),
+    });
+    writeFileSync(victim, original);
     // The box does not carry the fleet's packages, nor the fleet the box's hardware bindings.
     for (const fleetOnly of ['aedes', 'pg', 'fastify']) {
       expect(existsSync(join(deviceDir, 'node_modules', fleetOnly)), fleetOnly).toBe(false);
