@@ -105,7 +105,7 @@ export interface RolloverOptions {
   backAt?: string;
 }
 
-const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'rolled_over']);
+const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'voicemail_failed', 'rolled_over']);
 const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
   no_signal: 'no_signal',
   not_registered: 'no_signal',
@@ -496,6 +496,7 @@ export class AlertEngine {
         at,
       });
     }
+    if (b.outcome === 'voicemail_failed') await this.onVoicemailFailed(clinicId, e, at, s, name);
     if (!MISSED_OUTCOMES.has(b.outcome)) return;
     if (!b.inHours) {
       if (!s.rules.missedAfterHours.enabled) return;
@@ -509,6 +510,25 @@ export class AlertEngine {
     }
     // One decision at a time per clinic: events of a burst arrive together and must count once each.
     await this.locked(`missed:${clinicId}`, () => this.countMissed(clinicId, e, at, s, name));
+  }
+
+  /** The box answered for voicemail but did not keep the recording: the caller's message is gone. */
+  private async onVoicemailFailed(
+    clinicId: string,
+    e: EventOf<'call.ended'>,
+    at: number,
+    s: ClinicAlertSettings,
+    name: string,
+  ): Promise<void> {
+    const b = e.body;
+    const caller = b.withheld || !b.number ? 'a caller who withheld the number' : `the caller ${lastFour(b.number)}`;
+    await this.raise(clinicId, 'voicemail_failed', {
+      severity: s.rules.voicemailFailed.severity,
+      text: `A voicemail left at ${name} at ${await this.localTime(clinicId, at)} was NOT recorded (${b.voicemailError ?? 'unknown reason'}): ${caller} left a message nobody can hear. Call them back; the box's voicemail recording needs attention.`,
+      deviceId: e.deviceId,
+      details: { callId: b.callId, reason: b.voicemailError ?? null },
+      at,
+    });
   }
 
   private async countMissed(
@@ -712,13 +732,60 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * Configuration drift: an approved box whose reported (applied) version is not the desired one.
+   * Noticed while the box is online (an offline box is the box_offline alert's), raised once it
+   * has lasted alerts.configDriftS, cleared when the box reports the desired version.
+   */
+  private async checkDrift(): Promise<void> {
+    for (const b of await this.deps.store.listBoxes({ claimState: 'approved' })) {
+      if (!b.deviceId || !b.clinicId) continue;
+      const key = `config_drift:${b.deviceId}`;
+      if (b.desiredVersion === 0 || b.reportedVersion === b.desiredVersion) {
+        await this.clearPending(key, `the box applied configuration version ${b.reportedVersion}`);
+        continue;
+      }
+      const meta = {
+        graceMs: this.cfg.configDriftS * 1000,
+        desiredVersion: b.desiredVersion,
+        reportedVersion: b.reportedVersion,
+        refused: b.reportedState === 'refused' ? (b.reportedReason ?? 'no reason given') : null,
+      };
+      const p = this.pending.get(key);
+      if (p) {
+        if (p.meta.desiredVersion !== meta.desiredVersion || p.meta.refused !== meta.refused) {
+          const next = { ...p, meta: { ...p.meta, ...meta } };
+          this.pending.set(key, next);
+          await this.deps.alerts.putPending(next);
+        }
+        continue;
+      }
+      if (!this.online(b)) continue;
+      await this.setPending({
+        key,
+        clinicId: b.clinicId,
+        condition: 'config_drift',
+        deviceId: b.deviceId,
+        since: this.iso(),
+        meta,
+      });
+    }
+  }
+
   private async sweep(): Promise<void> {
     const now = this.now();
+    try {
+      await this.checkDrift();
+    } catch (e) {
+      this.log.warn({ err: e }, 'configuration drift not checked; tried again at the next sweep');
+    }
     for (const p of [...this.pending.values()]) {
       if (p.meta.raised) continue;
       const since = Date.parse(p.since);
       if (now - since < Number(p.meta.graceMs ?? 0)) continue;
       if (p.meta.duringHours && !(await this.isOpen(p.clinicId, now))) continue;
+      if (p.condition === 'config_drift' && p.deviceId && !this.online({ deviceId: p.deviceId, online: true }))
+        continue;
       await this.raisePending(p);
       const raised = { ...p, meta: { ...p.meta, raised: true } };
       if (this.pending.has(p.key)) {
@@ -763,6 +830,12 @@ export class AlertEngine {
         severity = s.rules.modem.severity;
         text = `The mobile network refuses the SIM of the call box ${box} of ${name} since ${since}.`;
         break;
+      case 'config_drift': {
+        severity = s.rules.configDrift.severity;
+        const refused = p.meta.refused ? ` It refused the desired version: ${String(p.meta.refused)}` : '';
+        text = `The call box ${box} of ${name} is not running its desired configuration: version ${String(p.meta.desiredVersion)} is desired, the box reports ${String(p.meta.reportedVersion ?? 'none')} (since ${since}).${refused}`;
+        break;
+      }
       default:
         severity = 'warning';
         text = `${p.condition} at ${name} since ${since}.`;
