@@ -45,6 +45,7 @@ import { backoffDelay, Link } from './uplink/link.js';
 import { UPLINK_MIGRATIONS } from './uplink/migrations.js';
 import { Outbox } from './uplink/outbox.js';
 import { claimUntilApproved } from './uplink/provisioning.js';
+import { retryWithBackoff } from './uplink/retry.js';
 import { Settings, type SettingsListener } from './uplink/settings.js';
 import { wireOutbox } from './uplink/wire.js';
 
@@ -420,23 +421,41 @@ export class Box extends EventEmitter<BoxEvents> {
       requester.start(),
     ]);
     subscribed.catch((e) => this.log.warn({ err: e }, 'subscriptions failed'));
+    let onlineRun = 0;
     const onOnline = async () => {
       everOnline = true;
+      const run = ++onlineRun;
       try {
         // Subscribed first, then fetch the whole desired configuration: a change made while
         // the box was away arrives one way or the other, never neither.
         await subscribed;
-        if (link.online) this.setState('online');
-        if (this.lastReport) await this.publishReport(this.lastReport, link);
-        const desired = await requester.request(topics.fleetReq, 'config.get', {});
-        if (desired) await this.offerConfig(JSON.stringify(desired), link);
-        void this.sendTelemetry();
       } catch (e) {
-        if (link.online) this.setState('online');
-        this.log.warn({ err: e }, 'configuration fetch after connect failed; the retained message still applies');
+        this.log.warn({ err: e }, 'subscriptions after connect failed');
       }
+      if (link.online) this.setState('online');
+      if (this.lastReport) await this.publishReport(this.lastReport, link);
+      // Asked again with backoff until the fleet answers (a fleet restarting loses the request),
+      // for as long as this connection lasts; the next connect starts again.
+      await retryWithBackoff(
+        async () => {
+          const desired = await requester.request(topics.fleetReq, 'config.get', {});
+          if (desired) await this.offerConfig(JSON.stringify(desired), link);
+        },
+        {
+          minMs: m.reconnectMinMs,
+          maxMs: m.reconnectMaxMs,
+          ...(this.opts.random ? { random: this.opts.random } : {}),
+          active: () => run === onlineRun && link.online && this.link === link,
+          signal: this.abort.signal,
+          onFailure: (err, attempt, waitMs) =>
+            this.log.warn({ err, attempt: attempt + 1, retryInMs: waitMs }, 'configuration fetch failed; asking again'),
+        },
+      );
+      await this.sendTelemetry();
     };
-    link.on('online', () => void onOnline());
+    link.on('online', () => {
+      onOnline().catch((e) => this.log.error({ err: e }, 'connect handling failed'));
+    });
     const result = await new Promise<'stopped' | 'refused'>((resolve) => {
       this.wakeSession = () => resolve('stopped');
       if (this.abort.signal.aborted) resolve('stopped');

@@ -230,6 +230,9 @@ export class FakeFleet {
   readonly desired = new Map<string, ConfigDesired>();
   /** What the fleet answers a claim with (serial -> approval); absent: pending. */
   readonly approvals = new Map<string, { deviceId: string; password: string; caPem?: string | null }>();
+  /** config.get requests seen; the next `dropConfigGets` of them get no answer (a fleet going down). */
+  configGets = 0;
+  dropConfigGets = 0;
   private responder: RpcResponder<typeof FLEET_REQUESTS> | undefined;
   private requester: RpcRequester<typeof DEVICE_COMMANDS> | undefined;
 
@@ -254,6 +257,11 @@ export class FakeFleet {
       FLEET_REQUESTS,
       {
         'config.get': (_p, ctx) => {
+          f.configGets++;
+          if (f.dropConfigGets > 0) {
+            f.dropConfigGets--;
+            return new Promise(() => undefined);
+          }
           const deviceId = parseTopic(ctx.topic)?.deviceId ?? '';
           return f.desired.get(deviceId) ?? null;
         },
