@@ -403,6 +403,9 @@ export class Box extends EventEmitter<BoxEvents> {
     const responder = new RpcResponder(client(), DEVICE_COMMANDS, this.handlers, {
       requestFilter: topics.cmdReq,
       log: this.log,
+      side: 'this box',
+      // A command that ran and is redelivered after its expiry gets its kept answer, not "expired".
+      answeredBefore: async (id) => !!(await this.store.get('SELECT 1 AS ran FROM command_results WHERE id = ?', [id])),
     });
     const requester = new RpcRequester(client(), FLEET_REQUESTS, {
       responseFilter: topics.fleetRes,

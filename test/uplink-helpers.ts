@@ -16,6 +16,7 @@ import type { AnyEvent } from '../shared/contract/events.js';
 import { ClaimRequestSchema, type ConfigDesired, decodeEvent } from '../shared/contract/messages.js';
 import { DEVICE_COMMANDS, FLEET_REQUESTS } from '../shared/contract/rpc.js';
 import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
+import { getLogger } from '../shared/log.js';
 import { RpcRequester, RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 
@@ -272,6 +273,8 @@ export class FakeFleet {
     f.requester = new RpcRequester(client, DEVICE_COMMANDS, {
       responseFilter: FLEET_SUBSCRIPTIONS.cmdRes,
       defaultTimeoutMs: 5000,
+      expires: true,
+      log: getLogger('test:fake-fleet'),
     });
     await f.requester.start();
     return f;

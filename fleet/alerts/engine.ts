@@ -113,6 +113,8 @@ const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
   sim_pin: 'sim_problem',
   registration_denied: 'registration_denied',
 };
+/** A panic.ack queued for an offline box is still shown when it comes back within this time. */
+const PANIC_ACK_EXPIRES_MS = 3_600_000;
 /** A due step that is running or failed is looked at again after this long. */
 const RETRY_MS = 1000;
 const SMS_REPLY = /^\s*(ACK|OK|YES|A|RESOLVE|RES|R|DONE)?\s*#?(\d{4})\b/i;
@@ -1161,8 +1163,9 @@ export class AlertEngine {
     if (updated.condition === 'panic' && updated.deviceId && typeof updated.details.panicId === 'string') {
       const panicId = updated.details.panicId;
       const deviceId = updated.deviceId;
+      // Showing the acknowledgement (and stopping the box's SMS fallback) is still right an hour later.
       void this.deps.commands
-        ?.send(deviceId, 'panic.ack', { panicId, by: by.slice(0, 120) })
+        ?.send(deviceId, 'panic.ack', { panicId, by: by.slice(0, 120) }, { expiresInMs: PANIC_ACK_EXPIRES_MS })
         .catch((err) => this.log.warn({ err, alertId }, 'could not tell the box the panic was acknowledged'));
     }
     void this.arm();
