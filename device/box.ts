@@ -22,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { background } from '../shared/background.js';
 import type { ConfigReported, Telemetry } from '../shared/contract/messages.js';
 import {
   DEVICE_COMMANDS,
@@ -146,7 +147,8 @@ export class Box extends EventEmitter<BoxEvents> {
       const delayS = p.delayS ?? 0;
       const at = new Date(Date.now() + delayS * 1000);
       this.log.warn({ delayS }, 'reboot requested by the fleet');
-      setTimeout(() => (this.opts.onReboot ?? (() => void this.stop()))(), delayS * 1000).unref();
+      const reboot = this.opts.onReboot ?? (() => background(this.stop(), this.log, 'stopping for a reboot'));
+      setTimeout(reboot, delayS * 1000).unref();
       return { scheduledAt: at.toISOString() };
     });
   }
@@ -413,7 +415,9 @@ export class Box extends EventEmitter<BoxEvents> {
       log: this.log,
     });
     client().on('message', (topic, payload) => {
-      if (topic === topics.configDesired && payload.length > 0) void this.offerConfig(payload, link);
+      // A failure leaves the box on its old settings; the fleet's config_drift alert sees that.
+      if (topic === topics.configDesired && payload.length > 0)
+        background(this.offerConfig(payload, link), this.log, 'applying the desired configuration');
     });
     // Listeners and subscriptions are in place before the connection is: with a persistent
     // session the broker delivers what it queued (commands, configuration) right after CONNACK.

@@ -2,8 +2,11 @@
  * `npm start`: the fleet on one machine (embedded aedes, SQLite), or as the
  * configuration says. Config file: --config <file>, or CALLBOX_FLEET_CONFIG,
  * or /etc/callbox/fleet.yaml when it exists; CALLBOX_FLEET__* overrides.
+ * An unhandled rejection or uncaught exception is logged and exits 70
+ * (shared/crash.ts): systemd restarts the fleet from its store.
  */
 import { existsSync } from 'node:fs';
+import { exitOnUnhandled } from '../shared/crash.js';
 import { describeError, isCallboxError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { alertsFeature } from './alerts/feature.js';
@@ -21,6 +24,7 @@ function configFile(argv: string[]): string | undefined {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  exitOnUnhandled(log, { program: 'fleet' });
   let fleet: Fleet;
   try {
     const config = loadFleetConfig(configFile(argv));

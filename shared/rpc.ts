@@ -232,7 +232,10 @@ export class RpcResponder<T extends MethodTable> {
   private readonly answered = new Map<string, string>();
   private readonly inProgress = new Map<string, Promise<string>>();
   private readonly onMessage = (topic: string, payload: Buffer) => {
-    if (topicMatches(this.opts.requestFilter, topic)) void this.handle(topic, payload);
+    if (topicMatches(this.opts.requestFilter, topic)) {
+      // Unanswered when it fails: the requester times out naming the method.
+      this.handle(topic, payload).catch((err) => this.opts.log?.error({ err, topic }, 'request not answered'));
+    }
   };
 
   constructor(

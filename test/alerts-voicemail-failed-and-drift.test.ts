@@ -11,11 +11,14 @@ import { type AlertFixture, alertFixture, boxEvent, RecordingChannel, ScriptedBo
 import type { SmsTarget } from '../fleet/channels/sms.js';
 import type { WebhookTarget } from '../fleet/channels/webhook.js';
 import { EVENT_SCHEMAS } from '../shared/contract/events.js';
+import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
 
 // Thursday 26 Nov 2026, 15:00 UTC = 10:00 in New York (the clinic is open).
 const T0 = Date.parse('2026-11-26T15:00:00.000Z');
 const DRIFT_S = 300;
+const logs = new MemoryLogStream();
+setupLogging({ level: 'info', destination: logs });
 const allWeek = Object.fromEntries(
   ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [{ open: '00:00', close: '24:00' }]]),
 );
@@ -144,5 +147,35 @@ describe('alerts: voicemail_failed and config_drift', () => {
     expect(drift.map((a) => a.deviceId)).toEqual([fx.boxes.second]);
     expect(drift[0]?.occurrences).toBe(1);
     expect(drift[0]?.text).toContain('It refused the desired version: opening hours are invalid');
+  });
+
+  it('a reopen that fails is logged, not left unhandled, and done at the next tick', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await engine.handleEvent(ended('c-9', 'voicemail_failed', 'recording failed: disk full'));
+      const a = await fx.alerts.getActive(fx.clinic.id, 'voicemail_failed');
+      if (!a) throw new Error('no alert');
+      await engine.acknowledge(a.id, 'ops:carol');
+      const store = fx.alerts;
+      const real = store.updateAlert.bind(store);
+      let failures = 1;
+      store.updateAlert = (async (...args: Parameters<typeof real>) => {
+        if (args[1].state === 'open' && failures-- > 0) throw new Error('database is locked');
+        return real(...args);
+      }) as typeof real;
+      await advance(61 * 60_000); // past ackTimeoutMin (60): the reopen fails once
+      await engine.idle();
+      expect((await fx.alerts.getAlert(a.id))?.state).toBe('acknowledged');
+      expect(logs.lines.map((l) => l.msg)).toContain(
+        `background task failed: reopening alert ${a.id}; tried again at the next tick`,
+      );
+      await advance(15_000);
+      expect((await fx.alerts.getAlert(a.id))?.state).toBe('open');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { background } from '../../shared/background.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import { type AlsaCaptureCtor, loadAlsaCapture } from '../audio/alsa.js';
@@ -41,7 +42,7 @@ export class VoicemailFeature implements BoxModule {
   /** Why recording is off (the AudioUnavailable message), or null when it is on. */
   unavailable: string | null = null;
   private readonly onState = (s: UplinkState) => {
-    if (s === 'online') void this.connected();
+    if (s === 'online') background(this.connected(), log, 'starting voicemail upload');
   };
 
   constructor(private readonly opts: VoicemailFeatureOptions = {}) {}
@@ -74,7 +75,7 @@ export class VoicemailFeature implements BoxModule {
     }
     box.provideVoicemailsPending(async () => (await vault.pending()).length);
     box.on('state', this.onState);
-    if (box.state === 'online') void this.connected();
+    if (box.state === 'online') background(this.connected(), log, 'starting voicemail upload');
   }
 
   async stop(): Promise<void> {
@@ -99,7 +100,7 @@ export class VoicemailFeature implements BoxModule {
       .then((meta) => {
         log.info({ callId: call.callId, voicemailId: meta.voicemailId, durationMs: meta.durationMs }, 'voicemail kept');
         this.settle(call.callId, { stored: true });
-        void this.kick();
+        background(this.kick(), log, 'voicemail upload');
       })
       .catch((e) => {
         log.error({ callId: call.callId, err: describeError(e) }, 'voicemail recording failed');

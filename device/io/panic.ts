@@ -21,6 +21,7 @@
  * Events are recorded strictly in order through one promise chain.
  */
 import { EventEmitter } from 'node:events';
+import { background } from '../../shared/background.js';
 import type { EventBody, EventType } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { describeError } from '../../shared/errors.js';
@@ -271,7 +272,15 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   private startSms(a: Active): void {
     if (a.smsRunning || a.smsAccepted.length > 0) return;
     a.smsRunning = true;
-    void this.smsRound(a);
+    // A round that fails unexpectedly must not leave the fallback stuck as "running": say so and let
+    // the next trigger (link down, ack timeout, retry) start it again.
+    background(this.smsRound(a), log, 'panic SMS fallback', (e) => {
+      a.smsRunning = false;
+      return this.record('panic.fault', {
+        source: 'sms',
+        fault: `SMS fallback failed: ${describeError(e)}`.slice(0, 200),
+      });
+    });
   }
 
   private async smsRound(a: Active): Promise<void> {

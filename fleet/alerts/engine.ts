@@ -35,6 +35,7 @@
  */
 
 import { openAt } from '../../device/calls/hours.js';
+import { background } from '../../shared/background.js';
 import type { AnyEvent, EventOf } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
@@ -260,7 +261,10 @@ export class AlertEngine {
   private async tick(): Promise<void> {
     const now = this.iso();
     // Steps run side by side and are not awaited here: a slow channel on one alert must not hold the others.
-    for (const a of await this.deps.alerts.listAckExpired(now)) void this.reopen(a);
+    // A reopen that fails leaves the alert acknowledged past its deadline: listed again at the next tick.
+    for (const a of await this.deps.alerts.listAckExpired(now)) {
+      background(this.reopen(a), this.log, `reopening alert ${a.id}; tried again at the next tick`);
+    }
     for (const a of await this.deps.alerts.listDue(now)) void this.runStep(a);
     await this.sweep();
   }
