@@ -114,6 +114,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   }
 
   /** Record an event in order; failures are logged, never thrown. */
+  /** Record in order; never rejects (a failure is logged here), so callers need not await it. */
   private record<K extends EventType>(type: K, body: EventBody<K>, at?: Date): Promise<void> {
     const p = this.chain.then(() =>
       this.opts.sink.record(type, body, at).then(
@@ -162,7 +163,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     };
     this.active = a;
     log.warn({ panicId, source, how }, 'panic confirmed');
-    this.record('panic.pressed', { panicId, source }, pressedAt);
+    void this.record('panic.pressed', { panicId, source }, pressedAt);
     this.setPhase(a, 'pending');
 
     const { cancelWindowMs, ackTimeoutS } = this.opts.settings().panic;
@@ -187,7 +188,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     log.warn({ panicId: a.panicId, source }, 'panic cancelled');
     this.setPhase(a, 'cancelled');
     this.clearTimers(a);
-    this.record('panic.cancelled', { panicId: a.panicId });
+    void this.record('panic.cancelled', { panicId: a.panicId });
     return true;
   }
 
@@ -198,7 +199,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
       if (this.faulty.size === 1) this.emit('buttonFault', true);
     }
     log.error({ source, fault }, 'panic button fault');
-    this.record('panic.fault', { source, fault });
+    void this.record('panic.fault', { source, fault });
   }
 
   recovered(source: string): void {
@@ -288,7 +289,8 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     const contacts = settings.panic.contacts;
     a.smsRound++;
     if (contacts.length === 0) {
-      if (a.smsRound === 1) this.record('panic.fault', { source: 'sms', fault: 'no escalation contacts configured' });
+      if (a.smsRound === 1)
+        void this.record('panic.fault', { source: 'sms', fault: 'no escalation contacts configured' });
       a.smsRunning = false;
       return;
     }
@@ -304,10 +306,10 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
         await modem.sendSms(to, text);
         a.smsAccepted.push(to);
         log.warn({ panicId: a.panicId, to, attempt }, 'panic SMS accepted by the network');
-        this.record('panic.sms', { panicId: a.panicId, to, status: 'sent', attempt });
+        void this.record('panic.sms', { panicId: a.panicId, to, status: 'sent', attempt });
       } catch (e) {
         log.error({ panicId: a.panicId, to, attempt, err: e }, 'panic SMS failed');
-        this.record('panic.sms', { panicId: a.panicId, to, status: 'failed', attempt, reason: describeError(e) });
+        void this.record('panic.sms', { panicId: a.panicId, to, status: 'failed', attempt, reason: describeError(e) });
       }
     }
     if (!this.smsGoing(a)) {

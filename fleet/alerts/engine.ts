@@ -201,7 +201,7 @@ export class AlertEngine {
     await this.seedOffline();
     this.sweepTimer = setInterval(() => this.kick(), this.cfg.sweepS * 1000);
     this.sweepTimer.unref?.();
-    this.kick();
+    void this.kick(); // never rejects: a failed tick is logged
     this.log.info({ instance: this.cfg.instance, pending: this.pending.size }, 'alert engine started');
   }
 
