@@ -273,8 +273,14 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   private startSms(a: Active): void {
     if (a.smsRunning || a.smsAccepted.length > 0) return;
     a.smsRunning = true;
-    // A round that fails unexpectedly must not leave the fallback stuck as "running": say so and let
-    // the next trigger (link down, ack timeout, retry) start it again.
+    this.runSmsRound(a);
+  }
+
+  /**
+   * A round that fails unexpectedly must not leave the fallback stuck as "running": it is recorded as a
+   * panic.fault (the fleet hears of it) and the next trigger (link down, ack timeout) starts it again.
+   */
+  private runSmsRound(a: Active): void {
     background(this.smsRound(a), log, 'panic SMS fallback', (e) => {
       a.smsRunning = false;
       return this.record('panic.fault', {
@@ -323,7 +329,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     }
     const waitS = Math.min(this.opts.smsRetryMaxS, this.opts.smsRetryMinS * 2 ** (a.smsRound - 1));
     log.warn({ panicId: a.panicId, round: a.smsRound, waitS }, 'no panic SMS accepted yet: retrying');
-    this.after(a, waitS * 1000, () => void this.smsRound(a));
+    this.after(a, waitS * 1000, () => this.runSmsRound(a));
   }
 
   stop(): void {
