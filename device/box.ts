@@ -22,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { background } from '../shared/background.js';
 import type { ConfigReported, Telemetry } from '../shared/contract/messages.js';
 import {
   DEVICE_COMMANDS,
@@ -46,6 +47,7 @@ import { backoffDelay, Link } from './uplink/link.js';
 import { UPLINK_MIGRATIONS } from './uplink/migrations.js';
 import { Outbox } from './uplink/outbox.js';
 import { claimUntilApproved } from './uplink/provisioning.js';
+import { retryWithBackoff } from './uplink/retry.js';
 import { Settings, type SettingsListener } from './uplink/settings.js';
 import { wireOutbox } from './uplink/wire.js';
 
@@ -139,7 +141,8 @@ export class Box extends EventEmitter<BoxEvents> {
       const delayS = p.delayS ?? 0;
       const at = new Date(Date.now() + delayS * 1000);
       this.log.warn({ delayS }, 'reboot requested by the fleet');
-      setTimeout(() => (this.opts.onReboot ?? (() => void this.stop()))(), delayS * 1000).unref();
+      const reboot = this.opts.onReboot ?? (() => background(this.stop(), this.log, 'stopping for a reboot'));
+      setTimeout(reboot, delayS * 1000).unref();
       return { scheduledAt: at.toISOString() };
     });
   }
@@ -403,6 +406,9 @@ export class Box extends EventEmitter<BoxEvents> {
     const responder = new RpcResponder(client(), DEVICE_COMMANDS, this.handlers, {
       requestFilter: topics.cmdReq,
       log: this.log,
+      side: 'this box',
+      // A command that ran and is redelivered after its expiry gets its kept answer, not "expired".
+      answeredBefore: async (id) => !!(await this.store.get('SELECT 1 AS ran FROM command_results WHERE id = ?', [id])),
     });
     const requester = new RpcRequester(client(), FLEET_REQUESTS, {
       responseFilter: topics.fleetRes,
@@ -410,7 +416,9 @@ export class Box extends EventEmitter<BoxEvents> {
       log: this.log,
     });
     client().on('message', (topic, payload) => {
-      if (topic === topics.configDesired && payload.length > 0) void this.offerConfig(payload, link);
+      // A failure leaves the box on its old settings; the fleet's config_drift alert sees that.
+      if (topic === topics.configDesired && payload.length > 0)
+        background(this.offerConfig(payload, link), this.log, 'applying the desired configuration');
     });
     // Listeners and subscriptions are in place before the connection is: with a persistent
     // session the broker delivers what it queued (commands, configuration) right after CONNACK.
@@ -421,23 +429,41 @@ export class Box extends EventEmitter<BoxEvents> {
       requester.start(),
     ]);
     subscribed.catch((e) => this.log.warn({ err: e }, 'subscriptions failed'));
+    let onlineRun = 0;
     const onOnline = async () => {
       everOnline = true;
+      const run = ++onlineRun;
       try {
         // Subscribed first, then fetch the whole desired configuration: a change made while
         // the box was away arrives one way or the other, never neither.
         await subscribed;
-        if (link.online) this.setState('online');
-        if (this.lastReport) await this.publishReport(this.lastReport, link);
-        const desired = await requester.request(topics.fleetReq, 'config.get', {});
-        if (desired) await this.offerConfig(JSON.stringify(desired), link);
-        void this.sendTelemetry();
       } catch (e) {
-        if (link.online) this.setState('online');
-        this.log.warn({ err: e }, 'configuration fetch after connect failed; the retained message still applies');
+        this.log.warn({ err: e }, 'subscriptions after connect failed');
       }
+      if (link.online) this.setState('online');
+      if (this.lastReport) await this.publishReport(this.lastReport, link);
+      // Asked again with backoff until the fleet answers (a fleet restarting loses the request),
+      // for as long as this connection lasts; the next connect starts again.
+      await retryWithBackoff(
+        async () => {
+          const desired = await requester.request(topics.fleetReq, 'config.get', {});
+          if (desired) await this.offerConfig(JSON.stringify(desired), link);
+        },
+        {
+          minMs: m.reconnectMinMs,
+          maxMs: m.reconnectMaxMs,
+          ...(this.opts.random ? { random: this.opts.random } : {}),
+          active: () => run === onlineRun && link.online && this.link === link,
+          signal: this.abort.signal,
+          onFailure: (err, attempt, waitMs) =>
+            this.log.warn({ err, attempt: attempt + 1, retryInMs: waitMs }, 'configuration fetch failed; asking again'),
+        },
+      );
+      await this.sendTelemetry();
     };
-    link.on('online', () => void onOnline());
+    link.on('online', () => {
+      onOnline().catch((e) => this.log.error({ err: e }, 'connect handling failed'));
+    });
     const result = await new Promise<'stopped' | 'refused'>((resolve) => {
       this.wakeSession = () => resolve('stopped');
       if (this.abort.signal.aborted) resolve('stopped');

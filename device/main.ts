@@ -2,11 +2,14 @@
  * callbox-device: the box program. `callbox-device --config /etc/callbox/device.yaml`
  * (or `tsx device/main.ts --config ...`). Runs until SIGTERM/SIGINT, then
  * shuts down cleanly (modules, outbox commits, retained offline status,
- * store) and exits 0; a second signal exits at once.
+ * store) and exits 0; a second signal exits at once. An unhandled rejection
+ * or uncaught exception is logged and exits 70 (shared/crash.ts): systemd
+ * restarts the box from its durable state.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { exitOnUnhandled } from '../shared/crash.js';
 import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
@@ -29,6 +32,7 @@ export async function main(argv = process.argv): Promise<void> {
   }
   setupLogging({ level: process.env.CALLBOX_LOG_LEVEL ?? config.log.level });
   const log = getLogger('device:main');
+  exitOnUnhandled(log, { program: 'callbox-device' });
   let exiting = false;
   const box = new Box({
     config,

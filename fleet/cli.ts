@@ -38,6 +38,7 @@ function exitCodeOf(e: unknown): number {
     case ErrorCode.UnknownMethod:
     case ErrorCode.ClaimPending:
     case ErrorCode.DeviceDecommissioned:
+    case ErrorCode.RequestExpired:
       return 6;
     default:
       return 1;
@@ -228,15 +229,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--params <json>', 'parameters as JSON', '{}')
     .option('--params-file <file>', 'parameters from a YAML or JSON file')
     .option('--wait <ms>', 'how long the box may take', '15000')
-    .action(async (box: string, method: string, o: { params: string; paramsFile?: string; wait: string }) => {
-      const params = o.paramsFile ? readData(o.paramsFile) : parseJsonArg('--params', o.params);
-      const r = await (await connect()).call(
-        'boxes.command',
-        { box, method, params, timeoutMs: Number(o.wait) },
-        { timeoutMs: Number(o.wait) + 5000 },
-      );
-      print(r, () => JSON.stringify(r, null, 2));
-    });
+    .option('--expires <s>', 'the box refuses the command if it gets it later than this (default: the wait)')
+    .action(
+      async (
+        box: string,
+        method: string,
+        o: { params: string; paramsFile?: string; wait: string; expires?: string },
+      ) => {
+        const params = o.paramsFile ? readData(o.paramsFile) : parseJsonArg('--params', o.params);
+        const r = await (await connect()).call(
+          'boxes.command',
+          {
+            box,
+            method,
+            params,
+            timeoutMs: Number(o.wait),
+            ...(o.expires === undefined ? {} : { expiresInMs: Math.round(Number(o.expires) * 1000) }),
+          },
+          { timeoutMs: Number(o.wait) + 5000 },
+        );
+        print(r, () => JSON.stringify(r, null, 2));
+      },
+    );
 
   const claims = program.command('claims').description('boxes asking to join');
   claims.command('list').action(async () => {

@@ -22,6 +22,7 @@ export class DeviceCommands {
       responseFilter: FLEET_SUBSCRIPTIONS.cmdRes,
       defaultTimeoutMs: this.defaultTimeoutMs,
       log: getLogger('fleet:commands'),
+      expires: true,
     });
     await this.requester.start();
   }

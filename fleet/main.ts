@@ -2,8 +2,11 @@
  * `npm start`: the fleet on one machine (embedded aedes, SQLite), or as the
  * configuration says. Config file: --config <file>, or CALLBOX_FLEET_CONFIG,
  * or /etc/callbox/fleet.yaml when it exists; CALLBOX_FLEET__* overrides.
+ * An unhandled rejection or uncaught exception is logged and exits 70
+ * (shared/crash.ts): systemd restarts the fleet from its store.
  */
 import { existsSync } from 'node:fs';
+import { exitOnUnhandled } from '../shared/crash.js';
 import { describeError, EXIT_CONFIG, isCallboxError, isConfigError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
@@ -35,6 +38,7 @@ async function storeAnswers(fleet: Fleet): Promise<boolean> {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  exitOnUnhandled(log, { program: 'fleet' });
   let fleet: Fleet;
   // READY=1 once serving, WATCHDOG=1 while the store answers, STOPPING=1 on a signal (nothing without systemd).
   const notifier = new SystemdNotifier({ log: getLogger('fleet:systemd') });

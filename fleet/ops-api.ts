@@ -104,12 +104,10 @@ export class OpsApi {
           before: null,
           after: { method: p.method },
         });
-        return this.commands.send(
-          box.deviceId,
-          p.method as keyof typeof DEVICE_COMMANDS,
-          (p.params ?? {}) as never,
-          p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs },
-        );
+        return this.commands.send(box.deviceId, p.method as keyof typeof DEVICE_COMMANDS, (p.params ?? {}) as never, {
+          ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
+          ...(p.expiresInMs === undefined ? {} : { expiresInMs: p.expiresInMs }),
+        });
       },
       'clinics.list': async (p, ctx) => {
         await this.actor('clinics.list', ctx);

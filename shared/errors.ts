@@ -23,6 +23,8 @@ export enum ErrorCode {
   RequestRejected = 204,
   PayloadTooLarge = 205,
   NotAuthorized = 206,
+  /** A request reached its responder after its expiresAt: not run. */
+  RequestExpired = 207,
 
   // 3xx modem
   ModemTimeout = 300,

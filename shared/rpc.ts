@@ -3,15 +3,20 @@
  *
  * RpcRequester: registers the waiter before publishing, starts the timer
  * once the publish is acknowledged, and captures the caller's stack so that
- * a timeout points at the code that asked.
- * RpcResponder: validates every request against its method, answers a
- * repeated id with the first answer, and answers bad input with a clear
- * error instead of throwing.
+ * a timeout points at the code that asked. With `expires`, requests are
+ * version 2 and carry expiresAt (default: when the requester stops waiting).
+ * An answer that comes after the requester gave up is logged, not lost in
+ * silence (a box refusing an expired command when it comes back).
+ * RpcResponder: validates every request against its method, refuses one
+ * past its expiresAt (RequestExpired, with the expiry and its own clock),
+ * answers a repeated id with the first answer, and answers bad input with a
+ * clear error instead of throwing.
  */
 import type { MqttClient } from 'mqtt';
 import {
   type MethodTable,
   type ParamsOf,
+  REQUEST_VERSION,
   RequestSchema,
   ResponseSchema,
   type ResultOf,
@@ -37,17 +42,32 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Reuse an id to retry idempotently. */
   id?: string;
+  /** With `expires`: the responder refuses the request this long after it was sent (default: timeoutMs). */
+  expiresInMs?: number;
 }
+
+/** Requests this requester gave up on, remembered so a late answer is reported (bounded). */
+const GAVE_UP_MAX = 1000;
 
 export class RpcRequester<T extends MethodTable> {
   private readonly pending = new Map<string, Pending>();
+  private readonly gaveUp = new Map<string, { method: string; timeoutMs: number }>();
   private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
   private started = false;
 
   constructor(
     private readonly client: MqttClient,
     private readonly table: T,
-    private readonly opts: { responseFilter: string; defaultTimeoutMs: number; log?: Logger },
+    private readonly opts: {
+      responseFilter: string;
+      defaultTimeoutMs: number;
+      log?: Logger;
+      /**
+       * Send version 2 requests with expiresAt (commands to boxes). Without it, version 1 requests
+       * that never expire, which responders of every version read (box -> fleet requests).
+       */
+      expires?: boolean;
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -89,7 +109,18 @@ export class RpcRequester<T extends MethodTable> {
     }
     const timeoutMs = options.timeoutMs ?? this.opts.defaultTimeoutMs;
     const id = options.id ?? newRequestId();
-    const request: RpcRequest = { v: 1, id, method, params, sentAt: new Date().toISOString(), timeoutMs };
+    const sentAt = Date.now();
+    const request: RpcRequest = this.opts.expires
+      ? {
+          v: REQUEST_VERSION,
+          id,
+          method,
+          params,
+          sentAt: new Date(sentAt).toISOString(),
+          timeoutMs,
+          expiresAt: new Date(sentAt + (options.expiresInMs ?? timeoutMs)).toISOString(),
+        }
+      : { v: 1, id, method, params, sentAt: new Date(sentAt).toISOString(), timeoutMs };
     const stack = new Error().stack ?? '';
     return new Promise<ResultOf<T, M>>((resolve, reject) => {
       const entry: Pending = { method, resolve: resolve as (v: unknown) => void, reject, stack };
@@ -103,6 +134,12 @@ export class RpcRequester<T extends MethodTable> {
         }
         entry.timer = setTimeout(() => {
           this.pending.delete(id);
+          this.gaveUp.set(id, { method, timeoutMs });
+          while (this.gaveUp.size > GAVE_UP_MAX) {
+            const first = this.gaveUp.keys().next().value;
+            if (first === undefined) break;
+            this.gaveUp.delete(first);
+          }
           const e = new CallboxError(
             ErrorCode.RequestTimeout,
             `request ${method} to ${topic} got no answer within ${timeoutMs} ms`,
@@ -125,7 +162,21 @@ export class RpcRequester<T extends MethodTable> {
       return;
     }
     const p = this.pending.get(res.id);
-    if (!p) return; // someone else's, or late after a timeout
+    if (!p) {
+      // Someone else's (requesters may share a response filter), or ours, late after a timeout.
+      const late = this.gaveUp.get(res.id);
+      if (late) {
+        this.gaveUp.delete(res.id);
+        const fields = { topic, id: res.id, method: late.method, gaveUpAfterMs: late.timeoutMs };
+        if (res.ok) this.opts.log?.warn(fields, `late answer to ${late.method}: it ran after the requester gave up`);
+        else
+          this.opts.log?.warn(
+            { ...fields, code: res.error.code, error: res.error.message, details: res.error.details },
+            `late refusal of ${late.method}: ${res.error.message}`,
+          );
+      }
+      return;
+    }
     this.pending.delete(res.id);
     clearTimeout(p.timer);
     if (res.ok) {
@@ -154,6 +205,19 @@ export interface RequestContext {
   id: string;
 }
 
+/** Is a request past its expiry on this side's clock? The RequestExpired error if so. */
+export function expiryError(req: RpcRequest, now: number, side = 'the responder'): CallboxError | undefined {
+  if (!req.expiresAt) return undefined;
+  const expires = Date.parse(req.expiresAt);
+  if (!(now > expires)) return undefined;
+  const responderTime = new Date(now).toISOString();
+  return new CallboxError(
+    ErrorCode.RequestExpired,
+    `${req.method} expired at ${req.expiresAt} (sent at ${req.sentAt}); ${side}'s clock says ${responderTime}: not run`,
+    { method: req.method, sentAt: req.sentAt, expiresAt: req.expiresAt, responderTime },
+  );
+}
+
 export type Handlers<T extends MethodTable> = {
   [M in keyof T]?: (params: ParamsOf<T, M>, ctx: RequestContext) => Promise<ResultOf<T, M>> | ResultOf<T, M>;
 };
@@ -168,14 +232,31 @@ export class RpcResponder<T extends MethodTable> {
   private readonly answered = new Map<string, string>();
   private readonly inProgress = new Map<string, Promise<string>>();
   private readonly onMessage = (topic: string, payload: Buffer) => {
-    if (topicMatches(this.opts.requestFilter, topic)) void this.handle(topic, payload);
+    if (topicMatches(this.opts.requestFilter, topic)) {
+      // Unanswered when it fails: the requester times out naming the method.
+      this.handle(topic, payload).catch((err) => this.opts.log?.error({ err, topic }, 'request not answered'));
+    }
   };
 
   constructor(
     private readonly client: MqttClient,
     private readonly table: T,
     private readonly handlers: Handlers<T>,
-    private readonly opts: { requestFilter: string; log?: Logger; dedupWindow?: number },
+    private readonly opts: {
+      requestFilter: string;
+      log?: Logger;
+      dedupWindow?: number;
+      /**
+       * Ids answered before and kept elsewhere (the box's command_results): such a request,
+       * redelivered after its expiry, goes to its handler for the kept answer instead of being
+       * refused as expired (it did run).
+       */
+      answeredBefore?: (id: string) => Promise<boolean>;
+      /** This side's clock (default Date.now). */
+      now?: () => number;
+      /** Who answers, in a refusal's text ("this box"); default "the responder". */
+      side?: string;
+    },
   ) {}
 
   private listening = false;
@@ -269,6 +350,24 @@ export class RpcResponder<T extends MethodTable> {
           `unknown method "${req.method}"; this side answers: ${Object.keys(this.handlers).join(', ')}`,
         ),
       );
+    }
+    if (req.v === 2 && !req.expiresAt) {
+      return fail(
+        new CallboxError(
+          ErrorCode.ValidationFailed,
+          `request on ${topic}: expiresAt is required in a version 2 request`,
+        ),
+      );
+    }
+    const expired = expiryError(req, this.opts.now?.() ?? Date.now(), this.opts.side);
+    if (expired) {
+      let ranBefore = false;
+      try {
+        ranBefore = (await this.opts.answeredBefore?.(req.id)) ?? false;
+      } catch (e) {
+        this.opts.log?.warn({ err: e, id: req.id }, 'cannot tell whether an expired request ran before');
+      }
+      if (!ranBefore) return fail(expired);
     }
     try {
       const params = validate(spec.params, req.params, `params of ${req.method}`);

@@ -40,7 +40,7 @@ describe('systemd units', () => {
       expect(text).toMatch(/^NotifyAccess=main$/m);
       expect(text).toMatch(/^WatchdogSec=\d+$/m);
       expect(text).toMatch(new RegExp(`^RestartPreventExitStatus=${EXIT_CONFIG}$`, 'm'));
-      expect(text).toMatch(/^StartLimitBurst=\d+$/m);
+      expect(text).toMatch(/^StartLimitIntervalSec=0$/m);
     },
   );
 });

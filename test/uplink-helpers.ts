@@ -16,6 +16,7 @@ import type { AnyEvent } from '../shared/contract/events.js';
 import { ClaimRequestSchema, type ConfigDesired, decodeEvent } from '../shared/contract/messages.js';
 import { DEVICE_COMMANDS, FLEET_REQUESTS } from '../shared/contract/rpc.js';
 import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
+import { getLogger } from '../shared/log.js';
 import { RpcRequester, RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 
@@ -230,6 +231,9 @@ export class FakeFleet {
   readonly desired = new Map<string, ConfigDesired>();
   /** What the fleet answers a claim with (serial -> approval); absent: pending. */
   readonly approvals = new Map<string, { deviceId: string; password: string; caPem?: string | null }>();
+  /** config.get requests seen; the next `dropConfigGets` of them get no answer (a fleet going down). */
+  configGets = 0;
+  dropConfigGets = 0;
   private responder: RpcResponder<typeof FLEET_REQUESTS> | undefined;
   private requester: RpcRequester<typeof DEVICE_COMMANDS> | undefined;
 
@@ -254,6 +258,11 @@ export class FakeFleet {
       FLEET_REQUESTS,
       {
         'config.get': (_p, ctx) => {
+          f.configGets++;
+          if (f.dropConfigGets > 0) {
+            f.dropConfigGets--;
+            return new Promise(() => undefined);
+          }
           const deviceId = parseTopic(ctx.topic)?.deviceId ?? '';
           return f.desired.get(deviceId) ?? null;
         },
@@ -264,6 +273,8 @@ export class FakeFleet {
     f.requester = new RpcRequester(client, DEVICE_COMMANDS, {
       responseFilter: FLEET_SUBSCRIPTIONS.cmdRes,
       defaultTimeoutMs: 5000,
+      expires: true,
+      log: getLogger('test:fake-fleet'),
     });
     await f.requester.start();
     return f;

@@ -20,7 +20,8 @@ export interface EndFigures {
 
 /**
  * The outcome of a call that has just ended at `at`.
- * - answered by a person -> answered; by the box -> voicemail; deflected -> rolled_over;
+ * - answered by a person -> answered; by the box -> voicemail, or voicemail_failed when the recording
+ *   was not kept (`voicemailFailed`: the caller's message is lost); deflected -> rolled_over;
  * - never answered: gone while ringing after the network's no-reply time with no-reply forwarding
  *   registered -> rolled_over (the network forwarded it); within abandonedMaxS of the first
  *   ring -> abandoned; otherwise missed.
@@ -30,6 +31,7 @@ export function endFigures(
   at: number,
   settings: Pick<DeviceSettings, 'calls' | 'rollover'>,
   noReplyForwarding: boolean,
+  voicemailFailed = false,
 ): EndFigures {
   const answered = call.answeredAt !== null && call.answeredBy !== null;
   const durationMs = answered ? Math.max(0, at - (call.answeredAt as number)) : 0;
@@ -39,7 +41,7 @@ export function endFigures(
     return { outcome: 'rolled_over', forwardedByNetwork: false, timeToAnswerMs: null, durationMs: 0 };
   if (answered)
     return {
-      outcome: call.answeredBy === 'voicemail' ? 'voicemail' : 'answered',
+      outcome: call.answeredBy !== 'voicemail' ? 'answered' : voicemailFailed ? 'voicemail_failed' : 'voicemail',
       forwardedByNetwork: false,
       timeToAnswerMs: tta,
       durationMs,
@@ -62,7 +64,8 @@ export function followUpEligibility(
   s: DeviceSettings['followUpSms'],
 ): { ok: true; number: string } | { ok: false; why: FollowUpSkip } {
   if (!s.enabled) return { ok: false, why: 'disabled' };
-  if (outcome !== 'missed') return { ok: false, why: 'not_missed' };
+  // A caller whose voicemail was lost is a missed caller too: nobody has their message.
+  if (outcome !== 'missed' && outcome !== 'voicemail_failed') return { ok: false, why: 'not_missed' };
   if (call.withheld || !call.number) return { ok: false, why: 'withheld' };
   if (!E164.test(call.number)) return { ok: false, why: 'not_e164' };
   const n = call.number;

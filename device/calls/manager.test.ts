@@ -3,7 +3,13 @@ import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { MemoryEventSink } from '../events.js';
 import { FakeModem } from './fake-modem.js';
-import { CallManager, FORWARDING_RETRY_MS, type VoicemailCall } from './manager.js';
+import {
+  CallManager,
+  FORWARDING_RETRY_MS,
+  VOICEMAIL_RESULT_WAIT_MS,
+  type VoicemailCall,
+  type VoicemailResult,
+} from './manager.js';
 import { type DeepPartial, mergePartial, settingsFrom } from './settings.js';
 import { type CallStore, MemoryCallStore } from './store.js';
 
@@ -27,7 +33,14 @@ const BASE: DeepPartial<DeviceSettings> = {
 };
 
 let ids = 0;
-function setup(over: DeepPartial<DeviceSettings> = {}, opts: { store?: CallStore; modem?: FakeModem } = {}) {
+function setup(
+  over: DeepPartial<DeviceSettings> = {},
+  opts: {
+    store?: CallStore;
+    modem?: FakeModem;
+    voicemailResult?: (callId: string) => Promise<VoicemailResult>;
+  } = {},
+) {
   const modem = opts.modem ?? new FakeModem();
   const sink = new MemoryEventSink();
   const store = opts.store ?? new MemoryCallStore();
@@ -40,6 +53,7 @@ function setup(over: DeepPartial<DeviceSettings> = {}, opts: { store?: CallStore
     settings: () => box.settings,
     newCallId: () => `call-${++ids}`,
     onVoicemail: (v) => voicemails.push(v),
+    ...(opts.voicemailResult ? { voicemailResult: opts.voicemailResult } : {}),
     provisionForwarding: false,
   });
   const types = () => sink.events.map((e) => e.type);
@@ -187,6 +201,63 @@ describe('CallManager: outcomes', () => {
     expect(modem.commands).toContain('hangUp');
     expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail', durationMs: 40_000 });
     await mgr.stop();
+  });
+
+  it('a voicemail whose recording failed ends as voicemail_failed with the reason, counted as missed', async () => {
+    const asked: string[] = [];
+    const { modem, sink, mgr, step } = setup(
+      { calls: { inHours: 'voicemail' } },
+      {
+        voicemailResult: async (callId) => {
+          asked.push(callId);
+          return { stored: false, reason: 'recording failed: ALSA device busy' };
+        },
+      },
+    );
+    await mgr.start();
+    const idx = modem.incoming(ALICE);
+    await step(0);
+    await step(20_000);
+    modem.callerHangsUp(idx);
+    await step(0);
+    const ended = sink.ofType('call.ended')[0];
+    expect(asked).toEqual([ended?.callId]);
+    expect(ended).toMatchObject({
+      outcome: 'voicemail_failed',
+      voicemailError: 'recording failed: ALSA device busy',
+      durationMs: 20_000,
+    });
+    // The missed-call indicator counts it, and the caller gets the follow-up SMS like a missed caller.
+    expect(mgr.snapshot().missedCount).toBe(1);
+    expect(modem.sent.map((m) => m.to)).toEqual([ALICE]);
+    await mgr.stop();
+  });
+
+  it('a kept voicemail stays "voicemail"; a recorder that never answers counts as failed after the bound', async () => {
+    const kept = setup({ calls: { inHours: 'voicemail' } }, { voicemailResult: async () => ({ stored: true }) });
+    await kept.mgr.start();
+    const i1 = kept.modem.incoming(ALICE);
+    await kept.step(10_000);
+    kept.modem.callerHangsUp(i1);
+    await kept.step(0);
+    expect(kept.sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail' });
+    expect(kept.sink.ofType('call.ended')[0]).not.toHaveProperty('voicemailError');
+    expect(kept.mgr.snapshot().missedCount).toBe(0);
+    await kept.mgr.stop();
+
+    const stuck = setup({ calls: { inHours: 'voicemail' } }, { voicemailResult: () => new Promise(() => undefined) });
+    await stuck.mgr.start();
+    const i2 = stuck.modem.incoming(BOB);
+    await stuck.step(10_000);
+    stuck.modem.callerHangsUp(i2);
+    await vi.advanceTimersByTimeAsync(VOICEMAIL_RESULT_WAIT_MS - 1);
+    expect(stuck.sink.ofType('call.ended')).toEqual([]);
+    await stuck.step(1);
+    expect(stuck.sink.ofType('call.ended')[0]).toMatchObject({
+      outcome: 'voicemail_failed',
+      voicemailError: `the recording was not stored within ${VOICEMAIL_RESULT_WAIT_MS / 1000} s`,
+    });
+    await stuck.mgr.stop();
   });
 
   it('rolls over after the ring timeout (ring-then-rollover): AT+CTFR to the rollover number', async () => {

@@ -15,7 +15,8 @@
  *
  * Lifecycle of a call (phase):
  *   ringing --answer by person / network active--> answered --gone--> ended(answered)
- *   ringing --ring timeout, voicemail mode--> voicemail (box answered) --gone--> ended(voicemail)
+ *   ringing --ring timeout, voicemail mode--> voicemail (box answered) --gone--> ended(voicemail, or
+ *     voicemail_failed when the recorder says the message was not kept)
  *   ringing --ring timeout, rollover mode--> rolling_over (AT+CTFR) --> rolled_over --gone--> ended(rolled_over)
  *   ringing --gone--> ended(missed | abandoned | rolled_over when the network's no-reply forwarding took it)
  * A call arriving while another is answered is tracked as waiting (call waiting).
@@ -54,6 +55,12 @@ export interface VoicemailCall {
   maxLengthMs: number;
 }
 
+/** How the recording of a call answered for voicemail ended. */
+export type VoicemailResult = { stored: true } | { stored: false; reason: string };
+
+/** How long the end of a voicemail call waits for the recorder to say whether the message was kept. */
+export const VOICEMAIL_RESULT_WAIT_MS = 30_000;
+
 export interface CallManagerOptions {
   modem: Modem;
   sink: EventSink;
@@ -66,6 +73,12 @@ export interface CallManagerOptions {
   newCallId?: () => string;
   /** The box answered a call for voicemail: the recorder (device/audio) plugs in here. */
   onVoicemail?: (call: VoicemailCall) => void;
+  /**
+   * A call answered for voicemail ended: stop its recording if it still runs and say whether the
+   * message was kept (a call with no recording, e.g. after a restart, was not). Without it the
+   * outcome is "voicemail" unchecked.
+   */
+  voicemailResult?: (callId: string) => Promise<VoicemailResult>;
   /** Register conditional forwarding at start (provisioning); default true. */
   provisionForwarding?: boolean;
   log?: Logger;
@@ -123,6 +136,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   private readonly clock: Clock;
   private readonly newCallId: () => string;
   private readonly onVoicemail: ((call: VoicemailCall) => void) | undefined;
+  private readonly voicemailResult: ((callId: string) => Promise<VoicemailResult>) | undefined;
   private readonly log: Logger;
   private readonly provisionOnStart: boolean;
   readonly forwarding: ForwardingController;
@@ -155,6 +169,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     this.clock = opts.clock ?? systemClock;
     this.newCallId = opts.newCallId ?? newEventId;
     this.onVoicemail = opts.onVoicemail;
+    this.voicemailResult = opts.voicemailResult;
     this.log = opts.log ?? getLogger('device:calls');
     this.provisionOnStart = opts.provisionForwarding ?? true;
     this.forwarding = new ForwardingController(this.modem, this.sink, this.log);
@@ -820,9 +835,10 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       else call.phase = 'ringing';
     }
     const now = this.clock.now();
+    const vm = call.answeredBy === 'voicemail' ? await this.voicemailKept(call) : null;
     const s = this.settings();
     const noReply = this.forwarding.knownState('no_reply');
-    const fig = endFigures(call, now, s, !!noReply?.enabled && noReply.confirmed);
+    const fig = endFigures(call, now, s, !!noReply?.enabled && noReply.confirmed, vm?.stored === false);
     const forwardedTo = noReply?.number ?? s.rollover.number;
     if (fig.forwardedByNetwork && forwardedTo) {
       call.rolledOverTo = forwardedTo;
@@ -846,13 +862,37 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
         durationMs: fig.durationMs,
         repeatCaller: call.repeatCaller,
         inHours: call.inHours,
+        ...(vm?.stored === false ? { voicemailError: vm.reason.slice(0, 200) } : {}),
       },
       new Date(now),
     );
     await this.save(call);
-    if (fig.outcome === 'missed' || fig.outcome === 'abandoned') this.missed++;
+    if (fig.outcome === 'missed' || fig.outcome === 'abandoned' || fig.outcome === 'voicemail_failed') this.missed++;
     this.changed();
     this.track(this.followUp(call, fig.outcome));
+  }
+
+  /** Whether the voicemail of this call was kept (null: no recorder to ask). Bounded by VOICEMAIL_RESULT_WAIT_MS. */
+  private async voicemailKept(call: LiveCall): Promise<VoicemailResult | null> {
+    const ask = this.voicemailResult;
+    if (!ask) return null;
+    let timer: unknown = null;
+    const r = await Promise.race([
+      ask(call.callId).catch((e): VoicemailResult => ({ stored: false, reason: describeError(e) })),
+      new Promise<VoicemailResult>((resolve) => {
+        timer = this.clock.setTimeout(
+          () =>
+            resolve({
+              stored: false,
+              reason: `the recording was not stored within ${VOICEMAIL_RESULT_WAIT_MS / 1000} s`,
+            }),
+          VOICEMAIL_RESULT_WAIT_MS,
+        );
+      }),
+    ]);
+    this.clock.clearTimeout(timer);
+    if (!r.stored) this.log.error({ callId: call.callId, reason: r.reason }, 'voicemail lost: the recording failed');
+    return r;
   }
 
   private async followUp(call: CallRecord, outcome: CallOutcome): Promise<void> {

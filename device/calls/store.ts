@@ -12,7 +12,7 @@ import sqlite3 from 'sqlite3';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 
 export type CallPhase = 'ringing' | 'answered' | 'voicemail' | 'rolling_over' | 'rolled_over' | 'ended';
-export type CallOutcome = 'answered' | 'missed' | 'abandoned' | 'voicemail' | 'rolled_over';
+export type CallOutcome = 'answered' | 'missed' | 'abandoned' | 'voicemail' | 'voicemail_failed' | 'rolled_over';
 export type AnsweredBy = 'handset' | 'button' | 'network' | 'voicemail';
 
 /** The persisted state of one call. Times are ms since the epoch. */

@@ -45,6 +45,9 @@ export class CallsFeature implements BoxModule {
       settings: () => current,
       store: new SqliteCallStore(box.store),
       onVoicemail: (call) => this.voicemail?.record(call),
+      ...(this.voicemail
+        ? { voicemailResult: (callId: string) => (this.voicemail as VoicemailFeature).result(callId) }
+        : {}),
     });
     this.managerRef = manager;
     manager.on('change', (s) => {

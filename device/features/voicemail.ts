@@ -5,14 +5,17 @@
  * are not recorded), and the uploader over the box's device MQTT session:
  * started on every connect (a new session gets a new uploader) and kicked
  * then and after each recording. Telemetry reports the recordings pending.
+ * result(callId) tells the calls feature, when a voicemail call ends,
+ * whether its message was kept (call outcome voicemail or voicemail_failed).
  */
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { background } from '../../shared/background.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import { type AlsaCaptureCtor, loadAlsaCapture } from '../audio/alsa.js';
 import type { Box, BoxModule, UplinkState } from '../box.js';
-import type { CallsSnapshot, VoicemailCall } from '../calls/manager.js';
+import type { CallsSnapshot, VoicemailCall, VoicemailResult } from '../calls/manager.js';
 import { type Recording, VoicemailRecorder } from '../voicemail/recorder.js';
 import { VoicemailUploader } from '../voicemail/uploader.js';
 import { VoicemailVault } from '../voicemail/vault.js';
@@ -33,11 +36,13 @@ export class VoicemailFeature implements BoxModule {
   private uploader: VoicemailUploader | undefined;
   private uploaderClient: MqttClient | undefined;
   private readonly recordings = new Map<string, Recording>();
+  /** How recordings ended, by call id, until the calls feature asks (result()). */
+  private readonly results = new Map<string, VoicemailResult>();
   private box: Box | undefined;
   /** Why recording is off (the AudioUnavailable message), or null when it is on. */
   unavailable: string | null = null;
   private readonly onState = (s: UplinkState) => {
-    if (s === 'online') void this.connected();
+    if (s === 'online') background(this.connected(), log, 'starting voicemail upload');
   };
 
   constructor(private readonly opts: VoicemailFeatureOptions = {}) {}
@@ -70,7 +75,7 @@ export class VoicemailFeature implements BoxModule {
     }
     box.provideVoicemailsPending(async () => (await vault.pending()).length);
     box.on('state', this.onState);
-    if (box.state === 'online') void this.connected();
+    if (box.state === 'online') background(this.connected(), log, 'starting voicemail upload');
   }
 
   async stop(): Promise<void> {
@@ -86,6 +91,7 @@ export class VoicemailFeature implements BoxModule {
   record(call: VoicemailCall): void {
     if (!this.recorder) {
       log.warn({ callId: call.callId }, 'call answered for voicemail, but recording is off (no audio capture)');
+      this.settle(call.callId, { stored: false, reason: `recording is off: ${this.unavailable ?? 'no recorder'}` });
       return;
     }
     const rec = this.recorder.record({ callId: call.callId, number: call.number }, call.maxLengthMs);
@@ -93,10 +99,45 @@ export class VoicemailFeature implements BoxModule {
     rec.done
       .then((meta) => {
         log.info({ callId: call.callId, voicemailId: meta.voicemailId, durationMs: meta.durationMs }, 'voicemail kept');
-        void this.kick();
+        this.settle(call.callId, { stored: true });
+        background(this.kick(), log, 'voicemail upload');
       })
-      .catch((e) => log.error({ callId: call.callId, err: describeError(e) }, 'voicemail recording failed'))
+      .catch((e) => {
+        log.error({ callId: call.callId, err: describeError(e) }, 'voicemail recording failed');
+        this.settle(call.callId, { stored: false, reason: `recording failed: ${describeError(e)}` });
+      })
       .finally(() => this.recordings.delete(call.callId));
+  }
+
+  private settle(callId: string, r: VoicemailResult): void {
+    this.results.set(callId, r);
+    // Results nobody asked for (calls handled without this feature's result()) must not pile up.
+    while (this.results.size > 100) {
+      const first = this.results.keys().next().value;
+      if (first === undefined) break;
+      this.results.delete(first);
+    }
+  }
+
+  /**
+   * A voicemail call ended: stop its recording if it still runs and say whether the message was
+   * kept. A call this feature never recorded (recording off, or the box restarted during the call,
+   * which loses the audio in memory) was not.
+   */
+  async result(callId: string): Promise<VoicemailResult> {
+    const rec = this.recordings.get(callId);
+    const known = this.results.get(callId);
+    this.results.delete(callId);
+    if (rec) {
+      rec.stop();
+      try {
+        await rec.done;
+        return { stored: true };
+      } catch (e) {
+        return { stored: false, reason: `recording failed: ${describeError(e)}` };
+      }
+    }
+    return known ?? { stored: false, reason: 'no recording of this call (the box restarted during it)' };
   }
 
   /** Calls changed: a recording whose call is no longer in voicemail (the caller hung up) ends. */

@@ -311,3 +311,43 @@ describe('panic flow', () => {
     expect(text).toContain('15:05');
   });
 });
+
+describe('panic SMS fallback that fails unexpectedly', () => {
+  it('is recorded as a panic.fault, not left stuck, and the next trigger starts it again', async () => {
+    const sink = new MemoryEventSink();
+    const modem = new FakeModem();
+    const s = settings(['+15550001111']);
+    let broken = false;
+    const controller = new PanicController({
+      sink,
+      modem: () => modem,
+      settings: () => {
+        if (broken) throw new Error('settings unreadable');
+        return s;
+      },
+      boxName: 'CB-0001',
+      smsRetryMinS: 15,
+      smsRetryMaxS: 300,
+      ackShowMs: 60_000,
+    });
+    controller.setLink(true);
+    const button = new PanicButton('gpio', () => timing);
+    attachPanicButton(button, controller);
+    button.input(true);
+    await vi.advanceTimersByTimeAsync(1100);
+    button.input(false);
+    await vi.advanceTimersByTimeAsync(100);
+    await vi.advanceTimersByTimeAsync(5000);
+    broken = true;
+    controller.setLink(false); // starts the fallback, whose round now throws
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sink.ofType('panic.fault')).toEqual([{ source: 'sms', fault: 'SMS fallback failed: settings unreadable' }]);
+    expect(modem.sent).toEqual([]);
+    broken = false;
+    controller.setLink(true);
+    controller.setLink(false); // the next trigger: not stuck as "running"
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(modem.sent.map((m) => m.to)).toEqual(['+15550001111']);
+    controller.stop();
+  });
+});

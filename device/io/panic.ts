@@ -21,6 +21,7 @@
  * Events are recorded strictly in order through one promise chain.
  */
 import { EventEmitter } from 'node:events';
+import { background } from '../../shared/background.js';
 import type { EventBody, EventType } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { describeError } from '../../shared/errors.js';
@@ -113,6 +114,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   }
 
   /** Record an event in order; failures are logged, never thrown. */
+  /** Record in order; never rejects (a failure is logged here), so callers need not await it. */
   private record<K extends EventType>(type: K, body: EventBody<K>, at?: Date): Promise<void> {
     const p = this.chain.then(() =>
       this.opts.sink.record(type, body, at).then(
@@ -161,7 +163,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     };
     this.active = a;
     log.warn({ panicId, source, how }, 'panic confirmed');
-    this.record('panic.pressed', { panicId, source }, pressedAt);
+    void this.record('panic.pressed', { panicId, source }, pressedAt);
     this.setPhase(a, 'pending');
 
     const { cancelWindowMs, ackTimeoutS } = this.opts.settings().panic;
@@ -186,7 +188,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     log.warn({ panicId: a.panicId, source }, 'panic cancelled');
     this.setPhase(a, 'cancelled');
     this.clearTimers(a);
-    this.record('panic.cancelled', { panicId: a.panicId });
+    void this.record('panic.cancelled', { panicId: a.panicId });
     return true;
   }
 
@@ -197,7 +199,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
       if (this.faulty.size === 1) this.emit('buttonFault', true);
     }
     log.error({ source, fault }, 'panic button fault');
-    this.record('panic.fault', { source, fault });
+    void this.record('panic.fault', { source, fault });
   }
 
   recovered(source: string): void {
@@ -271,7 +273,21 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
   private startSms(a: Active): void {
     if (a.smsRunning || a.smsAccepted.length > 0) return;
     a.smsRunning = true;
-    void this.smsRound(a);
+    this.runSmsRound(a);
+  }
+
+  /**
+   * A round that fails unexpectedly must not leave the fallback stuck as "running": it is recorded as a
+   * panic.fault (the fleet hears of it) and the next trigger (link down, ack timeout) starts it again.
+   */
+  private runSmsRound(a: Active): void {
+    background(this.smsRound(a), log, 'panic SMS fallback', (e) => {
+      a.smsRunning = false;
+      return this.record('panic.fault', {
+        source: 'sms',
+        fault: `SMS fallback failed: ${describeError(e)}`.slice(0, 200),
+      });
+    });
   }
 
   private async smsRound(a: Active): Promise<void> {
@@ -279,7 +295,8 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     const contacts = settings.panic.contacts;
     a.smsRound++;
     if (contacts.length === 0) {
-      if (a.smsRound === 1) this.record('panic.fault', { source: 'sms', fault: 'no escalation contacts configured' });
+      if (a.smsRound === 1)
+        void this.record('panic.fault', { source: 'sms', fault: 'no escalation contacts configured' });
       a.smsRunning = false;
       return;
     }
@@ -295,10 +312,10 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
         await modem.sendSms(to, text);
         a.smsAccepted.push(to);
         log.warn({ panicId: a.panicId, to, attempt }, 'panic SMS accepted by the network');
-        this.record('panic.sms', { panicId: a.panicId, to, status: 'sent', attempt });
+        void this.record('panic.sms', { panicId: a.panicId, to, status: 'sent', attempt });
       } catch (e) {
         log.error({ panicId: a.panicId, to, attempt, err: e }, 'panic SMS failed');
-        this.record('panic.sms', { panicId: a.panicId, to, status: 'failed', attempt, reason: describeError(e) });
+        void this.record('panic.sms', { panicId: a.panicId, to, status: 'failed', attempt, reason: describeError(e) });
       }
     }
     if (!this.smsGoing(a)) {
@@ -312,7 +329,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
     }
     const waitS = Math.min(this.opts.smsRetryMaxS, this.opts.smsRetryMinS * 2 ** (a.smsRound - 1));
     log.warn({ panicId: a.panicId, round: a.smsRound, waitS }, 'no panic SMS accepted yet: retrying');
-    this.after(a, waitS * 1000, () => void this.smsRound(a));
+    this.after(a, waitS * 1000, () => this.runSmsRound(a));
   }
 
   stop(): void {

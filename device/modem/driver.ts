@@ -20,6 +20,7 @@
  * reported through 'network'. Nothing here throws out of an event handler.
  */
 import { EventEmitter } from 'node:events';
+import { background } from '../../shared/background.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import {
@@ -253,7 +254,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = null;
       this.reopens++;
-      void this.connect();
+      background(this.connect(), this.log, 'reopening the modem port');
     }, delay);
   }
 
@@ -375,7 +376,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private onTimeout(command: string, consecutive: number): void {
     this.log.warn({ command, consecutive }, `${command} timed out (${consecutive} in a row)`);
-    if (consecutive >= this.config.maxConsecutiveTimeouts && this.state !== 'initializing') void this.softReset();
+    if (consecutive >= this.config.maxConsecutiveTimeouts && this.state !== 'initializing')
+      background(this.softReset(), this.log, 'soft reset of the modem');
   }
 
   private startHealth(): void {
@@ -383,7 +385,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     const pingMs = this.config.idlePingS * 1000;
     this.healthTimer = setInterval(() => {
       if (this.state === 'sim_missing' || this.state === 'sim_pin') {
-        void this.initialize();
+        background(this.initialize(), this.log, 'modem initialisation (SIM check)');
         return;
       }
       if (this.state !== 'ready') return;
@@ -503,7 +505,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem restarted'));
     this.stopHealth();
     this.cmgf = null;
-    void this.initialize();
+    background(this.initialize(), this.log, 'modem initialisation after it restarted');
   }
 
   private emitRing(caller: CallerId | null): void {

@@ -25,6 +25,7 @@
  * Disk nearly full (free < outbox.minFreeMb): only class 2 is accepted.
  */
 import { statfs } from 'node:fs/promises';
+import { background } from '../../shared/background.js';
 import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
@@ -181,7 +182,7 @@ export class Outbox implements EventSink {
     const delay = this.opts.flushDelayMs ?? 2;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      void this.flush();
+      background(this.flush(), this.log, 'outbox commit');
     }, delay);
   }
 

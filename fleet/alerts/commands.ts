@@ -14,7 +14,8 @@ export interface BoxCommands {
     deviceId: string,
     method: M,
     params: ParamsOf<typeof DEVICE_COMMANDS, M>,
-    opts?: { timeoutMs?: number },
+    /** expiresInMs: the box refuses the command this long after it was sent (default: timeoutMs). */
+    opts?: { timeoutMs?: number; expiresInMs?: number },
   ): Promise<ResultOf<typeof DEVICE_COMMANDS, M>>;
 }
 
@@ -27,6 +28,7 @@ export class MqttBoxCommands implements BoxCommands {
       responseFilter: FLEET_SUBSCRIPTIONS.cmdRes,
       defaultTimeoutMs,
       log: getLogger('fleet:alerts:commands'),
+      expires: true,
     });
   }
 
@@ -42,13 +44,11 @@ export class MqttBoxCommands implements BoxCommands {
     deviceId: string,
     method: M,
     params: ParamsOf<typeof DEVICE_COMMANDS, M>,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; expiresInMs?: number } = {},
   ): Promise<ResultOf<typeof DEVICE_COMMANDS, M>> {
-    return this.requester.request(
-      deviceTopics(deviceId).cmdReq,
-      method,
-      params,
-      opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {},
-    );
+    return this.requester.request(deviceTopics(deviceId).cmdReq, method, params, {
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.expiresInMs ? { expiresInMs: opts.expiresInMs } : {}),
+    });
   }
 }

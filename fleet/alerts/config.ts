@@ -13,7 +13,9 @@
  * notice; a box offline 5 minutes during hours -> critical; a modem without
  * signal, SIM or registration for 5 minutes -> warning; a voicemail unheard
  * for 60 minutes -> warning; an outbox that grew over 5 telemetry samples ->
- * warning. Durations say their unit in their name.
+ * warning; a voicemail whose recording failed (the caller's message is lost)
+ * -> warning; an online box that has not applied its desired configuration
+ * within alerts.configDriftS -> warning. Durations say their unit in their name.
  */
 import { Value } from '@sinclair/typebox/value';
 import { ALERT_CONDITIONS } from '../../shared/contract/alerts-ops.js';
@@ -194,6 +196,14 @@ export const ClinicAlertSettingsSchema = Strict(
           },
           'voicemail not heard',
         ),
+        voicemailFailed: Section(
+          { severity: { ...SeverityT, default: 'warning' } },
+          "a voicemail whose recording failed: the caller's message is lost, someone must call back",
+        ),
+        configDrift: Section(
+          { severity: { ...SeverityT, default: 'warning' } },
+          'a box running another configuration than the desired one for longer than alerts.configDriftS',
+        ),
         outbox: Section(
           {
             growingSamples: Type.Integer({
@@ -286,6 +296,10 @@ export const AlertsConfigSchema = Section(
       description: 'SMTP server, e.g. smtp://user:pass@mail.example:587; null: no email',
     }),
     emailFrom: Type.String({ default: 'Callbox alerts <alerts@callbox.local>', description: 'sender of alert email' }),
+    configDriftS: Seconds(
+      'an online box whose reported configuration version differs from the desired one this long raises config_drift',
+      { default: 600, minimum: 30, maximum: 604_800 },
+    ),
     forwardingTimeoutMs: Millis('a forwarding change on a box waits for its confirmation', {
       default: 90_000,
       minimum: 1000,

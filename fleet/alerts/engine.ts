@@ -35,6 +35,7 @@
  */
 
 import { openAt } from '../../device/calls/hours.js';
+import { background } from '../../shared/background.js';
 import type { AnyEvent, EventOf } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
@@ -105,7 +106,7 @@ export interface RolloverOptions {
   backAt?: string;
 }
 
-const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'rolled_over']);
+const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'voicemail_failed', 'rolled_over']);
 const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
   no_signal: 'no_signal',
   not_registered: 'no_signal',
@@ -113,6 +114,8 @@ const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
   sim_pin: 'sim_problem',
   registration_denied: 'registration_denied',
 };
+/** A panic.ack queued for an offline box is still shown when it comes back within this time. */
+const PANIC_ACK_EXPIRES_MS = 3_600_000;
 /** A due step that is running or failed is looked at again after this long. */
 const RETRY_MS = 1000;
 const SMS_REPLY = /^\s*(ACK|OK|YES|A|RESOLVE|RES|R|DONE)?\s*#?(\d{4})\b/i;
@@ -198,7 +201,7 @@ export class AlertEngine {
     await this.seedOffline();
     this.sweepTimer = setInterval(() => this.kick(), this.cfg.sweepS * 1000);
     this.sweepTimer.unref?.();
-    this.kick();
+    void this.kick(); // never rejects: a failed tick is logged
     this.log.info({ instance: this.cfg.instance, pending: this.pending.size }, 'alert engine started');
   }
 
@@ -258,7 +261,10 @@ export class AlertEngine {
   private async tick(): Promise<void> {
     const now = this.iso();
     // Steps run side by side and are not awaited here: a slow channel on one alert must not hold the others.
-    for (const a of await this.deps.alerts.listAckExpired(now)) void this.reopen(a);
+    // A reopen that fails leaves the alert acknowledged past its deadline: listed again at the next tick.
+    for (const a of await this.deps.alerts.listAckExpired(now)) {
+      background(this.reopen(a), this.log, `reopening alert ${a.id}; tried again at the next tick`);
+    }
     for (const a of await this.deps.alerts.listDue(now)) void this.runStep(a);
     await this.sweep();
   }
@@ -496,6 +502,7 @@ export class AlertEngine {
         at,
       });
     }
+    if (b.outcome === 'voicemail_failed') await this.onVoicemailFailed(clinicId, e, at, s, name);
     if (!MISSED_OUTCOMES.has(b.outcome)) return;
     if (!b.inHours) {
       if (!s.rules.missedAfterHours.enabled) return;
@@ -509,6 +516,25 @@ export class AlertEngine {
     }
     // One decision at a time per clinic: events of a burst arrive together and must count once each.
     await this.locked(`missed:${clinicId}`, () => this.countMissed(clinicId, e, at, s, name));
+  }
+
+  /** The box answered for voicemail but did not keep the recording: the caller's message is gone. */
+  private async onVoicemailFailed(
+    clinicId: string,
+    e: EventOf<'call.ended'>,
+    at: number,
+    s: ClinicAlertSettings,
+    name: string,
+  ): Promise<void> {
+    const b = e.body;
+    const caller = b.withheld || !b.number ? 'a caller who withheld the number' : `the caller ${lastFour(b.number)}`;
+    await this.raise(clinicId, 'voicemail_failed', {
+      severity: s.rules.voicemailFailed.severity,
+      text: `A voicemail left at ${name} at ${await this.localTime(clinicId, at)} was NOT recorded (${b.voicemailError ?? 'unknown reason'}): ${caller} left a message nobody can hear. Call them back; the box's voicemail recording needs attention.`,
+      deviceId: e.deviceId,
+      details: { callId: b.callId, reason: b.voicemailError ?? null },
+      at,
+    });
   }
 
   private async countMissed(
@@ -712,13 +738,60 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * Configuration drift: an approved box whose reported (applied) version is not the desired one.
+   * Noticed while the box is online (an offline box is the box_offline alert's), raised once it
+   * has lasted alerts.configDriftS, cleared when the box reports the desired version.
+   */
+  private async checkDrift(): Promise<void> {
+    for (const b of await this.deps.store.listBoxes({ claimState: 'approved' })) {
+      if (!b.deviceId || !b.clinicId) continue;
+      const key = `config_drift:${b.deviceId}`;
+      if (b.desiredVersion === 0 || b.reportedVersion === b.desiredVersion) {
+        await this.clearPending(key, `the box applied configuration version ${b.reportedVersion}`);
+        continue;
+      }
+      const meta = {
+        graceMs: this.cfg.configDriftS * 1000,
+        desiredVersion: b.desiredVersion,
+        reportedVersion: b.reportedVersion,
+        refused: b.reportedState === 'refused' ? (b.reportedReason ?? 'no reason given') : null,
+      };
+      const p = this.pending.get(key);
+      if (p) {
+        if (p.meta.desiredVersion !== meta.desiredVersion || p.meta.refused !== meta.refused) {
+          const next = { ...p, meta: { ...p.meta, ...meta } };
+          this.pending.set(key, next);
+          await this.deps.alerts.putPending(next);
+        }
+        continue;
+      }
+      if (!this.online(b)) continue;
+      await this.setPending({
+        key,
+        clinicId: b.clinicId,
+        condition: 'config_drift',
+        deviceId: b.deviceId,
+        since: this.iso(),
+        meta,
+      });
+    }
+  }
+
   private async sweep(): Promise<void> {
     const now = this.now();
+    try {
+      await this.checkDrift();
+    } catch (e) {
+      this.log.warn({ err: e }, 'configuration drift not checked; tried again at the next sweep');
+    }
     for (const p of [...this.pending.values()]) {
       if (p.meta.raised) continue;
       const since = Date.parse(p.since);
       if (now - since < Number(p.meta.graceMs ?? 0)) continue;
       if (p.meta.duringHours && !(await this.isOpen(p.clinicId, now))) continue;
+      if (p.condition === 'config_drift' && p.deviceId && !this.online({ deviceId: p.deviceId, online: true }))
+        continue;
       await this.raisePending(p);
       const raised = { ...p, meta: { ...p.meta, raised: true } };
       if (this.pending.has(p.key)) {
@@ -763,6 +836,12 @@ export class AlertEngine {
         severity = s.rules.modem.severity;
         text = `The mobile network refuses the SIM of the call box ${box} of ${name} since ${since}.`;
         break;
+      case 'config_drift': {
+        severity = s.rules.configDrift.severity;
+        const refused = p.meta.refused ? ` It refused the desired version: ${String(p.meta.refused)}` : '';
+        text = `The call box ${box} of ${name} is not running its desired configuration: version ${String(p.meta.desiredVersion)} is desired, the box reports ${String(p.meta.reportedVersion ?? 'none')} (since ${since}).${refused}`;
+        break;
+      }
       default:
         severity = 'warning';
         text = `${p.condition} at ${name} since ${since}.`;
@@ -1088,8 +1167,9 @@ export class AlertEngine {
     if (updated.condition === 'panic' && updated.deviceId && typeof updated.details.panicId === 'string') {
       const panicId = updated.details.panicId;
       const deviceId = updated.deviceId;
+      // Showing the acknowledgement (and stopping the box's SMS fallback) is still right an hour later.
       void this.deps.commands
-        ?.send(deviceId, 'panic.ack', { panicId, by: by.slice(0, 120) })
+        ?.send(deviceId, 'panic.ack', { panicId, by: by.slice(0, 120) }, { expiresInMs: PANIC_ACK_EXPIRES_MS })
         .catch((err) => this.log.warn({ err, alertId }, 'could not tell the box the panic was acknowledged'));
     }
     void this.arm();

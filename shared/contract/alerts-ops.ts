@@ -21,6 +21,8 @@ export const ALERT_CONDITIONS = [
   'voicemail_unheard',
   'outbox_backlog',
   'rollover',
+  'voicemail_failed',
+  'config_drift',
 ] as const;
 export type AlertCondition = (typeof ALERT_CONDITIONS)[number];
 const CONDITIONS = ALERT_CONDITIONS;

@@ -24,13 +24,20 @@ const CallId = () =>
 const Caller = () =>
   Nullable(Type.String({ pattern: '^\\+?[0-9*#]{1,20}$', description: 'caller number as the network sent it' }));
 
-export const CallOutcome = Type.Union([
-  Type.Literal('answered'),
-  Type.Literal('missed'),
-  Type.Literal('abandoned'),
-  Type.Literal('voicemail'),
-  Type.Literal('rolled_over'),
-]);
+export const CallOutcome = Type.Union(
+  [
+    Type.Literal('answered'),
+    Type.Literal('missed'),
+    Type.Literal('abandoned'),
+    Type.Literal('voicemail'),
+    Type.Literal('voicemail_failed'),
+    Type.Literal('rolled_over'),
+  ],
+  {
+    description:
+      'voicemail: the box answered and the message is stored on the box; voicemail_failed: the box answered but the recording failed (the message is lost; added in contract 1.1, a fleet before it refuses the value, so update the fleet first)',
+  },
+);
 
 const CallBase = {
   callId: CallId(),
@@ -70,6 +77,9 @@ export const EVENT_BODIES = {
     durationMs: Type.Integer({ minimum: 0, description: 'talk time after answer; 0 if never answered' }),
     repeatCaller: Type.Boolean(),
     inHours: Type.Boolean(),
+    voicemailError: Type.Optional(
+      Type.String({ maxLength: 200, description: 'outcome voicemail_failed: why the recording was not kept' }),
+    ),
   }),
   'call.followup_sms': Strict({
     callId: CallId(),

@@ -217,12 +217,13 @@ export const MESSAGE_EXAMPLES: MessageExample[] = [
     name: 'Request',
     schema: RequestSchema,
     example: {
-      v: 1,
+      v: 2,
       id: '0193b2a4-7f00-7d54-9c33-9e4a5b6c7d8e',
       method: 'forwarding.set',
       params: { enabled: true, reason: 'unconditional', number: '+15550009999' },
       sentAt: AT,
       timeoutMs: 30_000,
+      expiresAt: new Date(Date.parse(AT) + 30_000).toISOString(),
     },
   },
   {

@@ -258,6 +258,13 @@ export const OPS_METHODS = {
       method: Type.String({ minLength: 1, maxLength: 64 }),
       params: Type.Optional(Type.Unknown()),
       timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+      expiresInMs: Type.Optional(
+        Type.Integer({
+          minimum: 1000,
+          maximum: 604_800_000,
+          description: 'the box refuses the command (RequestExpired) this long after it was sent; default: timeoutMs',
+        }),
+      ),
     }),
     result: Type.Unknown(),
     example: { params: { box: 'CB-0001', method: 'indicators.test', params: {} }, result: { tested: ['ring'] } },

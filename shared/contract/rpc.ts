@@ -22,8 +22,22 @@ import {
 } from '../schema.js';
 import { ConfigDesiredSchema } from './messages.js';
 
+/**
+ * Version 2 (this contract) adds `expiresAt`: the responder refuses a request
+ * it gets after that time on its own clock (error 207 RequestExpired, naming
+ * the expiry and the responder's clock), so a command queued for an offline
+ * box in its persistent session does not run hours later. A responder still
+ * takes version 1 (no expiry: older requesters); a responder older than
+ * version 2 refuses a version 2 request on `v`, so boxes are updated before
+ * the fleet that commands them. Box -> fleet requests (config.get) stay at
+ * version 1, which every fleet reads.
+ */
+export const REQUEST_VERSION = 2;
+
 export const RequestSchema = Strict({
-  v: SchemaVersion(1),
+  v: Type.Union([Type.Literal(1), Type.Literal(2)], {
+    description: 'schema version of this message: 2 carries expiresAt; 1 (older requesters) never expires',
+  }),
   id: Uuid('request id (UUIDv7); repeats get the first answer'),
   method: Type.String({ minLength: 1, maxLength: 64 }),
   params: Type.Unknown({ description: 'validated against the method' }),
@@ -34,6 +48,11 @@ export const RequestSchema = Strict({
       maximum: 600_000,
       description: 'how long the requester waits; answers after it are dropped',
     }),
+  ),
+  expiresAt: Type.Optional(
+    Timestamp(
+      'version 2, required: the responder refuses the request when its own clock is past this time (RequestExpired)',
+    ),
   ),
 });
 export type RpcRequest = Static<typeof RequestSchema>;
