@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
 import { OpsClient } from './ops-client.js';
+import { addReleaseCommands } from './release-cli.js';
 
 class UsageError extends Error {}
 
@@ -35,6 +36,7 @@ function exitCodeOf(e: unknown): number {
       return 5;
     case ErrorCode.ValidationFailed:
     case ErrorCode.Conflict:
+    case ErrorCode.UpdateRefused:
     case ErrorCode.UnknownMethod:
     case ErrorCode.ClaimPending:
     case ErrorCode.DeviceDecommissioned:
@@ -480,6 +482,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         await store.close();
       }
     });
+
+  addReleaseCommands(program, io.out, json);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -101,6 +101,14 @@ execFileSync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fun
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 rmSync(join(stage, 'node_modules', '.cache'), { recursive: true, force: true });
+// No links in a release (a box refuses them): the .bin shims are for npm scripts, not for the programs.
+(function dropLinks(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isSymbolicLink() || entry.name === '.bin') rmSync(full, { recursive: true, force: true });
+    else if (entry.isDirectory()) dropLinks(full);
+  }
+})(join(stage, 'node_modules'));
 // npm prune leaves the emptied scope folders (@biomejs/, @vitest/…) behind.
 for (const entry of readdirSync(join(stage, 'node_modules'))) {
   const full = join(stage, 'node_modules', entry);

@@ -66,9 +66,25 @@ export enum ErrorCode {
   // 9xx internal
   Internal = 900,
   ShuttingDown = 901,
+
+  // 10xx software updates
+  /** A release refused before it was installed: bad signature, modified file, older version, wrong program. */
+  UpdateRefused = 1000,
+  /** An installed release that failed: it did not confirm its health in time, and was rolled back. */
+  UpdateFailed = 1001,
 }
 
-export type ErrorArea = 'config' | 'validation' | 'modem' | 'storage' | 'link' | 'fleet' | 'io' | 'audio' | 'internal';
+export type ErrorArea =
+  | 'config'
+  | 'validation'
+  | 'modem'
+  | 'storage'
+  | 'link'
+  | 'fleet'
+  | 'io'
+  | 'audio'
+  | 'internal'
+  | 'update';
 
 const AREAS: Record<number, ErrorArea> = {
   1: 'config',
@@ -80,6 +96,7 @@ const AREAS: Record<number, ErrorArea> = {
   7: 'io',
   8: 'audio',
   9: 'internal',
+  10: 'update',
 };
 
 export function areaOf(code: ErrorCode): ErrorArea {
