@@ -382,19 +382,25 @@ export class Outbox implements EventSink {
         while (this.sender && gen === this.generation && this.inFlight.length < this.batchesInFlight) {
           if (this.sentUpTo < 0) {
             // A new round starts at the oldest stored event: everything below it is receipted or superseded.
+            // lastSeq is read before the query: a commit finishing meanwhile adds rows above it, not below
+            // (taking lastSeq after the await claimed rows never sent as held by nobody: found by the
+            // SIGKILL fault injection).
+            const lastBefore = this.lastSeq;
             const min = await this.store.get<{ m: number | null }>('SELECT MIN(seq) AS m FROM events');
             if (gen !== this.generation) return;
-            this.sentUpTo = Math.max(this.receipted, min?.m != null ? min.m - 1 : this.lastSeq);
+            this.sentUpTo = Math.max(this.receipted, min?.m != null ? min.m - 1 : lastBefore);
             this.roundFloor = this.sentUpTo;
           }
-          if (this.sentUpTo >= this.lastSeq) break;
+          const committedBefore = this.lastSeq;
+          if (this.sentUpTo >= committedBefore) break;
           const rows = await this.store.all<Row>(
             'SELECT seq, id, type, at, boot_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
             [this.sentUpTo, this.opts.publishBatch],
           );
           if (gen !== this.generation || !this.sender) return;
           if (rows.length === 0) {
-            this.sentUpTo = Math.max(this.sentUpTo, this.lastSeq);
+            // Not lastSeq now: rows committed during the read are above committedBefore and still to send.
+            this.sentUpTo = Math.max(this.sentUpTo, committedBefore);
             break;
           }
           this.sendBatch(this.sender, rows, gen);
