@@ -36,10 +36,11 @@ import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
 import { newBootId } from '../shared/ids.js';
 import { getLogger, type Logger } from '../shared/log.js';
 import { type Handlers, type RequestContext, RpcRequester, RpcResponder } from '../shared/rpc.js';
+import { SystemdNotifier } from '../shared/systemd-notify.js';
+import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { type Migration, Store } from './store/store.js';
-import { SystemdNotifier } from './systemd-notify.js';
 import { type Credentials, CredentialsFile } from './uplink/credentials.js';
 import { backoffDelay, Link } from './uplink/link.js';
 import { UPLINK_MIGRATIONS } from './uplink/migrations.js';
@@ -61,6 +62,8 @@ export interface BoxModule {
   migrations?: readonly Migration[];
   start(box: Box): Promise<void> | void;
   stop?(): Promise<void> | void;
+  /** Asked at every systemd watchdog tick: false stops the pings, and systemd restarts the box. */
+  healthy?(): boolean | Promise<boolean>;
 }
 
 export interface BoxOptions {
@@ -96,15 +99,6 @@ const UNKNOWN_MODEM: ModemTelemetry = {
 /** Answers to commands are kept this long (a redelivered request id is answered, not executed again). */
 const COMMAND_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
 
-async function readSoftwareVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 export class Box extends EventEmitter<BoxEvents> {
   readonly bootId = newBootId();
   readonly config: DeviceConfig;
@@ -136,7 +130,7 @@ export class Box extends EventEmitter<BoxEvents> {
     super();
     this.config = opts.config;
     this.log = opts.log ?? getLogger('device:box');
-    this.notifier = opts.notifier ?? new SystemdNotifier();
+    this.notifier = opts.notifier ?? new SystemdNotifier({ log: getLogger('device:systemd') });
     this.credentials = new CredentialsFile(opts.config.box.dataDir);
     this.settingsStore = new Settings(opts.config.box.dataDir);
     this.softwareVersion = opts.softwareVersion ?? '0.0.0';
@@ -224,7 +218,7 @@ export class Box extends EventEmitter<BoxEvents> {
 
   async start(): Promise<void> {
     const { dataDir } = this.config.box;
-    if (!this.opts.softwareVersion) this.softwareVersion = await readSoftwareVersion();
+    if (!this.opts.softwareVersion) this.softwareVersion = SOFTWARE_VERSION;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const migrations: Record<string, readonly Migration[]> = { uplink: UPLINK_MIGRATIONS };
     for (const m of this.modules) if (m.migrations) migrations[m.name] = m.migrations;
@@ -307,7 +301,14 @@ export class Box extends EventEmitter<BoxEvents> {
       ),
       new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref()),
     ]);
-    return ok;
+    if (!ok) return false;
+    for (const m of this.started) {
+      if (m.healthy && !(await m.healthy())) {
+        this.log.warn({ module: m.name }, 'module unhealthy: watchdog not fed');
+        return false;
+      }
+    }
+    return true;
   }
 
   // ---- uplink ------------------------------------------------------------------------

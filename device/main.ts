@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { describeError } from '../shared/errors.js';
+import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
@@ -25,7 +25,7 @@ export async function main(argv = process.argv): Promise<void> {
     config = loadDeviceConfig(opts.config);
   } catch (e) {
     process.stderr.write(`callbox-device: ${describeError(e)}\n`);
-    process.exit(2);
+    process.exit(isConfigError(e) ? EXIT_CONFIG : 1);
   }
   setupLogging({ level: process.env.CALLBOX_LOG_LEVEL ?? config.log.level });
   const log = getLogger('device:main');

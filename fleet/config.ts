@@ -2,11 +2,24 @@
  * The fleet service's configuration: /etc/callbox/fleet.yaml (or --config),
  * overridden by CALLBOX_FLEET__* environment variables.
  */
+import { isAbsolute, join } from 'node:path';
 import { loadConfig } from '../shared/config.js';
 import { Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { AlertsConfigSchema } from './alerts/config.js';
 
 export const FleetConfigSchema = Strict({
+  data: Section(
+    {
+      dir: Type.String({
+        default: 'var',
+        minLength: 1,
+        description:
+          'the one folder for everything the fleet keeps (store, admin password, voicemail); relative file settings ' +
+          'below are under it (the systemd unit sets /var/lib/callbox-fleet)',
+      }),
+    },
+    "the fleet's data folder",
+  ),
   mqtt: Section(
     {
       mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')], {
@@ -92,8 +105,8 @@ export const FleetConfigSchema = Strict({
         description: 'where the registry and events live',
       }),
       sqlitePath: Type.String({
-        default: 'var/fleet.db',
-        description: 'SQLite file (relative to the working directory; the systemd unit sets /var/lib/callbox-fleet)',
+        default: 'fleet.db',
+        description: 'SQLite file (relative: under data.dir); the alert store lives beside it',
       }),
       postgresUrl: Type.String({
         default: 'postgres://127.0.0.1:5432/callbox',
@@ -139,8 +152,9 @@ export const FleetConfigSchema = Strict({
         description: 'ops admin created at the first start when there is none',
       }),
       bootstrapPasswordFile: Type.String({
-        default: 'var/fleet-admin.secret',
-        description: 'where the first admin password is written (mode 0600); the CLI reads it by default',
+        default: 'fleet-admin.secret',
+        description:
+          'where the first admin password is written (mode 0600; relative: under data.dir); the CLI reads it',
       }),
       commandTimeoutMs: Millis('a command sent to a box waits for its answer', {
         default: 15_000,
@@ -165,8 +179,8 @@ export const FleetConfigSchema = Strict({
   voicemail: Section(
     {
       dir: Type.String({
-        default: 'var/voicemail',
-        description: 'where confirmed voicemails are kept, one folder per box (relative to the working directory)',
+        default: 'voicemail',
+        description: 'where confirmed voicemails are kept, one folder per box (relative: under data.dir)',
       }),
     },
     'voicemail received from the boxes',
@@ -181,7 +195,7 @@ export type FleetConfig = Static<typeof FleetConfigSchema>;
 export const FLEET_ENV_PREFIX = 'CALLBOX_FLEET';
 
 export function loadFleetConfig(file?: string, values?: Record<string, unknown>, env = process.env): FleetConfig {
-  return loadConfig({
+  const config = loadConfig({
     schema: FleetConfigSchema,
     what: 'fleet configuration',
     file,
@@ -189,4 +203,16 @@ export function loadFleetConfig(file?: string, values?: Record<string, unknown>,
     envPrefix: FLEET_ENV_PREFIX,
     env,
   });
+  return underDataDir(config);
+}
+
+/** Relative file settings live under data.dir (absolute ones stay where they are). */
+export function underDataDir(config: FleetConfig): FleetConfig {
+  const at = (p: string) => (isAbsolute(p) ? p : join(config.data.dir, p));
+  return {
+    ...config,
+    store: { ...config.store, sqlitePath: at(config.store.sqlitePath) },
+    ops: { ...config.ops, bootstrapPasswordFile: at(config.ops.bootstrapPasswordFile) },
+    voicemail: { ...config.voicemail, dir: at(config.voicemail.dir) },
+  };
 }

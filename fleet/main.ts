@@ -4,8 +4,9 @@
  * or /etc/callbox/fleet.yaml when it exists; CALLBOX_FLEET__* overrides.
  */
 import { existsSync } from 'node:fs';
-import { describeError, isCallboxError } from '../shared/errors.js';
+import { describeError, EXIT_CONFIG, isCallboxError, isConfigError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
+import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { Fleet } from './fleet.js';
@@ -20,8 +21,23 @@ function configFile(argv: string[]): string | undefined {
   return existsSync('/etc/callbox/fleet.yaml') ? '/etc/callbox/fleet.yaml' : undefined;
 }
 
+/** The watchdog's health check: the store answers within 5 s (a wedged database or event loop stops the pings). */
+async function storeAnswers(fleet: Fleet): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), 5000);
+  });
+  try {
+    return await Promise.race([fleet.store.schemaVersion().then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   let fleet: Fleet;
+  // READY=1 once serving, WATCHDOG=1 while the store answers, STOPPING=1 on a signal (nothing without systemd).
+  const notifier = new SystemdNotifier({ log: getLogger('fleet:systemd') });
   try {
     const config = loadFleetConfig(configFile(argv));
     fleet = await Fleet.start(config, { features: [alertsFeature(), voicemailFeature()] });
@@ -31,17 +47,22 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         (fleet.broker.ports.ws ? `, WebSocket ${fleet.broker.ports.ws}` : '')
       : `external broker ${fleet.brokerUrl}`;
     log.info({ store: config.store.kind }, `fleet running: ${where}`);
+    await notifier.ready(where);
+    notifier.startWatchdog(() => storeAnswers(fleet));
   } catch (e) {
     const code = isCallboxError(e) ? e.code : 'error';
     process.stderr.write(`fleet: cannot start (${code}): ${describeError(e)}\n`);
-    process.exit(1);
+    process.exit(isConfigError(e) ? EXIT_CONFIG : 1);
   }
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
-    fleet.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    notifier
+      .stopping()
+      .then(() => fleet.stop())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));

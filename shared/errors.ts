@@ -124,6 +124,13 @@ function areaGuard(area: ErrorArea) {
 }
 
 export const isConfigError = areaGuard('config');
+
+/**
+ * The exit code of both programs when their configuration is wrong (EX_CONFIG of sysexits.h). The systemd units
+ * list it in RestartPreventExitStatus=: restarting cannot fix a bad file, so systemd stops and says so instead of
+ * looping. Every other fatal error exits 1 and is restarted.
+ */
+export const EXIT_CONFIG = 78;
 export const isValidationError = areaGuard('validation');
 export const isModemError = areaGuard('modem');
 export const isStorageError = areaGuard('storage');

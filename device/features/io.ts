@@ -107,6 +107,11 @@ export class IoFeature implements BoxModule {
     });
   }
 
+  /** Asked by the box's watchdog: a panic input without a live watcher is a dead panic button. */
+  healthy(): boolean {
+    return this.serviceRef?.healthy() ?? true;
+  }
+
   async stop(): Promise<void> {
     this.box?.off('state', this.onState);
     await this.serviceRef?.stop();

@@ -15,7 +15,7 @@ import { CallboxError, describeError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import { VirtualIo } from '../sim/virtual-io/virtual-io.js';
 import { type FiveBoard, firmataClass, type IoPlugin, johnnyFive } from './five.js';
-import { type GpioBackend, LinuxGpioIo } from './linux-gpio.js';
+import { detectGpiod, type GpioBackend, LibgpiodToolsBackend, LinuxGpioIo } from './linux-gpio.js';
 import type { PinNumbering } from './pinmap.js';
 
 const log = getLogger('device:io:board');
@@ -30,8 +30,10 @@ export interface BoardConfig {
 export interface OpenBoardOptions {
   /** The virtual board to use (tests and the demo drive it); a new one if absent. */
   virtualIo?: VirtualIo;
-  /** The GPIO seam for linux-gpio (tests inject a fake). */
+  /** The GPIO seam for linux-gpio (tests inject a fake); default: libgpiod's tools, detected. */
   gpioBackend?: GpioBackend;
+  /** Environment of libgpiod's tools (PATH: tests point it at device/sim/gpiod's stand-ins). */
+  env?: NodeJS.ProcessEnv;
   /** Give up when the board is not ready within this time. */
   readyTimeoutMs?: number;
   /** Firmata: ask for the firmware version after this long if the board has not announced it. */
@@ -85,7 +87,9 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
       break;
     }
     case 'linux-gpio': {
-      const gpio = new LinuxGpioIo({ chip: cfg.gpioChip, ...(opts.gpioBackend ? { backend: opts.gpioBackend } : {}) });
+      const backend = opts.gpioBackend ?? new LibgpiodToolsBackend({ dialect: await detectGpiod(opts.env) });
+      if (backend instanceof LibgpiodToolsBackend) log.info({ dialect: backend.dialect }, "using libgpiod's tools");
+      const gpio = new LinuxGpioIo({ chip: cfg.gpioChip, backend });
       io = gpio;
       closeIo = () => gpio.close();
       break;

@@ -17,6 +17,8 @@ export interface IoPlugin extends EventEmitter {
   digitalWrite(pin: number, value: number): unknown;
   analogWrite?(pin: number, value: number): unknown;
   digitalRead(pin: number, handler: (value: number) => void): unknown;
+  /** False while the plugin cannot see its inputs (linux-gpio: a watcher between death and restart). */
+  healthy?(): boolean;
 }
 
 export interface FiveBoard extends EventEmitter {

@@ -150,6 +150,11 @@ export class IoService extends EventEmitter<IoServiceEvents> {
     return b;
   }
 
+  /** False while the wired panel cannot see its buttons (the box's watchdog stops, and systemd restarts the box). */
+  healthy(): boolean {
+    return this.panel?.healthy() ?? true;
+  }
+
   async start(): Promise<void> {
     const c = this.opts.config;
     try {

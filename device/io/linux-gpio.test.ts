@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openBoard } from './board.js';
 import { IDLE_STATE, indicatorOutputs } from './indicators.js';
-import { type Bias, type GpioBackend, gpiodCommands } from './linux-gpio.js';
+import { type Bias, type GpioBackend, gpiodV1, gpiodV2, parseGpiodVersion } from './linux-gpio.js';
 import { Panel } from './outputs.js';
 import { loadPinmap } from './pinmap.js';
 
@@ -65,11 +65,35 @@ describe('linux-gpio IO plugin (johnny-five over a GPIO backend)', () => {
   });
 
   it('builds libgpiod v2 command lines and parses gpiomon events', () => {
-    expect(gpiodCommands.set('gpiochip0', 17, 0)).toEqual(['gpioset', '--chip', 'gpiochip0', '--interactive', '17=0']);
-    expect(gpiodCommands.setLine(17, 1)).toBe('set 17=1\n');
-    expect(gpiodCommands.mon('gpiochip4', 5, 'pull-up')).toContain('--bias');
-    expect(gpiodCommands.parseEvent('5 2')).toEqual({ line: 5, value: 0 });
-    expect(gpiodCommands.parseEvent('5 1\n')).toEqual({ line: 5, value: 1 });
-    expect(gpiodCommands.parseEvent('garbage')).toBeNull();
+    expect(gpiodV2.set('gpiochip0', 17, 0)).toEqual(['gpioset', '--chip', 'gpiochip0', '--interactive', '17=0']);
+    expect(gpiodV2.setLine?.(17, 1)).toBe('set 17=1\n');
+    expect(gpiodV2.mon('gpiochip4', 5, 'pull-up')).toContain('--bias');
+    expect(gpiodV2.parseEvent('5 2')).toEqual({ line: 5, value: 0 });
+    expect(gpiodV2.parseEvent('5 1\n')).toEqual({ line: 5, value: 1 });
+    expect(gpiodV2.parseEvent('5 0')).toBeNull();
+    expect(gpiodV2.parseEvent('garbage')).toBeNull();
+  });
+
+  it('builds libgpiod v1 command lines (Debian 12, Bookworm) and parses its edge numbers', () => {
+    expect(gpiodV1.set('gpiochip0', 17, 1)).toEqual(['gpioset', '--mode=signal', 'gpiochip0', '17=1']);
+    expect(gpiodV1.setLine).toBeNull();
+    expect(gpiodV1.get('gpiochip0', 5, 'disabled')).toEqual(['gpioget', '--bias=disable', 'gpiochip0', '5']);
+    expect(gpiodV1.mon('gpiochip0', 5, 'pull-up')).toEqual([
+      'gpiomon',
+      '--bias=pull-up',
+      '--format=%o %e',
+      'gpiochip0',
+      '5',
+    ]);
+    expect(gpiodV1.parseEvent('5 0')).toEqual({ line: 5, value: 0 });
+    expect(gpiodV1.parseEvent('5 1')).toEqual({ line: 5, value: 1 });
+    expect(gpiodV1.parseEvent('5 2')).toBeNull();
+  });
+
+  it('tells the generation from gpioset --version', () => {
+    expect(parseGpiodVersion('gpioset (libgpiod) v1.6.3\nCopyright (C) 2017-2018 Bartosz Golaszewski')).toBe('v1');
+    expect(parseGpiodVersion('gpioset (libgpiod) v2.1.3\nCopyright (C) 2017-2023 Bartosz Golaszewski')).toBe('v2');
+    expect(parseGpiodVersion('bash: gpioset: command not found')).toBeNull();
+    expect(parseGpiodVersion('gpioset (libgpiod) v3.0')).toBeNull();
   });
 });

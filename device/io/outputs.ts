@@ -121,6 +121,11 @@ export class Panel extends EventEmitter<PanelEvents> {
     else d.led.off();
   }
 
+  /** The board still sees its inputs (the panic button): asked by the box's systemd watchdog. */
+  healthy(): boolean {
+    return this.opened.io.healthy?.() ?? true;
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

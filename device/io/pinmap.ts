@@ -4,8 +4,7 @@
  * hardware-schematics/schematic.ts and cross-checked by a test.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import defaultPinmap from '../../hardware-schematics/pinmap.json' with { type: 'json' };
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { type Static, Strict, Type } from '../../shared/schema.js';
 import { validate } from '../../shared/validate.js';
@@ -58,10 +57,8 @@ export type Signal = Pinmap['signals'][SignalName];
 /** Which pin number a board uses: BCM lines on the Pi and the virtual board, Arduino pins over Firmata. */
 export type PinNumbering = 'gpio' | 'firmata';
 
-export const DEFAULT_PINMAP_FILE = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../hardware-schematics/pinmap.json',
-);
+/** Where the default pin map lives in the source tree (it is also built into the program, see loadPinmap). */
+export const DEFAULT_PINMAP_FILE = 'hardware-schematics/pinmap.json';
 
 /** Validate a pin map: schema, then no pin used twice in either numbering. */
 export function parsePinmap(value: unknown, what = 'pin map'): Pinmap {
@@ -82,25 +79,29 @@ export function parsePinmap(value: unknown, what = 'pin map'): Pinmap {
   return map;
 }
 
+/**
+ * The pin map in `file`, or the default wiring (hardware-schematics/pinmap.json), which is imported as a module so
+ * that a built program carries it without a path into the source tree.
+ */
 export function loadPinmap(file: string | null = null): Pinmap {
-  const path = file ?? DEFAULT_PINMAP_FILE;
+  if (file === null) return parsePinmap(defaultPinmap, `pin map ${DEFAULT_PINMAP_FILE}`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CallboxError(ErrorCode.ConfigFileUnreadable, `pin map ${path} cannot be read: ${(e as Error).message}`, {
-      file: path,
+    throw new CallboxError(ErrorCode.ConfigFileUnreadable, `pin map ${file} cannot be read: ${(e as Error).message}`, {
+      file,
     });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new CallboxError(ErrorCode.ConfigParseFailed, `pin map ${path} is not JSON: ${(e as Error).message}`, {
-      file: path,
+    throw new CallboxError(ErrorCode.ConfigParseFailed, `pin map ${file} is not JSON: ${(e as Error).message}`, {
+      file,
     });
   }
-  return parsePinmap(value, `pin map ${path}`);
+  return parsePinmap(value, `pin map ${file}`);
 }
 
 export function pinOf(map: Pinmap, signal: SignalName, numbering: PinNumbering): number {

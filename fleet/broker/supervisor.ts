@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,7 +49,16 @@ function tsxLoader(): string {
   return pathToFileURL(join(dirname(require.resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
 }
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
+/**
+ * The broker child's entry: in a built fleet (`npm run build`, dist/fleet/main.js) the bundled
+ * dist/fleet/broker-child.js beside it, run by plain node; from the sources, child.ts through tsx.
+ */
+function childEntry(): { file: string; loader: string[] } {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const built = join(here, 'broker-child.js');
+  if (existsSync(built)) return { file: built, loader: [] };
+  return { file: join(here, 'child.ts'), loader: ['--import', tsxLoader()] };
+}
 
 const LISTENER_NAMES = { tcp: 'MQTT/TCP', tls: 'MQTT/TLS', ws: 'MQTT/WebSocket' } as const;
 const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort' } as const;
@@ -86,8 +96,9 @@ export class BrokerSupervisor extends EventEmitter {
 
   private spawn(): Promise<BrokerPorts> {
     return new Promise((resolve, reject) => {
-      const child = fork(CHILD, [], {
-        execArgv: ['--import', tsxLoader(), '--stack-size=4000'],
+      const entry = childEntry();
+      const child = fork(entry.file, [], {
+        execArgv: [...entry.loader, '--stack-size=4000'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
       });

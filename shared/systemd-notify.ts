@@ -1,26 +1,27 @@
 /**
- * sd_notify for the box under systemd: READY=1 once started, WATCHDOG=1 at
- * half of WatchdogSec (only while the main loop is healthy), STOPPING=1 on
+ * sd_notify for both programs under systemd: READY=1 once started, WATCHDOG=1
+ * at half of WatchdogSec (only while the main loop is healthy), STOPPING=1 on
  * shutdown; nothing at all when NOTIFY_SOCKET is absent (development, tests,
- * a box run by hand).
+ * a program run by hand).
  *
  * How the datagram is sent: NOTIFY_SOCKET is a unix datagram socket, which
- * Node cannot open (node:dgram is UDP only). The choices were a native
- * addon (unix-dgram, or sd-notify which links libsystemd) — a compile step
- * on every Pi image and every Node upgrade, for a few bytes a minute — or
- * systemd's own `systemd-notify` tool, which every systemd machine has. We
- * spawn `systemd-notify --pid=<our pid> ...` when NOTIFY_SOCKET is set and
- * the tool exists. The message then comes from a child process, so the unit
- * needs NotifyAccess=all (systemd/callbox-device.service); a spawn costs a
- * few milliseconds once per WatchdogSec/2. The sender is injectable for
- * tests and for a future addon.
+ * Node cannot open (node:dgram is UDP only). The process sends it itself
+ * through unix-dgram (a small native addon, an optional dependency), so the
+ * message carries the main PID's credentials and the units can keep
+ * NotifyAccess=main. Where the addon is not installed (it failed to build) or
+ * the socket is in the abstract namespace (`@…`, which unix-dgram cannot
+ * address), it falls back to systemd's own `systemd-notify --pid=<our pid>`
+ * tool; those messages come from a child, so such a unit would need
+ * NotifyAccess=all. The sender is injectable for tests.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
-import { getLogger, type Logger } from '../shared/log.js';
+import { getLogger, type Logger } from './log.js';
 
-export type NotifySender = (fields: string[]) => Promise<void>;
+/** Sends one notification; `close` releases what it holds (the addon's socket). */
+export type NotifySender = ((fields: string[]) => Promise<void>) & { close?: () => void };
 
 function findTool(env: NodeJS.ProcessEnv): string | undefined {
   const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/bin', '/bin'];
@@ -37,7 +38,7 @@ function findTool(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-/** The default sender: `systemd-notify --pid=<pid> FIELD=value ...`. */
+/** The fallback sender: `systemd-notify --pid=<pid> FIELD=value ...`. */
 export function toolSender(tool: string, env: NodeJS.ProcessEnv, pid = process.pid): NotifySender {
   return (fields) =>
     new Promise((resolve, reject) => {
@@ -45,10 +46,39 @@ export function toolSender(tool: string, env: NodeJS.ProcessEnv, pid = process.p
     });
 }
 
+interface UnixDgramSocket {
+  send(buf: Buffer, offset: number, length: number, path: string, cb: (err?: Error) => void): void;
+  on(event: 'error', cb: (err: Error) => void): void;
+  close(): void;
+}
+
+/** The process's own sender over unix-dgram, or undefined when the addon is not installed. */
+export function socketSender(path: string): NotifySender | undefined {
+  if (path.startsWith('@')) return undefined;
+  let socket: UnixDgramSocket;
+  try {
+    const dgram = createRequire(import.meta.url)('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };
+    socket = dgram.createSocket('unix_dgram');
+  } catch {
+    return undefined;
+  }
+  // Send errors are reported through the callback; an 'error' event without a listener would throw.
+  socket.on('error', () => undefined);
+  const send: NotifySender = (fields) =>
+    new Promise((resolve, reject) => {
+      const buf = Buffer.from(`${fields.join('\n')}\n`);
+      socket.send(buf, 0, buf.length, path, (err) => (err ? reject(err) : resolve()));
+    });
+  send.close = () => socket.close();
+  return send;
+}
+
 export interface NotifierOptions {
   env?: NodeJS.ProcessEnv;
-  /** Replace the systemd-notify tool (tests). */
+  /** Replace the sender (tests). */
   send?: NotifySender;
+  /** Use the systemd-notify tool even where the addon is installed (tests of the fallback). */
+  preferTool?: boolean;
   log?: Logger;
 }
 
@@ -60,14 +90,25 @@ export class SystemdNotifier {
 
   constructor(opts: NotifierOptions = {}) {
     this.env = opts.env ?? process.env;
-    this.log = opts.log ?? getLogger('device:systemd');
-    if (!this.env.NOTIFY_SOCKET) return;
-    if (opts.send) this.send = opts.send;
-    else {
-      const tool = findTool(this.env);
-      if (tool) this.send = toolSender(tool, this.env);
-      else this.log.warn('NOTIFY_SOCKET is set but systemd-notify was not found: not notifying systemd');
+    this.log = opts.log ?? getLogger('systemd');
+    const path = this.env.NOTIFY_SOCKET;
+    if (!path) return;
+    if (opts.send) {
+      this.send = opts.send;
+      return;
     }
+    this.send = opts.preferTool ? undefined : socketSender(path);
+    if (this.send) return;
+    const tool = findTool(this.env);
+    if (tool) {
+      this.send = toolSender(tool, this.env);
+      this.log.warn(
+        'notifying systemd through the systemd-notify tool (unix-dgram is not installed): the unit needs NotifyAccess=all',
+      );
+    } else
+      this.log.warn(
+        'NOTIFY_SOCKET is set but neither unix-dgram nor systemd-notify is installed: not notifying systemd',
+      );
   }
 
   /** True when running under systemd with a way to notify it. */
@@ -101,9 +142,11 @@ export class SystemdNotifier {
     return this.notify([`STATUS=${text}`]);
   }
 
+  /** STOPPING=1, then nothing more is sent (the addon's socket is closed). */
   async stopping(): Promise<void> {
     this.stopWatchdog();
     await this.notify(['STOPPING=1']);
+    this.send?.close?.();
   }
 
   /**

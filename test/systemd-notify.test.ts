@@ -1,6 +1,7 @@
 /**
- * sd_notify through the real systemd-notify tool to a unix datagram socket
- * the test binds (with python3: Node cannot open unix datagram sockets).
+ * sd_notify to a unix datagram socket the test binds (with python3, which reports the sender's credentials as
+ * systemd sees them): from the process itself through unix-dgram, so NotifyAccess=main accepts it, and through the
+ * systemd-notify tool where the addon is missing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SystemdNotifier } from '../device/systemd-notify.js';
+import { SystemdNotifier } from '../shared/systemd-notify.js';
 
 const procs: ChildProcess[] = [];
 afterEach(() => {
@@ -19,13 +20,15 @@ afterEach(() => {
 async function receiver(): Promise<{ path: string; messages: string[] }> {
   const path = join(mkdtempSync(join(tmpdir(), 'callbox-notify-')), 'notify.sock');
   const py = [
-    'import socket, sys',
+    'import socket, struct',
     's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
     `s.bind(${JSON.stringify(path)})`,
+    's.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)',
     'print("bound", flush=True)',
     'while True:',
-    '    m = s.recv(4096).decode().replace("\\n", "|")',
-    '    print(m, flush=True)',
+    '    m, anc, _f, _a = s.recvmsg(4096, socket.CMSG_SPACE(12))',
+    '    pid = next((struct.unpack("iII", d[:12])[0] for (l, t, d) in anc if t == socket.SCM_CREDENTIALS), 0)',
+    '    print(str(pid) + " " + m.decode().strip().replace("\\n", "|"), flush=True)',
   ].join('\n');
   const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
   procs.push(p);
@@ -59,16 +62,11 @@ describe('systemd notification', () => {
     expect(sent).toEqual([]);
   });
 
-  // Needs the systemd-notify tool (Debian package systemd), as the box does.
-  it('READY, WATCHDOG only while healthy, STOPPING through the systemd-notify tool', async () => {
-    const rx = await receiver();
-    const env = { PATH: process.env.PATH, NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '200000' };
-    const n = new SystemdNotifier({ env });
+  async function lifecycle(n: SystemdNotifier, rx: { messages: string[] }): Promise<void> {
     expect(n.enabled).toBe(true);
     expect(n.watchdogIntervalMs).toBe(100);
     await n.ready('booted');
     await until(() => rx.messages.some((m) => m.includes('READY=1')));
-    expect(rx.messages[0]).toBe(`MAINPID=${process.pid}|READY=1|STATUS=booted`);
     let healthy = true;
     n.startWatchdog(async () => healthy);
     await until(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
@@ -79,5 +77,23 @@ describe('systemd notification', () => {
     expect(rx.messages.filter((m) => m.includes('WATCHDOG=1')).length).toBe(fed);
     await n.stopping();
     await until(() => rx.messages.some((m) => m.includes('STOPPING=1')));
+  }
+
+  it('READY, WATCHDOG only while healthy, STOPPING, sent by the process itself (NotifyAccess=main)', async () => {
+    const rx = await receiver();
+    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '200000' } });
+    await lifecycle(n, rx);
+    // The kernel's credentials name this process: systemd attributes the message to the main PID.
+    expect(rx.messages[0]).toBe(`${process.pid} READY=1|STATUS=booted`);
+    expect(rx.messages.every((m) => m.startsWith(`${process.pid} `))).toBe(true);
+  });
+
+  // Needs the systemd-notify tool (Debian package systemd): the fallback where unix-dgram did not build.
+  it('falls back to the systemd-notify tool', async () => {
+    const rx = await receiver();
+    const env = { PATH: process.env.PATH, NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '200000' };
+    const n = new SystemdNotifier({ env, preferTool: true });
+    await lifecycle(n, rx);
+    expect(rx.messages[0]).toMatch(new RegExp(`MAINPID=${process.pid}\\|READY=1\\|STATUS=booted$`));
   });
 });
