@@ -317,6 +317,7 @@ async function runScenario(scenario: Scenario, o: FaultOptions, rand: () => numb
     configFile,
     JSON.stringify({
       mqtt,
+      data: { dir },
       store: { sqlitePath: storeFile },
       http: { port: 0 },
       voicemail: { dir: join(dir, 'voicemail') },
