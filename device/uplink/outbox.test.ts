@@ -79,6 +79,30 @@ describe('outbox pump: batches, receipts, resends', () => {
     await store.close();
   });
 
+  it('events committed while a round starts are sent, never claimed as held by nobody', async () => {
+    const { store, ob } = await outbox(10);
+    // The first read of a round finds the outbox empty; an event commits before the pump goes on.
+    const realGet = store.get.bind(store);
+    let raced = false;
+    store.get = (async (sql: string, params?: unknown[]) => {
+      const r = await realGet(sql, params);
+      if (!raced && sql.includes('MIN(seq)')) {
+        raced = true;
+        await ob.record('call.incoming', body(1));
+      }
+      return r;
+    }) as typeof store.get;
+    const a = sender('box-a');
+    ob.attach(a.s);
+    await until(() => a.sent.length === 1);
+    expect(raced).toBe(true);
+    // The batch carries seq 1 and does not claim a floor above it.
+    expect(a.sent[0]?.batch).toMatchObject({ floor: 0, after: 0 });
+    expect(a.seqs()).toEqual([1]);
+    await ob.close();
+    await store.close();
+  });
+
   it('bounds a batch in bytes too (one event at least)', async () => {
     const { store, ob } = await outbox(100, { batchMaxBytes: 4096 });
     await Promise.all(Array.from({ length: 60 }, (_, i) => ob.record('call.incoming', body(i))));
