@@ -90,6 +90,8 @@ export class Fleet {
   private readonly features: FleetFeature[] = [];
   private reconnects = 0;
   private ownsStore: boolean;
+  /** External mode: Mosquitto's dynamic security, kept in step with the registry. */
+  private dynsec: DynsecSink | undefined;
 
   private constructor(
     readonly config: FleetConfig,
@@ -103,13 +105,11 @@ export class Fleet {
       offlineAfterMs: config.presence.offlineAfterS * 1000,
       flushMs: config.presence.flushS * 1000,
     });
-    const sink: CredentialSink =
-      config.mqtt.mode === 'embedded'
-        ? {
-            put: (cred) => this.broker?.putCredential({ ...cred }),
-            revoke: (username, reason) => this.broker?.revoke(username, reason),
-          }
-        : new DynsecSink(() => this.client);
+    if (config.mqtt.mode !== 'embedded') this.dynsec = new DynsecSink(() => this.client);
+    const sink: CredentialSink = this.dynsec ?? {
+      put: (cred) => this.broker?.putCredential({ ...cred }),
+      revoke: (username, reason) => this.broker?.revoke(username, reason),
+    };
     this.registry = new Registry({
       store,
       bus: this.bus,
@@ -291,6 +291,14 @@ export class Fleet {
       ],
       { qos: 1 },
     );
+    if (this.dynsec) {
+      // A Mosquitto configured by an older fleet lacks topics added to the contract since (receipts).
+      const usernames = (await this.store.listActiveCredentials()).map((c) => c.username);
+      this.dynsec
+        .refreshAcls(usernames)
+        .then((n) => log.info({ identities: usernames.length, acls: n }, 'Mosquitto ACLs brought up to the contract'))
+        .catch((err) => log.error({ err }, 'refreshing Mosquitto ACLs failed'));
+    }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands);
     await this.ops.start(client);
