@@ -135,6 +135,13 @@ export const FleetConfigSchema = Strict({
         minimum: 0,
         maximum: 1000,
       }),
+      maxQueued: Type.Integer({
+        minimum: 100,
+        maximum: 1_000_000,
+        default: 20_000,
+        description:
+          'events received and not yet stored above which the fleet stops reading from the broker (backpressure) until the store catches up',
+      }),
     },
     'event ingest',
   ),

@@ -3,7 +3,8 @@
  * the broker (embedded and supervised, or connects to an external one),
  * connects the fleet logic as an MQTT client (fleet:core) and wires:
  *
- *   events     -> Ingest   -> store, bus 'event.stored' / 'sequence.gap'
+ *   events     -> Ingest   -> store, bus 'event.stored' / 'sequence.gap';
+ *                 after the commit: PUBACK to the broker, Receipt to the box
  *   status, telemetry, any box traffic -> Presence -> bus 'presence.changed'
  *   telemetry  -> bus 'telemetry' (+ firmware in the registry)
  *   config/reported -> registry + bus 'config.reported'
@@ -25,7 +26,7 @@ import {
   TelemetrySchema,
 } from '../shared/contract/messages.js';
 import { FLEET_REQUESTS } from '../shared/contract/rpc.js';
-import { claimTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
+import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { RpcResponder } from '../shared/rpc.js';
@@ -89,6 +90,8 @@ export class Fleet {
   private readonly features: FleetFeature[] = [];
   private reconnects = 0;
   private ownsStore: boolean;
+  /** External mode: Mosquitto's dynamic security, kept in step with the registry. */
+  private dynsec: DynsecSink | undefined;
 
   private constructor(
     readonly config: FleetConfig,
@@ -102,13 +105,11 @@ export class Fleet {
       offlineAfterMs: config.presence.offlineAfterS * 1000,
       flushMs: config.presence.flushS * 1000,
     });
-    const sink: CredentialSink =
-      config.mqtt.mode === 'embedded'
-        ? {
-            put: (cred) => this.broker?.putCredential({ ...cred }),
-            revoke: (username, reason) => this.broker?.revoke(username, reason),
-          }
-        : new DynsecSink(() => this.client);
+    if (config.mqtt.mode !== 'embedded') this.dynsec = new DynsecSink(() => this.client);
+    const sink: CredentialSink = this.dynsec ?? {
+      put: (cred) => this.broker?.putCredential({ ...cred }),
+      revoke: (username, reason) => this.broker?.revoke(username, reason),
+    };
     this.registry = new Registry({
       store,
       bus: this.bus,
@@ -253,6 +254,13 @@ export class Fleet {
     client.on('close', () => this.bus.emit('broker.disconnected', {}));
     client.on('error', (err) => log.warn({ err: err.message }, 'fleet MQTT client error'));
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain));
+    this.ackEventsAfterCommit(client);
+    this.ingest.sendReceipt = (deviceId, receipt) => {
+      client.publish(deviceTopics(deviceId).receipt, JSON.stringify(receipt), { qos: 1 }, (err) => {
+        // Lost receipts cost a resend by the box (duplicates are receipted again), nothing more.
+        if (err) log.debug({ deviceId, err: err.message }, 'receipt not sent');
+      });
+    };
     try {
       await new Promise<void>((resolve, reject) => {
         const fail = (err: Error) => {
@@ -283,6 +291,14 @@ export class Fleet {
       ],
       { qos: 1 },
     );
+    if (this.dynsec) {
+      // A Mosquitto configured by an older fleet lacks topics added to the contract since (receipts).
+      const usernames = (await this.store.listActiveCredentials()).map((c) => c.username);
+      this.dynsec
+        .refreshAcls(usernames)
+        .then((n) => log.info({ identities: usernames.length, acls: n }, 'Mosquitto ACLs brought up to the contract'))
+        .catch((err) => log.error({ err }, 'refreshing Mosquitto ACLs failed'));
+    }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands);
     await this.ops.start(client);
@@ -301,6 +317,39 @@ export class Fleet {
     await this.fleetRequests.start();
   }
 
+  /**
+   * Events are acknowledged to the broker (PUBACK) only once stored. MQTT
+   * 3.1.1 clients (aedes speaks nothing newer) get no customHandleAcks in
+   * mqtt.js, so this uses its handleMessage hook, which it calls for each
+   * incoming PUBLISH before reading the next packet: for an events message
+   * it hands the message to ingest, then calls back with a marker error,
+   * which makes mqtt.js skip its PUBACK and read on; the PUBACK is written
+   * when the batch commits, on the same connection only (after a reconnect
+   * the broker sends the message again: a duplicate, receipted, acknowledged).
+   * When ingest is full, the callback waits for room: mqtt.js reads nothing
+   * more, TCP pushes back, the broker queues (backpressure).
+   */
+  private ackEventsAfterCommit(client: MqttClient): void {
+    const deferred = new Error('PUBACK deferred until the events are stored');
+    client.handleMessage = (packet, callback) => {
+      if (packet.cmd !== 'publish') return callback();
+      const parsed = parseTopic(packet.topic);
+      if (parsed?.key !== 'events' || !parsed.deviceId) return callback();
+      const stream = client.stream;
+      const { messageId } = packet;
+      const puback = () => {
+        if (client.stream !== stream || !client.connected || messageId === undefined) return;
+        // mqtt.js has no public call for a PUBACK (only customHandleAcks, MQTT 5 only).
+        (client as unknown as { _sendPacket(p: object): void })._sendPacket({ cmd: 'puback', messageId });
+      };
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      // A rejected message is acknowledged at once: sending it again would not make it valid.
+      if (!this.ingest.accept(parsed.deviceId, packet.topic, payload, puback) || packet.qos === 0) return callback();
+      if (this.ingest.hasRoom()) return callback(deferred);
+      this.ingest.whenRoom().then(() => callback(deferred));
+    };
+  }
+
   private reject(topic: string, deviceId: string | null, e: unknown): void {
     this.rejected++;
     const reason = describeError(e);
@@ -316,8 +365,7 @@ export class Fleet {
     try {
       switch (parsed.key) {
         case 'events':
-          if (deviceId) this.ingest.accept(deviceId, topic, payload);
-          break;
+          break; // handled in ackEventsAfterCommit (acknowledged after the commit)
         case 'status': {
           if (!deviceId || payload.length === 0) break;
           const status = decodePayload(StatusSchema, payload, `status of ${deviceId}`);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { newBootId } from '../shared/ids.js';
 import { FleetBus, type FleetBusEvents } from './bus.js';
 import { Ingest } from './ingest.js';
@@ -96,5 +96,135 @@ describe('ingest: validated, idempotent, batched, with sequence gaps reported', 
       { deviceId: 'cb-1', fromSeq: 3, toSeq: 4 },
       { deviceId: 'cb-1', fromSeq: 6, toSeq: 7 },
     ]);
+  });
+});
+
+describe('ingest: batches, receipts after the commit, bounded queue', () => {
+  let dir: string;
+  let store: SqliteStore;
+  const topic = 'callbox/v1/cb-1/events';
+  const stream = '0193b2a4-1a00-7e65-8d44-0f5b6c7d8e9f';
+  const batch = (after: number, seqs: number[], boot: string, floor = Math.min(after, 0)) =>
+    Buffer.from(
+      JSON.stringify({
+        v: 1,
+        deviceId: 'cb-1',
+        stream,
+        floor,
+        after,
+        events: seqs.map((s) => sampleEvent('cb-1', s, boot)),
+      }),
+    );
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ingest-r-'));
+    store = await SqliteStore.open(join(dir, 'f.db'));
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('acknowledges and receipts only after the commit, cumulatively, duplicates included', async () => {
+    const ingest = new Ingest(store, new FleetBus(), { batchMax: 500, flushMs: 5 });
+    const receipts: { deviceId: string; seq: number }[] = [];
+    ingest.sendReceipt = (deviceId, r) => receipts.push({ deviceId, seq: r.seq });
+    const boot = newBootId();
+    let acked = 0;
+    const first = batch(0, [1, 2, 3], boot);
+    expect(ingest.accept('cb-1', topic, first, () => acked++)).toBe(true);
+    expect(acked).toBe(0);
+    expect(receipts).toEqual([]);
+    await ingest.drain();
+    expect(acked).toBe(1);
+    expect(await store.countEvents()).toBe(3);
+    expect(receipts).toEqual([{ deviceId: 'cb-1', seq: 3 }]);
+    // A batch ahead of a missing one is stored but not receipted past the hole...
+    ingest.accept('cb-1', topic, batch(6, [7, 8], boot), () => acked++);
+    await ingest.drain();
+    expect(receipts.at(-1)).toEqual({ deviceId: 'cb-1', seq: 3 });
+    // ...until the hole arrives; then both are covered.
+    ingest.accept('cb-1', topic, batch(3, [4, 5, 6], boot), () => acked++);
+    await ingest.drain();
+    expect(receipts.at(-1)).toEqual({ deviceId: 'cb-1', seq: 8 });
+    // A resend of what is stored: no new rows, still a receipt (the box may have missed it).
+    ingest.accept('cb-1', topic, first, () => acked++);
+    await ingest.drain();
+    expect(await store.countEvents()).toBe(8);
+    expect(receipts.length).toBe(4);
+    expect(acked).toBe(4);
+    await ingest.stop();
+  });
+
+  it('a failing store: nothing acknowledged or receipted until it is stored', async () => {
+    const ingest = new Ingest(store, new FleetBus(), { batchMax: 500, flushMs: 1 });
+    const receipts: number[] = [];
+    ingest.sendReceipt = (_d, r) => receipts.push(r.seq);
+    const real = store.insertEvents.bind(store);
+    let fail = true;
+    store.insertEvents = async (...a) => {
+      if (fail) throw new Error('database is locked');
+      return real(...a);
+    };
+    let acked = 0;
+    ingest.accept('cb-1', topic, batch(0, [1, 2], newBootId()), () => acked++);
+    await vi.waitUntil(() => ingest.counters.storeErrors > 0, { timeout: 5000 });
+    expect(acked).toBe(0);
+    expect(receipts).toEqual([]);
+    fail = false;
+    await vi.waitUntil(() => acked === 1, { timeout: 5000 });
+    expect(receipts).toEqual([2]);
+    await ingest.stop();
+  });
+
+  it('holds at most maxQueued events: then hasRoom() is false until a commit makes room', async () => {
+    const ingest = new Ingest(store, new FleetBus(), { batchMax: 100, flushMs: 1, maxQueued: 100 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const real = store.insertEvents.bind(store);
+    store.insertEvents = async (...a) => {
+      await gate;
+      return real(...a);
+    };
+    const boot = newBootId();
+    for (let i = 0; i < 10; i++) {
+      ingest.accept(
+        'cb-1',
+        topic,
+        batch(
+          i * 10,
+          Array.from({ length: 10 }, (_, k) => i * 10 + k + 1),
+          boot,
+        ),
+      );
+    }
+    expect(ingest.hasRoom()).toBe(false);
+    expect(ingest.counters.backpressure).toBe(1);
+    let room = false;
+    const waiting = ingest.whenRoom().then(() => {
+      room = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(room).toBe(false);
+    release();
+    await waiting;
+    expect(ingest.hasRoom()).toBe(true);
+    await ingest.stop();
+    expect(await store.countEvents()).toBe(100);
+  });
+
+  it('rejects a batch whose sequence numbers do not rise, and names the field', async () => {
+    const bus = new FleetBus();
+    const reasons: string[] = [];
+    bus.on('message.rejected', {}, (r) => {
+      reasons.push(r.reason);
+    });
+    const ingest = new Ingest(store, bus, { batchMax: 500, flushMs: 1 });
+    expect(ingest.accept('cb-1', topic, batch(5, [4], newBootId()))).toBe(false);
+    expect(reasons[0]).toMatch(/\/events\/0\/seq: got 4, expected an integer above 5/);
+    await ingest.stop();
   });
 });

@@ -1,10 +1,22 @@
 /**
  * Event ingest: every message on callbox/v1/<id>/events is decoded against
- * the shared schemas (decodeEvent), checked to be the publishing box's own
- * (deviceId in the envelope = the topic's), queued, and written in batches:
- * one multi-row INSERT per batch, idempotent by event id (a redelivered event
- * is counted as a duplicate and announced to nobody). Each newly stored
- * event goes on the bus ('event.stored').
+ * the shared schemas (an EventBatch, or the single Event of older boxes),
+ * checked to be the publishing box's own (deviceId = the topic's), queued,
+ * and written in batches: one multi-row INSERT per batch, idempotent by
+ * event id (a redelivered event is counted as a duplicate and announced to
+ * nobody). Each newly stored event goes on the bus ('event.stored').
+ *
+ * After the commit, and only then:
+ * - each message's `onCommitted` runs (the fleet sends the broker its PUBACK
+ *   there, see Fleet.connect: a PUBACK is no longer sent on receipt);
+ * - each box that sent an EventBatch gets one Receipt with its cumulative
+ *   watermark (shared/contract/delivery.ts), duplicates included, so that a
+ *   box whose receipt was lost can forget what the fleet already has.
+ *
+ * Bounded: at most `maxQueued` events wait for the store. Above it
+ * hasRoom() is false and whenRoom() resolves once a commit made room; the
+ * fleet stops reading from the broker meanwhile (backpressure down to TCP
+ * and the broker's own queues), instead of growing without bound.
  *
  * Sequence gaps: the highest sequence number per box is kept (loaded from
  * the store the first time a box is seen); an event more than one ahead
@@ -12,10 +24,16 @@
  * fill a gap; Store.findGaps() computes the gaps that remain from the data.
  *
  * If the store fails, the batch is kept and retried (1 s, doubling to 30 s):
- * nothing received is dropped while the process lives.
+ * nothing received is dropped while the process lives, and nothing is
+ * acknowledged or receipted before it is stored.
  */
+import {
+  type DecodedBatch,
+  decodeEventsPayload,
+  type Receipt,
+  ReceiptWatermarks,
+} from '../shared/contract/delivery.js';
 import type { AnyEvent } from '../shared/contract/events.js';
-import { decodeEvent } from '../shared/contract/messages.js';
 import { describeError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import type { FleetBus } from './bus.js';
@@ -31,11 +49,25 @@ export interface IngestCounters {
   gaps: number;
   batches: number;
   storeErrors: number;
+  receipts: number;
+  /** Times accept() found the queue full (the fleet paused reading). */
+  backpressure: number;
 }
 
 export interface IngestOptions {
   batchMax: number;
   flushMs: number;
+  /** Events waiting for the store above which the fleet stops reading from the broker. */
+  maxQueued?: number;
+}
+
+/** Where receipts go (the fleet publishes them QoS 1 on the box's receipt topic). */
+export type ReceiptSender = (deviceId: string, receipt: Receipt) => void;
+
+interface Item {
+  events: AnyEvent[];
+  batch: DecodedBatch | undefined;
+  onCommitted: (() => void) | undefined;
 }
 
 export class Ingest {
@@ -47,28 +79,56 @@ export class Ingest {
     gaps: 0,
     batches: 0,
     storeErrors: 0,
+    receipts: 0,
+    backpressure: 0,
   };
-  private queue: AnyEvent[] = [];
+  private queue: Item[] = [];
+  private queuedEvents = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private readonly maxSeq = new Map<string, number>();
+  private readonly marks = new ReceiptWatermarks();
+  private readonly roomWaiters: (() => void)[] = [];
   private retryMs = 1000;
   private stopped = false;
+  private readonly maxQueued: number;
+  /** Set by the fleet once it is connected. */
+  sendReceipt: ReceiptSender | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly bus: FleetBus,
     private readonly opts: IngestOptions,
-  ) {}
+  ) {
+    this.maxQueued = opts.maxQueued ?? 20_000;
+  }
 
-  /** A message from callbox/v1/<deviceId>/events. Returns false if it was rejected. */
-  accept(deviceId: string, topic: string, payload: Buffer): boolean {
+  /**
+   * A message from callbox/v1/<deviceId>/events. Returns false if it was
+   * rejected (nothing queued; `onCommitted` is not called). Otherwise
+   * `onCommitted` runs once its events are stored.
+   */
+  accept(deviceId: string, topic: string, payload: Buffer, onCommitted?: () => void): boolean {
     this.counters.received++;
-    let event: AnyEvent;
+    let item: Item;
     try {
-      event = decodeEvent(payload);
-      if (event.deviceId !== deviceId) {
-        throw new Error(`event names device ${event.deviceId} but came from ${deviceId}`);
+      const decoded = decodeEventsPayload(payload);
+      if (decoded.kind === 'single') {
+        if (decoded.event.deviceId !== deviceId) {
+          throw new Error(`event names device ${decoded.event.deviceId} but came from ${deviceId}`);
+        }
+        item = { events: [decoded.event], batch: undefined, onCommitted };
+      } else {
+        const b = decoded.batch;
+        if (b.deviceId !== deviceId) throw new Error(`batch names device ${b.deviceId} but came from ${deviceId}`);
+        for (const r of b.rejected) {
+          // Never storable: reported, and receipted past so that it cannot block the box's outbox.
+          this.counters.rejected++;
+          const reason = `events[${r.index}] (id ${r.id ?? 'none'}): ${r.reason}`;
+          log.warn({ deviceId, topic, reason }, 'event in a batch rejected');
+          this.bus.emit('message.rejected', { topic, deviceId, reason });
+        }
+        item = { events: b.events, batch: b, onCommitted };
       }
     } catch (e) {
       this.counters.rejected++;
@@ -77,14 +137,28 @@ export class Ingest {
       this.bus.emit('message.rejected', { topic, deviceId, reason });
       return false;
     }
-    this.queue.push(event);
-    if (this.queue.length >= this.opts.batchMax) this.kick(0);
+    this.queue.push(item);
+    this.queuedEvents += item.events.length;
+    if (!this.hasRoom()) this.counters.backpressure++;
+    if (this.queuedEvents >= this.opts.batchMax) this.kick(0);
     else this.kick(this.opts.flushMs);
     return true;
   }
 
+  /** Events waiting for the store. */
   get pending(): number {
-    return this.queue.length;
+    return this.queuedEvents;
+  }
+
+  /** May more be accepted without going over maxQueued? */
+  hasRoom(): boolean {
+    return this.queuedEvents < this.maxQueued;
+  }
+
+  /** Resolves once there is room again (at once if there is). */
+  whenRoom(): Promise<void> {
+    if (this.hasRoom() || this.stopped) return Promise.resolve();
+    return new Promise((r) => this.roomWaiters.push(r));
   }
 
   private kick(delay: number): void {
@@ -101,24 +175,63 @@ export class Ingest {
     }, delay);
   }
 
+  /** The next items to write: whole messages, up to batchMax events (at least one message). */
+  private take(): Item[] {
+    const items: Item[] = [];
+    let n = 0;
+    for (const it of this.queue) {
+      if (items.length > 0 && n + it.events.length > this.opts.batchMax) break;
+      items.push(it);
+      n += it.events.length;
+    }
+    return items;
+  }
+
   private async flushAll(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, this.opts.batchMax);
+      const items = this.take();
       try {
-        await this.write(batch);
-        this.queue.splice(0, batch.length);
-        this.retryMs = 1000;
+        await this.write(items.flatMap((i) => i.events));
       } catch (e) {
         this.counters.storeErrors++;
-        log.error({ err: e, queued: this.queue.length, retryMs: this.retryMs }, 'storing events failed; retrying');
+        log.error({ err: e, queued: this.queuedEvents, retryMs: this.retryMs }, 'storing events failed; retrying');
         await new Promise((r) => setTimeout(r, this.retryMs));
         this.retryMs = Math.min(this.retryMs * 2, 30_000);
         if (this.stopped) return;
+        continue;
       }
+      this.retryMs = 1000;
+      this.queue.splice(0, items.length);
+      for (const it of items) this.queuedEvents -= it.events.length;
+      this.committed(items);
+      if (this.hasRoom()) for (const w of this.roomWaiters.splice(0)) w();
+    }
+  }
+
+  /** After the commit: acknowledgements, then one receipt per box (the newest watermark). */
+  private committed(items: Item[]): void {
+    const receipts = new Map<string, Receipt>();
+    const at = new Date().toISOString();
+    for (const it of items) {
+      try {
+        it.onCommitted?.();
+      } catch (err) {
+        log.warn({ err }, 'acknowledging a stored message failed');
+      }
+      const b = it.batch;
+      if (!b) continue;
+      const seq = this.marks.committed(b);
+      receipts.set(b.deviceId, { v: 1, stream: b.stream, seq, at });
+    }
+    if (!this.sendReceipt) return;
+    for (const [deviceId, r] of receipts) {
+      this.counters.receipts++;
+      this.sendReceipt(deviceId, r);
     }
   }
 
   private async write(batch: AnyEvent[]): Promise<void> {
+    if (batch.length === 0) return;
     for (const id of new Set(batch.map((e) => e.deviceId))) {
       if (!this.maxSeq.has(id)) this.maxSeq.set(id, await this.store.maxSeq(id));
     }
@@ -170,5 +283,6 @@ export class Ingest {
   async stop(): Promise<void> {
     await this.drain();
     this.stopped = true;
+    for (const w of this.roomWaiters.splice(0)) w();
   }
 }

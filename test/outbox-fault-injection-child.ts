@@ -10,7 +10,7 @@
  *   i <callId>                 about to record (intent)
  *   a <callId> <eventId> <seq> record() resolved: the event is acknowledged
  * stdout: "ready" (store open, link starting), "drained" (drain mode: every
- * stored event was acknowledged by the broker). Logs go to stderr.
+ * stored event was receipted by the (test) fleet). Logs go to stderr.
  */
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes, type AuthenticateError } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
+import { type DecodedBatch, decodeEventsPayload, ReceiptWatermarks } from '../shared/contract/delivery.js';
 import type { AnyEvent } from '../shared/contract/events.js';
-import { ClaimRequestSchema, type ConfigDesired, decodeEvent } from '../shared/contract/messages.js';
+import { ClaimRequestSchema, type ConfigDesired } from '../shared/contract/messages.js';
 import { DEVICE_COMMANDS, FLEET_REQUESTS } from '../shared/contract/rpc.js';
 import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { getLogger } from '../shared/log.js';
@@ -170,36 +171,51 @@ export function connectClient(url: string, opts: mqtt.IClientOptions = {}): Prom
   });
 }
 
-/** Receives events as the fleet does: deduplicated by id, with the order of first arrival per device. */
+/**
+ * Receives events as the fleet does: batches or single events, deduplicated
+ * by id, with the order of first arrival per device. Returns the batch (to
+ * receipt) when the message was one.
+ */
 export class FleetEvents {
   readonly byDevice = new Map<string, AnyEvent[]>();
   readonly seen = new Set<string>();
   duplicates = 0;
   invalid = 0;
+  messages = 0;
   private waiters: (() => void)[] = [];
 
-  onMessage = (topic: string, payload: Buffer) => {
+  onMessage = (topic: string, payload: Buffer): DecodedBatch | undefined => {
     const p = parseTopic(topic);
-    if (p?.key !== 'events') return;
-    let e: AnyEvent;
+    if (p?.key !== 'events') return undefined;
+    let events: AnyEvent[];
+    let batch: DecodedBatch | undefined;
     try {
-      e = decodeEvent(payload);
+      const d = decodeEventsPayload(payload);
+      if (d.kind === 'batch') {
+        batch = d.batch;
+        events = d.batch.events;
+        this.invalid += d.batch.rejected.length;
+      } else events = [d.event];
     } catch {
       this.invalid++;
-      return;
+      return undefined;
     }
-    if (this.seen.has(e.id)) {
-      this.duplicates++;
-      return;
+    this.messages++;
+    for (const e of events) {
+      if (this.seen.has(e.id)) {
+        this.duplicates++;
+        continue;
+      }
+      this.seen.add(e.id);
+      let list = this.byDevice.get(e.deviceId);
+      if (!list) {
+        list = [];
+        this.byDevice.set(e.deviceId, list);
+      }
+      list.push(e);
     }
-    this.seen.add(e.id);
-    let list = this.byDevice.get(e.deviceId);
-    if (!list) {
-      list = [];
-      this.byDevice.set(e.deviceId, list);
-    }
-    list.push(e);
     for (const w of this.waiters.splice(0)) w();
+    return batch;
   };
 
   count(): number {
@@ -225,6 +241,10 @@ export class FleetEvents {
  */
 export class FakeFleet {
   readonly events = new FleetEvents();
+  /** Receipt what arrives (as the fleet does after its commit); false: the fleet "never stores" (tests). */
+  receipts = true;
+  receiptsSent = 0;
+  private readonly marks = new ReceiptWatermarks();
   readonly reported: { deviceId: string; report: Record<string, unknown> }[] = [];
   readonly statuses: { deviceId: string; status: Record<string, unknown> }[] = [];
   readonly telemetry: { deviceId: string; t: Record<string, unknown> }[] = [];
@@ -239,8 +259,8 @@ export class FakeFleet {
 
   private constructor(readonly client: MqttClient) {}
 
-  static async start(url: string, clientId = 'fake-fleet'): Promise<FakeFleet> {
-    const client = await connectClient(url, { clientId, clean: false, username: 'fleet:core', password: 'x' });
+  static async start(url: string, clientId = 'fake-fleet', opts: mqtt.IClientOptions = {}): Promise<FakeFleet> {
+    const client = await connectClient(url, { clientId, clean: false, username: 'fleet:core', password: 'x', ...opts });
     const f = new FakeFleet(client);
     client.on('message', (topic, payload) => f.onMessage(topic, payload));
     await client.subscribeAsync(
@@ -288,8 +308,18 @@ export class FakeFleet {
   private onMessage(topic: string, payload: Buffer): void {
     const p = parseTopic(topic);
     if (!p) return;
-    if (p.key === 'events') this.events.onMessage(topic, payload);
-    else if (p.key === 'configReported' && p.deviceId) {
+    if (p.key === 'events') {
+      const b = this.events.onMessage(topic, payload);
+      if (b && this.receipts && p.deviceId) {
+        const seq = this.marks.committed(b);
+        this.receiptsSent++;
+        this.client.publish(
+          deviceTopics(p.deviceId).receipt,
+          JSON.stringify({ v: 1, stream: b.stream, seq, at: new Date().toISOString() }),
+          { qos: 1 },
+        );
+      }
+    } else if (p.key === 'configReported' && p.deviceId) {
       this.reported.push({ deviceId: p.deviceId, report: JSON.parse(payload.toString()) });
     } else if (p.key === 'status' && p.deviceId && payload.length > 0) {
       this.statuses.push({ deviceId: p.deviceId, status: JSON.parse(payload.toString()) });

@@ -81,10 +81,12 @@ describe('uplink against Mosquitto', () => {
     const other = makeCertificates(dir, 'other');
     const mosq = await startMosquitto(good);
     cleanups.push(() => mosq.stop());
+    const fleet = await FakeFleet.start(mosq.url, 'fleet-tls', { ca: readFileSync(good.caFile, 'utf8') });
+    cleanups.push(() => fleet.close());
     const trusted = await box(mosq.url, 'tls-box', readFileSync(good.caFile, 'utf8'));
     trusted.link.start();
     await trusted.outbox.record('call.incoming', call(1));
-    await trusted.outbox.drained();
+    await trusted.outbox.drained(); // receipted by the fleet over TLS
     expect(trusted.link.state).toBe('online');
     const impostor = await box(mosq.url, 'tls-box-2', readFileSync(other.caFile, 'utf8'));
     impostor.link.start();

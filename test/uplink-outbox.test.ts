@@ -172,7 +172,7 @@ describe('outbox storage', () => {
 });
 
 describe('outbox over the MQTT link (aedes)', () => {
-  it('publishes in sequence order, deletes on PUBACK, and replays what was stored while offline', async () => {
+  it('publishes in sequence order, deletes on the fleet receipt, and replays what was stored while offline', async () => {
     const broker = await startBroker();
     cleanups.push(() => broker.close());
     const fleet = await FakeFleet.start(broker.fleetUrl);
@@ -207,6 +207,7 @@ describe('outbox over the MQTT link (aedes)', () => {
     cleanups.push(() => link.stop());
     await outbox.record('call.incoming', call(0));
     await fleet.events.waitFor(() => fleet.events.count() === 1);
+    await outbox.drained(); // receipted: forgotten on the box
     await broker.down();
     await new Promise((r) => setTimeout(r, 100));
     expect(link.state === 'offline' || link.state === 'connecting').toBe(true);

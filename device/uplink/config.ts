@@ -43,7 +43,34 @@ export const OutboxConfigSchema = Section(
       description:
         'undelivered events kept; when full, telemetry-like events are coalesced, panic and voicemail never dropped',
     }),
-    publishBatch: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'events in flight at once' }),
+    publishBatch: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 100,
+      description: 'events in one MQTT message at most (a backlog travels in batches)',
+    }),
+    batchMaxBytes: Type.Integer({
+      minimum: 4096,
+      maximum: 1_048_576,
+      default: 65_536,
+      description: 'bytes in one MQTT message at most (keep below the broker limit, mqtt.maxPayloadBytes)',
+    }),
+    batchesInFlight: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 4,
+      description: 'messages sent and not yet receipted by the fleet at once',
+    }),
+    receiptTimeoutMs: Millis('no receipt from the fleet for this long: send the unreceipted events again', {
+      default: 15_000,
+      minimum: 500,
+      maximum: 600_000,
+    }),
+    receiptTimeoutMaxMs: Millis('longest wait between resends while the fleet stays silent (the wait doubles)', {
+      default: 300_000,
+      minimum: 1000,
+      maximum: 3_600_000,
+    }),
     minFreeMb: Type.Integer({
       minimum: 1,
       maximum: 100_000,

@@ -3,10 +3,12 @@ import type { Migration } from '../store/store.js';
 /**
  * The uplink's tables.
  * - meta: small key/value state (last_seq: the last sequence number given
- *   out, so seq keeps rising across reboots even when the outbox is empty).
- * - events: the outbox; a row is deleted once the broker has acknowledged
- *   it (PUBACK). class: 2 never dropped (panic, voicemail), 1 normal,
- *   0 coalescable (a newer state of the same coalesce_key supersedes it).
+ *   out, so seq keeps rising across reboots even when the outbox is empty;
+ *   stream: the id of this outbox, named by the fleet's receipts).
+ * - events: the outbox; a row is deleted once the fleet's receipt covers it
+ *   (the fleet has stored it), never on the broker's PUBACK. class: 2 never
+ *   dropped (panic, voicemail), 1 normal, 0 coalescable (a newer state of
+ *   the same coalesce_key supersedes it).
  * - command_results: answers to fleet commands by request id, so that a
  *   command redelivered after a restart is answered, not executed again.
  */

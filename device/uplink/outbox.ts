@@ -7,12 +7,19 @@
  *   record() resolved survives a power cut (see device/store/store.ts).
  * - seq is given at commit time in record() order, +1 per event and kept in
  *   meta.last_seq across reboots; a failed commit gives out no numbers.
- * - The pump publishes committed events in seq order, at most publishBatch
- *   in flight, through a Sender (the MQTT link, QoS 1); a row is deleted
- *   once the broker acknowledged it (PUBACK). When the link comes back
- *   (or the box restarts) the pump starts again from the oldest row still
- *   stored, so anything unacknowledged is published again: at least once,
- *   in order; the fleet applies each id once.
+ * - The pump publishes committed events in seq order through a Sender (the
+ *   MQTT link, QoS 1) as EventBatch messages (shared/contract/delivery.ts):
+ *   up to publishBatch events and batchMaxBytes per message, at most
+ *   batchesInFlight messages without a receipt. A backlog therefore travels
+ *   in a few large messages, not one message per event.
+ * - A row is deleted only when the fleet's Receipt covers it (onReceipt):
+ *   the fleet has committed it. The broker's PUBACK proves nothing (a
+ *   broker or fleet can die holding it in memory).
+ * - Unreceipted events are sent again from the oldest stored row when the
+ *   link comes back (or the box restarts), and when no receipt came for
+ *   receiptTimeoutMs (doubling while the fleet stays silent, up to
+ *   receiptTimeoutMaxMs, so an outage is not a storm): at least once, in
+ *   order; the fleet applies each id once and receipts duplicates too.
  *
  * Bound (outbox.maxEvents undelivered rows), policy when full:
  * - panic.* and voicemail.* (class 2) are never dropped nor refused: they
@@ -28,7 +35,7 @@ import { statfs } from 'node:fs/promises';
 import { background } from '../../shared/background.js';
 import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
-import { newEventId } from '../../shared/ids.js';
+import { newEventId, newBootId as newStreamId } from '../../shared/ids.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import { validate } from '../../shared/validate.js';
 import type { EventSink, RecordedEvent } from '../events.js';
@@ -50,16 +57,30 @@ export function classify(type: EventType, body: unknown): { cls: EventClass; key
   return { cls: EventClass.Normal, key: null };
 }
 
-/** Where the pump publishes: the link while online. send() resolves on the broker's acknowledgement. */
+/**
+ * Where the pump publishes: the link while online. send() resolves on the
+ * broker's acknowledgement, which is transport only: rows are deleted on
+ * the fleet's receipt (onReceipt), never on a PUBACK.
+ */
 export interface Sender {
   deviceId: string;
-  send(payload: string, seq: number): Promise<void>;
+  /** `lastSeq`: the seq of the last event in the batch. */
+  send(payload: string, lastSeq: number): Promise<void>;
 }
 
 export interface OutboxOptions {
   bootId: string;
   maxEvents: number;
+  /** Events in one message at most (a batch). */
   publishBatch: number;
+  /** Bytes in one message at most (default 64 KiB; one event is always sent, whatever its size). */
+  batchMaxBytes?: number;
+  /** Batches sent and not yet receipted at once (default 4). */
+  batchesInFlight?: number;
+  /** No receipt for this long: send the unreceipted events again (ms, default 15 s; doubles while silent). */
+  receiptTimeoutMs?: number;
+  /** Longest wait between resends while the fleet stays silent (ms, default 5 min). */
+  receiptTimeoutMaxMs?: number;
   /** Free disk below which only critical events are accepted (bytes). */
   minFreeBytes: number;
   flushDelayMs?: number;
@@ -93,7 +114,6 @@ interface Row {
 }
 
 const MAX_ROWS_PER_INSERT = 400;
-const PAGE = 500;
 
 export class Outbox implements EventSink {
   private lastSeq = 0;
@@ -103,17 +123,27 @@ export class Outbox implements EventSink {
   private flushTimer: NodeJS.Timeout | undefined;
   private sender: Sender | undefined;
   private generation = 0;
-  private nextSeq = 0;
-  private buffer: Row[] = [];
-  private inFlight = 0;
+  /** Id of this outbox (meta.stream): receipts name it. */
+  private stream = '';
+  /** Highest seq the fleet receipted (rows up to it are deleted or being deleted). */
+  private receipted = 0;
+  /** Last seq sent in the current round; -1: the round starts at the oldest stored row. */
+  private sentUpTo = -1;
+  /** The box held no row at or below this when the current round started. */
+  private roundFloor = 0;
+  /** Last seq of each batch sent and not yet receipted, in order. */
+  private inFlight: number[] = [];
   private pumping = false;
   private pumpAgain = false;
-  /** Acknowledged by the broker, row not yet deleted. */
-  private acked = new Set<number>();
-  /** Being deleted right now. */
-  private readonly deleting = new Set<number>();
-  private ackTimer: NodeJS.Timeout | undefined;
-  private ackFlush: Promise<void> = Promise.resolve();
+  private receiptTimer: NodeJS.Timeout | undefined;
+  private receiptWaitMs: number;
+  private readonly receiptTimeoutMs: number;
+  private readonly receiptTimeoutMaxMs: number;
+  private readonly batchMaxBytes: number;
+  private readonly batchesInFlight: number;
+  private deleteChain: Promise<void> = Promise.resolve();
+  private sentBatches = 0;
+  private resends = 0;
   private diskLow = false;
   private diskChecked = 0;
   private closed = false;
@@ -125,6 +155,11 @@ export class Outbox implements EventSink {
     private readonly opts: OutboxOptions,
   ) {
     this.log = opts.log ?? getLogger('device:uplink:outbox');
+    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 15_000;
+    this.receiptTimeoutMaxMs = Math.max(this.receiptTimeoutMs, opts.receiptTimeoutMaxMs ?? 300_000);
+    this.receiptWaitMs = this.receiptTimeoutMs;
+    this.batchMaxBytes = opts.batchMaxBytes ?? 65_536;
+    this.batchesInFlight = opts.batchesInFlight ?? 4;
   }
 
   async open(): Promise<void> {
@@ -134,6 +169,13 @@ export class Outbox implements EventSink {
     );
     this.lastSeq = Math.max(Number(meta?.value ?? 0), max?.m ?? 0);
     this.depthCount = max?.n ?? 0;
+    const stream = await this.store.get<{ value: string }>("SELECT value FROM meta WHERE key = 'stream'");
+    if (stream) this.stream = stream.value;
+    else {
+      // A new outbox (first start, or a store set aside as corrupt): its own stream, so no old receipt applies.
+      this.stream = newStreamId();
+      await this.store.run("INSERT INTO meta (key, value) VALUES ('stream', ?)", [this.stream]);
+    }
     await this.checkDisk(true);
     this.log.info({ depth: this.depthCount, lastSeq: this.lastSeq }, 'outbox opened');
   }
@@ -301,19 +343,26 @@ export class Outbox implements EventSink {
   /** Start publishing through `sender` (the link is online). Replays from the oldest stored event. */
   attach(sender: Sender): void {
     this.sender = sender;
-    this.generation++;
-    this.buffer = [];
-    this.nextSeq = 0;
-    this.inFlight = 0;
-    this.kick();
+    this.restartRound();
   }
 
-  /** Stop publishing (the link went down); unacknowledged events stay stored and are sent again later. */
+  /** Stop publishing (the link went down); unreceipted events stay stored and are sent again later. */
   detach(): void {
     this.sender = undefined;
     this.generation++;
-    this.buffer = [];
-    this.inFlight = 0;
+    this.inFlight = [];
+    clearTimeout(this.receiptTimer);
+    this.receiptTimer = undefined;
+  }
+
+  /** Send everything unreceipted again, from the oldest stored event (reconnect, receipt timeout). */
+  private restartRound(): void {
+    this.generation++;
+    this.inFlight = [];
+    this.sentUpTo = -1;
+    clearTimeout(this.receiptTimer);
+    this.receiptTimer = undefined;
+    this.kick();
   }
 
   private kick(): void {
@@ -331,42 +380,35 @@ export class Outbox implements EventSink {
     try {
       do {
         this.pumpAgain = false;
-        while (this.sender && gen === this.generation && this.inFlight < this.opts.publishBatch) {
-          if (this.buffer.length === 0) {
-            if (this.nextSeq > this.lastSeq) break;
-            const rows = await this.store.all<Row>(
-              'SELECT seq, id, type, at, boot_id, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
-              [this.nextSeq, PAGE],
-            );
+        while (this.sender && gen === this.generation && this.inFlight.length < this.batchesInFlight) {
+          if (this.sentUpTo < 0) {
+            // A new round starts at the oldest stored event: everything below it is receipted or superseded.
+            // lastSeq is read before the query: a commit finishing meanwhile adds rows above it, not below
+            // (taking lastSeq after the await claimed rows never sent as held by nobody: found by the
+            // SIGKILL fault injection).
+            const lastBefore = this.lastSeq;
+            const min = await this.store.get<{ m: number | null }>('SELECT MIN(seq) AS m FROM events');
             if (gen !== this.generation) return;
-            this.buffer = rows.filter((r) => !this.acked.has(r.seq) && !this.deleting.has(r.seq));
-            if (rows.length === 0) {
-              this.nextSeq = this.lastSeq + 1;
-              break;
-            }
-            this.nextSeq = (rows[rows.length - 1]?.seq ?? this.nextSeq) + 1;
-            continue;
+            this.sentUpTo = Math.max(this.receipted, min?.m != null ? min.m - 1 : lastBefore);
+            this.roundFloor = this.sentUpTo;
           }
-          const row = this.buffer.shift() as Row;
-          const sender = this.sender;
-          this.inFlight++;
-          const payload = `{"v":1,"id":"${row.id}","deviceId":"${sender.deviceId}","bootId":"${row.boot_id}","seq":${row.seq},"at":"${row.at}","type":"${row.type}","body":${row.body}}`;
-          sender.send(payload, row.seq).then(
-            () => {
-              this.onAck(row.seq);
-              if (gen === this.generation) {
-                this.inFlight--;
-                this.kick();
-              }
-            },
-            () => {
-              /* the link is down; attach() replays from the store */
-            },
+          const committedBefore = this.lastSeq;
+          if (this.sentUpTo >= committedBefore) break;
+          const rows = await this.store.all<Row>(
+            'SELECT seq, id, type, at, boot_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+            [this.sentUpTo, this.opts.publishBatch],
           );
+          if (gen !== this.generation || !this.sender) return;
+          if (rows.length === 0) {
+            // Not lastSeq now: rows committed during the read are above committedBefore and still to send.
+            this.sentUpTo = Math.max(this.sentUpTo, committedBefore);
+            break;
+          }
+          this.sendBatch(this.sender, rows, gen);
         }
       } while (this.pumpAgain && gen === this.generation);
     } catch (e) {
-      this.log.error({ err: e }, 'outbox pump failed; retrying on the next event or reconnect');
+      this.log.error({ err: e }, 'outbox pump failed; retrying on the next event, receipt or reconnect');
     } finally {
       this.pumping = false;
       // Work arrived while this run was finishing, or the link came back mid-read: run again.
@@ -374,48 +416,95 @@ export class Outbox implements EventSink {
     }
   }
 
-  private onAck(seq: number): void {
-    this.acked.add(seq);
-    if (this.acked.size >= 200) void this.flushAcks();
-    else this.ackTimer ??= setTimeout(() => void this.flushAcks(), 20);
+  /** One message: consecutive rows after sentUpTo, bounded in count (read) and bytes (here). */
+  private sendBatch(sender: Sender, rows: Row[], gen: number): void {
+    const after = this.sentUpTo;
+    // Nothing at or below floor is held: it was receipted, or below the oldest row when the round started.
+    const floor = Math.min(after, Math.max(this.receipted, this.roundFloor));
+    const parts: string[] = [];
+    let bytes = 200;
+    let last = after;
+    for (const row of rows) {
+      const e = `{"v":1,"id":"${row.id}","deviceId":"${sender.deviceId}","bootId":"${row.boot_id}","seq":${row.seq},"at":"${row.at}","type":"${row.type}","body":${row.body}}`;
+      if (parts.length > 0 && bytes + e.length + 1 > this.batchMaxBytes) break;
+      parts.push(e);
+      bytes += e.length + 1;
+      last = row.seq;
+    }
+    const payload = `{"v":1,"deviceId":"${sender.deviceId}","stream":"${this.stream}","floor":${floor},"after":${after},"events":[${parts.join(',')}]}`;
+    this.sentUpTo = last;
+    this.inFlight.push(last);
+    this.sentBatches++;
+    this.armReceiptTimer();
+    sender.send(payload, last).catch(() => {
+      // Not even the broker took it (link down): the next attach() or the receipt timeout sends it again.
+      if (gen === this.generation) this.log.debug({ last }, 'batch not published');
+    });
   }
 
-  private flushAcks(): Promise<void> {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.acked.size === 0) return this.ackFlush;
-    // Move the batch out of `acked` at once, so later acks start a new batch instead of repeating this one.
-    const seqs = [...this.acked];
-    this.acked.clear();
-    for (const s of seqs) this.deleting.add(s);
-    this.ackFlush = this.ackFlush.then(async () => {
+  private armReceiptTimer(): void {
+    if (this.receiptTimer) return;
+    this.receiptTimer = setTimeout(() => {
+      this.receiptTimer = undefined;
+      if (!this.sender || this.inFlight.length === 0) return;
+      this.log.warn(
+        { unreceipted: this.inFlight.length, upTo: this.sentUpTo, waitedMs: this.receiptWaitMs },
+        'no receipt from the fleet: sending the unreceipted events again',
+      );
+      this.resends++;
+      // Back off while the fleet stays silent, so that an outage is not a storm of resends.
+      this.receiptWaitMs = Math.min(this.receiptWaitMs * 2, this.receiptTimeoutMaxMs);
+      this.restartRound();
+    }, this.receiptWaitMs);
+    this.receiptTimer.unref?.();
+  }
+
+  /**
+   * A receipt from the fleet: every event of `stream` up to `seq` is stored.
+   * Only now are those rows deleted. Receipts for another stream (an older
+   * outbox of this box) are ignored.
+   */
+  onReceipt(receipt: { stream: string; seq: number }): Promise<void> {
+    if (receipt.stream !== this.stream) {
+      this.log.debug({ stream: receipt.stream }, 'receipt for another outbox stream ignored');
+      return this.deleteChain;
+    }
+    if (receipt.seq <= this.receipted) return this.deleteChain;
+    const seq = Math.min(receipt.seq, this.lastSeq);
+    this.receipted = seq;
+    this.inFlight = this.inFlight.filter((last) => last > seq);
+    if (this.sentUpTo >= 0 && this.sentUpTo < seq) this.sentUpTo = seq;
+    this.receiptWaitMs = this.receiptTimeoutMs;
+    clearTimeout(this.receiptTimer);
+    this.receiptTimer = undefined;
+    if (this.inFlight.length > 0) this.armReceiptTimer();
+    this.deleteChain = this.deleteChain.then(async () => {
       try {
-        let removed = 0;
-        for (let i = 0; i < seqs.length; i += 500) {
-          const part = seqs.slice(i, i + 500);
-          const r = await this.store.run(`DELETE FROM events WHERE seq IN (${part.map(() => '?').join(',')})`, part);
-          removed += r.changes;
-        }
-        this.depthCount -= removed;
+        const r = await this.store.run('DELETE FROM events WHERE seq <= ?', [seq]);
+        this.depthCount -= r.changes;
         if (this.depthCount <= 0) this.notifyDrained();
       } catch (e) {
-        // Rows stay; they are published again after the next reconnect (the fleet dedups by id).
-        this.log.warn({ err: e }, 'could not mark delivered events');
-      } finally {
-        for (const s of seqs) this.deleting.delete(s);
+        // Rows stay; they are sent again and receipted again (the fleet dedups by id).
+        this.log.warn({ err: e }, 'could not forget receipted events');
       }
     });
-    return this.ackFlush;
+    this.kick();
+    return this.deleteChain;
+  }
+
+  /** Figures for telemetry and tests. */
+  get delivery(): { stream: string; receipted: number; sentBatches: number; resends: number } {
+    return { stream: this.stream, receipted: this.receipted, sentBatches: this.sentBatches, resends: this.resends };
   }
 
   private notifyDrained(): void {
     for (const w of this.drainWaiters.splice(0)) w();
   }
 
-  /** Resolves when every stored event has been acknowledged (tests, shutdown, benchmarks). */
+  /** Resolves when every stored event has been receipted by the fleet (tests, shutdown, benchmarks). */
   async drained(): Promise<void> {
     for (;;) {
-      await this.flushAcks();
+      await this.deleteChain;
       if (this.depthCount <= 0 && this.pending.length === 0 && !this.flushing) return;
       await new Promise<void>((resolve) => {
         this.drainWaiters.push(resolve);
@@ -435,6 +524,6 @@ export class Outbox implements EventSink {
     }
     this.closed = true;
     this.detach();
-    await this.flushAcks();
+    await this.deleteChain;
   }
 }

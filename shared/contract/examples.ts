@@ -5,6 +5,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { EventBatchSchema, ReceiptSchema } from './delivery.js';
 import { EVENT_BODIES, EVENT_SCHEMAS, type EventBody, type EventType } from './events.js';
 import {
   ClaimRequestSchema,
@@ -121,7 +122,25 @@ export interface MessageExample {
   example: unknown;
 }
 
+const STREAM = '0193b2a4-1a00-7e65-8d44-0f5b6c7d8e9f';
+
 export const MESSAGE_EXAMPLES: MessageExample[] = [
+  {
+    name: 'EventBatch',
+    schema: EventBatchSchema,
+    example: {
+      v: 1,
+      deviceId: DEVICE,
+      stream: STREAM,
+      floor: 40,
+      after: 41,
+      events: [
+        eventExample('call.incoming', 42),
+        { ...eventExample('call.answered', 43), id: '0193b2a4-3a10-7c3d-8e4f-5a6b7c8d9e10' },
+      ],
+    },
+  },
+  { name: 'Receipt', schema: ReceiptSchema, example: { v: 1, stream: STREAM, seq: 43, at: AT } },
   {
     name: 'Status',
     schema: StatusSchema,

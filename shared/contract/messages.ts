@@ -123,12 +123,20 @@ export type ClaimResponse = Static<typeof ClaimResponseSchema>;
  * an error names the field of the right event rather than every union member.
  */
 export function decodeEvent(payload: Buffer | string): AnyEvent {
-  let value: unknown;
+  return decodeEventValue(parseJson(payload, 'event'));
+}
+
+/** Parse a JSON payload; a parse failure is a ValidationFailed naming `what`. */
+export function parseJson(payload: Buffer | string, what: string): unknown {
   try {
-    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    return JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
   } catch (e) {
-    throw new CallboxError(ErrorCode.ValidationFailed, `event is not valid JSON: ${(e as Error).message}`);
+    throw new CallboxError(ErrorCode.ValidationFailed, `${what} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** Validate one already parsed event (see decodeEvent). */
+export function decodeEventValue(value: unknown): AnyEvent {
   const type = (value as { type?: unknown } | null)?.type;
   if (typeof type !== 'string' || !(EVENT_TYPES as string[]).includes(type)) {
     throw new CallboxError(

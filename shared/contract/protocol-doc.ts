@@ -123,9 +123,19 @@ export function renderProtocolDoc(
     out.push(`## ${m.name}`, '', fieldTable(m.schema), '', 'Example:', '', json(m.example), '');
   }
   out.push(
+    '## Delivery: batches and receipts',
+    '',
+    "A box forgets an event only when the fleet says it has stored it. The broker's PUBACK is transport, not proof (a broker or a fleet can die holding a message in memory).",
+    '',
+    "1. The box publishes its outbox on `callbox/v1/<deviceId>/events` as `EventBatch` messages (QoS 1): consecutive outbox events in `seq` order, one or many per message (up to `outbox.publishBatch` events and `outbox.batchMaxBytes` bytes), at most `outbox.batchesInFlight` messages without a receipt. `stream` names the box's outbox (a store set aside as corrupt starts a new one, whose `seq` starts again at 1); `floor`: the box holds no event of the stream at or below it (receipted, or a state event superseded by a newer one); `after`: the message carries every event the box holds with `after < seq <= ` the last `seq` in it.",
+    "2. The fleet validates the batch (a bad header rejects the whole message, which the box will send again; a bad event inside is rejected alone, reported, and receipted past so that it cannot block the outbox), stores its events once by `id`, and only after the commit acknowledges the message to the broker (PUBACK) and publishes a `Receipt` on `callbox/v1/<deviceId>/events/receipt` (QoS 1): every event of `stream` with `seq <= receipt.seq` is stored. The receipt is cumulative per box and stream: it starts at the batch's `floor`, moves to a batch's last `seq` when the batch joins on (`after` <= the receipt so far), and batches ahead of a missing one join when it arrives. Duplicates are receipted too.",
+    '3. The box deletes its events up to `receipt.seq` (receipts naming another stream are ignored). Events without a receipt are sent again, from the oldest, at every reconnect and when no receipt came for `outbox.receiptTimeoutMs` (the wait doubling up to `outbox.receiptTimeoutMaxMs` while the fleet stays silent).',
+    '',
+    'A single `Event` (the form older boxes publish) is still accepted and stored the same way, without a receipt.',
+    '',
     '## Events',
     '',
-    'Every event travels in this envelope on `callbox/v1/<deviceId>/events` (QoS 1). `id` is a UUIDv7 (unique, sorts by time); `seq` increases by one per event per box and survives reboots, so the fleet can see gaps; `at` is when the thing happened. The box commits an event to its outbox before publishing it; the fleet stores each `id` once.',
+    'Every event travels in this envelope, inside an `EventBatch` on `callbox/v1/<deviceId>/events` (QoS 1). `id` is a UUIDv7 (unique, sorts by time); `seq` increases by one per event per box and survives reboots, so the fleet can see gaps; `at` is when the thing happened. The box commits an event to its outbox before publishing it; the fleet stores each `id` once.',
     '',
     envelopeTable(),
     '',

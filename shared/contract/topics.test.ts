@@ -88,6 +88,12 @@ describe('ACL from the table', () => {
     expect(maySubscribe(A, a.cmdReq)).toBe(true);
     expect(maySubscribe(A, b.cmdReq)).toBe(false);
     expect(maySubscribe(A, a.events)).toBe(false);
+    // Receipts: the box hears its own, cannot forge one, nor hear another box's.
+    expect(a.receipt).toBe('callbox/v1/cb-aaaa/events/receipt');
+    expect(maySubscribe(A, a.receipt)).toBe(true);
+    expect(mayPublish(A, a.receipt)).toBe(false);
+    expect(maySubscribe(A, b.receipt)).toBe(false);
+    expect(aclFor(A).subscribe).toContain(a.receipt);
     for (const f of ['#', 'callbox/v1/+/cmd/req', 'callbox/v1/cb-aaaa/#', '$SYS/#'])
       expect(maySubscribe(A, f)).toBe(false);
   });

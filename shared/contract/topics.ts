@@ -33,6 +33,7 @@ export interface TopicSpec {
 export type TopicKey =
   | 'status'
   | 'events'
+  | 'receipt'
   | 'telemetry'
   | 'configDesired'
   | 'configReported'
@@ -65,8 +66,18 @@ export const TOPICS: readonly TopicSpec[] = [
     direction: 'box->fleet',
     qos: 1,
     retained: false,
-    message: 'Event',
-    description: 'every event, in sequence order, from the durable outbox; the fleet applies each id once',
+    message: 'EventBatch',
+    description:
+      'the durable outbox in sequence order, one or many events per message; the fleet applies each id once (see Delivery)',
+  },
+  {
+    key: 'receipt',
+    pattern: `${D}/events/receipt`,
+    direction: 'fleet->box',
+    qos: 1,
+    retained: false,
+    message: 'Receipt',
+    description: 'after a commit: every event up to seq is stored; only now may the box forget them (see Delivery)',
   },
   {
     key: 'telemetry',
@@ -220,6 +231,7 @@ export function deviceTopics(deviceId: string) {
     root: `${NAMESPACE}/${deviceId}`,
     status: t('status'),
     events: t('events'),
+    receipt: t('receipt'),
     telemetry: t('telemetry'),
     configDesired: t('configDesired'),
     configReported: t('configReported'),
