@@ -19,6 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
+import { background } from '../shared/background.js';
 import {
   ClaimRequestSchema,
   ConfigReportedSchema,
@@ -346,7 +347,11 @@ export class Fleet {
       // A rejected message is acknowledged at once: sending it again would not make it valid.
       if (!this.ingest.accept(parsed.deviceId, packet.topic, payload, puback) || packet.qos === 0) return callback();
       if (this.ingest.hasRoom()) return callback(deferred);
-      this.ingest.whenRoom().then(() => callback(deferred));
+      background(
+        this.ingest.whenRoom().then(() => callback(deferred)),
+        log,
+        'reading from the broker again once ingest has room',
+      );
     };
   }
 

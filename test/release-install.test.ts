@@ -82,7 +82,7 @@ describe('a production install from the release artifacts', () => {
     // Sequential: both stage from the same build.
     fleetDir = await install('fleet');
     deviceDir = await install('device');
-  }, 240_000);
+  }, 600_000);
 
   afterAll(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
