@@ -50,6 +50,9 @@ export interface RegistryOptions {
   publicUrl: string | null;
 }
 
+/** How long a claim answer is replayed to a repeated request of the same serial and id. */
+export const CLAIM_ANSWER_TTL_MS = 5 * 60_000;
+
 export function deviceIdForSerial(serial: string): string {
   return `cb-${serial.toLowerCase()}`;
 }
@@ -65,7 +68,8 @@ function publishAsync(client: MqttClient | undefined, topic: string, payload: st
 }
 
 export class Registry {
-  private readonly claimAnswers = new Map<string, Promise<ClaimResponse>>();
+  /** Claim answers by serial (the claim identity): the request id and when it was answered. */
+  private readonly claimAnswers = new Map<string, { id: string; at: number; answer: Promise<ClaimResponse> }>();
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -144,13 +148,25 @@ export class Registry {
     }
   }
 
-  /** Answer a claim request; a repeated request id gets the first answer (even while it is being made). */
-  handleClaim(req: ClaimRequest): Promise<ClaimResponse> {
-    const cached = this.claimAnswers.get(req.id);
-    if (cached) return cached;
+  /**
+   * Answer a claim request. A repeated request (QoS 1 redelivery) gets the
+   * first answer, even while it is being made, but only on the same claim
+   * identity: the cache is keyed by serial (the topic's, which the broker
+   * binds to the claim:<serial> login) and request id, one entry per serial
+   * (a new id replaces the old), and an answer is replayed for at most
+   * CLAIM_ANSWER_TTL_MS. So a box's credentials go only to a login that
+   * proved that box's claim secret, on the one topic it alone may read.
+   */
+  handleClaim(req: ClaimRequest, now = Date.now()): Promise<ClaimResponse> {
+    const cached = this.claimAnswers.get(req.serial);
+    if (cached && cached.id === req.id && now - cached.at < CLAIM_ANSWER_TTL_MS) return cached.answer;
     const work = this.answerClaim(req);
-    this.claimAnswers.set(req.id, work);
-    work.catch(() => this.claimAnswers.delete(req.id));
+    const entry = { id: req.id, at: now, answer: work };
+    this.claimAnswers.delete(req.serial);
+    this.claimAnswers.set(req.serial, entry);
+    work.catch(() => {
+      if (this.claimAnswers.get(req.serial) === entry) this.claimAnswers.delete(req.serial);
+    });
     if (this.claimAnswers.size > 1000) this.claimAnswers.delete(this.claimAnswers.keys().next().value as string);
     return work;
   }
