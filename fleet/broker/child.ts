@@ -10,8 +10,10 @@
  *   is checked against the scrypt hash the supervisor sent; a good check is
  *   remembered (by fingerprint) until the credential changes, so a
  *   reconnect storm costs no scrypt work;
- * - a box and a claim session use their username as client id (preConnect
- *   rewrites it), so no one can take over another's session;
+ * - every client id is bound to the login's username (preConnect rewrites
+ *   it, boundClientId): a box and a claim use their username, others keep
+ *   their id under "<username>/", so no one can take over another's
+ *   session, the fleet's included;
  * - publish/subscribe by mayPublish/maySubscribe; $SYS closed to all but
  *   nothing (the fleet identity is refused $ topics by the contract);
  * - payload size, topic depth, per-client message rate, connect timeout.
@@ -131,6 +133,25 @@ async function authenticate(username: string | undefined, password: Buffer | und
   return { ...identity, username };
 }
 
+/**
+ * The client id a login gets, bound to its username so that no identity
+ * can take over (or inherit the queued messages of) another's session: a
+ * box and a claim use exactly their username (one session each); an ops
+ * user or a fleet client keeps its own id inside its username's space
+ * ("ops:ann/cli-1"), so ids of different identities never meet and the
+ * fleet's own ids ("fleet:core/…") are out of everyone else's reach.
+ */
+function boundClientId(username: string, requested: string): string {
+  const identity = identityOfUsername(username);
+  if (!identity || identity.kind === 'device' || identity.kind === 'claim') return username;
+  if (requested === username || requested.startsWith(`${username}/`)) return requested.slice(0, MAX_CLIENT_ID);
+  const own = requested || Math.random().toString(16).slice(2, 14);
+  return `${username}/${own}`.slice(0, MAX_CLIENT_ID);
+}
+
+/** aedes's maxClientsIdLength below: a username (up to 70) and the client's own part. */
+const MAX_CLIENT_ID = 128;
+
 function allowRate(client: Client, limits: BrokerStartMessage['limits']): boolean {
   const now = Date.now();
   const b = buckets.get(client) ?? { tokens: limits.rateBurst, at: now };
@@ -159,16 +180,14 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     connectTimeout: limits.connectTimeoutMs,
     maxTopicLevels: limits.maxTopicLevels,
     // device ids are up to 64 characters and are used as client ids (aedes's default allows 23)
-    maxClientsIdLength: 128,
+    maxClientsIdLength: MAX_CLIENT_ID,
     heartbeatInterval: 60_000,
   });
   broker = aedes;
 
   aedes.preConnect = (_client, packet, done) => {
-    const identity = packet.username ? identityOfUsername(packet.username) : undefined;
-    if (identity && (identity.kind === 'device' || identity.kind === 'claim') && packet.username) {
-      packet.clientId = packet.username;
-    }
+    // Before authentication: the id is bound to the username, which is then authenticated.
+    if (packet.username) packet.clientId = boundClientId(packet.username, packet.clientId);
     done(null, true);
   };
 
