@@ -16,7 +16,8 @@
  *   session, the fleet's included;
  * - publish/subscribe by mayPublish/maySubscribe; $SYS closed to all but
  *   nothing (the fleet identity is refused $ topics by the contract);
- * - payload size, topic depth, per-client message rate, connect timeout.
+ * - payload size (the fleet's own messages exempt), topic depth, per-client
+ *   message rate, connect timeout.
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -222,7 +223,9 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       return done(new Error(`publish to ${packet.topic} not allowed`));
     }
     const size = packet.payload ? Buffer.byteLength(packet.payload as Buffer) : 0;
-    if (size > limits.maxPayloadBytes) {
+    // The limit guards the fleet against its clients, not against itself: a refused QoS 1 publish of the
+    // fleet's own (a long answer) would be resent by mqtt.js at every reconnect and cut the fleet off.
+    if (ident.kind !== 'fleet' && size > limits.maxPayloadBytes) {
       stats.tooLarge++;
       return done(new Error(`payload of ${size} bytes exceeds ${limits.maxPayloadBytes}`));
     }

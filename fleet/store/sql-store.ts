@@ -26,6 +26,7 @@ import type {
   OpsRole,
   OpsUser,
   Organisation,
+  Page,
   SeqGap,
   Store,
   StoredEvent,
@@ -246,8 +247,13 @@ export abstract class SqlStore implements Store {
     return org;
   }
 
-  async listOrganisations(): Promise<Organisation[]> {
-    const rows = await this.db.query('SELECT * FROM organisations ORDER BY name');
+  async listOrganisations(page: Page = {}): Promise<Organisation[]> {
+    const params: unknown[] = [];
+    const where = page.after ? pageAfter('organisations', params, page.after) : '';
+    const rows = await this.db.query(
+      `SELECT * FROM organisations ${where ? `WHERE ${where}` : ''} ORDER BY name, id${limitOf(params, page.limit)}`,
+      params,
+    );
     return rows.map((r) => ({ id: String(r.id), name: String(r.name), createdAt: iso(r.created_at) }));
   }
 
@@ -298,10 +304,18 @@ export abstract class SqlStore implements Store {
     return rows[0] ? toClinic(rows[0]) : undefined;
   }
 
-  async listClinics(filter: { organisationId?: string } = {}): Promise<Clinic[]> {
-    const rows = filter.organisationId
-      ? await this.db.query('SELECT * FROM clinics WHERE organisation_id = $1 ORDER BY name', [filter.organisationId])
-      : await this.db.query('SELECT * FROM clinics ORDER BY name');
+  async listClinics(filter: { organisationId?: string } & Page = {}): Promise<Clinic[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.organisationId) {
+      params.push(filter.organisationId);
+      where.push(`organisation_id = $${params.length}`);
+    }
+    if (filter.after) where.push(pageAfter('clinics', params, filter.after));
+    const rows = await this.db.query(
+      `SELECT * FROM clinics ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY name, id${limitOf(params, filter.limit)}`,
+      params,
+    );
     return rows.map(toClinic);
   }
 
@@ -364,8 +378,12 @@ export abstract class SqlStore implements Store {
       params.push(filter.claimState);
       where.push(`claim_state = $${params.length}`);
     }
+    if (filter.after) {
+      params.push(filter.after);
+      where.push(`serial > $${params.length}`);
+    }
     const rows = await this.db.query(
-      `SELECT * FROM boxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial`,
+      `SELECT * FROM boxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial${limitOf(params, filter.limit)}`,
       params,
     );
     return rows.map(toBox);
@@ -538,6 +556,10 @@ export abstract class SqlStore implements Store {
       params.push(filter.actor);
       where.push(`actor = $${params.length}`);
     }
+    if (filter.beforeId !== undefined) {
+      params.push(filter.beforeId);
+      where.push(`id < $${params.length}`);
+    }
     params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
     const rows = await this.db.query(
       `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
@@ -585,6 +607,7 @@ export abstract class SqlStore implements Store {
     if (filter.type) add('type = ?', filter.type);
     if (filter.since) add('received_at >= ?', new Date(filter.since).toISOString());
     if (filter.afterId) add('id > ?', filter.afterId);
+    if (filter.beforeId) add('id < ?', filter.beforeId);
     params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
     const order = filter.order === 'asc' ? 'ASC' : 'DESC';
     const rows = await this.db.query(
@@ -619,4 +642,18 @@ export abstract class SqlStore implements Store {
     );
     return rows.map((r) => ({ deviceId: String(r.device_id), fromSeq: num(r.from_seq), toSeq: num(r.to_seq) }));
   }
+}
+
+/** " LIMIT $n" for a page size (nothing: all rows). */
+function limitOf(params: unknown[], limit: number | undefined): string {
+  if (limit === undefined) return '';
+  params.push(Math.max(1, Math.floor(limit)));
+  return ` LIMIT $${params.length}`;
+}
+
+/** Rows after the row with this id in (name, id) order: keyset paging of a list sorted by name. */
+function pageAfter(table: 'clinics' | 'organisations', params: unknown[], afterId: string): string {
+  params.push(afterId);
+  const n = params.length;
+  return `(name > (SELECT name FROM ${table} WHERE id = $${n}) OR (name = (SELECT name FROM ${table} WHERE id = $${n}) AND id > $${n}))`;
 }

@@ -43,6 +43,32 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/** Every chunk but the last holds at least this many bytes (the contract's VoicemailChunk). */
+export const MIN_CHUNK_BYTES = 1024;
+
+/**
+ * A chunk's index and count bounded by the recording's announced size, so the
+ * parts kept on disk and the "missing" list answered stay within what the
+ * recording can need (a 200-byte chunk cannot claim to be 1 of 100 000).
+ */
+export function checkChunkBounds(chunk: VoicemailChunk): void {
+  const bytes = Buffer.byteLength(chunk.data, 'base64');
+  const most = Math.max(1, Math.ceil(chunk.totalBytes / MIN_CHUNK_BYTES));
+  if (chunk.count > most) {
+    throw new Error(
+      `count ${chunk.count} is more than a recording of ${chunk.totalBytes} bytes can have (at most ${most}: chunks hold at least ${MIN_CHUNK_BYTES} bytes but the last)`,
+    );
+  }
+  if (chunk.index >= chunk.count) throw new Error(`index ${chunk.index} >= count ${chunk.count}`);
+  if (bytes > chunk.totalBytes)
+    throw new Error(`chunk of ${bytes} bytes is larger than the whole (${chunk.totalBytes})`);
+  if (chunk.index < chunk.count - 1 && bytes < MIN_CHUNK_BYTES) {
+    throw new Error(
+      `chunk ${chunk.index} holds ${bytes} bytes; every chunk but the last holds at least ${MIN_CHUNK_BYTES}`,
+    );
+  }
+}
+
 export class VoicemailReceiver {
   private readonly log = getLogger('fleet:voicemail');
   private readonly onMessage = (topic: string, payload: Buffer) => {
@@ -78,7 +104,7 @@ export class VoicemailReceiver {
     let chunk: VoicemailChunk;
     try {
       chunk = decodePayload(VoicemailChunkSchema, payload, 'voicemail chunk');
-      if (chunk.index >= chunk.count) throw new Error(`index ${chunk.index} >= count ${chunk.count}`);
+      checkChunkBounds(chunk);
     } catch (err) {
       this.rejected++;
       this.log.warn({ err, deviceId }, 'voicemail chunk rejected');
