@@ -49,6 +49,17 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
     if (!claims) return reply;
     try {
       const { alert } = await engine.get(claims.alertId);
+      if (alert.epoch !== claims.epoch && alert.state !== 'resolved') {
+        return reply
+          .code(403)
+          .type('text/html')
+          .send(
+            page(
+              'Link not valid',
+              `<h1>This link is out of date</h1><p>Alert ${esc(alert.shortCode)} opened again after this link was sent: use the link in the newest message.</p>`,
+            ),
+          );
+      }
       const verb = claims.action === 'ack' ? 'Acknowledge' : 'Resolve';
       const done =
         alert.state === 'resolved' || (claims.action === 'ack' && alert.state === 'acknowledged')
@@ -78,8 +89,8 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
       const by = `link:${claims.who}`;
       const alert =
         claims.action === 'ack'
-          ? await engine.acknowledge(claims.alertId, by)
-          : await engine.resolve(claims.alertId, by, 'link');
+          ? await engine.acknowledge(claims.alertId, by, { epoch: claims.epoch })
+          : await engine.resolve(claims.alertId, by, 'link', { epoch: claims.epoch });
       return reply
         .type('text/html')
         .send(
@@ -93,7 +104,11 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
           ),
         );
     } catch (e) {
-      const code = isCallboxError(e, ErrorCode.AlertNotFound) ? 404 : 500;
+      const code = isCallboxError(e, ErrorCode.AlertNotFound)
+        ? 404
+        : isCallboxError(e, ErrorCode.NotAuthorized)
+          ? 403
+          : 500;
       return reply
         .code(code)
         .type('text/html')
