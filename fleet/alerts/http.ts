@@ -32,6 +32,14 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
   app: FastifyInstance,
   { engine, links },
 ) => {
+  // The page's button is an HTML form: browsers post it as application/x-www-form-urlencoded (with an empty
+  // body), which fastify refuses (415) without a parser. Everything the action needs is in the signed token.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 4096 },
+    (_req, _body, done) => done(null, {}),
+  );
+
   const claimsOf = (token: string, reply: FastifyReply): LinkClaims | undefined => {
     try {
       return links.verify(token);
