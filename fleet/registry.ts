@@ -7,7 +7,10 @@
  *
  * Claims: a new box logs in as claim:<SERIAL> with the secret from its
  * label and asks on _claim/<serial>/req.
- * - a serial registered in advance (boxes.register) is approved at once;
+ * - a serial registered in advance with the claim secret from its label
+ *   (boxes.register) is approved at once; one registered without it waits
+ *   for ops (claims.approve) like an unknown serial: whoever logged in
+ *   first under that serial proved nothing;
  * - an unknown serial is recorded as a pending claim (its secret trusted on
  *   first use by the embedded broker) and waits for ops (claims.approve),
  *   after which the answer is published to the box;
@@ -190,12 +193,22 @@ export class Registry {
     });
     switch (box.claimState) {
       case 'registered':
+        if (!(await this.hasOpsClaimSecret(req.serial))) {
+          const before = box;
+          box = await this.store.updateBox(req.serial, { claimState: 'pending' });
+          await this.audit(`claim:${req.serial}`, 'claims.request', `box:${req.serial}`, before, box);
+          answer = {
+            v: 1,
+            id: req.id,
+            state: 'pending',
+            reason: 'registered without its label secret: waiting for ops to approve this claim',
+          };
+          break;
+        }
+        answer = await this.approve(box, `claim:${req.serial}`, 'claims.autoApprove');
+        break;
       case 'approved':
-        answer = await this.approve(
-          box,
-          `claim:${req.serial}`,
-          box.claimState === 'registered' ? 'claims.autoApprove' : 'claims.reissue',
-        );
+        answer = await this.approve(box, `claim:${req.serial}`, 'claims.reissue');
         break;
       case 'pending':
         answer = { v: 1, id: req.id, state: 'pending', reason: 'waiting for ops to approve this serial' };
@@ -208,6 +221,16 @@ export class Registry {
         break;
     }
     return answer;
+  }
+
+  /**
+   * Did ops give this serial's claim secret (boxes.register with the label's secret), rather than the
+   * broker trusting the first secret it saw? A secret ops issued has its Mosquitto form too (issue()); one
+   * trusted on first use (claimSeen) has only the hash the broker made.
+   */
+  private async hasOpsClaimSecret(serial: string): Promise<boolean> {
+    const cred = await this.store.getCredential(`claim:${serial}`);
+    return !!cred && !cred.revokedAt && cred.mosquittoHash !== null;
   }
 
   /** Give a box its device id and a new secret; returns the claim answer (with the secret). */

@@ -198,7 +198,7 @@ export const OPS_METHODS = {
   'boxes.register': op({
     role: 'operator',
     description:
-      'register a serial in advance (its claim is then approved automatically); with the claim secret from the label, only that secret may claim it',
+      'register a serial in advance; with the claim secret from its label its claim is approved automatically (only that secret may claim it); without it, its claim waits for claims.approve',
     params: Strict({
       serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
       claimSecret: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
@@ -206,7 +206,7 @@ export const OPS_METHODS = {
     }),
     result: BoxSchema,
     example: {
-      params: { serial: 'CB-0002' },
+      params: { serial: 'CB-0002', claimSecret: 'label-secret-of-CB-0002' },
       result: { ...EXAMPLE_BOX, serial: 'CB-0002', deviceId: null, claimState: 'registered' },
     },
   }),
