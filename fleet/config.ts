@@ -56,7 +56,8 @@ export const FleetConfigSchema = Strict({
         minimum: 1,
         maximum: 100_000,
         default: 50,
-        description: 'sustained messages per second one box, claim or ops client may publish (above: disconnected)',
+        description:
+          'sustained messages per second one box, claim or ops identity may publish, all its connections together (above: disconnected)',
       }),
       rateBurst: Type.Integer({
         minimum: 1,

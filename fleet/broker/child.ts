@@ -16,8 +16,8 @@
  *   session, the fleet's included;
  * - publish/subscribe by mayPublish/maySubscribe; $SYS closed to all but
  *   nothing (the fleet identity is refused $ topics by the contract);
- * - payload size (the fleet's own messages exempt), topic depth, per-client
- *   message rate, connect timeout.
+ * - payload size (the fleet's own messages exempt), topic depth, message
+ *   rate per identity (all its connections together), connect timeout.
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -43,7 +43,8 @@ const verified = new Map<string, string>();
 const blocked = new Set<string>();
 const identities = new WeakMap<Client, Ident>();
 const byUsername = new Map<string, Set<Client>>();
-const buckets = new WeakMap<Client, { tokens: number; at: number }>();
+/** Message-rate buckets per identity (username), shared by all its connections: reconnecting does not refill. */
+const buckets = new Map<string, { tokens: number; at: number }>();
 const stats: BrokerStats = {
   clients: 0,
   authFailed: 0,
@@ -153,15 +154,25 @@ function boundClientId(username: string, requested: string): string {
 /** aedes's maxClientsIdLength below: a username (up to 70) and the client's own part. */
 const MAX_CLIENT_ID = 128;
 
-function allowRate(client: Client, limits: BrokerStartMessage['limits']): boolean {
+function allowRate(username: string, limits: BrokerStartMessage['limits']): boolean {
   const now = Date.now();
-  const b = buckets.get(client) ?? { tokens: limits.rateBurst, at: now };
+  const b = buckets.get(username) ?? { tokens: limits.rateBurst, at: now };
   b.tokens = Math.min(limits.rateBurst, b.tokens + ((now - b.at) / 1000) * limits.ratePerSecond);
   b.at = now;
-  buckets.set(client, b);
+  if (!buckets.has(username)) {
+    // A full bucket is the same as none: forget those, so the map holds only identities sending lately.
+    if (buckets.size >= 10_000) pruneBuckets(now, limits);
+    buckets.set(username, b);
+  }
   if (b.tokens < 1) return false;
   b.tokens -= 1;
   return true;
+}
+
+function pruneBuckets(now: number, limits: BrokerStartMessage['limits']): void {
+  for (const [u, b] of buckets) {
+    if (b.tokens + ((now - b.at) / 1000) * limits.ratePerSecond >= limits.rateBurst) buckets.delete(u);
+  }
 }
 
 function closeClientsOf(username: string): number {
@@ -229,7 +240,7 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       stats.tooLarge++;
       return done(new Error(`payload of ${size} bytes exceeds ${limits.maxPayloadBytes}`));
     }
-    if (ident.kind !== 'fleet' && !allowRate(client, limits)) {
+    if (ident.kind !== 'fleet' && !allowRate(ident.username, limits)) {
       stats.rateLimited++;
       return done(new Error('message rate exceeded'));
     }
