@@ -22,6 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
@@ -34,6 +35,7 @@ import {
   parseTopic,
 } from '../../shared/contract/topics.js';
 import { fingerprint, hashSecret, verifySecret } from '../auth/password.js';
+import { PacketGuard } from './packet-guard.js';
 import type { BrokerCredential, BrokerStartMessage, BrokerStats, FromChild, ToChild } from './protocol.js';
 
 type Ident = Identity & { username: string };
@@ -151,6 +153,13 @@ function boundClientId(username: string, requested: string): string {
   return `${username}/${own}`.slice(0, MAX_CLIENT_ID);
 }
 
+/** The largest CONNECT accepted (username, password, will): far above a box's, far below harm. */
+const MAX_CONNECT_BYTES = 16_384;
+/** Room for a PUBLISH's topic and packet id on top of the payload limit. */
+const PACKET_OVERHEAD = 65_540;
+/** MQTT's own bound on a packet's remaining length (the fleet's own connection). */
+const MQTT_MAX_PACKET = 268_435_455;
+
 /** aedes's maxClientsIdLength below: a username (up to 70) and the client's own part. */
 const MAX_CLIENT_ID = 128;
 
@@ -207,6 +216,9 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse).then(
       (ident) => {
         identities.set(client, ident);
+        const conn = (client as unknown as { conn?: unknown }).conn;
+        // The fleet's answers and acks may be larger than what a box may send.
+        if (ident.kind === 'fleet' && conn instanceof PacketGuard) conn.allow(MQTT_MAX_PACKET);
         let set = byUsername.get(ident.username);
         if (!set) {
           set = new Set();
@@ -293,9 +305,18 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       servers.push(server);
     });
 
+  // Packet-size caps on the raw bytes, before aedes parses (and so before authentication): see packet-guard.ts.
+  const guard = (conn: Duplex & { remoteAddress?: string }) =>
+    new PacketGuard(conn, {
+      firstPacketMax: MAX_CONNECT_BYTES,
+      packetMax: limits.maxPayloadBytes + PACKET_OVERHEAD,
+      onRefuse: () => {
+        stats.tooLarge++;
+      },
+    });
   const tcp = createServer((socket) => {
     socket.setNoDelay(true);
-    aedes.handle(socket);
+    aedes.handle(guard(socket));
   });
   ports.tcp = await listen(tcp, 'tcp', msg.listen.port);
   if (msg.listen.tlsPort !== null && msg.listen.tlsCertFile && msg.listen.tlsKeyFile) {
@@ -303,16 +324,17 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       { cert: readFileSync(msg.listen.tlsCertFile), key: readFileSync(msg.listen.tlsKeyFile) },
       (socket) => {
         socket.setNoDelay(true);
-        aedes.handle(socket);
+        aedes.handle(guard(socket));
       },
     );
     ports.tls = await listen(tls as unknown as Server, 'tls', msg.listen.tlsPort);
   }
   if (msg.listen.wsPort !== null) {
     const http = createHttpServer();
-    const wss = new WebSocketServer({ server: http });
+    const wss = new WebSocketServer({ server: http, maxPayload: limits.maxPayloadBytes + PACKET_OVERHEAD });
     wss.on('connection', (ws, req) => {
-      aedes.handle(createWebSocketStream(ws), req);
+      const stream = Object.assign(createWebSocketStream(ws), { remoteAddress: req.socket.remoteAddress });
+      aedes.handle(guard(stream), req);
     });
     ports.ws = await listen(http as unknown as Server, 'ws', msg.listen.wsPort);
   }
