@@ -70,6 +70,26 @@ export const FleetConfigSchema = Strict({
         description:
           'embedded broker: the first claim secret presented for an unknown serial is recorded as its secret and the claim waits for ops; false: only serials registered with their secret may claim',
       }),
+      claimNewPerSourcePerMinute: Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        default: 10,
+        description:
+          'embedded broker: unknown serials one source address may bring per minute (trust on first use); above: refused before any hashing',
+      }),
+      claimPendingMax: Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 200,
+        description: 'embedded broker: unknown serials waiting for ops at most; above: new ones are refused',
+      }),
+      claimPendingExpiryH: Type.Integer({
+        minimum: 1,
+        maximum: 8760,
+        default: 168,
+        description:
+          'a claim of an unknown serial left waiting for ops this long (hours) is forgotten: its box row and claim secret go, and the serial may claim anew',
+      }),
       externalUsername: Type.String({
         default: 'fleet:core',
         description: 'external mode: the fleet logs in to the broker as this user (fleet:<name>)',

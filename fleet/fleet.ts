@@ -106,7 +106,8 @@ export class Fleet {
       config.mqtt.mode === 'embedded'
         ? {
             put: (cred) => this.broker?.putCredential({ ...cred }),
-            revoke: (username, reason) => this.broker?.revoke(username, reason),
+            revoke: (username, reason, block) => this.broker?.revoke(username, reason, block),
+            claimSettled: (serial) => this.broker?.claimSettled(serial),
           }
         : new DynsecSink(() => this.client);
     this.registry = new Registry({
@@ -160,7 +161,10 @@ export class Fleet {
           connectTimeoutMs: m.connectTimeoutMs,
           ratePerSecond: m.ratePerSecond,
           rateBurst: m.rateBurst,
+          claimNewPerSourcePerMinute: m.claimNewPerSourcePerMinute,
+          claimPendingMax: m.claimPendingMax,
         },
+        pendingClaims: (await this.store.listBoxes({ claimState: 'pending' })).map((b) => `claim:${b.serial}`),
         claimTrustOnFirstUse: m.claimTrustOnFirstUse,
         credentials: creds,
         blocked: (await this.store.listBoxes())
@@ -194,6 +198,9 @@ export class Fleet {
       if (box.deviceId) this.presence.forget(box.deviceId);
     });
     await this.connect(username, password);
+    await this.expireClaims();
+    this.claimExpiry = setInterval(() => void this.expireClaims(), 3_600_000);
+    this.claimExpiry.unref();
     // After connecting, so the new admin's credential reaches the broker (either mode).
     await this.bootstrapAdmin(opts);
     this.presence.start();
@@ -203,6 +210,20 @@ export class Fleet {
       this.features.push(feature);
       log.info({ feature: feature.name }, 'feature started');
     }
+  }
+
+  private claimExpiry: NodeJS.Timeout | undefined;
+
+  /** Forget claims of unknown serials left waiting longer than mqtt.claimPendingExpiryH. */
+  async expireClaims(now = Date.now()): Promise<number> {
+    const n = await this.registry
+      .expireStaleClaims(this.config.mqtt.claimPendingExpiryH * 3_600_000, now)
+      .catch((err) => {
+        log.error({ err }, 'expiring stale claims failed');
+        return 0;
+      });
+    if (n > 0) log.info({ n }, 'stale pending claims forgotten');
+    return n;
   }
 
   private async bootstrapAdmin(opts: FleetOptions): Promise<void> {
@@ -403,6 +424,7 @@ export class Fleet {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.claimExpiry);
     for (const f of this.features.splice(0).reverse()) {
       await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
     }

@@ -39,8 +39,13 @@ const log = getLogger('fleet:registry');
 export interface CredentialSink {
   /** A credential was made or replaced; `secret` is its plain value, known only at this moment. */
   put(cred: Credential, secret: string): Promise<void> | void;
-  /** Forget it and close its sessions at once. */
-  revoke(username: string, reason: string): Promise<void> | void;
+  /**
+   * Forget it and close its sessions at once; a claim username is also kept from being trusted on first
+   * use again unless `block` is false.
+   */
+  revoke(username: string, reason: string, block?: boolean): Promise<void> | void;
+  /** A claim that was waiting for ops is settled (approved or rejected); for the embedded broker's cap. */
+  claimSettled?(serial: string): void;
 }
 
 export interface RegistryOptions {
@@ -121,9 +126,27 @@ export class Registry {
     return cred;
   }
 
-  private async revoke(username: string, reason: string): Promise<void> {
+  private async revoke(username: string, reason: string, block = true): Promise<void> {
     await this.store.revokeCredential(username);
-    await this.o.sink.revoke(username, reason);
+    await this.o.sink.revoke(username, reason, block);
+  }
+
+  /**
+   * Forget claims of serials nobody registered that waited for ops longer than `maxAgeMs`: the box row
+   * and the claim secret trusted on first use go, without blocking the serial (the real box may claim
+   * anew). Returns how many.
+   */
+  async expireStaleClaims(maxAgeMs: number, now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const box of await this.store.listBoxes({ claimState: 'pending' })) {
+      if (now - Date.parse(box.updatedAt) < maxAgeMs) continue;
+      if (await this.hasOpsClaimSecret(box.serial)) continue;
+      if (!(await this.store.deletePendingBox(box.serial))) continue;
+      await this.revoke(`claim:${box.serial}`, 'claim expired', false);
+      await this.audit('fleet', 'claims.expire', `box:${box.serial}`, box, null);
+      n++;
+    }
+    return n;
   }
 
   // ---- claims --------------------------------------------------------------------
@@ -241,6 +264,7 @@ export class Registry {
     const after = await this.store.updateBox(box.serial, { deviceId, claimState: 'approved' });
     await this.audit(actor, action, `box:${box.serial}`, box, after);
     if (box.claimState !== 'approved') this.o.bus.emit('box.approved', { box: after });
+    this.o.sink.claimSettled?.(box.serial);
     log.info({ serial: box.serial, deviceId, action }, 'box credentials issued');
     return {
       v: 1,
@@ -294,6 +318,7 @@ export class Registry {
       );
     }
     const after = await this.store.updateBox(serial, { claimState: 'rejected' });
+    this.o.sink.claimSettled?.(serial);
     await this.audit(actor, 'claims.reject', `box:${serial}`, box, { ...after, reason });
     if (box.lastClaimRequestId) {
       const answer: ClaimResponse = { v: 1, id: box.lastClaimRequestId, state: 'rejected', reason };

@@ -104,7 +104,43 @@ function matchesCredential(identity: Identity, cred: BrokerCredential): boolean 
   }
 }
 
-async function authenticate(username: string | undefined, password: Buffer | undefined, tofu: boolean): Promise<Ident> {
+/** Claim usernames trusted on first use and waiting for ops (capped by limits.claimPendingMax). */
+const pendingClaims = new Set<string>();
+/** Per source address: unknown serials it may still have trusted on first use (refilled per minute). */
+const claimSources = new Map<string, { tokens: number; at: number }>();
+
+/**
+ * The cheap checks before an unknown serial's secret is hashed (scrypt is
+ * the expensive part of a login): the secret's length, the number of claims
+ * already waiting for ops, and how many new serials this source address
+ * brought lately. Each refusal is a CONNACK 5 (not authorized) costing
+ * microseconds, so a flood of made-up serials neither fills the store nor
+ * slows the real boxes' logins.
+ */
+function refuseNewClaim(secret: string, source: string, limits: BrokerStartMessage['limits']): string | undefined {
+  if (secret.length < 8 || secret.length > 128) return 'claim secret must be 8 to 128 characters';
+  if (pendingClaims.size >= limits.claimPendingMax) {
+    return `${pendingClaims.size} unknown serials already wait for ops (mqtt.claimPendingMax)`;
+  }
+  const now = Date.now();
+  const per = limits.claimNewPerSourcePerMinute;
+  const b = claimSources.get(source) ?? { tokens: per, at: now };
+  b.tokens = Math.min(per, b.tokens + ((now - b.at) / 60_000) * per);
+  b.at = now;
+  if (claimSources.size >= 10_000 && !claimSources.has(source)) claimSources.clear();
+  claimSources.set(source, b);
+  if (b.tokens < 1) return `too many new serials from ${source} (mqtt.claimNewPerSourcePerMinute)`;
+  b.tokens -= 1;
+  return undefined;
+}
+
+async function authenticate(
+  username: string | undefined,
+  password: Buffer | undefined,
+  tofu: boolean,
+  source = 'unknown',
+  limits?: BrokerStartMessage['limits'],
+): Promise<Ident> {
   if (!username || !password) throw authError(4, 'username and password required');
   const identity = identityOfUsername(username);
   if (!identity) throw authError(4, `unknown username form ${username}`);
@@ -117,6 +153,10 @@ async function authenticate(username: string | undefined, password: Buffer | und
     if (identity.kind === 'claim' && tofu && !blocked.has(username)) {
       // Trust on first use: the first secret presented for an unknown serial
       // becomes its claim secret; the claim waits for ops approval.
+      const refused = limits ? refuseNewClaim(secret, source, limits) : undefined;
+      if (refused) throw authError(5, refused);
+      // Counted before hashing, so logins racing each other cannot pass the cap together.
+      pendingClaims.add(username);
       const hash = await hashSecret(secret);
       if (!creds.has(username)) {
         creds.set(username, { username, kind: 'claim', subject: identity.serial, hash });
@@ -196,6 +236,7 @@ function closeClientsOf(username: string): number {
 async function start(msg: BrokerStartMessage): Promise<void> {
   for (const c of msg.credentials) creds.set(c.username, c);
   for (const u of msg.blocked) blocked.add(u);
+  for (const u of msg.pendingClaims) pendingClaims.add(u);
   const { limits } = msg;
   const aedes = await Aedes.createBroker({
     connectTimeout: limits.connectTimeoutMs,
@@ -213,7 +254,8 @@ async function start(msg: BrokerStartMessage): Promise<void> {
   };
 
   aedes.authenticate = (client, username, password, done) => {
-    authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse).then(
+    const source = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
+    authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse, source, limits).then(
       (ident) => {
         identities.set(client, ident);
         const conn = (client as unknown as { conn?: unknown }).conn;
@@ -357,10 +399,14 @@ process.on('message', (raw: ToChild) => {
     case 'revoke': {
       creds.delete(raw.username);
       verified.delete(raw.username);
-      if (raw.username.startsWith('claim:')) blocked.add(raw.username);
+      pendingClaims.delete(raw.username);
+      if (raw.block) blocked.add(raw.username);
       send({ t: 'revoked', username: raw.username, closed: closeClientsOf(raw.username) });
       break;
     }
+    case 'claim-settled':
+      pendingClaims.delete(raw.username);
+      break;
     case 'stats':
       send({ t: 'stats', stats: { ...stats, clients: broker?.connectedClients ?? 0 } });
       break;

@@ -22,6 +22,10 @@ export interface BrokerLimits {
   ratePerSecond: number;
   /** Bucket size: a burst allowed above the rate. */
   rateBurst: number;
+  /** Unknown serials one source address may have trusted on first use per minute (burst the same). */
+  claimNewPerSourcePerMinute: number;
+  /** Unknown serials trusted on first use and waiting for ops, at most (above: refused before any hashing). */
+  claimPendingMax: number;
 }
 
 export interface BrokerListenOptions {
@@ -42,12 +46,15 @@ export interface BrokerStartMessage {
   credentials: BrokerCredential[];
   /** Claim usernames never to trust on first use again (rejected or decommissioned boxes). */
   blocked: string[];
+  /** Claim usernames of claims waiting for ops (counted against claimPendingMax). */
+  pendingClaims: string[];
 }
 
 export type ToChild =
   | BrokerStartMessage
   | { t: 'cred'; credential: BrokerCredential }
-  | { t: 'revoke'; username: string; reason: string }
+  | { t: 'revoke'; username: string; reason: string; block: boolean }
+  | { t: 'claim-settled'; username: string }
   | { t: 'stats' }
   | { t: 'stop' };
 

@@ -33,6 +33,8 @@ export interface SupervisorOptions {
   credentials: BrokerCredential[];
   /** Claim usernames not to trust on first use (rejected or decommissioned boxes). */
   blocked: string[];
+  /** Claim usernames of claims waiting for ops (their number is capped by limits.claimPendingMax). */
+  pendingClaims?: string[];
   /** Called when the broker saw an unknown serial's claim secret (trust on first use). */
   onClaimSeen?: (serial: string, hash: string) => void;
 }
@@ -57,6 +59,7 @@ export class BrokerSupervisor extends EventEmitter {
   private child: ChildProcess | undefined;
   private readonly creds = new Map<string, BrokerCredential>();
   private readonly blocked = new Set<string>();
+  private readonly pending = new Set<string>();
   private stopping = false;
   private backoffMs = 100;
   private startedAt = 0;
@@ -70,6 +73,7 @@ export class BrokerSupervisor extends EventEmitter {
     super();
     for (const c of opts.credentials) this.creds.set(c.username, c);
     for (const u of opts.blocked) this.blocked.add(u);
+    for (const u of opts.pendingClaims ?? []) this.pending.add(u);
   }
 
   get pid(): number | undefined {
@@ -131,6 +135,7 @@ export class BrokerSupervisor extends EventEmitter {
             break;
           }
           case 'claim-seen':
+            this.pending.add(`claim:${m.serial}`);
             this.creds.set(`claim:${m.serial}`, {
               username: `claim:${m.serial}`,
               kind: 'claim',
@@ -171,6 +176,7 @@ export class BrokerSupervisor extends EventEmitter {
         claimTrustOnFirstUse: this.opts.claimTrustOnFirstUse,
         credentials: [...this.creds.values()],
         blocked: [...this.blocked],
+        pendingClaims: [...this.pending],
       });
     });
   }
@@ -201,11 +207,22 @@ export class BrokerSupervisor extends EventEmitter {
     this.sendTo(this.child, { t: 'cred', credential: c });
   }
 
-  /** Forget a credential and close its sessions at once. */
-  revoke(username: string, reason: string): void {
+  /**
+   * Forget a credential and close its sessions at once. A claim username is blocked from trust on first use
+   * too, unless `block` is false (an expired claim: its serial may be claimed anew).
+   */
+  revoke(username: string, reason: string, block = true): void {
     this.creds.delete(username);
-    if (username.startsWith('claim:')) this.blocked.add(username);
-    this.sendTo(this.child, { t: 'revoke', username, reason });
+    this.pending.delete(username);
+    const blocks = block && username.startsWith('claim:');
+    if (blocks) this.blocked.add(username);
+    this.sendTo(this.child, { t: 'revoke', username, reason, block: blocks });
+  }
+
+  /** A claim waiting for ops was approved or rejected: it no longer counts against claimPendingMax. */
+  claimSettled(serial: string): void {
+    this.pending.delete(`claim:${serial}`);
+    this.sendTo(this.child, { t: 'claim-settled', username: `claim:${serial}` });
   }
 
   async stats(timeoutMs = 2000): Promise<BrokerStats | undefined> {

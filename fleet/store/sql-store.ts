@@ -338,6 +338,14 @@ export abstract class SqlStore implements Store {
     return toBox(rows[0] as Row);
   }
 
+  async deletePendingBox(serial: string): Promise<boolean> {
+    const rows = await this.db.query(
+      "DELETE FROM boxes WHERE serial = $1 AND claim_state = 'pending' RETURNING serial",
+      [serial],
+    );
+    return rows.length > 0;
+  }
+
   async updateBox(serial: string, patch: BoxPatch): Promise<Box> {
     const sets: string[] = [];
     const params: unknown[] = [];

@@ -212,6 +212,8 @@ export interface Store {
     model?: string | null;
   }): Promise<Box>;
   updateBox(serial: string, patch: BoxPatch): Promise<Box>;
+  /** Delete a box still pending (an expired claim); false if it is not there or not pending. */
+  deletePendingBox(serial: string): Promise<boolean>;
   getBox(serial: string): Promise<Box | undefined>;
   getBoxByDeviceId(deviceId: string): Promise<Box | undefined>;
   listBoxes(filter?: BoxFilter): Promise<Box[]>;
