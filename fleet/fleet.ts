@@ -71,6 +71,8 @@ export interface FleetMetrics {
   online: number;
   brokerRestarts: number;
   reconnects: number;
+  /** Embedded broker counters (refused logins, claims, publishes, subscribes, sizes, rates). */
+  broker: import('./broker/protocol.js').BrokerStats | null;
 }
 
 export class Fleet {
@@ -410,6 +412,7 @@ export class Fleet {
       online: this.presence.onlineCount(),
       brokerRestarts: this.broker?.restarts ?? 0,
       reconnects: this.reconnects,
+      broker: this.broker?.lastStats ?? null,
     };
   }
 

@@ -36,7 +36,7 @@ import {
 } from '../../shared/contract/topics.js';
 import { fingerprint, hashSecret, verifySecret } from '../auth/password.js';
 import { PacketGuard } from './packet-guard.js';
-import type { BrokerCredential, BrokerStartMessage, BrokerStats, FromChild, ToChild } from './protocol.js';
+import type { BrokerCredential, BrokerStartMessage, BrokerStats, FromChild, RefusalKind, ToChild } from './protocol.js';
 
 type Ident = Identity & { username: string };
 
@@ -54,8 +54,55 @@ const stats: BrokerStats = {
   subscribeDenied: 0,
   tooLarge: 0,
   rateLimited: 0,
+  claimRefused: 0,
   messagesIn: 0,
 };
+
+/**
+ * Every refusal is counted in `stats` (pushed to the supervisor within a
+ * second, for the fleet's metrics) and reported for a warn log line with the
+ * identity, source and reason, at most one per kind and identity every
+ * REFUSAL_REPORT_MS and REFUSAL_REPORTS_PER_S in all: a flood of refusals
+ * costs neither the broker nor the log; the suppressed ones are counted in
+ * the next line.
+ */
+const REFUSAL_REPORT_MS = 10_000;
+const REFUSAL_REPORTS_PER_S = 20;
+const reported = new Map<string, { at: number; suppressed: number }>();
+let reportWindow = { at: 0, n: 0, suppressed: 0 };
+
+function refused(kind: RefusalKind, who: string, reason: string, source: string): void {
+  statsChanged = true;
+  const now = Date.now();
+  const key = `${kind}\u0000${who}`;
+  const last = reported.get(key);
+  if (last && now - last.at < REFUSAL_REPORT_MS) {
+    last.suppressed++;
+    return;
+  }
+  if (now - reportWindow.at >= 1000) reportWindow = { at: now, n: 0, suppressed: reportWindow.suppressed };
+  if (reportWindow.n >= REFUSAL_REPORTS_PER_S) {
+    reportWindow.suppressed++;
+    return;
+  }
+  reportWindow.n++;
+  const suppressed = (last?.suppressed ?? 0) + reportWindow.suppressed;
+  reportWindow.suppressed = 0;
+  if (reported.size >= 10_000) reported.clear();
+  reported.set(key, { at: now, suppressed: 0 });
+  send({ t: 'refused', kind, who, source, reason, suppressed });
+}
+
+function sourceOf(client: Client | null | undefined): string {
+  return (client as unknown as { conn?: { remoteAddress?: string } } | null)?.conn?.remoteAddress ?? 'unknown';
+}
+
+let statsChanged = false;
+setInterval(() => {
+  if (!statsChanged) return;
+  statsChanged = false;
+  send({ t: 'stats', stats: { ...stats, clients: broker?.connectedClients ?? 0 } });
+}, 1000).unref();
 let broker: Aedes | undefined;
 /**
  * Boxes, claims and ops are let in only once the fleet logic has subscribed
@@ -166,12 +213,12 @@ async function authenticate(
       }
       return authenticate(username, password, false);
     }
-    throw authError(4, 'bad username or password');
+    throw authError(4, blocked.has(username) ? 'claim credential revoked' : 'no such credential');
   }
-  if (!matchesCredential(identity, cred)) throw authError(4, 'bad username or password');
+  if (!matchesCredential(identity, cred)) throw authError(4, 'credential of another kind');
   const fp = fingerprint(`${cred.hash}\u0000${secret}`);
   if (verified.get(username) === fp) return { ...identity, username };
-  if (!(await verifySecret(secret, cred.hash))) throw authError(4, 'bad username or password');
+  if (!(await verifySecret(secret, cred.hash))) throw authError(4, 'wrong password');
   if (creds.get(username) !== cred) throw authError(4, 'credential changed while checking');
   verified.set(username, fp);
   return { ...identity, username };
@@ -271,6 +318,9 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       },
       (err: Error & { returnCode?: number }) => {
         stats.authFailed++;
+        if (err.returnCode === 5) stats.claimRefused++;
+        if (err.returnCode !== 3)
+          refused(err.returnCode === 5 ? 'claim' : 'auth', username ?? '-', err.message, source);
         done(authError((err.returnCode as 3 | 4 | 5) ?? 4, err.message) as never, false);
       },
     );
@@ -285,6 +335,7 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     stats.messagesIn++;
     if (!ident || packet.topic.startsWith('$')) {
       stats.publishDenied++;
+      refused('publish', ident?.username ?? '-', `publish to ${packet.topic}`, sourceOf(client));
       return done(new Error(`publish to ${packet.topic} not allowed`));
     }
     const size = packet.payload ? Buffer.byteLength(packet.payload as Buffer) : 0;
@@ -292,14 +343,17 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     // fleet's own (a long answer) would be resent by mqtt.js at every reconnect and cut the fleet off.
     if (ident.kind !== 'fleet' && size > limits.maxPayloadBytes) {
       stats.tooLarge++;
+      refused('size', ident.username, `payload of ${size} bytes over ${limits.maxPayloadBytes}`, sourceOf(client));
       return done(new Error(`payload of ${size} bytes exceeds ${limits.maxPayloadBytes}`));
     }
     if (ident.kind !== 'fleet' && !allowRate(ident.username, limits)) {
       stats.rateLimited++;
+      refused('rate', ident.username, `over ${limits.ratePerSecond}/s (burst ${limits.rateBurst})`, sourceOf(client));
       return done(new Error('message rate exceeded'));
     }
     if (!mayPublish(ident, packet.topic)) {
       stats.publishDenied++;
+      refused('publish', ident.username, `publish to ${packet.topic}`, sourceOf(client));
       return done(new Error(`publish to ${packet.topic} not allowed for ${ident.username}`));
     }
     done(null);
@@ -309,6 +363,7 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     const ident = identities.get(client);
     if (!ident || !maySubscribe(ident, sub.topic)) {
       stats.subscribeDenied++;
+      refused('subscribe', ident?.username ?? '-', `subscribe to ${sub.topic}`, sourceOf(client));
       return done(null, null);
     }
     done(null, sub);
@@ -352,8 +407,9 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     new PacketGuard(conn, {
       firstPacketMax: MAX_CONNECT_BYTES,
       packetMax: limits.maxPayloadBytes + PACKET_OVERHEAD,
-      onRefuse: () => {
+      onRefuse: (reason) => {
         stats.tooLarge++;
+        refused('size', '-', reason, conn.remoteAddress ?? 'unknown');
       },
     });
   const tcp = createServer((socket) => {

@@ -65,12 +65,18 @@ export interface BrokerStats {
   subscribeDenied: number;
   tooLarge: number;
   rateLimited: number;
+  /** Unknown serials refused before hashing (rate per source, cap, secret length). */
+  claimRefused: number;
   messagesIn: number;
 }
+
+/** What the broker refused: a login, a claim of an unknown serial, a publish, a subscribe, a size, a rate. */
+export type RefusalKind = 'auth' | 'claim' | 'publish' | 'subscribe' | 'size' | 'rate';
 
 export type FromChild =
   | { t: 'ready'; ports: { tcp: number; tls: number | null; ws: number | null }; pid: number }
   | { t: 'listen-error'; listener: 'tcp' | 'tls' | 'ws'; host: string; port: number; code: string; message: string }
   | { t: 'claim-seen'; serial: string; hash: string }
   | { t: 'stats'; stats: BrokerStats }
+  | { t: 'refused'; kind: RefusalKind; who: string; source: string; reason: string; suppressed: number }
   | { t: 'revoked'; username: string; closed: number };

@@ -65,6 +65,8 @@ export class BrokerSupervisor extends EventEmitter {
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private statsWaiters: ((s: BrokerStats) => void)[] = [];
+  /** The broker's counters as last pushed (within a second of a change); undefined before any. */
+  lastStats: BrokerStats | undefined;
   /** Set after the first successful start. */
   ports: BrokerPorts | undefined;
   restarts = 0;
@@ -145,7 +147,14 @@ export class BrokerSupervisor extends EventEmitter {
             this.opts.onClaimSeen?.(m.serial, m.hash);
             break;
           case 'stats':
+            this.lastStats = m.stats;
             for (const w of this.statsWaiters.splice(0)) w(m.stats);
+            break;
+          case 'refused':
+            log.warn(
+              { kind: m.kind, who: m.who, source: m.source, reason: m.reason, suppressed: m.suppressed },
+              'broker refused',
+            );
             break;
           case 'revoked':
             log.info({ username: m.username, closed: m.closed }, 'credential revoked in broker');
