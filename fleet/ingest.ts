@@ -14,7 +14,7 @@
  * If the store fails, the batch is kept and retried (1 s, doubling to 30 s):
  * nothing received is dropped while the process lives.
  */
-import type { AnyEvent } from '../shared/contract/events.js';
+import { type AnyEvent, MAX_FUTURE_SKEW_MS } from '../shared/contract/events.js';
 import { decodeEvent } from '../shared/contract/messages.js';
 import { describeError } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
@@ -69,6 +69,11 @@ export class Ingest {
       event = decodeEvent(payload);
       if (event.deviceId !== deviceId) {
         throw new Error(`event names device ${event.deviceId} but came from ${deviceId}`);
+      }
+      if (Date.parse(event.at) > Date.now() + MAX_FUTURE_SKEW_MS) {
+        throw new Error(
+          `event at ${event.at} is more than ${MAX_FUTURE_SKEW_MS / 3_600_000} h ahead of the fleet's clock`,
+        );
       }
     } catch (e) {
       this.counters.rejected++;

@@ -31,6 +31,7 @@ import {
   type Identity,
   identityOfUsername,
   mayPublish,
+  mayRetain,
   maySubscribe,
   parseTopic,
 } from '../../shared/contract/topics.js';
@@ -350,6 +351,11 @@ async function start(msg: BrokerStartMessage): Promise<void> {
       stats.rateLimited++;
       refused('rate', ident.username, `over ${limits.ratePerSecond}/s (burst ${limits.rateBurst})`, sourceOf(client));
       return done(new Error('message rate exceeded'));
+    }
+    if (packet.retain && ident.kind !== 'fleet' && !mayRetain(packet.topic)) {
+      stats.publishDenied++;
+      refused('publish', ident.username, `retained publish to ${packet.topic}`, sourceOf(client));
+      return done(new Error(`${packet.topic} does not take retained messages`));
     }
     if (!mayPublish(ident, packet.topic)) {
       stats.publishDenied++;

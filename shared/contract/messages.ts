@@ -4,7 +4,7 @@
  */
 import { CallboxError, ErrorCode } from '../errors.js';
 import { DeviceId, Nullable, SchemaVersion, type Static, Strict, Timestamp, Type, Uuid } from '../schema.js';
-import { validate } from '../validate.js';
+import { utf8Of, validate } from '../validate.js';
 import { type AnyEvent, EVENT_SCHEMAS, EVENT_TYPES, type EventType } from './events.js';
 import { DeviceSettingsSchema } from './settings.js';
 
@@ -132,8 +132,9 @@ export type ClaimResponse = Static<typeof ClaimResponseSchema>;
  */
 export function decodeEvent(payload: Buffer | string): AnyEvent {
   let value: unknown;
+  const text = utf8Of(payload, 'event');
   try {
-    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    value = JSON.parse(text);
   } catch (e) {
     throw new CallboxError(ErrorCode.ValidationFailed, `event is not valid JSON: ${(e as Error).message}`);
   }
