@@ -13,12 +13,15 @@ export const FleetConfigSchema = Strict({
         default: 'embedded',
         description: 'embedded: run aedes here; external: use the broker at externalUrl',
       }),
-      host: Type.String({ default: '0.0.0.0', description: 'embedded broker listen address' }),
-      port: Type.Integer({
-        minimum: 0,
-        maximum: 65535,
+      host: Type.String({
+        default: '0.0.0.0',
+        description:
+          'embedded broker listen address: all interfaces by default, as the boxes connect from the clinics; the ops HTTP API stays on loopback (http.host). Off a trusted network run TLS only (port: null, tlsPort: 8883)',
+      }),
+      port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
         default: 1883,
-        description: 'embedded broker MQTT/TCP port (0: any free port)',
+        description:
+          'embedded broker plaintext MQTT/TCP port (0: any free port); null: no plaintext listener (TLS only: set tlsPort, tlsCertFile, tlsKeyFile); the fleet then talks to its broker on a loopback listener only its own login may use',
       }),
       tlsPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
         default: null,

@@ -177,7 +177,7 @@ export class Fleet {
         },
       });
       const ports = await this.broker.start();
-      this.brokerUrl = `mqtt://127.0.0.1:${ports.tcp}`;
+      this.brokerUrl = `mqtt://127.0.0.1:${ports.tcp ?? ports.internal}`;
     } else {
       username = m.externalUsername;
       if (!m.externalPasswordFile) {

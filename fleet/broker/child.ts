@@ -152,6 +152,9 @@ function matchesCredential(identity: Identity, cred: BrokerCredential): boolean 
   }
 }
 
+/** Connections on the internal listener (TLS-only mode): only the fleet identity may log in there. */
+const internalConns = new WeakSet<object>();
+
 /** Claim usernames trusted on first use and waiting for ops (capped by limits.claimPendingMax). */
 const pendingClaims = new Set<string>();
 /** Per source address: unknown serials it may still have trusted on first use (refilled per minute). */
@@ -202,7 +205,7 @@ async function authenticate(
       // Trust on first use: the first secret presented for an unknown serial
       // becomes its claim secret; the claim waits for ops approval.
       const refused = limits ? refuseNewClaim(secret, source, limits) : undefined;
-      if (refused) throw authError(5, refused);
+      if (refused) throw Object.assign(authError(5, refused), { claim: true });
       // Counted before hashing, so logins racing each other cannot pass the cap together.
       pendingClaims.add(username);
       const hash = await hashSecret(secret);
@@ -303,7 +306,13 @@ async function start(msg: BrokerStartMessage): Promise<void> {
 
   aedes.authenticate = (client, username, password, done) => {
     const source = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? 'unknown';
-    authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse, source, limits).then(
+    // The internal listener (TLS-only mode) takes the fleet's login alone, refused before any other check.
+    const internal = internalConns.has((client as unknown as { conn: object }).conn);
+    const onInternal = internal && identityOfUsername(username ?? '')?.kind !== 'fleet';
+    (onInternal
+      ? Promise.reject(authError(5, 'the internal listener takes the fleet only'))
+      : authenticate(username ?? undefined, password ?? undefined, msg.claimTrustOnFirstUse, source, limits)
+    ).then(
       (ident) => {
         identities.set(client, ident);
         const conn = (client as unknown as { conn?: unknown }).conn;
@@ -317,11 +326,10 @@ async function start(msg: BrokerStartMessage): Promise<void> {
         set.add(client);
         done(null, true);
       },
-      (err: Error & { returnCode?: number }) => {
+      (err: Error & { returnCode?: number; claim?: boolean }) => {
         stats.authFailed++;
-        if (err.returnCode === 5) stats.claimRefused++;
-        if (err.returnCode !== 3)
-          refused(err.returnCode === 5 ? 'claim' : 'auth', username ?? '-', err.message, source);
+        if (err.claim) stats.claimRefused++;
+        if (err.returnCode !== 3) refused(err.claim ? 'claim' : 'auth', username ?? '-', err.message, source);
         done(authError((err.returnCode as 3 | 4 | 5) ?? 4, err.message) as never, false);
       },
     );
@@ -390,21 +398,26 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     if (ident) byUsername.get(ident.username)?.delete(client);
   });
 
-  const ports: { tcp: number; tls: number | null; ws: number | null } = { tcp: 0, tls: null, ws: null };
-  const listen = (server: Server, listener: 'tcp' | 'tls' | 'ws', port: number) =>
+  const ports: { tcp: number | null; tls: number | null; ws: number | null; internal: number | null } = {
+    tcp: null,
+    tls: null,
+    ws: null,
+    internal: null,
+  };
+  const listen = (server: Server, listener: 'tcp' | 'tls' | 'ws' | 'internal', port: number, host = msg.listen.host) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         send({
           t: 'listen-error',
           listener,
-          host: msg.listen.host,
+          host,
           port,
           code: err.code ?? 'UNKNOWN',
           message: err.message,
         });
         reject(err);
       });
-      server.listen(port, msg.listen.host, () => resolve((server.address() as AddressInfo).port));
+      server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       servers.push(server);
     });
 
@@ -418,11 +431,22 @@ async function start(msg: BrokerStartMessage): Promise<void> {
         refused('size', '-', reason, conn.remoteAddress ?? 'unknown');
       },
     });
-  const tcp = createServer((socket) => {
-    socket.setNoDelay(true);
-    aedes.handle(guard(socket));
-  });
-  ports.tcp = await listen(tcp, 'tcp', msg.listen.port);
+  if (msg.listen.port !== null) {
+    const tcp = createServer((socket) => {
+      socket.setNoDelay(true);
+      aedes.handle(guard(socket));
+    });
+    ports.tcp = await listen(tcp, 'tcp', msg.listen.port);
+  } else {
+    // TLS only: the fleet's own client still needs a way in, on loopback, for its login alone.
+    const internal = createServer((socket) => {
+      socket.setNoDelay(true);
+      const g = guard(socket);
+      internalConns.add(g);
+      aedes.handle(g);
+    });
+    ports.internal = await listen(internal, 'internal', msg.listen.internalPort ?? 0, '127.0.0.1');
+  }
   if (msg.listen.tlsPort !== null && msg.listen.tlsCertFile && msg.listen.tlsKeyFile) {
     const tls = createTlsServer(
       { cert: readFileSync(msg.listen.tlsCertFile), key: readFileSync(msg.listen.tlsKeyFile) },

@@ -30,7 +30,10 @@ export interface BrokerLimits {
 
 export interface BrokerListenOptions {
   host: string;
-  port: number;
+  /** Plaintext MQTT/TCP for clients; null: none (TLS only), the fleet then uses a loopback internal listener. */
+  port: number | null;
+  /** The internal listener's port (restarts reuse the first one picked). */
+  internalPort?: number | null;
   tlsPort: number | null;
   wsPort: number | null;
   tlsCertFile: string | null;
@@ -74,8 +77,19 @@ export interface BrokerStats {
 export type RefusalKind = 'auth' | 'claim' | 'publish' | 'subscribe' | 'size' | 'rate';
 
 export type FromChild =
-  | { t: 'ready'; ports: { tcp: number; tls: number | null; ws: number | null }; pid: number }
-  | { t: 'listen-error'; listener: 'tcp' | 'tls' | 'ws'; host: string; port: number; code: string; message: string }
+  | {
+      t: 'ready';
+      ports: { tcp: number | null; tls: number | null; ws: number | null; internal: number | null };
+      pid: number;
+    }
+  | {
+      t: 'listen-error';
+      listener: 'tcp' | 'tls' | 'ws' | 'internal';
+      host: string;
+      port: number;
+      code: string;
+      message: string;
+    }
   | { t: 'claim-seen'; serial: string; hash: string }
   | { t: 'stats'; stats: BrokerStats }
   | { t: 'refused'; kind: RefusalKind; who: string; source: string; reason: string; suppressed: number }

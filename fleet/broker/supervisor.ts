@@ -40,7 +40,10 @@ export interface SupervisorOptions {
 }
 
 export interface BrokerPorts {
-  tcp: number;
+  /** Plaintext MQTT for clients; null when TLS only. */
+  tcp: number | null;
+  /** Loopback plaintext listener for the fleet's own client when there is no `tcp` (the fleet identity only). */
+  internal: number | null;
   tls: number | null;
   ws: number | null;
 }
@@ -52,8 +55,13 @@ function tsxLoader(): string {
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
-const LISTENER_NAMES = { tcp: 'MQTT/TCP', tls: 'MQTT/TLS', ws: 'MQTT/WebSocket' } as const;
-const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort' } as const;
+const LISTENER_NAMES = {
+  tcp: 'MQTT/TCP',
+  tls: 'MQTT/TLS',
+  ws: 'MQTT/WebSocket',
+  internal: 'the internal MQTT/TCP (loopback, fleet only)',
+} as const;
+const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort', internal: 'port' } as const;
 
 export class BrokerSupervisor extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -176,7 +184,13 @@ export class BrokerSupervisor extends EventEmitter {
         this.scheduleRestart();
       });
       const listen = this.ports
-        ? { ...this.opts.listen, port: this.ports.tcp, tlsPort: this.ports.tls, wsPort: this.ports.ws }
+        ? {
+            ...this.opts.listen,
+            port: this.ports.tcp,
+            tlsPort: this.ports.tls,
+            wsPort: this.ports.ws,
+            internalPort: this.ports.internal,
+          }
         : this.opts.listen;
       this.sendTo(child, {
         t: 'start',

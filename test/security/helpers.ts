@@ -1,5 +1,5 @@
 /** Real-client moves the attack tests share: claims with a chosen request id, viewers, counting sessions. */
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { ClaimResponse } from '../../shared/contract/messages.js';
 import { claimTopics } from '../../shared/contract/topics.js';
 import { connectClient, type TestFleet } from '../helpers/fleet.js';
@@ -11,8 +11,9 @@ export async function claimWithId(
   secret: string,
   id: string,
   timeoutMs = 5000,
+  extra: IClientOptions = {},
 ): Promise<ClaimResponse | undefined> {
-  const c = await connectClient(url, { username: `claim:${serial}`, password: secret });
+  const c = await connectClient(url, { username: `claim:${serial}`, password: secret, ...extra });
   try {
     const t = claimTopics(serial);
     await c.subscribeAsync(t.res, { qos: 1 });
