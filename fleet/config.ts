@@ -123,6 +123,11 @@ export const FleetConfigSchema = Strict({
         default: 'postgres://127.0.0.1:5432/callbox',
         description: 'PostgreSQL connection string',
       }),
+      keyFile: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description:
+          'keys that encrypt patient data at rest (caller numbers and SMS texts in stored events, voicemail): one "<id> <base64 key>" a line, the last one current; made (0600) at the first start; null: keys/fleet-data.key beside the SQLite file (var/keys/ with PostgreSQL). In production keep it apart from the data and its backups (docs/SECURITY.md)',
+      }),
     },
     'the fleet store',
   ),

@@ -17,6 +17,7 @@
  * bus listeners with themselves as owner and remove them on stop.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
   ClaimRequestSchema,
@@ -35,6 +36,7 @@ import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
 import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
+import { PatientCipher } from './crypto/patient-data.js';
 import { Ingest } from './ingest.js';
 import { DynsecSink } from './mosquitto.js';
 import { OpsApi } from './ops-api.js';
@@ -54,6 +56,14 @@ export interface FleetFeature {
   readonly name: string;
   start(): Promise<void> | void;
   stop(): Promise<void> | void;
+}
+
+/** Where the patient-data keys are (store.keyFile, or beside the SQLite file). */
+export function patientKeyFile(store: FleetConfig['store']): string {
+  if (store.keyFile) return store.keyFile;
+  return store.kind === 'sqlite' && store.sqlitePath !== ':memory:'
+    ? join(dirname(store.sqlitePath), 'keys', 'fleet-data.key')
+    : 'var/keys/fleet-data.key';
 }
 
 export interface FleetOptions {
@@ -96,6 +106,8 @@ export class Fleet {
     readonly config: FleetConfig,
     readonly store: Store,
     ownsStore: boolean,
+    /** Seals patient data at rest (events' numbers and texts, voicemail): fleet/crypto/patient-data.ts. */
+    readonly patient: PatientCipher,
   ) {
     this.ownsStore = ownsStore;
     this.commands = new DeviceCommands(config.ops.commandTimeoutMs);
@@ -123,8 +135,10 @@ export class Fleet {
   }
 
   static async start(config: FleetConfig, opts: FleetOptions = {}): Promise<Fleet> {
+    const patient = PatientCipher.open(patientKeyFile(config.store));
     const store = opts.store ?? (await openStore(config.store));
-    const fleet = new Fleet(config, store, !opts.store);
+    store.usePatientCipher(patient);
+    const fleet = new Fleet(config, store, !opts.store, patient);
     try {
       await fleet.run(opts);
     } catch (e) {

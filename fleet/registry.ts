@@ -29,7 +29,14 @@ import { CallboxError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
-import { DEFAULT_SCRYPT, hashSecret, MACHINE_SCRYPT, mosquittoHash, newSecret } from './auth/password.js';
+import {
+  DEFAULT_SCRYPT,
+  HUMAN_PBKDF2_ITERATIONS,
+  hashSecret,
+  MACHINE_SCRYPT,
+  mosquittoHashAsync,
+  newSecret,
+} from './auth/password.js';
 import type { FleetBus } from './bus.js';
 import type { Box, Clinic, ClinicPatch, Credential, DesiredConfig, NewClinic, OpsRole, Store } from './store/types.js';
 
@@ -120,7 +127,10 @@ export class Registry {
       kind,
       subject,
       hash: await hashSecret(secret, kind === 'device' || kind === 'fleet' ? MACHINE_SCRYPT : DEFAULT_SCRYPT),
-      mosquittoHash: mosquittoHash(secret),
+      mosquittoHash: await mosquittoHashAsync(
+        secret,
+        kind === 'device' || kind === 'fleet' ? 101 : HUMAN_PBKDF2_ITERATIONS,
+      ),
     });
     await this.o.sink.put(cred, secret);
     return cred;

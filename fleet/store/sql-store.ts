@@ -8,6 +8,7 @@ import type { AnyEvent } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
+import type { PatientCipher } from '../crypto/patient-data.js';
 import { type Dialect, MIGRATIONS, migrationSql } from './migrations.js';
 import type {
   AuditEntry,
@@ -170,6 +171,12 @@ function toEvent(r: Row): StoredEvent {
 export abstract class SqlStore implements Store {
   abstract readonly kind: Dialect;
   protected abstract readonly db: Driver;
+  /** Seals patient fields of event bodies at rest (fleet/crypto/patient-data.ts); none: stored as sent. */
+  protected patient: PatientCipher | undefined;
+
+  usePatientCipher(cipher: PatientCipher): void {
+    this.patient = cipher;
+  }
 
   /** A parameter where the database cannot infer its type (INSERT ... SELECT). */
   protected cast(param: string, _type: 'json' | 'ts' | 'bool'): string {
@@ -592,7 +599,7 @@ export abstract class SqlStore implements Store {
         e.type,
         new Date(e.at).toISOString(),
         receivedAt,
-        JSON.stringify(e.body),
+        JSON.stringify(this.patient ? this.patient.sealFields(e.body) : e.body),
       );
       values.push(`(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
     }
@@ -622,7 +629,10 @@ export abstract class SqlStore implements Store {
       `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${order} LIMIT $${params.length}`,
       params,
     );
-    return rows.map(toEvent);
+    return rows.map((r) => {
+      const e = toEvent(r);
+      return this.patient ? { ...e, body: this.patient.openFields(e.body) } : e;
+    });
   }
 
   async countEvents(filter: { deviceId?: string } = {}): Promise<number> {

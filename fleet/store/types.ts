@@ -212,6 +212,8 @@ export interface Store {
     model?: string | null;
   }): Promise<Box>;
   updateBox(serial: string, patch: BoxPatch): Promise<Box>;
+  /** Seal patient fields of event bodies with this cipher from now on (reads open sealed and plain alike). */
+  usePatientCipher(cipher: import('../crypto/patient-data.js').PatientCipher): void;
   /** Delete a box still pending (an expired claim); false if it is not there or not pending. */
   deletePendingBox(serial: string): Promise<boolean>;
   getBox(serial: string): Promise<Box | undefined>;

@@ -17,6 +17,7 @@ import { type VoicemailAck, type VoicemailChunk, VoicemailChunkSchema } from '..
 import { deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../../shared/contract/topics.js';
 import { getLogger } from '../../shared/log.js';
 import { decodePayload } from '../../shared/validate.js';
+import type { PatientCipher } from '../crypto/patient-data.js';
 
 export interface StoredVoicemail {
   deviceId: string;
@@ -84,7 +85,23 @@ export class VoicemailReceiver {
     private readonly client: MqttClient,
     private readonly dir: string,
     private readonly onStored: (v: StoredVoicemail) => void | Promise<void> = () => undefined,
+    /** Seals recordings and their parts at rest; none: kept as sent (tests of the receiver alone). */
+    private readonly cipher?: PatientCipher,
   ) {}
+
+  private seal(data: Buffer): Buffer {
+    return this.cipher ? this.cipher.sealBytes(data) : data;
+  }
+
+  private async readOpen(path: string): Promise<Buffer> {
+    const data = await readFile(path);
+    return this.cipher ? this.cipher.openBytes(data) : data;
+  }
+
+  /** A stored recording, decrypted. */
+  read(deviceId: string, voicemailId: string): Promise<Buffer> {
+    return this.readOpen(this.pathOf(deviceId, voicemailId));
+  }
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -125,7 +142,7 @@ export class VoicemailReceiver {
     const final = this.pathOf(deviceId, chunk.voicemailId);
     if (await exists(final)) {
       const sha = createHash('sha256')
-        .update(await readFile(final))
+        .update(await this.readOpen(final))
         .digest('hex');
       if (sha === chunk.sha256) {
         this.ack(deviceId, { state: 'complete', voicemailId: chunk.voicemailId, sha256: sha, missing: [] });
@@ -134,7 +151,7 @@ export class VoicemailReceiver {
     }
     const partsDir = join(this.dir, deviceId, `${chunk.voicemailId}.parts`);
     await mkdir(partsDir, { recursive: true, mode: 0o700 });
-    writeDurably(join(partsDir, String(chunk.index)), Buffer.from(chunk.data, 'base64'));
+    writeDurably(join(partsDir, String(chunk.index)), this.seal(Buffer.from(chunk.data, 'base64')));
     const have = new Set((await readdir(partsDir)).map(Number));
     const missing = Array.from({ length: chunk.count }, (_, i) => i).filter((i) => !have.has(i));
     if (missing.length > 0) {
@@ -144,7 +161,7 @@ export class VoicemailReceiver {
       return;
     }
     const parts: Buffer[] = [];
-    for (let i = 0; i < chunk.count; i++) parts.push(await readFile(join(partsDir, String(i))));
+    for (let i = 0; i < chunk.count; i++) parts.push(await this.readOpen(join(partsDir, String(i))));
     const whole = Buffer.concat(parts);
     const sha = createHash('sha256').update(whole).digest('hex');
     if (sha !== chunk.sha256 || whole.length !== chunk.totalBytes) {
@@ -153,7 +170,7 @@ export class VoicemailReceiver {
       this.ack(deviceId, { state: 'checksum_mismatch', voicemailId: chunk.voicemailId, sha256: sha, missing: [] });
       return;
     }
-    writeDurably(`${final}.tmp`, whole);
+    writeDurably(`${final}.tmp`, this.seal(whole));
     await rename(`${final}.tmp`, final);
     await rm(partsDir, { recursive: true, force: true });
     await this.onStored({ deviceId, voicemailId: chunk.voicemailId, path: final, bytes: whole.length, sha256: sha });
