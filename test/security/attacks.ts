@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface AttackRow {
+  /** The item (1-15); 0: the ACL matrix regression. */
   item: number;
   attack: string;
   attempts: number;
@@ -43,7 +44,12 @@ export function readAttacks(vitestPid: number): AttackRow[] {
 
 export function formatTable(rows: AttackRow[]): string {
   const head = ['#', 'attack', 'attempts', 'refused'];
-  const body = rows.map((r) => [String(r.item), r.attack, String(r.attempts), String(r.refused)]);
+  const body = rows.map((r) => [
+    r.item === 0 ? 'acl' : String(r.item),
+    r.attack,
+    String(r.attempts),
+    String(r.refused),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
