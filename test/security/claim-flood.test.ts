@@ -62,12 +62,15 @@ describe('security 7: a flood of unknown claim logins', () => {
     const loginMs = Date.now() - t0;
     real.end(true);
     const admitted = (await Promise.all(flood)).filter(Boolean).length;
-    expect(admitted).toBe(PER_SOURCE);
+    // The bucket holds PER_SOURCE and refills PER_SOURCE a minute: a slow machine may see one more.
+    const refill = Math.ceil(((Date.now() - t0) / 60_000) * PER_SOURCE);
+    expect(admitted).toBeGreaterThanOrEqual(PER_SOURCE);
+    expect(admitted).toBeLessThanOrEqual(PER_SOURCE + refill);
     // Another source gets its own few, up to the cap of claims waiting for ops.
     const second = await Promise.all(
       Array.from({ length: 10 }, (_, i) => claimLogin(port, '127.0.0.2', `SEC7-G${String(i).padStart(3, '0')}`)),
     );
-    expect(second.filter(Boolean).length).toBe(PENDING_MAX - PER_SOURCE);
+    expect(second.filter(Boolean).length).toBe(PENDING_MAX - admitted);
     const third = await claimLogin(port, '127.0.0.3', 'SEC7-H000');
     expect(third).toBe(false);
     // Each admitted login is recorded by the fleet (through the broker's report): exactly the cap, no more.
