@@ -80,6 +80,13 @@ export const FleetConfigSchema = Strict({
         description:
           'embedded broker: unknown serials one source address may bring per minute (trust on first use); above: refused before any hashing',
       }),
+      authFailuresPerSourcePerMinute: Type.Integer({
+        minimum: 1,
+        maximum: 100_000,
+        default: 60,
+        description:
+          'embedded broker: failed password checks one source address may cost per minute; above, its logins are refused before any hashing (logins already verified are not affected)',
+      }),
       claimPendingMax: Type.Integer({
         minimum: 1,
         maximum: 1_000_000,

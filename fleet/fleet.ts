@@ -179,6 +179,7 @@ export class Fleet {
           rateBurst: m.rateBurst,
           claimNewPerSourcePerMinute: m.claimNewPerSourcePerMinute,
           claimPendingMax: m.claimPendingMax,
+          authFailuresPerSourcePerMinute: m.authFailuresPerSourcePerMinute,
         },
         pendingClaims: (await this.store.listBoxes({ claimState: 'pending' })).map((b) => `claim:${b.serial}`),
         claimTrustOnFirstUse: m.claimTrustOnFirstUse,

@@ -173,16 +173,31 @@ function refuseNewClaim(secret: string, source: string, limits: BrokerStartMessa
   if (pendingClaims.size >= limits.claimPendingMax) {
     return `${pendingClaims.size} unknown serials already wait for ops (mqtt.claimPendingMax)`;
   }
-  const now = Date.now();
-  const per = limits.claimNewPerSourcePerMinute;
-  const b = claimSources.get(source) ?? { tokens: per, at: now };
-  b.tokens = Math.min(per, b.tokens + ((now - b.at) / 60_000) * per);
-  b.at = now;
-  if (claimSources.size >= 10_000 && !claimSources.has(source)) claimSources.clear();
-  claimSources.set(source, b);
-  if (b.tokens < 1) return `too many new serials from ${source} (mqtt.claimNewPerSourcePerMinute)`;
-  b.tokens -= 1;
+  if (!takeToken(claimSources, source, limits.claimNewPerSourcePerMinute, true)) {
+    return `too many new serials from ${source} (mqtt.claimNewPerSourcePerMinute)`;
+  }
   return undefined;
+}
+
+/** Per source address: failed password checks it may still cost (refilled per minute). */
+const authFailures = new Map<string, { tokens: number; at: number }>();
+
+/** A per-minute token bucket per source: whether one is left; `take` spends it. */
+function takeToken(
+  buckets: Map<string, { tokens: number; at: number }>,
+  source: string,
+  perMinute: number,
+  take: boolean,
+): boolean {
+  const now = Date.now();
+  const b = buckets.get(source) ?? { tokens: perMinute, at: now };
+  b.tokens = Math.min(perMinute, b.tokens + ((now - b.at) / 60_000) * perMinute);
+  b.at = now;
+  if (buckets.size >= 10_000 && !buckets.has(source)) buckets.clear();
+  buckets.set(source, b);
+  if (b.tokens < 1) return false;
+  if (take) b.tokens -= 1;
+  return true;
 }
 
 async function authenticate(
@@ -222,7 +237,14 @@ async function authenticate(
   if (!matchesCredential(identity, cred)) throw authError(4, 'credential of another kind');
   const fp = fingerprint(`${cred.hash}\u0000${secret}`);
   if (verified.get(username) === fp) return { ...identity, username };
-  if (!(await verifySecret(secret, cred.hash))) throw authError(4, 'wrong password');
+  // A source that keeps failing is refused before the scrypt work (known-good logins above are not).
+  if (limits && !takeToken(authFailures, source, limits.authFailuresPerSourcePerMinute, false)) {
+    throw authError(5, `too many failed logins from ${source} (mqtt.authFailuresPerSourcePerMinute)`);
+  }
+  if (!(await verifySecret(secret, cred.hash))) {
+    if (limits) takeToken(authFailures, source, limits.authFailuresPerSourcePerMinute, true);
+    throw authError(4, 'wrong password');
+  }
   if (creds.get(username) !== cred) throw authError(4, 'credential changed while checking');
   verified.set(username, fp);
   return { ...identity, username };

@@ -26,6 +26,8 @@ export interface BrokerLimits {
   claimNewPerSourcePerMinute: number;
   /** Unknown serials trusted on first use and waiting for ops, at most (above: refused before any hashing). */
   claimPendingMax: number;
+  /** Failed password checks one source address may cost per minute; above, its logins are refused before scrypt. */
+  authFailuresPerSourcePerMinute: number;
 }
 
 export interface BrokerListenOptions {

@@ -16,13 +16,19 @@ import { claimWithId } from './helpers.js';
 
 const PER_SOURCE = 5;
 const PENDING_MAX = 8;
+const FAILURES = 5;
 
 /** A claim login from a chosen loopback source address; resolves with whether the broker let it in. */
 function claimLogin(port: number, from: string, serial: string): Promise<boolean> {
+  return loginFrom(port, from, `claim:${serial}`, `made-up-secret-${serial}`);
+}
+
+/** A login from a chosen loopback source address; resolves with whether the broker let it in. */
+function loginFrom(port: number, from: string, username: string, password: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c: MqttClient = new mqtt.MqttClient(() => createConnection({ port, host: '127.0.0.1', localAddress: from }), {
-      username: `claim:${serial}`,
-      password: `made-up-secret-${serial}`,
+      username,
+      password,
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       protocolVersion: 4,
@@ -43,7 +49,12 @@ describe('security 7: a flood of unknown claim logins', () => {
   let port: number;
   beforeAll(async () => {
     tf = await startTestFleet({
-      mqtt: { claimNewPerSourcePerMinute: PER_SOURCE, claimPendingMax: PENDING_MAX, claimPendingExpiryH: 1 },
+      mqtt: {
+        claimNewPerSourcePerMinute: PER_SOURCE,
+        claimPendingMax: PENDING_MAX,
+        claimPendingExpiryH: 1,
+        authFailuresPerSourcePerMinute: FAILURES,
+      },
     });
     port = Number(new URL(tf.url).port);
   });
@@ -92,11 +103,23 @@ describe('security 7: a flood of unknown claim logins', () => {
     expect(await tf.fleet.store.listBoxes({ claimState: 'pending' })).toEqual([]);
     expect(await claimLogin(port, '127.0.0.3', 'SEC7-H001')).toBe(true);
 
-    const attempts = 60 + 10 + 1;
+    // Guessing a known box's password: past FAILURES a minute, the source is refused before any scrypt work,
+    // even with the right password; another source, and logins already verified, are not.
+    const ops = await tf.admin.call('users.create', { name: 'sec7ops', role: 'viewer' });
+    let guesses = 0;
+    for (let i = 0; i < FAILURES + 5; i++) {
+      guesses++;
+      expect(await loginFrom(port, '127.0.0.4', box.username, `guess-${i}-password`)).toBe(false);
+    }
+    expect(await loginFrom(port, '127.0.0.4', ops.username, ops.password)).toBe(false);
+    expect(await loginFrom(port, '127.0.0.5', ops.username, ops.password)).toBe(true);
+    expect(await loginFrom(port, '127.0.0.4', box.username, box.password)).toBe(true);
+
+    const attempts = 60 + 10 + 1 + guesses + 1;
     const refused = attempts - admitted - second.filter(Boolean).length;
     recordAttack({
       item: 7,
-      attack: `claim logins with made-up serials (real box login took ${loginMs} ms)`,
+      attack: `made-up serials and password guesses (real box login took ${loginMs} ms)`,
       attempts,
       refused,
     });
