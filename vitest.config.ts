@@ -9,7 +9,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    reporters: ['default', './test/summary-reporter.ts'],
+    reporters: ['default', './test/security/table-reporter.ts', './test/summary-reporter.ts'],
     // A skipped test must print why; .ci/run fails the run if any test was skipped.
     allowOnly: false,
     // Tests exercise failures on purpose: keep their info lines out of the run's output

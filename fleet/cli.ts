@@ -148,11 +148,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('list')
     .option('--clinic <id>', 'of one clinic')
     .option('--state <state>', 'registered, pending, approved, rejected or decommissioned')
-    .action(async (o: { clinic?: string; state?: string }) => {
+    .option('--limit <n>', 'at most (a page; up to 1000)', '100')
+    .option('--after <serial>', 'the page after this serial (the last of the page before)')
+    .action(async (o: { clinic?: string; state?: string; limit: string; after?: string }) => {
       const c = await connect();
       const r = await c.call('boxes.list', {
         ...(o.clinic ? { clinicId: o.clinic } : {}),
         ...(o.state ? { claimState: o.state as never } : {}),
+        ...(o.after ? { after: o.after } : {}),
+        limit: Number(o.limit),
       });
       print(r, () => table(r, BOX_COLS));
     });
@@ -255,10 +259,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     );
 
   const claims = program.command('claims').description('boxes asking to join');
-  claims.command('list').action(async () => {
-    const r = await (await connect()).call('claims.list', {});
-    print(r, () => table(r, ['serial', 'model', 'firmware', 'createdAt']));
-  });
+  claims
+    .command('list')
+    .option('--limit <n>', 'at most (a page; up to 1000)', '100')
+    .option('--after <serial>', 'the page after this serial (the last of the page before)')
+    .action(async (o: { limit: string; after?: string }) => {
+      const r = await (await connect()).call('claims.list', {
+        limit: Number(o.limit),
+        ...(o.after ? { after: o.after } : {}),
+      });
+      print(r, () => table(r, ['serial', 'model', 'firmware', 'createdAt']));
+    });
   claims
     .command('approve <serial>')
     .option('--clinic <id>', 'assign to a clinic')
@@ -422,12 +433,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--box <box>', 'of one box')
     .option('--type <type>', 'of one type, e.g. call.ended')
     .option('--since <time>', 'stored at or after (ISO time)')
-    .option('--limit <n>', 'at most', '50')
-    .action(async (o: { box?: string; type?: string; since?: string; limit: string }) => {
+    .option('--limit <n>', 'at most (a page; up to 1000)', '50')
+    .option('--before <id>', 'the page before this event id (the last of the page before)')
+    .action(async (o: { box?: string; type?: string; since?: string; limit: string; before?: string }) => {
       const r = await (await connect()).call('events.list', {
         ...(o.box ? { box: o.box } : {}),
         ...(o.type ? { type: o.type as never } : {}),
         ...(o.since ? { since: o.since } : {}),
+        ...(o.before ? { before: o.before } : {}),
         limit: Number(o.limit),
       });
       print(r, () => table(r, ['receivedAt', 'deviceId', 'seq', 'type', 'id']));

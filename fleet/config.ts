@@ -26,12 +26,15 @@ export const FleetConfigSchema = Strict({
         default: 'embedded',
         description: 'embedded: run aedes here; external: use the broker at externalUrl',
       }),
-      host: Type.String({ default: '0.0.0.0', description: 'embedded broker listen address' }),
-      port: Type.Integer({
-        minimum: 0,
-        maximum: 65535,
+      host: Type.String({
+        default: '0.0.0.0',
+        description:
+          'embedded broker listen address: all interfaces by default, as the boxes connect from the clinics; the ops HTTP API stays on loopback (http.host). Off a trusted network run TLS only (port: null, tlsPort: 8883)',
+      }),
+      port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
         default: 1883,
-        description: 'embedded broker MQTT/TCP port (0: any free port)',
+        description:
+          'embedded broker plaintext MQTT/TCP port (0: any free port); null: no plaintext listener (TLS only: set tlsPort, tlsCertFile, tlsKeyFile); the fleet then talks to its broker on a loopback listener only its own login may use',
       }),
       tlsPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
         default: null,
@@ -69,7 +72,8 @@ export const FleetConfigSchema = Strict({
         minimum: 1,
         maximum: 100_000,
         default: 50,
-        description: 'sustained messages per second one box, claim or ops client may publish (above: disconnected)',
+        description:
+          'sustained messages per second one box, claim or ops identity may publish, all its connections together (above: disconnected)',
       }),
       rateBurst: Type.Integer({
         minimum: 1,
@@ -81,6 +85,33 @@ export const FleetConfigSchema = Strict({
         default: true,
         description:
           'embedded broker: the first claim secret presented for an unknown serial is recorded as its secret and the claim waits for ops; false: only serials registered with their secret may claim',
+      }),
+      claimNewPerSourcePerMinute: Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        default: 10,
+        description:
+          'embedded broker: unknown serials one source address may bring per minute (trust on first use); above: refused before any hashing',
+      }),
+      authFailuresPerSourcePerMinute: Type.Integer({
+        minimum: 1,
+        maximum: 100_000,
+        default: 60,
+        description:
+          'embedded broker: failed password checks one source address may cost per minute; above, its logins are refused before any hashing (logins already verified are not affected)',
+      }),
+      claimPendingMax: Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 200,
+        description: 'embedded broker: unknown serials waiting for ops at most; above: new ones are refused',
+      }),
+      claimPendingExpiryH: Type.Integer({
+        minimum: 1,
+        maximum: 8760,
+        default: 168,
+        description:
+          'a claim of an unknown serial left waiting for ops this long (hours) is forgotten: its box row and claim secret go, and the serial may claim anew',
       }),
       externalUsername: Type.String({
         default: 'fleet:core',
@@ -111,6 +142,11 @@ export const FleetConfigSchema = Strict({
       postgresUrl: Type.String({
         default: 'postgres://127.0.0.1:5432/callbox',
         description: 'PostgreSQL connection string',
+      }),
+      keyFile: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description:
+          'keys that encrypt patient data at rest (caller numbers and SMS texts in stored events, voicemail): one "<id> <base64 key>" a line, the last one current; made (0600) at the first start; null: keys/fleet-data.key beside the SQLite file (var/keys/ with PostgreSQL). In production keep it apart from the data and its backups (docs/SECURITY.md)',
       }),
     },
     'the fleet store',

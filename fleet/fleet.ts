@@ -18,6 +18,7 @@
  * bus listeners with themselves as owner and remove them on stop.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { background } from '../shared/background.js';
 import {
@@ -37,6 +38,7 @@ import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
 import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
+import { PatientCipher } from './crypto/patient-data.js';
 import { Ingest } from './ingest.js';
 import { DynsecSink } from './mosquitto.js';
 import { OpsApi } from './ops-api.js';
@@ -58,6 +60,14 @@ export interface FleetFeature {
   stop(): Promise<void> | void;
 }
 
+/** Where the patient-data keys are (store.keyFile, or beside the SQLite file). */
+export function patientKeyFile(store: FleetConfig['store']): string {
+  if (store.keyFile) return store.keyFile;
+  return store.kind === 'sqlite' && store.sqlitePath !== ':memory:'
+    ? join(dirname(store.sqlitePath), 'keys', 'fleet-data.key')
+    : 'var/keys/fleet-data.key';
+}
+
 export interface FleetOptions {
   /** Features to start with the fleet, in order. */
   features?: ((fleet: Fleet) => FleetFeature)[];
@@ -73,6 +83,8 @@ export interface FleetMetrics {
   online: number;
   brokerRestarts: number;
   reconnects: number;
+  /** Embedded broker counters (refused logins, claims, publishes, subscribes, sizes, rates). */
+  broker: import('./broker/protocol.js').BrokerStats | null;
 }
 
 export class Fleet {
@@ -98,6 +110,8 @@ export class Fleet {
     readonly config: FleetConfig,
     readonly store: Store,
     ownsStore: boolean,
+    /** Seals patient data at rest (events' numbers and texts, voicemail): fleet/crypto/patient-data.ts. */
+    readonly patient: PatientCipher,
   ) {
     this.ownsStore = ownsStore;
     this.commands = new DeviceCommands(config.ops.commandTimeoutMs);
@@ -109,7 +123,8 @@ export class Fleet {
     if (config.mqtt.mode !== 'embedded') this.dynsec = new DynsecSink(() => this.client);
     const sink: CredentialSink = this.dynsec ?? {
       put: (cred) => this.broker?.putCredential({ ...cred }),
-      revoke: (username, reason) => this.broker?.revoke(username, reason),
+      revoke: (username, reason, block) => this.broker?.revoke(username, reason, block),
+      claimSettled: (serial) => this.broker?.claimSettled(serial),
     };
     this.registry = new Registry({
       store,
@@ -122,8 +137,10 @@ export class Fleet {
   }
 
   static async start(config: FleetConfig, opts: FleetOptions = {}): Promise<Fleet> {
+    const patient = PatientCipher.open(patientKeyFile(config.store));
     const store = opts.store ?? (await openStore(config.store));
-    const fleet = new Fleet(config, store, !opts.store);
+    store.usePatientCipher(patient);
+    const fleet = new Fleet(config, store, !opts.store, patient);
     try {
       await fleet.run(opts);
     } catch (e) {
@@ -162,7 +179,11 @@ export class Fleet {
           connectTimeoutMs: m.connectTimeoutMs,
           ratePerSecond: m.ratePerSecond,
           rateBurst: m.rateBurst,
+          claimNewPerSourcePerMinute: m.claimNewPerSourcePerMinute,
+          claimPendingMax: m.claimPendingMax,
+          authFailuresPerSourcePerMinute: m.authFailuresPerSourcePerMinute,
         },
+        pendingClaims: (await this.store.listBoxes({ claimState: 'pending' })).map((b) => `claim:${b.serial}`),
         claimTrustOnFirstUse: m.claimTrustOnFirstUse,
         credentials: creds,
         blocked: (await this.store.listBoxes())
@@ -173,7 +194,7 @@ export class Fleet {
         },
       });
       const ports = await this.broker.start();
-      this.brokerUrl = `mqtt://127.0.0.1:${ports.tcp}`;
+      this.brokerUrl = `mqtt://127.0.0.1:${ports.tcp ?? ports.internal}`;
     } else {
       username = m.externalUsername;
       if (!m.externalPasswordFile) {
@@ -196,6 +217,9 @@ export class Fleet {
       if (box.deviceId) this.presence.forget(box.deviceId);
     });
     await this.connect(username, password);
+    await this.expireClaims();
+    this.claimExpiry = setInterval(() => void this.expireClaims(), 3_600_000);
+    this.claimExpiry.unref();
     // After connecting, so the new admin's credential reaches the broker (either mode).
     await this.bootstrapAdmin(opts);
     this.presence.start();
@@ -205,6 +229,20 @@ export class Fleet {
       this.features.push(feature);
       log.info({ feature: feature.name }, 'feature started');
     }
+  }
+
+  private claimExpiry: NodeJS.Timeout | undefined;
+
+  /** Forget claims of unknown serials left waiting longer than mqtt.claimPendingExpiryH. */
+  async expireClaims(now = Date.now()): Promise<number> {
+    const n = await this.registry
+      .expireStaleClaims(this.config.mqtt.claimPendingExpiryH * 3_600_000, now)
+      .catch((err) => {
+        log.error({ err }, 'expiring stale claims failed');
+        return 0;
+      });
+    if (n > 0) log.info({ n }, 'stale pending claims forgotten');
+    return n;
   }
 
   private async bootstrapAdmin(opts: FleetOptions): Promise<void> {
@@ -442,6 +480,7 @@ export class Fleet {
       online: this.presence.onlineCount(),
       brokerRestarts: this.broker?.restarts ?? 0,
       reconnects: this.reconnects,
+      broker: this.broker?.lastStats ?? null,
     };
   }
 
@@ -456,6 +495,7 @@ export class Fleet {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.claimExpiry);
     for (const f of this.features.splice(0).reverse()) {
       await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
     }

@@ -46,7 +46,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const config = loadFleetConfig(configFile(argv));
     fleet = await Fleet.start(config, { features: [alertsFeature(), voicemailFeature()] });
     const where = fleet.broker?.ports
-      ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp}` +
+      ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +
         (fleet.broker.ports.ws ? `, WebSocket ${fleet.broker.ports.ws}` : '')
       : `external broker ${fleet.brokerUrl}`;

@@ -17,12 +17,14 @@
  * serial's claim secret on first use — in external mode serials must be
  * registered with their claim secret before they can claim.
  */
+
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { aclFor, identityOfUsername } from '../shared/contract/topics.js';
 import { getLogger } from '../shared/log.js';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../shared/rpc.js';
 import { mosquittoHash, newSecret } from './auth/password.js';
 import type { CredentialSink } from './registry.js';
 import type { Credential, Store } from './store/types.js';
@@ -147,7 +149,11 @@ export async function generateMosquittoConfig(
       `listener ${o.port} ${o.host ?? '127.0.0.1'}`,
       `plugin ${findDynsecPlugin()}`,
       `plugin_opt_config_file ${dynsecFile}`,
-      `max_packet_size ${o.maxPacketBytes ?? 262_144 + 1024}`,
+      // Mosquitto caps every client alike, the fleet included: leave room for the fleet's largest answer
+      // (shared/rpc.ts DEFAULT_MAX_ANSWER_BYTES), or a long answer would cut the fleet off (docs/SECURITY.md).
+      `max_packet_size ${Math.max(o.maxPacketBytes ?? 262_144, DEFAULT_MAX_ANSWER_BYTES) + 65_536}`,
+      // Client ids bound to the login: no one takes over another's session.
+      'use_username_as_clientid true',
       'max_keepalive 300',
       'persistence false',
       'log_dest stderr',

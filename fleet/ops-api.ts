@@ -5,7 +5,7 @@
  * against the method's before anything runs.
  */
 import type { MqttClient } from 'mqtt';
-import { OPS_METHODS, type OpsMethod, ROLE_RANK } from '../shared/contract/ops.js';
+import { DEFAULT_PAGE, OPS_METHODS, type OpsMethod, ROLE_RANK } from '../shared/contract/ops.js';
 import { DEVICE_COMMANDS } from '../shared/contract/rpc.js';
 import { FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
@@ -51,7 +51,7 @@ export class OpsApi {
     const h: Handlers<T> = {
       'boxes.list': async (p, ctx) => {
         await this.actor('boxes.list', ctx);
-        return s.listBoxes(p);
+        return s.listBoxes({ ...p, limit: p.limit ?? DEFAULT_PAGE });
       },
       'boxes.show': async (p, ctx) => {
         await this.actor('boxes.show', ctx);
@@ -64,9 +64,9 @@ export class OpsApi {
         return { box, desired, gaps, eventCount };
       },
       'boxes.register': async (p, ctx) => r.registerBox(await this.actor('boxes.register', ctx), p),
-      'claims.list': async (_p, ctx) => {
+      'claims.list': async (p, ctx) => {
         await this.actor('claims.list', ctx);
-        return s.listBoxes({ claimState: 'pending' });
+        return s.listBoxes({ claimState: 'pending', ...p, limit: p.limit ?? DEFAULT_PAGE });
       },
       'claims.approve': async (p, ctx) => r.approveClaim(await this.actor('claims.approve', ctx), p.serial, p.clinicId),
       'claims.reject': async (p, ctx) => r.rejectClaim(await this.actor('claims.reject', ctx), p.serial, p.reason),
@@ -111,7 +111,7 @@ export class OpsApi {
       },
       'clinics.list': async (p, ctx) => {
         await this.actor('clinics.list', ctx);
-        return s.listClinics(p);
+        return s.listClinics({ ...p, limit: p.limit ?? DEFAULT_PAGE });
       },
       'clinics.show': async (p, ctx) => {
         await this.actor('clinics.show', ctx);
@@ -133,9 +133,9 @@ export class OpsApi {
         return r.updateClinic(await this.actor('clinics.update', ctx), clinicId, patch);
       },
       'orgs.create': async (p, ctx) => r.createOrganisation(await this.actor('orgs.create', ctx), p.name),
-      'orgs.list': async (_p, ctx) => {
+      'orgs.list': async (p, ctx) => {
         await this.actor('orgs.list', ctx);
-        return s.listOrganisations();
+        return s.listOrganisations({ ...p, limit: p.limit ?? DEFAULT_PAGE });
       },
       'users.create': async (p, ctx) => {
         const u = await r.createOpsUser(await this.actor('users.create', ctx), p.name, p.role);
@@ -149,12 +149,18 @@ export class OpsApi {
           ...(box?.deviceId ? { deviceId: box.deviceId } : {}),
           ...(p.type ? { type: p.type } : {}),
           ...(p.since ? { since: p.since } : {}),
-          limit: p.limit ?? 100,
+          ...(p.before ? { beforeId: p.before } : {}),
+          limit: p.limit ?? DEFAULT_PAGE,
         });
       },
       'audit.list': async (p, ctx) => {
         await this.actor('audit.list', ctx);
-        return s.listAudit(p);
+        const { before, ...rest } = p;
+        return s.listAudit({
+          ...rest,
+          ...(before === undefined ? {} : { beforeId: before }),
+          limit: p.limit ?? DEFAULT_PAGE,
+        });
       },
     };
     return h;

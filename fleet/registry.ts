@@ -7,7 +7,10 @@
  *
  * Claims: a new box logs in as claim:<SERIAL> with the secret from its
  * label and asks on _claim/<serial>/req.
- * - a serial registered in advance (boxes.register) is approved at once;
+ * - a serial registered in advance with the claim secret from its label
+ *   (boxes.register) is approved at once; one registered without it waits
+ *   for ops (claims.approve) like an unknown serial: whoever logged in
+ *   first under that serial proved nothing;
  * - an unknown serial is recorded as a pending claim (its secret trusted on
  *   first use by the embedded broker) and waits for ops (claims.approve),
  *   after which the answer is published to the box;
@@ -26,7 +29,14 @@ import { CallboxError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
-import { DEFAULT_SCRYPT, hashSecret, MACHINE_SCRYPT, mosquittoHash, newSecret } from './auth/password.js';
+import {
+  DEFAULT_SCRYPT,
+  HUMAN_PBKDF2_ITERATIONS,
+  hashSecret,
+  MACHINE_SCRYPT,
+  mosquittoHashAsync,
+  newSecret,
+} from './auth/password.js';
 import type { FleetBus } from './bus.js';
 import type { Box, Clinic, ClinicPatch, Credential, DesiredConfig, NewClinic, OpsRole, Store } from './store/types.js';
 
@@ -36,8 +46,13 @@ const log = getLogger('fleet:registry');
 export interface CredentialSink {
   /** A credential was made or replaced; `secret` is its plain value, known only at this moment. */
   put(cred: Credential, secret: string): Promise<void> | void;
-  /** Forget it and close its sessions at once. */
-  revoke(username: string, reason: string): Promise<void> | void;
+  /**
+   * Forget it and close its sessions at once; a claim username is also kept from being trusted on first
+   * use again unless `block` is false.
+   */
+  revoke(username: string, reason: string, block?: boolean): Promise<void> | void;
+  /** A claim that was waiting for ops is settled (approved or rejected); for the embedded broker's cap. */
+  claimSettled?(serial: string): void;
 }
 
 export interface RegistryOptions {
@@ -49,6 +64,9 @@ export interface RegistryOptions {
   caPem: string | null;
   publicUrl: string | null;
 }
+
+/** How long a claim answer is replayed to a repeated request of the same serial and id. */
+export const CLAIM_ANSWER_TTL_MS = 5 * 60_000;
 
 export function deviceIdForSerial(serial: string): string {
   return `cb-${serial.toLowerCase()}`;
@@ -65,7 +83,8 @@ function publishAsync(client: MqttClient | undefined, topic: string, payload: st
 }
 
 export class Registry {
-  private readonly claimAnswers = new Map<string, Promise<ClaimResponse>>();
+  /** Claim answers by serial (the claim identity): the request id and when it was answered. */
+  private readonly claimAnswers = new Map<string, { id: string; at: number; answer: Promise<ClaimResponse> }>();
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -108,15 +127,36 @@ export class Registry {
       kind,
       subject,
       hash: await hashSecret(secret, kind === 'device' || kind === 'fleet' ? MACHINE_SCRYPT : DEFAULT_SCRYPT),
-      mosquittoHash: mosquittoHash(secret),
+      mosquittoHash: await mosquittoHashAsync(
+        secret,
+        kind === 'device' || kind === 'fleet' ? 101 : HUMAN_PBKDF2_ITERATIONS,
+      ),
     });
     await this.o.sink.put(cred, secret);
     return cred;
   }
 
-  private async revoke(username: string, reason: string): Promise<void> {
+  private async revoke(username: string, reason: string, block = true): Promise<void> {
     await this.store.revokeCredential(username);
-    await this.o.sink.revoke(username, reason);
+    await this.o.sink.revoke(username, reason, block);
+  }
+
+  /**
+   * Forget claims of serials nobody registered that waited for ops longer than `maxAgeMs`: the box row
+   * and the claim secret trusted on first use go, without blocking the serial (the real box may claim
+   * anew). Returns how many.
+   */
+  async expireStaleClaims(maxAgeMs: number, now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const box of await this.store.listBoxes({ claimState: 'pending' })) {
+      if (now - Date.parse(box.updatedAt) < maxAgeMs) continue;
+      if (await this.hasOpsClaimSecret(box.serial)) continue;
+      if (!(await this.store.deletePendingBox(box.serial))) continue;
+      await this.revoke(`claim:${box.serial}`, 'claim expired', false);
+      await this.audit('fleet', 'claims.expire', `box:${box.serial}`, box, null);
+      n++;
+    }
+    return n;
   }
 
   // ---- claims --------------------------------------------------------------------
@@ -144,13 +184,25 @@ export class Registry {
     }
   }
 
-  /** Answer a claim request; a repeated request id gets the first answer (even while it is being made). */
-  handleClaim(req: ClaimRequest): Promise<ClaimResponse> {
-    const cached = this.claimAnswers.get(req.id);
-    if (cached) return cached;
+  /**
+   * Answer a claim request. A repeated request (QoS 1 redelivery) gets the
+   * first answer, even while it is being made, but only on the same claim
+   * identity: the cache is keyed by serial (the topic's, which the broker
+   * binds to the claim:<serial> login) and request id, one entry per serial
+   * (a new id replaces the old), and an answer is replayed for at most
+   * CLAIM_ANSWER_TTL_MS. So a box's credentials go only to a login that
+   * proved that box's claim secret, on the one topic it alone may read.
+   */
+  handleClaim(req: ClaimRequest, now = Date.now()): Promise<ClaimResponse> {
+    const cached = this.claimAnswers.get(req.serial);
+    if (cached && cached.id === req.id && now - cached.at < CLAIM_ANSWER_TTL_MS) return cached.answer;
     const work = this.answerClaim(req);
-    this.claimAnswers.set(req.id, work);
-    work.catch(() => this.claimAnswers.delete(req.id));
+    const entry = { id: req.id, at: now, answer: work };
+    this.claimAnswers.delete(req.serial);
+    this.claimAnswers.set(req.serial, entry);
+    work.catch(() => {
+      if (this.claimAnswers.get(req.serial) === entry) this.claimAnswers.delete(req.serial);
+    });
     if (this.claimAnswers.size > 1000) this.claimAnswers.delete(this.claimAnswers.keys().next().value as string);
     return work;
   }
@@ -174,12 +226,22 @@ export class Registry {
     });
     switch (box.claimState) {
       case 'registered':
+        if (!(await this.hasOpsClaimSecret(req.serial))) {
+          const before = box;
+          box = await this.store.updateBox(req.serial, { claimState: 'pending' });
+          await this.audit(`claim:${req.serial}`, 'claims.request', `box:${req.serial}`, before, box);
+          answer = {
+            v: 1,
+            id: req.id,
+            state: 'pending',
+            reason: 'registered without its label secret: waiting for ops to approve this claim',
+          };
+          break;
+        }
+        answer = await this.approve(box, `claim:${req.serial}`, 'claims.autoApprove');
+        break;
       case 'approved':
-        answer = await this.approve(
-          box,
-          `claim:${req.serial}`,
-          box.claimState === 'registered' ? 'claims.autoApprove' : 'claims.reissue',
-        );
+        answer = await this.approve(box, `claim:${req.serial}`, 'claims.reissue');
         break;
       case 'pending':
         answer = { v: 1, id: req.id, state: 'pending', reason: 'waiting for ops to approve this serial' };
@@ -194,6 +256,16 @@ export class Registry {
     return answer;
   }
 
+  /**
+   * Did ops give this serial's claim secret (boxes.register with the label's secret), rather than the
+   * broker trusting the first secret it saw? A secret ops issued has its Mosquitto form too (issue()); one
+   * trusted on first use (claimSeen) has only the hash the broker made.
+   */
+  private async hasOpsClaimSecret(serial: string): Promise<boolean> {
+    const cred = await this.store.getCredential(`claim:${serial}`);
+    return !!cred && !cred.revokedAt && cred.mosquittoHash !== null;
+  }
+
   /** Give a box its device id and a new secret; returns the claim answer (with the secret). */
   private async approve(box: Box, actor: string, action: string): Promise<ClaimResponse> {
     const deviceId = box.deviceId ?? deviceIdForSerial(box.serial);
@@ -202,6 +274,7 @@ export class Registry {
     const after = await this.store.updateBox(box.serial, { deviceId, claimState: 'approved' });
     await this.audit(actor, action, `box:${box.serial}`, box, after);
     if (box.claimState !== 'approved') this.o.bus.emit('box.approved', { box: after });
+    this.o.sink.claimSettled?.(box.serial);
     log.info({ serial: box.serial, deviceId, action }, 'box credentials issued');
     return {
       v: 1,
@@ -255,6 +328,7 @@ export class Registry {
       );
     }
     const after = await this.store.updateBox(serial, { claimState: 'rejected' });
+    this.o.sink.claimSettled?.(serial);
     await this.audit(actor, 'claims.reject', `box:${serial}`, box, { ...after, reason });
     if (box.lastClaimRequestId) {
       const answer: ClaimResponse = { v: 1, id: box.lastClaimRequestId, state: 'rejected', reason };

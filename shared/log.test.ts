@@ -18,6 +18,15 @@ describe('phone number masking in logs', () => {
     expect(maskInText(uuid)).toBe(uuid);
   });
 
+  it('masks numbers of every shape the scanner knows: glued to letters, international, side by side', () => {
+    expect(maskInText('x+15553330001')).toBe('x+*******0001');
+    expect(maskInText('+15553330002abc')).toBe('+*******0002abc');
+    expect(maskInText('calls 07700900123 07700900124 today')).toBe('calls *******0123 *******0124 today');
+    expect(maskInText('from +44 7700 900123, ok')).toBe('from +********0123, ok');
+    expect(maskInText('at "2026-12-02T00:12:31.397Z"')).toBe('at "2026-12-02T00:12:31.397Z"');
+    expect(maskInText('id abc1234567')).toBe('id abc1234567');
+  });
+
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
   it.each(levels)('masks numbers at level %s in the message and in nested fields', (level) => {
     const dest = new MemoryLogStream();

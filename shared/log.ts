@@ -35,14 +35,6 @@ const PHONE_KEYS = new Set([
   'contacts',
 ]);
 
-/**
- * A phone number inside free text: an optional +, then 7 to 15 digits that
- * may be split by single spaces, dashes, dots or brackets. Sequences longer
- * than that (IMEI, ICCID, timestamps in ms) are left alone by the digit
- * count check in maskInText; digits joined to letters or dashes (UUIDs) too.
- */
-const PHONE_IN_TEXT = /(?<![\w+-])\+?\(?\d(?:[\d\s().-]{5,20})\d(?![\w-])/g;
-
 function digitsOf(s: string): string {
   return s.replace(/\D/g, '');
 }
@@ -56,11 +48,96 @@ export function maskNumber(value: string): string {
   return plus + '*'.repeat(digits.length - keep) + digits.slice(digits.length - keep);
 }
 
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+/** What may sit between the digits of one number: "+1 (555) 123-4567", "555.123.4567", "555/1234567". */
+const SEPARATORS = new Set([' ', '-', '.', '(', ')', '/', '\u00a0']);
+/** A character that glues a run of digits into a bigger token (an id, a UUID, a hex string, a word). */
+const GLUE = /[\p{L}\p{N}_-]/u;
+/** E.164 allows 15 digits; national numbers are at least 7. */
+const MIN_DIGITS = 7;
+const MAX_DIGITS = 15;
+
+/**
+ * Phone numbers in free text, found by a small scanner rather than one
+ * pattern:
+ * - a run is an optional "+" and digits with at most two separators between
+ *   neighbours (space . - / and brackets);
+ * - a run starting with "+" is an international number: masked whatever
+ *   touches it ("x+15553330001", "+15553330002abc");
+ * - a run without "+" is masked unless glued to a letter, digit, "_" or "-"
+ *   on either side (ids, UUIDs, hex, "T" of a timestamp);
+ * - a run with more digits than one number can have is split at its spaces
+ *   into numbers of 7 to 15 digits ("07700900123 07700900124" is two); a run
+ *   over 15 digits with no space (IMEI, ICCID, times in ms) is left alone.
+ */
 export function maskInText(text: string): string {
-  return text.replace(PHONE_IN_TEXT, (m) => {
-    const n = digitsOf(m).length;
-    return n >= 7 && n <= 15 ? maskNumber(m) : m;
-  });
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i] as string;
+    const plus = ch === '+' && isDigit(text[i + 1]);
+    if (!plus && !isDigit(ch) && !(ch === '(' && isDigit(text[i + 1]))) {
+      out += ch;
+      i++;
+      continue;
+    }
+    let j = plus || ch === '(' ? i + 1 : i;
+    let end = j;
+    while (j < text.length) {
+      if (isDigit(text[j])) {
+        j++;
+        end = j;
+        continue;
+      }
+      let k = j;
+      while (k < text.length && k - j < 2 && SEPARATORS.has(text[k] as string)) k++;
+      if (k > j && isDigit(text[k])) {
+        j = k;
+        continue;
+      }
+      // a closing bracket right after the digits belongs to the run ("(555)")
+      if (text[j] === ')' && text.slice(i, j).includes('(')) end = j + 1;
+      break;
+    }
+    const run = text.slice(i, end);
+    const glued = !plus && (GLUE.test(text[i - 1] ?? '') || GLUE.test(text[end] ?? ''));
+    out += glued ? run : maskRun(run);
+    i = end;
+  }
+  return out;
+}
+
+/** Mask the numbers in one run of digits and separators (see maskInText). */
+function maskRun(run: string): string {
+  const n = digitsOf(run).length;
+  if (n <= MAX_DIGITS) return n >= MIN_DIGITS ? maskNumber(run) : run;
+  // More digits than one number: split at spaces into numbers.
+  const parts = run.split(/(\s+)/);
+  let out = '';
+  let current = '';
+  const flush = () => {
+    const d = digitsOf(current).length;
+    out += d >= MIN_DIGITS && d <= MAX_DIGITS ? maskNumber(current) : current;
+    current = '';
+  };
+  for (const part of parts) {
+    if (/^\s+$/.test(part)) {
+      if (current) current += part;
+      else out += part;
+      continue;
+    }
+    const have = digitsOf(current).length;
+    const add = digitsOf(part).length;
+    if (current && (have + add > MAX_DIGITS || (have >= MIN_DIGITS && add >= MIN_DIGITS))) {
+      const trailing = /\s+$/.exec(current)?.[0] ?? '';
+      current = current.slice(0, current.length - trailing.length);
+      flush();
+      out += trailing;
+    }
+    current += part;
+  }
+  if (current) flush();
+  return out;
 }
 
 const MAX_DEPTH = 8;

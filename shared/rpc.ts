@@ -200,6 +200,9 @@ export class RpcRequester<T extends MethodTable> {
   }
 }
 
+/** The largest answer a responder sends (bytes of JSON); above, the caller is asked to page. */
+export const DEFAULT_MAX_ANSWER_BYTES = 1_048_576;
+
 export interface RequestContext {
   topic: string;
   id: string;
@@ -225,8 +228,15 @@ export type Handlers<T extends MethodTable> = {
 /**
  * Answers requests on `requestFilter`. A handler may throw a CallboxError
  * (its code goes back) or anything else (Internal). Answers are cached by
- * request id for `dedupWindow` entries so a redelivered request (QoS 1) is
- * not executed twice.
+ * requester and request id for `dedupWindow` entries so a redelivered
+ * request (QoS 1) is not executed twice. The requester is the request
+ * topic (…/_ops/<user>/req, …/<deviceId>/fleet/req): the broker lets only
+ * that identity publish there, so one requester's answer is never replayed
+ * to another who guessed or saw its id (docs/SECURITY.md).
+ *
+ * An answer larger than `maxAnswerBytes` (default 1 MiB) is replaced by a
+ * PayloadTooLarge error asking for a smaller page: no answer can grow past a
+ * known bound, whatever the data.
  */
 export class RpcResponder<T extends MethodTable> {
   private readonly answered = new Map<string, string>();
@@ -256,6 +266,8 @@ export class RpcResponder<T extends MethodTable> {
       now?: () => number;
       /** Who answers, in a refusal's text ("this box"); default "the responder". */
       side?: string;
+      /** Answers larger than this become a PayloadTooLarge error asking for a smaller page. */
+      maxAnswerBytes?: number;
     },
   ) {}
 
@@ -294,29 +306,31 @@ export class RpcResponder<T extends MethodTable> {
     } catch {
       /* reported by decodePayload below */
     }
-    const cached = id ? this.answered.get(id) : undefined;
+    // Keyed by who asked (the request topic, which the broker binds to one identity) and the id.
+    const key = id ? `${topic}\u0000${id}` : undefined;
+    const cached = key ? this.answered.get(key) : undefined;
     if (cached) {
       this.client.publish(replyTo, cached, { qos: 1 });
       return;
     }
-    const running = id ? this.inProgress.get(id) : undefined;
+    const running = key ? this.inProgress.get(key) : undefined;
     if (running) {
       raw = await running;
       this.client.publish(replyTo, raw, { qos: 1 });
       return;
     }
     const work = this.execute(topic, payload, id);
-    if (id) this.inProgress.set(id, work);
+    if (key) this.inProgress.set(key, work);
     raw = await work;
-    if (id) {
-      this.inProgress.delete(id);
-      this.remember(id, raw);
+    if (key) {
+      this.inProgress.delete(key);
+      this.remember(key, raw);
     }
     this.client.publish(replyTo, raw, { qos: 1 });
   }
 
-  private remember(id: string, raw: string): void {
-    this.answered.set(id, raw);
+  private remember(key: string, raw: string): void {
+    this.answered.set(key, raw);
     const max = this.opts.dedupWindow ?? 1000;
     while (this.answered.size > max) {
       const first = this.answered.keys().next().value;
@@ -372,7 +386,16 @@ export class RpcResponder<T extends MethodTable> {
     try {
       const params = validate(spec.params, req.params, `params of ${req.method}`);
       const result = await handler(params as never, { topic, id: req.id });
-      return JSON.stringify({ v: 1, id: req.id, ok: true, result });
+      const raw = JSON.stringify({ v: 1, id: req.id, ok: true, result });
+      const max = this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+      if (Buffer.byteLength(raw) > max) {
+        throw new CallboxError(
+          ErrorCode.PayloadTooLarge,
+          `the answer to ${req.method} would be ${Buffer.byteLength(raw)} bytes, over the ${max} bytes an answer may have: ask for fewer (limit) and page on with the cursor`,
+          { bytes: Buffer.byteLength(raw), max },
+        );
+      }
+      return raw;
     } catch (e) {
       return fail(e);
     }

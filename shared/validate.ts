@@ -142,9 +142,26 @@ export function validate<T extends TSchema>(schema: T, value: unknown, what: str
 }
 
 /** Parse a JSON MQTT payload and validate it; a parse failure is a validation error too. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a payload, refusing invalid UTF-8 (which toString would turn into U+FFFD silently, storing
+ * something the sender never sent).
+ */
+export function utf8Of(payload: Buffer | string, what: string): string {
+  if (typeof payload === 'string') return payload;
+  try {
+    return UTF8.decode(payload);
+  } catch {
+    throw new CallboxError(ErrorCode.ValidationFailed, `${what} is not valid UTF-8`, {
+      problems: [{ path: '/', value: `${payload.length} bytes`, expected: 'UTF-8 text (JSON)' }],
+    });
+  }
+}
+
 export function decodePayload<T extends TSchema>(schema: T, payload: Buffer | string, what: string): Static<T> {
   let value: unknown;
-  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+  const text = utf8Of(payload, what);
   try {
     value = JSON.parse(text);
   } catch (e) {

@@ -231,7 +231,7 @@ describe('acknowledgement links', () => {
   it('verifies its own tokens and refuses tampered or expired ones', () => {
     const links = new AlertLinks('link-secret', 'http://fleet.test/', 60_000);
     const t = links.token('alert-1', 'ack', 'alice', 1_000);
-    expect(links.verify(t, 2_000)).toEqual({ alertId: 'alert-1', action: 'ack', who: 'alice', exp: 61_000 });
+    expect(links.verify(t, 2_000)).toEqual({ alertId: 'alert-1', action: 'ack', who: 'alice', exp: 61_000, epoch: 0 });
     expect(links.url('alert-1', 'resolve', 'bob')).toMatch(/^http:\/\/fleet\.test\/alerts\/link\?t=[\w-]+\.[\w-]+$/);
     const [payload, sig] = t.split('.');
     const forged = `${Buffer.from(JSON.stringify({ a: 'alert-1', x: 'resolve', w: 'alice', e: 61_000 })).toString('base64url')}.${sig}`;

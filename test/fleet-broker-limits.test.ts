@@ -112,14 +112,16 @@ describe('embedded broker listeners and limits', () => {
 
   it('counts and rejects malformed payloads without storing them or dropping the box', async () => {
     const before = tf.fleet.metrics().rejectedMessages;
-    const c = await connectClient(tf.url, { username: box.username, password: box.password });
-    const t = deviceTopics(box.deviceId);
+    // Another box: the rate is per identity, and the test above spent this box's.
+    const other = await provisionBox(tf, 'LIM-0002');
+    const c = await connectClient(tf.url, { username: other.username, password: other.password });
+    const t = deviceTopics(other.deviceId);
     await c.publishAsync(t.events, '{"v":1,"type":"panic.pressed"', { qos: 1 });
     await c.publishAsync(t.telemetry, JSON.stringify({ v: 1, at: 'yesterday' }), { qos: 1 });
     await c.publishAsync(t.status, JSON.stringify({ v: 2, state: 'online' }), { qos: 1 });
     await expect.poll(() => tf.fleet.metrics().rejectedMessages - before).toBe(3);
     expect(c.connected).toBe(true);
-    expect(await tf.fleet.store.countEvents({ deviceId: box.deviceId })).toBe(1);
+    expect(await tf.fleet.store.countEvents({ deviceId: other.deviceId })).toBe(0);
     c.end(true);
   });
 });

@@ -61,7 +61,10 @@ describe('voicemail upload to the fleet', () => {
     expect(stored.map((s) => [s.deviceId, s.voicemailId, s.sha256])).toEqual([
       [deviceId, meta.voicemailId, meta.sha256],
     ]);
-    expect(readFileSync(join(vmDir, deviceId, `${meta.voicemailId}.wav`)).equals(wav)).toBe(true);
+    // Encrypted at rest: the file is not the WAV, the receiver gives it back whole.
+    expect(readFileSync(join(vmDir, deviceId, `${meta.voicemailId}.wav`)).includes(wav.subarray(44, 1044))).toBe(false);
+    const receiver = tf.fleet.feature<ReturnType<ReturnType<typeof voicemailFeature>>>('voicemail')?.receiver;
+    expect((await receiver?.read(deviceId, meta.voicemailId))?.equals(wav)).toBe(true);
     expect(await vault.pending()).toEqual([]);
   });
 });

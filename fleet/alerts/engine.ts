@@ -1106,8 +1106,8 @@ export class AlertEngine {
       occurrences: alert.occurrences,
       firstAt: alert.firstAt,
       lastAt: alert.lastAt,
-      ackUrl: links ? links.url(alert.id, 'ack', who, this.now()) : '',
-      resolveUrl: links ? links.url(alert.id, 'resolve', who, this.now()) : '',
+      ackUrl: links ? links.url(alert.id, 'ack', who, this.now(), alert.epoch) : '',
+      resolveUrl: links ? links.url(alert.id, 'resolve', who, this.now(), alert.epoch) : '',
       step: alert.nextStep,
       epoch: alert.epoch,
     };
@@ -1146,8 +1146,10 @@ export class AlertEngine {
   }
 
   /** Acknowledge: stop escalating; re-opens if not resolved within ackTimeoutMin. Idempotent. */
-  async acknowledge(alertId: string, by: string): Promise<Alert> {
+  /** Acknowledge; with `epoch` (a link's), only that opening of the alert: a link from before a re-open is refused. */
+  async acknowledge(alertId: string, by: string, opts: { epoch?: number } = {}): Promise<Alert> {
     const a = await this.mustGet(alertId);
+    this.checkEpoch(a, opts.epoch);
     if (a.state !== 'open') return a;
     const s = await this.settingsOf(a.clinicId);
     const updated = await this.deps.alerts.updateAlert(
@@ -1161,7 +1163,11 @@ export class AlertEngine {
       },
       { state: 'open', epoch: a.epoch },
     );
-    if (!updated) return this.mustGet(alertId);
+    if (!updated) {
+      const now = await this.mustGet(alertId);
+      this.checkEpoch(now, opts.epoch);
+      return now;
+    }
     await this.deps.alerts.appendLog({ alertId, at: this.iso(), action: 'acknowledged', by, detail: null });
     this.log.info({ alertId, by }, 'alert acknowledged');
     if (updated.condition === 'panic' && updated.deviceId && typeof updated.details.panicId === 'string') {
@@ -1177,18 +1183,30 @@ export class AlertEngine {
   }
 
   /** Resolve: the alert is over. Idempotent. */
-  async resolve(alertId: string, by: string, why?: string): Promise<Alert> {
+  async resolve(alertId: string, by: string, why?: string, opts: { epoch?: number } = {}): Promise<Alert> {
     const a = await this.mustGet(alertId);
     if (a.state === 'resolved') return a;
+    this.checkEpoch(a, opts.epoch);
     const updated = await this.deps.alerts.updateAlert(
       alertId,
       { state: 'resolved', resolvedAt: this.iso(), resolvedBy: by, nextStepAt: null, ackDeadline: null },
-      { state: ['open', 'acknowledged'] },
+      opts.epoch === undefined
+        ? { state: ['open', 'acknowledged'] }
+        : { state: ['open', 'acknowledged'], epoch: opts.epoch },
     );
     if (!updated) return this.mustGet(alertId);
     await this.deps.alerts.appendLog({ alertId, at: this.iso(), action: 'resolved', by, detail: why ?? null });
     this.log.info({ alertId, by, why }, 'alert resolved');
     return updated;
+  }
+
+  /** A link for another opening of the alert than the current one acts on nothing (NotAuthorized). */
+  private checkEpoch(a: Alert, epoch: number | undefined): void {
+    if (epoch === undefined || epoch === a.epoch) return;
+    throw new CallboxError(
+      ErrorCode.NotAuthorized,
+      `this link was sent for an earlier opening of alert ${a.shortCode}; it opened again since: use the link in the newest message`,
+    );
   }
 
   /** Acknowledge or resolve by the 4-digit code (CLI, SMS). */

@@ -32,6 +32,14 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
   app: FastifyInstance,
   { engine, links },
 ) => {
+  // The page's button is an HTML form: browsers post it as application/x-www-form-urlencoded (with an empty
+  // body), which fastify refuses (415) without a parser. Everything the action needs is in the signed token.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 4096 },
+    (_req, _body, done) => done(null, {}),
+  );
+
   const claimsOf = (token: string, reply: FastifyReply): LinkClaims | undefined => {
     try {
       return links.verify(token);
@@ -49,6 +57,17 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
     if (!claims) return reply;
     try {
       const { alert } = await engine.get(claims.alertId);
+      if (alert.epoch !== claims.epoch && alert.state !== 'resolved') {
+        return reply
+          .code(403)
+          .type('text/html')
+          .send(
+            page(
+              'Link not valid',
+              `<h1>This link is out of date</h1><p>Alert ${esc(alert.shortCode)} opened again after this link was sent: use the link in the newest message.</p>`,
+            ),
+          );
+      }
       const verb = claims.action === 'ack' ? 'Acknowledge' : 'Resolve';
       const done =
         alert.state === 'resolved' || (claims.action === 'ack' && alert.state === 'acknowledged')
@@ -78,8 +97,8 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
       const by = `link:${claims.who}`;
       const alert =
         claims.action === 'ack'
-          ? await engine.acknowledge(claims.alertId, by)
-          : await engine.resolve(claims.alertId, by, 'link');
+          ? await engine.acknowledge(claims.alertId, by, { epoch: claims.epoch })
+          : await engine.resolve(claims.alertId, by, 'link', { epoch: claims.epoch });
       return reply
         .type('text/html')
         .send(
@@ -93,7 +112,11 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
           ),
         );
     } catch (e) {
-      const code = isCallboxError(e, ErrorCode.AlertNotFound) ? 404 : 500;
+      const code = isCallboxError(e, ErrorCode.AlertNotFound)
+        ? 404
+        : isCallboxError(e, ErrorCode.NotAuthorized)
+          ? 403
+          : 500;
       return reply
         .code(code)
         .type('text/html')

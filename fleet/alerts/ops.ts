@@ -34,6 +34,7 @@ export function alertOpsHandlers(engine: AlertEngine, authorize: Authorize) {
         ...(p.state ? { state: p.state } : {}),
         ...(p.condition ? { condition: p.condition } : {}),
         ...(p.limit ? { limit: p.limit } : {}),
+        ...(p.before ? { before: p.before } : {}),
       });
     },
     'alerts.show': async (p: P<'alerts.show'>, ctx: Ctx) => {

@@ -317,6 +317,10 @@ export class SqlAlertStore implements AlertStore {
       params.push(filter.condition);
       where.push(`condition = $${params.length}`);
     }
+    if (filter.before) {
+      params.push(filter.before);
+      where.push(`id < $${params.length}`);
+    }
     if (filter.state === 'active') where.push("state <> 'resolved'");
     else if (filter.state) {
       params.push(filter.state);

@@ -85,6 +85,8 @@ export interface AlertFilter {
   clinicId?: string;
   state?: AlertState | 'active';
   condition?: Condition;
+  /** Only alerts older than this id (paging newest first). */
+  before?: string;
   limit?: number;
 }
 

@@ -6,7 +6,7 @@
  * mosquitto_passwd writes for Mosquitto 2.x), at the moment the secret is
  * made: plain secrets are never stored.
  */
-import { createHash, pbkdf2Sync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, pbkdf2, pbkdf2Sync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 export interface ScryptParams {
   N: number;
@@ -60,6 +60,22 @@ export async function verifySecret(secret: string, encoded: string): Promise<boo
 export function mosquittoHash(secret: string, iterations = 101): string {
   const salt = randomBytes(12);
   const key = pbkdf2Sync(secret, salt, iterations, 64, 'sha512');
+  return `$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/**
+ * PBKDF2 iterations for the Mosquitto form of secrets people chose or print (label claim secrets, ops
+ * passwords): OWASP's figure for PBKDF2-HMAC-SHA512. Machine secrets (32 random bytes) keep Mosquitto's
+ * 101: their entropy, not the work factor, is what protects them.
+ */
+export const HUMAN_PBKDF2_ITERATIONS = 210_000;
+
+/** mosquittoHash without blocking the event loop (the pbkdf2 work runs in libuv's pool). */
+export async function mosquittoHashAsync(secret: string, iterations = 101): Promise<string> {
+  const salt = randomBytes(12);
+  const key = await new Promise<Buffer>((resolve, reject) =>
+    pbkdf2(secret, salt, iterations, 64, 'sha512', (err, k) => (err ? reject(err) : resolve(k))),
+  );
   return `$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 

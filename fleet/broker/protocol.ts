@@ -22,11 +22,20 @@ export interface BrokerLimits {
   ratePerSecond: number;
   /** Bucket size: a burst allowed above the rate. */
   rateBurst: number;
+  /** Unknown serials one source address may have trusted on first use per minute (burst the same). */
+  claimNewPerSourcePerMinute: number;
+  /** Unknown serials trusted on first use and waiting for ops, at most (above: refused before any hashing). */
+  claimPendingMax: number;
+  /** Failed password checks one source address may cost per minute; above, its logins are refused before scrypt. */
+  authFailuresPerSourcePerMinute: number;
 }
 
 export interface BrokerListenOptions {
   host: string;
-  port: number;
+  /** Plaintext MQTT/TCP for clients; null: none (TLS only), the fleet then uses a loopback internal listener. */
+  port: number | null;
+  /** The internal listener's port (restarts reuse the first one picked). */
+  internalPort?: number | null;
   tlsPort: number | null;
   wsPort: number | null;
   tlsCertFile: string | null;
@@ -42,12 +51,15 @@ export interface BrokerStartMessage {
   credentials: BrokerCredential[];
   /** Claim usernames never to trust on first use again (rejected or decommissioned boxes). */
   blocked: string[];
+  /** Claim usernames of claims waiting for ops (counted against claimPendingMax). */
+  pendingClaims: string[];
 }
 
 export type ToChild =
   | BrokerStartMessage
   | { t: 'cred'; credential: BrokerCredential }
-  | { t: 'revoke'; username: string; reason: string }
+  | { t: 'revoke'; username: string; reason: string; block: boolean }
+  | { t: 'claim-settled'; username: string }
   | { t: 'stats' }
   | { t: 'stop' };
 
@@ -58,12 +70,29 @@ export interface BrokerStats {
   subscribeDenied: number;
   tooLarge: number;
   rateLimited: number;
+  /** Unknown serials refused before hashing (rate per source, cap, secret length). */
+  claimRefused: number;
   messagesIn: number;
 }
 
+/** What the broker refused: a login, a claim of an unknown serial, a publish, a subscribe, a size, a rate. */
+export type RefusalKind = 'auth' | 'claim' | 'publish' | 'subscribe' | 'size' | 'rate';
+
 export type FromChild =
-  | { t: 'ready'; ports: { tcp: number; tls: number | null; ws: number | null }; pid: number }
-  | { t: 'listen-error'; listener: 'tcp' | 'tls' | 'ws'; host: string; port: number; code: string; message: string }
+  | {
+      t: 'ready';
+      ports: { tcp: number | null; tls: number | null; ws: number | null; internal: number | null };
+      pid: number;
+    }
+  | {
+      t: 'listen-error';
+      listener: 'tcp' | 'tls' | 'ws' | 'internal';
+      host: string;
+      port: number;
+      code: string;
+      message: string;
+    }
   | { t: 'claim-seen'; serial: string; hash: string }
   | { t: 'stats'; stats: BrokerStats }
+  | { t: 'refused'; kind: RefusalKind; who: string; source: string; reason: string; suppressed: number }
   | { t: 'revoked'; username: string; closed: number };

@@ -34,12 +34,17 @@ export interface SupervisorOptions {
   credentials: BrokerCredential[];
   /** Claim usernames not to trust on first use (rejected or decommissioned boxes). */
   blocked: string[];
+  /** Claim usernames of claims waiting for ops (their number is capped by limits.claimPendingMax). */
+  pendingClaims?: string[];
   /** Called when the broker saw an unknown serial's claim secret (trust on first use). */
   onClaimSeen?: (serial: string, hash: string) => void;
 }
 
 export interface BrokerPorts {
-  tcp: number;
+  /** Plaintext MQTT for clients; null when TLS only. */
+  tcp: number | null;
+  /** Loopback plaintext listener for the fleet's own client when there is no `tcp` (the fleet identity only). */
+  internal: number | null;
   tls: number | null;
   ws: number | null;
 }
@@ -60,18 +65,26 @@ function childEntry(): { file: string; loader: string[] } {
   return { file: join(here, 'child.ts'), loader: ['--import', tsxLoader()] };
 }
 
-const LISTENER_NAMES = { tcp: 'MQTT/TCP', tls: 'MQTT/TLS', ws: 'MQTT/WebSocket' } as const;
-const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort' } as const;
+const LISTENER_NAMES = {
+  tcp: 'MQTT/TCP',
+  tls: 'MQTT/TLS',
+  ws: 'MQTT/WebSocket',
+  internal: 'the internal MQTT/TCP (loopback, fleet only)',
+} as const;
+const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort', internal: 'port' } as const;
 
 export class BrokerSupervisor extends EventEmitter {
   private child: ChildProcess | undefined;
   private readonly creds = new Map<string, BrokerCredential>();
   private readonly blocked = new Set<string>();
+  private readonly pending = new Set<string>();
   private stopping = false;
   private backoffMs = 100;
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private statsWaiters: ((s: BrokerStats) => void)[] = [];
+  /** The broker's counters as last pushed (within a second of a change); undefined before any. */
+  lastStats: BrokerStats | undefined;
   /** Set after the first successful start. */
   ports: BrokerPorts | undefined;
   restarts = 0;
@@ -80,6 +93,7 @@ export class BrokerSupervisor extends EventEmitter {
     super();
     for (const c of opts.credentials) this.creds.set(c.username, c);
     for (const u of opts.blocked) this.blocked.add(u);
+    for (const u of opts.pendingClaims ?? []) this.pending.add(u);
   }
 
   get pid(): number | undefined {
@@ -142,6 +156,7 @@ export class BrokerSupervisor extends EventEmitter {
             break;
           }
           case 'claim-seen':
+            this.pending.add(`claim:${m.serial}`);
             this.creds.set(`claim:${m.serial}`, {
               username: `claim:${m.serial}`,
               kind: 'claim',
@@ -151,7 +166,14 @@ export class BrokerSupervisor extends EventEmitter {
             this.opts.onClaimSeen?.(m.serial, m.hash);
             break;
           case 'stats':
+            this.lastStats = m.stats;
             for (const w of this.statsWaiters.splice(0)) w(m.stats);
+            break;
+          case 'refused':
+            log.warn(
+              { kind: m.kind, who: m.who, source: m.source, reason: m.reason, suppressed: m.suppressed },
+              'broker refused',
+            );
             break;
           case 'revoked':
             log.info({ username: m.username, closed: m.closed }, 'credential revoked in broker');
@@ -173,7 +195,13 @@ export class BrokerSupervisor extends EventEmitter {
         this.scheduleRestart();
       });
       const listen = this.ports
-        ? { ...this.opts.listen, port: this.ports.tcp, tlsPort: this.ports.tls, wsPort: this.ports.ws }
+        ? {
+            ...this.opts.listen,
+            port: this.ports.tcp,
+            tlsPort: this.ports.tls,
+            wsPort: this.ports.ws,
+            internalPort: this.ports.internal,
+          }
         : this.opts.listen;
       this.sendTo(child, {
         t: 'start',
@@ -182,6 +210,7 @@ export class BrokerSupervisor extends EventEmitter {
         claimTrustOnFirstUse: this.opts.claimTrustOnFirstUse,
         credentials: [...this.creds.values()],
         blocked: [...this.blocked],
+        pendingClaims: [...this.pending],
       });
     });
   }
@@ -212,11 +241,22 @@ export class BrokerSupervisor extends EventEmitter {
     this.sendTo(this.child, { t: 'cred', credential: c });
   }
 
-  /** Forget a credential and close its sessions at once. */
-  revoke(username: string, reason: string): void {
+  /**
+   * Forget a credential and close its sessions at once. A claim username is blocked from trust on first use
+   * too, unless `block` is false (an expired claim: its serial may be claimed anew).
+   */
+  revoke(username: string, reason: string, block = true): void {
     this.creds.delete(username);
-    if (username.startsWith('claim:')) this.blocked.add(username);
-    this.sendTo(this.child, { t: 'revoke', username, reason });
+    this.pending.delete(username);
+    const blocks = block && username.startsWith('claim:');
+    if (blocks) this.blocked.add(username);
+    this.sendTo(this.child, { t: 'revoke', username, reason, block: blocks });
+  }
+
+  /** A claim waiting for ops was approved or rejected: it no longer counts against claimPendingMax. */
+  claimSettled(serial: string): void {
+    this.pending.delete(`claim:${serial}`);
+    this.sendTo(this.child, { t: 'claim-settled', username: `claim:${serial}` });
   }
 
   async stats(timeoutMs = 2000): Promise<BrokerStats | undefined> {

@@ -74,6 +74,43 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       );
     });
 
+    it('pages boxes, clinics and organisations from a cursor in key order', async () => {
+      for (const serial of ['PG-0003', 'PG-0001', 'PG-0002']) await store.createBox({ serial, claimState: 'pending' });
+      const first = await store.listBoxes({ claimState: 'pending', limit: 2 });
+      expect(first.map((b) => b.serial)).toEqual(['PG-0001', 'PG-0002']);
+      const rest = await store.listBoxes({ claimState: 'pending', limit: 2, after: 'PG-0002' });
+      expect(rest.map((b) => b.serial)).toEqual(['PG-0003']);
+      const made = [];
+      for (const name of ['Same', 'Same', 'Alpha']) {
+        made.push(
+          await store.createClinic({
+            organisationId: null,
+            name,
+            timezone: 'UTC',
+            phoneNumbers: [],
+            answeringService: null,
+            contacts: [],
+          }),
+        );
+      }
+      const all = await store.listClinics();
+      const paged = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.listClinics({ limit: 1, ...(after ? { after } : {}) });
+        paged.push(...page);
+        if (page.length < 1) break;
+        after = page[0]?.id;
+      }
+      expect(paged.map((c) => c.id)).toEqual(all.map((c) => c.id));
+      expect(new Set(paged.map((c) => c.id)).size).toBe(all.length);
+      for (const name of ['Org B', 'Org A']) await store.createOrganisation(name);
+      const orgs = await store.listOrganisations();
+      const o1 = await store.listOrganisations({ limit: 1 });
+      const o2 = await store.listOrganisations({ limit: 10, after: o1[0]?.id as string });
+      expect([...o1, ...o2].map((o) => o.id)).toEqual(orgs.map((o) => o.id));
+    });
+
     it('creates, finds, updates and filters boxes', async () => {
       const b = await store.createBox({ serial: 'CB-0001', claimState: 'registered' });
       expect(b).toMatchObject({ serial: 'CB-0001', deviceId: null, claimState: 'registered', desiredVersion: 0 });

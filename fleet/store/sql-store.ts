@@ -8,6 +8,7 @@ import type { AnyEvent } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
+import type { PatientCipher } from '../crypto/patient-data.js';
 import { type Dialect, MIGRATIONS, migrationSql } from './migrations.js';
 import type {
   AuditEntry,
@@ -26,6 +27,7 @@ import type {
   OpsRole,
   OpsUser,
   Organisation,
+  Page,
   SeqGap,
   Store,
   StoredEvent,
@@ -169,6 +171,12 @@ function toEvent(r: Row): StoredEvent {
 export abstract class SqlStore implements Store {
   abstract readonly kind: Dialect;
   protected abstract readonly db: Driver;
+  /** Seals patient fields of event bodies at rest (fleet/crypto/patient-data.ts); none: stored as sent. */
+  protected patient: PatientCipher | undefined;
+
+  usePatientCipher(cipher: PatientCipher): void {
+    this.patient = cipher;
+  }
 
   /** A parameter where the database cannot infer its type (INSERT ... SELECT). */
   protected cast(param: string, _type: 'json' | 'ts' | 'bool'): string {
@@ -246,8 +254,13 @@ export abstract class SqlStore implements Store {
     return org;
   }
 
-  async listOrganisations(): Promise<Organisation[]> {
-    const rows = await this.db.query('SELECT * FROM organisations ORDER BY name');
+  async listOrganisations(page: Page = {}): Promise<Organisation[]> {
+    const params: unknown[] = [];
+    const where = page.after ? pageAfter('organisations', params, page.after) : '';
+    const rows = await this.db.query(
+      `SELECT * FROM organisations ${where ? `WHERE ${where}` : ''} ORDER BY name, id${limitOf(params, page.limit)}`,
+      params,
+    );
     return rows.map((r) => ({ id: String(r.id), name: String(r.name), createdAt: iso(r.created_at) }));
   }
 
@@ -298,10 +311,18 @@ export abstract class SqlStore implements Store {
     return rows[0] ? toClinic(rows[0]) : undefined;
   }
 
-  async listClinics(filter: { organisationId?: string } = {}): Promise<Clinic[]> {
-    const rows = filter.organisationId
-      ? await this.db.query('SELECT * FROM clinics WHERE organisation_id = $1 ORDER BY name', [filter.organisationId])
-      : await this.db.query('SELECT * FROM clinics ORDER BY name');
+  async listClinics(filter: { organisationId?: string } & Page = {}): Promise<Clinic[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.organisationId) {
+      params.push(filter.organisationId);
+      where.push(`organisation_id = $${params.length}`);
+    }
+    if (filter.after) where.push(pageAfter('clinics', params, filter.after));
+    const rows = await this.db.query(
+      `SELECT * FROM clinics ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY name, id${limitOf(params, filter.limit)}`,
+      params,
+    );
     return rows.map(toClinic);
   }
 
@@ -322,6 +343,14 @@ export abstract class SqlStore implements Store {
       ),
     );
     return toBox(rows[0] as Row);
+  }
+
+  async deletePendingBox(serial: string): Promise<boolean> {
+    const rows = await this.db.query(
+      "DELETE FROM boxes WHERE serial = $1 AND claim_state = 'pending' RETURNING serial",
+      [serial],
+    );
+    return rows.length > 0;
   }
 
   async updateBox(serial: string, patch: BoxPatch): Promise<Box> {
@@ -364,8 +393,12 @@ export abstract class SqlStore implements Store {
       params.push(filter.claimState);
       where.push(`claim_state = $${params.length}`);
     }
+    if (filter.after) {
+      params.push(filter.after);
+      where.push(`serial > $${params.length}`);
+    }
     const rows = await this.db.query(
-      `SELECT * FROM boxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial`,
+      `SELECT * FROM boxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial${limitOf(params, filter.limit)}`,
       params,
     );
     return rows.map(toBox);
@@ -538,6 +571,10 @@ export abstract class SqlStore implements Store {
       params.push(filter.actor);
       where.push(`actor = $${params.length}`);
     }
+    if (filter.beforeId !== undefined) {
+      params.push(filter.beforeId);
+      where.push(`id < $${params.length}`);
+    }
     params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
     const rows = await this.db.query(
       `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
@@ -562,7 +599,7 @@ export abstract class SqlStore implements Store {
         e.type,
         new Date(e.at).toISOString(),
         receivedAt,
-        JSON.stringify(e.body),
+        JSON.stringify(this.patient ? this.patient.sealFields(e.body) : e.body),
       );
       values.push(`(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
     }
@@ -585,13 +622,17 @@ export abstract class SqlStore implements Store {
     if (filter.type) add('type = ?', filter.type);
     if (filter.since) add('received_at >= ?', new Date(filter.since).toISOString());
     if (filter.afterId) add('id > ?', filter.afterId);
+    if (filter.beforeId) add('id < ?', filter.beforeId);
     params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
     const order = filter.order === 'asc' ? 'ASC' : 'DESC';
     const rows = await this.db.query(
       `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${order} LIMIT $${params.length}`,
       params,
     );
-    return rows.map(toEvent);
+    return rows.map((r) => {
+      const e = toEvent(r);
+      return this.patient ? { ...e, body: this.patient.openFields(e.body) } : e;
+    });
   }
 
   async countEvents(filter: { deviceId?: string } = {}): Promise<number> {
@@ -619,4 +660,18 @@ export abstract class SqlStore implements Store {
     );
     return rows.map((r) => ({ deviceId: String(r.device_id), fromSeq: num(r.from_seq), toSeq: num(r.to_seq) }));
   }
+}
+
+/** " LIMIT $n" for a page size (nothing: all rows). */
+function limitOf(params: unknown[], limit: number | undefined): string {
+  if (limit === undefined) return '';
+  params.push(Math.max(1, Math.floor(limit)));
+  return ` LIMIT $${params.length}`;
+}
+
+/** Rows after the row with this id in (name, id) order: keyset paging of a list sorted by name. */
+function pageAfter(table: 'clinics' | 'organisations', params: unknown[], afterId: string): string {
+  params.push(afterId);
+  const n = params.length;
+  return `(name > (SELECT name FROM ${table} WHERE id = $${n}) OR (name = (SELECT name FROM ${table} WHERE id = $${n}) AND id > $${n}))`;
 }

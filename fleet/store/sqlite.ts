@@ -3,7 +3,7 @@
  * serialised by a promise chain so that statements of one transaction never
  * interleave with another caller's (node-sqlite3 has one connection).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -91,7 +91,11 @@ export class SqliteStore extends SqlStore {
 export async function openSqliteFile(path: string, what: string, hint?: string): Promise<sqlite3.Database> {
   if (path !== ':memory:') {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      // Patient data: the folder 0700 and the file 0600 (SQLite gives its -wal and -shm files the file's mode).
+      const dir = dirname(path);
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
     } catch (e) {
       throw new CallboxError(
         ErrorCode.StoreUnavailable,

@@ -81,6 +81,16 @@ export type BoxPatch = Partial<Omit<Box, 'serial' | 'createdAt' | 'updatedAt'>>;
 export interface BoxFilter {
   clinicId?: string;
   claimState?: ClaimState;
+  /** Only serials after this one (paging in serial order). */
+  after?: string;
+  /** At most this many (default: all). */
+  limit?: number;
+}
+
+/** A page of a list in key order: the key to start after, and at most how many (default: all). */
+export interface Page {
+  after?: string;
+  limit?: number;
 }
 
 export type CredentialKind = 'device' | 'claim' | 'ops' | 'fleet';
@@ -135,6 +145,8 @@ export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'> & { at?: string };
 export interface AuditFilter {
   target?: string;
   actor?: string;
+  /** Only entries older than this id (paging newest first). */
+  beforeId?: number;
   limit?: number;
 }
 
@@ -158,6 +170,8 @@ export interface EventFilter {
   since?: string;
   /** Only ids greater than this (paging in id order). */
   afterId?: string;
+  /** Only ids smaller than this (paging newest first). */
+  beforeId?: string;
   /** Default 100, at most 10 000. */
   limit?: number;
   /** Default 'desc' (newest first). */
@@ -183,11 +197,11 @@ export interface Store {
 
   // organisations and clinics
   createOrganisation(name: string): Promise<Organisation>;
-  listOrganisations(): Promise<Organisation[]>;
+  listOrganisations(page?: Page): Promise<Organisation[]>;
   createClinic(clinic: NewClinic): Promise<Clinic>;
   updateClinic(id: string, patch: ClinicPatch): Promise<Clinic>;
   getClinic(id: string): Promise<Clinic | undefined>;
-  listClinics(filter?: { organisationId?: string }): Promise<Clinic[]>;
+  listClinics(filter?: { organisationId?: string } & Page): Promise<Clinic[]>;
 
   // boxes
   /** Create a box by serial; Conflict if the serial exists. */
@@ -198,6 +212,10 @@ export interface Store {
     model?: string | null;
   }): Promise<Box>;
   updateBox(serial: string, patch: BoxPatch): Promise<Box>;
+  /** Seal patient fields of event bodies with this cipher from now on (reads open sealed and plain alike). */
+  usePatientCipher(cipher: import('../crypto/patient-data.js').PatientCipher): void;
+  /** Delete a box still pending (an expired claim); false if it is not there or not pending. */
+  deletePendingBox(serial: string): Promise<boolean>;
   getBox(serial: string): Promise<Box | undefined>;
   getBoxByDeviceId(deviceId: string): Promise<Box | undefined>;
   listBoxes(filter?: BoxFilter): Promise<Box[]>;

@@ -1,7 +1,8 @@
 /**
  * The voicemail receiver as a fleet feature: boxes upload recordings in
  * chunks on callbox/v1/<id>/voicemail/chunk; the fleet stores each one under
- * voicemail.dir/<deviceId>/<voicemailId>.wav (mode 0600) once its checksum
+ * voicemail.dir/<deviceId>/<voicemailId>.wav (mode 0600, encrypted with the
+ * fleet's patient-data key: read it with receiver.read) once its checksum
  * verified, and only then confirms it to the box.
  */
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -22,10 +23,15 @@ export function voicemailFeature(onStored?: (v: StoredVoicemail) => void | Promi
       async start() {
         const client = fleet.client;
         if (!client) throw new CallboxError(ErrorCode.Internal, 'voicemail feature started before the fleet connected');
-        receiver = new VoicemailReceiver(client, fleet.config.voicemail.dir, async (v) => {
-          log.info({ deviceId: v.deviceId, voicemailId: v.voicemailId, bytes: v.bytes }, 'voicemail received');
-          await onStored?.(v);
-        });
+        receiver = new VoicemailReceiver(
+          client,
+          fleet.config.voicemail.dir,
+          async (v) => {
+            log.info({ deviceId: v.deviceId, voicemailId: v.voicemailId, bytes: v.bytes }, 'voicemail received');
+            await onStored?.(v);
+          },
+          fleet.patient,
+        );
         await receiver.start();
       },
       stop() {

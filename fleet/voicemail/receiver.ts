@@ -17,6 +17,7 @@ import { type VoicemailAck, type VoicemailChunk, VoicemailChunkSchema } from '..
 import { deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../../shared/contract/topics.js';
 import { getLogger } from '../../shared/log.js';
 import { decodePayload } from '../../shared/validate.js';
+import type { PatientCipher } from '../crypto/patient-data.js';
 
 export interface StoredVoicemail {
   deviceId: string;
@@ -43,6 +44,32 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/** Every chunk but the last holds at least this many bytes (the contract's VoicemailChunk). */
+export const MIN_CHUNK_BYTES = 1024;
+
+/**
+ * A chunk's index and count bounded by the recording's announced size, so the
+ * parts kept on disk and the "missing" list answered stay within what the
+ * recording can need (a 200-byte chunk cannot claim to be 1 of 100 000).
+ */
+export function checkChunkBounds(chunk: VoicemailChunk): void {
+  const bytes = Buffer.byteLength(chunk.data, 'base64');
+  const most = Math.max(1, Math.ceil(chunk.totalBytes / MIN_CHUNK_BYTES));
+  if (chunk.count > most) {
+    throw new Error(
+      `count ${chunk.count} is more than a recording of ${chunk.totalBytes} bytes can have (at most ${most}: chunks hold at least ${MIN_CHUNK_BYTES} bytes but the last)`,
+    );
+  }
+  if (chunk.index >= chunk.count) throw new Error(`index ${chunk.index} >= count ${chunk.count}`);
+  if (bytes > chunk.totalBytes)
+    throw new Error(`chunk of ${bytes} bytes is larger than the whole (${chunk.totalBytes})`);
+  if (chunk.index < chunk.count - 1 && bytes < MIN_CHUNK_BYTES) {
+    throw new Error(
+      `chunk ${chunk.index} holds ${bytes} bytes; every chunk but the last holds at least ${MIN_CHUNK_BYTES}`,
+    );
+  }
+}
+
 export class VoicemailReceiver {
   private readonly log = getLogger('fleet:voicemail');
   private readonly onMessage = (topic: string, payload: Buffer) => {
@@ -58,7 +85,23 @@ export class VoicemailReceiver {
     private readonly client: MqttClient,
     private readonly dir: string,
     private readonly onStored: (v: StoredVoicemail) => void | Promise<void> = () => undefined,
+    /** Seals recordings and their parts at rest; none: kept as sent (tests of the receiver alone). */
+    private readonly cipher?: PatientCipher,
   ) {}
+
+  private seal(data: Buffer): Buffer {
+    return this.cipher ? this.cipher.sealBytes(data) : data;
+  }
+
+  private async readOpen(path: string): Promise<Buffer> {
+    const data = await readFile(path);
+    return this.cipher ? this.cipher.openBytes(data) : data;
+  }
+
+  /** A stored recording, decrypted. */
+  read(deviceId: string, voicemailId: string): Promise<Buffer> {
+    return this.readOpen(this.pathOf(deviceId, voicemailId));
+  }
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -78,7 +121,7 @@ export class VoicemailReceiver {
     let chunk: VoicemailChunk;
     try {
       chunk = decodePayload(VoicemailChunkSchema, payload, 'voicemail chunk');
-      if (chunk.index >= chunk.count) throw new Error(`index ${chunk.index} >= count ${chunk.count}`);
+      checkChunkBounds(chunk);
     } catch (err) {
       this.rejected++;
       this.log.warn({ err, deviceId }, 'voicemail chunk rejected');
@@ -99,7 +142,7 @@ export class VoicemailReceiver {
     const final = this.pathOf(deviceId, chunk.voicemailId);
     if (await exists(final)) {
       const sha = createHash('sha256')
-        .update(await readFile(final))
+        .update(await this.readOpen(final))
         .digest('hex');
       if (sha === chunk.sha256) {
         this.ack(deviceId, { state: 'complete', voicemailId: chunk.voicemailId, sha256: sha, missing: [] });
@@ -108,7 +151,7 @@ export class VoicemailReceiver {
     }
     const partsDir = join(this.dir, deviceId, `${chunk.voicemailId}.parts`);
     await mkdir(partsDir, { recursive: true, mode: 0o700 });
-    writeDurably(join(partsDir, String(chunk.index)), Buffer.from(chunk.data, 'base64'));
+    writeDurably(join(partsDir, String(chunk.index)), this.seal(Buffer.from(chunk.data, 'base64')));
     const have = new Set((await readdir(partsDir)).map(Number));
     const missing = Array.from({ length: chunk.count }, (_, i) => i).filter((i) => !have.has(i));
     if (missing.length > 0) {
@@ -118,7 +161,7 @@ export class VoicemailReceiver {
       return;
     }
     const parts: Buffer[] = [];
-    for (let i = 0; i < chunk.count; i++) parts.push(await readFile(join(partsDir, String(i))));
+    for (let i = 0; i < chunk.count; i++) parts.push(await this.readOpen(join(partsDir, String(i))));
     const whole = Buffer.concat(parts);
     const sha = createHash('sha256').update(whole).digest('hex');
     if (sha !== chunk.sha256 || whole.length !== chunk.totalBytes) {
@@ -127,7 +170,7 @@ export class VoicemailReceiver {
       this.ack(deviceId, { state: 'checksum_mismatch', voicemailId: chunk.voicemailId, sha256: sha, missing: [] });
       return;
     }
-    writeDurably(`${final}.tmp`, whole);
+    writeDurably(`${final}.tmp`, this.seal(whole));
     await rename(`${final}.tmp`, final);
     await rm(partsDir, { recursive: true, force: true });
     await this.onStored({ deviceId, voicemailId: chunk.voicemailId, path: final, bytes: whole.length, sha256: sha });

@@ -58,7 +58,14 @@ export const ALERT_OPS_METHODS = {
         ]),
       ),
       condition: Type.Optional(Type.Union(CONDITIONS.map((c) => Type.Literal(c)))),
-      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+      before: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 64,
+          description: 'cursor: the id of the last alert of the page before',
+        }),
+      ),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'at most (default 100)' })),
     }),
     result: Type.Array(Any),
     example: { params: { state: 'active' }, result: [EXAMPLE_ALERT] },

@@ -27,7 +27,7 @@
 import { CallboxError, ErrorCode } from '../errors.js';
 import { DeviceId, SchemaVersion, type Static, Strict, Timestamp, Type, Uuid } from '../schema.js';
 import { validate } from '../validate.js';
-import { type AnyEvent, EventEnvelopeSchema } from './events.js';
+import { type AnyEvent, EventEnvelopeSchema, MAX_FUTURE_SKEW_MS } from './events.js';
 import { decodeEventValue, parseJson } from './messages.js';
 
 /** Bounds a batch must keep (the box's settings cannot exceed them). */
@@ -126,10 +126,24 @@ export function checkBatch(value: unknown, decodeOne: (v: unknown) => AnyEvent):
  */
 export function decodeEventsPayload(
   payload: Buffer | string,
+  now = Date.now(),
 ): { kind: 'batch'; batch: DecodedBatch } | { kind: 'single'; event: AnyEvent } {
   const value = parseJson(payload, 'events message');
-  if (isBatchShape(value)) return { kind: 'batch', batch: checkBatch(value, decodeEventValue) };
-  return { kind: 'single', event: decodeEventValue(value) };
+  // An event dated far ahead of the receiver's clock is refused like any invalid event (it would sit at the top of
+  // every time-ordered view and blind the figures).
+  const decodeOne = (v: unknown) => notTooFarAhead(decodeEventValue(v), now);
+  if (isBatchShape(value)) return { kind: 'batch', batch: checkBatch(value, decodeOne) };
+  return { kind: 'single', event: decodeOne(value) };
+}
+
+function notTooFarAhead(e: AnyEvent, now: number): AnyEvent {
+  if (Date.parse(e.at) > now + MAX_FUTURE_SKEW_MS) {
+    throw new CallboxError(
+      ErrorCode.ValidationFailed,
+      `event ${e.id}: /at: got ${e.at}, expected at most ${MAX_FUTURE_SKEW_MS / 3_600_000} h ahead of the fleet's clock`,
+    );
+  }
+  return e;
 }
 
 /** Does this decoded JSON look like a batch (rather than the single-event form of older boxes)? */

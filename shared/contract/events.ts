@@ -85,24 +85,24 @@ export const EVENT_BODIES = {
     callId: CallId(),
     number: PhoneNumber(),
     status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
-    reason: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
   }),
   'panic.pressed': Strict({
     panicId: Uuid('id of this panic'),
-    source: Type.String({ description: 'button that was pressed' }),
+    source: Type.String({ maxLength: 120, description: 'button that was pressed' }),
   }),
   'panic.cancelled': Strict({ panicId: Uuid() }),
-  'panic.acknowledged': Strict({ panicId: Uuid(), by: Type.String() }),
+  'panic.acknowledged': Strict({ panicId: Uuid(), by: Type.String({ maxLength: 120 }) }),
   'panic.sms': Strict({
     panicId: Uuid(),
     to: PhoneNumber(),
     status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
     attempt: Type.Integer({ minimum: 1 }),
-    reason: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
   }),
   'panic.fault': Strict({
-    source: Type.String(),
-    fault: Type.String({ description: 'e.g. stuck: held down for 60 s' }),
+    source: Type.String({ maxLength: 120 }),
+    fault: Type.String({ maxLength: 500, description: 'e.g. stuck: held down for 60 s' }),
   }),
   'voicemail.recorded': Strict({
     voicemailId: Uuid(),
@@ -123,7 +123,7 @@ export const EVENT_BODIES = {
       Type.Literal('no_signal'),
       Type.Literal('resetting'),
     ]),
-    detail: Type.Optional(Type.String()),
+    detail: Type.Optional(Type.String({ maxLength: 500 })),
   }),
   'sms.received': Strict({
     from: Type.String({
@@ -151,6 +151,15 @@ export const EVENT_BODIES = {
   }),
 } as const;
 
+/**
+ * The largest sequence number (2^32 - 1: 136 years of an event a second). Far below 2^53, where
+ * seq + 1 === seq and gap detection would see nothing.
+ */
+export const MAX_SEQ = 4_294_967_295;
+
+/** How far ahead of the fleet's clock an event's `at` may be (a box clock a little fast is fine; year 9999 is not). */
+export const MAX_FUTURE_SKEW_MS = 24 * 3_600_000;
+
 export type EventType = keyof typeof EVENT_BODIES;
 export const EVENT_TYPES = Object.keys(EVENT_BODIES) as EventType[];
 
@@ -161,7 +170,11 @@ function envelope<K extends EventType>(type: K) {
       id: Uuid('UUIDv7 event id: unique, sorts by time'),
       deviceId: DeviceId(),
       bootId: Uuid('id of the run of the box that made the event'),
-      seq: Type.Integer({ minimum: 1, description: 'per-device sequence number, +1 per event, kept across reboots' }),
+      seq: Type.Integer({
+        minimum: 1,
+        maximum: MAX_SEQ,
+        description: 'per-device sequence number, +1 per event, kept across reboots',
+      }),
       at: Timestamp('when the thing happened, on the box clock'),
       type: Type.Literal(type),
       body: EVENT_BODIES[type],

@@ -4,7 +4,7 @@
  */
 import { CallboxError, ErrorCode } from '../errors.js';
 import { DeviceId, Nullable, SchemaVersion, type Static, Strict, Timestamp, Type, Uuid } from '../schema.js';
-import { validate } from '../validate.js';
+import { utf8Of, validate } from '../validate.js';
 import { type AnyEvent, EVENT_SCHEMAS, EVENT_TYPES, type EventType } from './events.js';
 import { DeviceSettingsSchema } from './settings.js';
 
@@ -65,9 +65,17 @@ export type ConfigReported = Static<typeof ConfigReportedSchema>;
 export const VoicemailChunkSchema = Strict({
   v: SchemaVersion(1),
   voicemailId: Uuid(),
-  index: Type.Integer({ minimum: 0 }),
-  count: Type.Integer({ minimum: 1, maximum: 100_000 }),
-  totalBytes: Type.Integer({ minimum: 0 }),
+  index: Type.Integer({ minimum: 0, description: 'below count' }),
+  count: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    description: `chunks of the recording: every chunk but the last holds at least 1024 bytes, so count <= ceil(totalBytes / 1024)`,
+  }),
+  totalBytes: Type.Integer({
+    minimum: 0,
+    maximum: 67_108_864,
+    description: 'bytes of the whole recording (64 MiB at most)',
+  }),
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'checksum of the whole recording' }),
   data: Type.String({ contentEncoding: 'base64', maxLength: 65_536, description: 'base64 bytes of this chunk' }),
 });
@@ -128,8 +136,9 @@ export function decodeEvent(payload: Buffer | string): AnyEvent {
 
 /** Parse a JSON payload; a parse failure is a ValidationFailed naming `what`. */
 export function parseJson(payload: Buffer | string, what: string): unknown {
+  const text = utf8Of(payload, what);
   try {
-    return JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    return JSON.parse(text);
   } catch (e) {
     throw new CallboxError(ErrorCode.ValidationFailed, `${what} is not valid JSON: ${(e as Error).message}`);
   }

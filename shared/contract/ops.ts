@@ -141,13 +141,37 @@ const EXAMPLE_CLINIC: Static<typeof ClinicSchema> = {
   updatedAt: '2026-11-26T10:00:00.000Z',
 };
 
-const Limit = () => Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'at most (default 100)' }));
+/**
+ * Every list answer is a page: at most `limit` items (default 100, at most MAX_PAGE) from a cursor, the
+ * key of the last item of the page before (`after` for lists in key order, `before` for newest-first
+ * lists). A page shorter than the limit is the last. With the responder's bound on an answer's bytes
+ * (shared/rpc.ts), no list answer grows with the fleet.
+ */
+export const MAX_PAGE = 1000;
+export const DEFAULT_PAGE = 100;
+const Limit = () =>
+  Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_PAGE,
+      description: `at most (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})`,
+    }),
+  );
+const After = (key: string) =>
+  Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: `cursor: the ${key} of the last item of the page before` }),
+  );
 
 export const OPS_METHODS = {
   'boxes.list': op({
     role: 'viewer',
     description: 'boxes, optionally of one clinic or claim state',
-    params: Strict({ clinicId: Type.Optional(Id('clinic id')), claimState: Type.Optional(ClaimStateSchema) }),
+    params: Strict({
+      clinicId: Type.Optional(Id('clinic id')),
+      claimState: Type.Optional(ClaimStateSchema),
+      after: After('serial'),
+      limit: Limit(),
+    }),
     result: Type.Array(BoxSchema),
     example: { params: { claimState: 'pending' }, result: [] },
   }),
@@ -174,7 +198,7 @@ export const OPS_METHODS = {
   'boxes.register': op({
     role: 'operator',
     description:
-      'register a serial in advance (its claim is then approved automatically); with the claim secret from the label, only that secret may claim it',
+      'register a serial in advance; with the claim secret from its label its claim is approved automatically (only that secret may claim it); without it, its claim waits for claims.approve',
     params: Strict({
       serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
       claimSecret: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
@@ -182,14 +206,14 @@ export const OPS_METHODS = {
     }),
     result: BoxSchema,
     example: {
-      params: { serial: 'CB-0002' },
+      params: { serial: 'CB-0002', claimSecret: 'label-secret-of-CB-0002' },
       result: { ...EXAMPLE_BOX, serial: 'CB-0002', deviceId: null, claimState: 'registered' },
     },
   }),
   'claims.list': op({
     role: 'viewer',
-    description: 'boxes waiting for approval',
-    params: Strict({}),
+    description: 'boxes waiting for approval, in serial order',
+    params: Strict({ after: After('serial'), limit: Limit() }),
     result: Type.Array(BoxSchema),
     example: { params: {}, result: [] },
   }),
@@ -272,7 +296,7 @@ export const OPS_METHODS = {
   'clinics.list': op({
     role: 'viewer',
     description: 'clinics, optionally of one organisation',
-    params: Strict({ organisationId: Type.Optional(Id('organisation id')) }),
+    params: Strict({ organisationId: Type.Optional(Id('organisation id')), after: After('id'), limit: Limit() }),
     result: Type.Array(ClinicSchema),
     example: { params: {}, result: [] },
   }),
@@ -323,8 +347,8 @@ export const OPS_METHODS = {
   }),
   'orgs.list': op({
     role: 'viewer',
-    description: 'organisations',
-    params: Strict({}),
+    description: 'organisations, by name',
+    params: Strict({ after: After('id'), limit: Limit() }),
     result: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String() })),
     example: { params: {}, result: [] },
   }),
@@ -348,6 +372,13 @@ export const OPS_METHODS = {
       box: Type.Optional(BoxRef()),
       type: Type.Optional(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t)))),
       since: Type.Optional(Timestamp('stored at or after')),
+      before: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 64,
+          description: 'cursor: the id of the last event of the page before',
+        }),
+      ),
       limit: Limit(),
     }),
     result: Type.Array(StoredEventSchema),
@@ -356,7 +387,14 @@ export const OPS_METHODS = {
   'audit.list': op({
     role: 'viewer',
     description: 'the audit log, newest first',
-    params: Strict({ target: Type.Optional(Type.String()), actor: Type.Optional(Type.String()), limit: Limit() }),
+    params: Strict({
+      target: Type.Optional(Type.String({ maxLength: 200 })),
+      actor: Type.Optional(Type.String({ maxLength: 200 })),
+      before: Type.Optional(
+        Type.Integer({ minimum: 1, description: 'cursor: the id of the last entry of the page before' }),
+      ),
+      limit: Limit(),
+    }),
     result: Type.Array(AuditSchema),
     example: { params: { limit: 10 }, result: [] },
   }),

@@ -359,6 +359,12 @@ export function mayPublish(identity: Identity, topic: string): boolean {
   return ownsTopic(identity, parsed) && publishes(identity, topicSpec(parsed.key));
 }
 
+/** May a message on this topic be retained? Only where the contract says so (status, configuration). */
+export function mayRetain(topic: string): boolean {
+  const parsed = parseTopic(topic);
+  return !!parsed && topicSpec(parsed.key).retained;
+}
+
 /**
  * May this identity subscribe to this filter? Wildcards are allowed only for
  * the fleet; others subscribe to their own concrete topics.
