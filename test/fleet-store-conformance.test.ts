@@ -13,6 +13,7 @@ storeConformance('sqlite', async () => {
   await store.migrate();
   return {
     store,
+    another: () => SqliteStore.open(join(dir, 'fleet.db')),
     cleanup: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -26,6 +27,7 @@ storeConformance('postgres', async () => {
   await store.migrate();
   return {
     store,
+    another: () => PostgresStore.open(db.url),
     cleanup: async () => {
       await store.close();
       await db.drop();

@@ -14,6 +14,8 @@ import type { Store } from './types.js';
 export interface OpenedStore {
   store: Store;
   cleanup: () => Promise<void>;
+  /** Another connection to the same database, as a second fleet instance has (closed by the suite). */
+  another: () => Promise<Store>;
 }
 
 export function sampleEvent(deviceId: string, seq: number, bootId = newBootId()): AnyEvent {
@@ -33,9 +35,10 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
   describe(`store conformance: ${name}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;
+    let another: () => Promise<Store>;
 
     beforeEach(async () => {
-      ({ store, cleanup } = await open());
+      ({ store, cleanup, another } = await open());
     });
     afterEach(async () => {
       await cleanup();
@@ -248,6 +251,86 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       );
       expect((await store.insertEvents(batch)).length).toBe(1000);
       expect(await store.countEvents()).toBe(1000);
+    });
+
+    it('gives events positions in the order they were stored, whatever their ids', async () => {
+      const boot = newBootId();
+      const older = sampleEvent('cb-0001', 1, boot);
+      const newer = sampleEvent('cb-0001', 2, boot);
+      // The box's backlog arrives after a newer event of another box: stored later, so read later.
+      await store.insertEvents([newer]);
+      await store.insertEvents([older, newer]);
+      const third = sampleEvent('cb-0002', 1);
+      await store.insertEvents([third]);
+      const all = await store.readEventsAfter(0);
+      expect(all.map((e) => e.id)).toEqual([newer.id, older.id, third.id]);
+      expect(all[0]).toMatchObject({ deviceId: 'cb-0001', seq: 2, type: 'panic.pressed', body: newer.body });
+      const [p1, p2, p3] = all.map((e) => e.pos) as [number, number, number];
+      expect(p1 < p2 && p2 < p3).toBe(true);
+      expect((await store.readEventsAfter(p1)).map((e) => e.id)).toEqual([older.id, third.id]);
+      expect((await store.readEventsAfter(p1, 1)).map((e) => e.id)).toEqual([older.id]);
+      expect(await store.readEventsAfter(p3)).toEqual([]);
+      expect(await store.eventsHead()).toBe(p3);
+    });
+
+    it('keeps a cursor: one owner under a lease, moved only from where it was read', async () => {
+      const t0 = '2026-11-26T15:00:00.000Z';
+      const t1 = '2026-11-26T15:00:30.000Z';
+      const t2 = '2026-11-26T15:01:30.000Z';
+      const a = await store.claimCursor('test', 'fleet-a', t0, '2026-11-26T15:01:00.000Z');
+      expect(a).toMatchObject({ name: 'test', pos: 0, owner: 'fleet-a' });
+      expect(await store.claimCursor('test', 'fleet-b', t1, t2)).toBeUndefined(); // held
+      expect(await store.advanceCursor('test', { owner: 'fleet-b', from: 0, to: 5, now: t1, until: t2 })).toBe(false);
+      expect(await store.advanceCursor('test', { owner: 'fleet-a', from: 3, to: 5, now: t1, until: t2 })).toBe(false);
+      expect(await store.advanceCursor('test', { owner: 'fleet-a', from: 0, to: 5, now: t1, until: t2 })).toBe(true);
+      expect(await store.getCursor('test')).toMatchObject({ pos: 5, owner: 'fleet-a' });
+      // fleet-a died: its lease runs out and fleet-b takes the cursor where it was.
+      const b = await store.claimCursor('test', 'fleet-b', '2026-11-26T15:02:00.000Z', '2026-11-26T15:03:00.000Z');
+      expect(b).toMatchObject({ pos: 5, owner: 'fleet-b' });
+      expect(await store.advanceCursor('test', { owner: 'fleet-a', from: 5, to: 9, now: t2, until: t2 })).toBe(false);
+      await store.releaseCursor('test', 'fleet-b');
+      expect(await store.claimCursor('test', 'fleet-a', t0, t1)).toMatchObject({ pos: 5, owner: 'fleet-a' });
+      expect(await store.getCursor('nothing')).toBeUndefined();
+    });
+
+    it("starts the alert engine's cursor at the end of the events stored before the upgrade", async () => {
+      await store.migrateDown(2);
+      await store.insertEvents([1, 2, 3].map((s) => sampleEvent('cb-0001', s)));
+      await store.migrate();
+      const head = await store.eventsHead();
+      expect((await store.readEventsAfter(0)).map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await store.getCursor('alerts')).toMatchObject({ pos: head, owner: null });
+      await store.insertEvents([sampleEvent('cb-0001', 4)]);
+      expect((await store.readEventsAfter(head)).map((e) => e.seq)).toEqual([4]);
+    });
+
+    it('lets a reader following the positions see every event once while two writers insert', async () => {
+      const other = await another();
+      try {
+        const writers = [store, other].map(async (s, w) => {
+          for (let b = 0; b < 40; b++) {
+            await s.insertEvents([0, 1, 2, 3, 4].map((i) => sampleEvent(`cb-w${w}`, b * 5 + i + 1)));
+          }
+        });
+        let done = false;
+        const all = Promise.all(writers).then(() => {
+          done = true;
+        });
+        const seen: string[] = [];
+        let pos = 0;
+        for (;;) {
+          const finished = done; // read once more after the writers finished
+          const got = await other.readEventsAfter(pos, 7);
+          for (const e of got) seen.push(e.id);
+          pos = got.at(-1)?.pos ?? pos;
+          if (finished && got.length === 0) break;
+        }
+        await all;
+        expect(seen.length).toBe(400);
+        expect(new Set(seen).size).toBe(400);
+      } finally {
+        await other.close();
+      }
     });
   });
 }

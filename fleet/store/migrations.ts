@@ -7,16 +7,48 @@
 export type Dialect = 'sqlite' | 'postgres';
 
 interface Types {
+  dialect: Dialect;
   ts: string;
   json: string;
   bool: string;
   autoId: string;
+  /** The current time as an expression of the dialect (the same ISO form the stores write). */
+  now: string;
 }
 
 const TYPES: Record<Dialect, Types> = {
-  sqlite: { ts: 'TEXT', json: 'TEXT', bool: 'INTEGER', autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
-  postgres: { ts: 'TIMESTAMPTZ', json: 'JSONB', bool: 'BOOLEAN', autoId: 'BIGSERIAL PRIMARY KEY' },
+  sqlite: {
+    dialect: 'sqlite',
+    ts: 'TEXT',
+    json: 'TEXT',
+    bool: 'INTEGER',
+    autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+    now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+  },
+  postgres: {
+    dialect: 'postgres',
+    ts: 'TIMESTAMPTZ',
+    json: 'JSONB',
+    bool: 'BOOLEAN',
+    autoId: 'BIGSERIAL PRIMARY KEY',
+    now: 'now()',
+  },
 };
+
+const EVENT_COLUMNS = 'id, device_id, boot_id, seq, type, at, received_at, body';
+
+/** The events table with its columns after `id` (SQLite rebuilds it to add or drop `pos`). */
+function eventsTable(name: string, t: Types, idColumn: string): string {
+  return `CREATE TABLE ${name} (
+        ${idColumn},
+        device_id TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at ${t.ts} NOT NULL,
+        received_at ${t.ts} NOT NULL,
+        body ${t.json} NOT NULL)`;
+}
 
 export interface Migration {
   version: number;
@@ -111,6 +143,47 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX events_received ON events (received_at)',
     ],
     down: () => ['DROP TABLE events'],
+  },
+  {
+    // Consumers of stored events (the alert engine) keep a durable cursor: a position in the order events
+    // were stored, like a Kafka consumer group's offset. `pos` is given by the database as the row is
+    // written (event ids are made by the boxes and do not follow the order of storing). The cursor of the
+    // alert engine starts at the end of what is already stored, so an upgrade does not replay history.
+    version: 3,
+    name: 'event positions and cursors',
+    up: (t) => [
+      ...(t.dialect === 'sqlite'
+        ? [
+            // SQLite cannot add an AUTOINCREMENT column, and the implicit rowid may be renumbered by VACUUM.
+            eventsTable('events_v3', t, 'pos INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE'),
+            `INSERT INTO events_v3 (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM events ORDER BY received_at, id`,
+            'DROP TABLE events',
+            'ALTER TABLE events_v3 RENAME TO events',
+            'CREATE INDEX events_device_seq ON events (device_id, seq)',
+            'CREATE INDEX events_received ON events (received_at)',
+          ]
+        : ['ALTER TABLE events ADD COLUMN pos BIGSERIAL', 'CREATE UNIQUE INDEX events_pos ON events (pos)']),
+      `CREATE TABLE event_cursors (
+        name TEXT PRIMARY KEY,
+        pos BIGINT NOT NULL,
+        owner TEXT,
+        lease_until ${t.ts},
+        updated_at ${t.ts} NOT NULL)`,
+      `INSERT INTO event_cursors (name, pos, updated_at) SELECT 'alerts', COALESCE(MAX(pos), 0), ${t.now} FROM events`,
+    ],
+    down: (t) => [
+      'DROP TABLE event_cursors',
+      ...(t.dialect === 'sqlite'
+        ? [
+            eventsTable('events_v2', t, 'id TEXT PRIMARY KEY'),
+            `INSERT INTO events_v2 (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM events ORDER BY pos`,
+            'DROP TABLE events',
+            'ALTER TABLE events_v2 RENAME TO events',
+            'CREATE INDEX events_device_seq ON events (device_id, seq)',
+            'CREATE INDEX events_received ON events (received_at)',
+          ]
+        : ['ALTER TABLE events DROP COLUMN pos']),
+    ],
   },
 ];
 

@@ -5,6 +5,9 @@ import pg from 'pg';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { type Driver, type Row, SqlStore } from './sql-store.js';
 
+/** The advisory lock key that orders event inserts ("cbev" in ASCII). */
+const EVENT_INSERT_LOCK = 0x63626576;
+
 class PgDriver implements Driver {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -44,6 +47,16 @@ export class PostgresStore extends SqlStore {
   private constructor(pool: pg.Pool) {
     super();
     this.db = new PgDriver(pool);
+  }
+
+  /**
+   * Positions come from a sequence, taken as each row is written; two transactions could commit out of
+   * that order and a cursor reader would step over the one committing late. One transaction-scoped
+   * advisory lock around every event insert (held until COMMIT, released after the rows are visible)
+   * hands positions out in commit order. Inserts are whole batches, so the lock is taken once per batch.
+   */
+  protected override eventInsertLock(): string {
+    return `SELECT pg_advisory_xact_lock(${EVENT_INSERT_LOCK})`;
   }
 
   protected override cast(param: string, type: 'json' | 'ts' | 'bool'): string {

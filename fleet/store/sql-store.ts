@@ -21,6 +21,7 @@ import type {
   ClinicPatch,
   Credential,
   DesiredConfig,
+  EventCursor,
   EventFilter,
   NewAuditEntry,
   NewClinic,
@@ -28,6 +29,7 @@ import type {
   OpsUser,
   Organisation,
   Page,
+  PositionedEvent,
   SeqGap,
   Store,
   StoredEvent,
@@ -168,6 +170,16 @@ function toEvent(r: Row): StoredEvent {
   };
 }
 
+function toCursor(r: Row): EventCursor {
+  return {
+    name: String(r.name),
+    pos: num(r.pos),
+    owner: (r.owner as string | null) ?? null,
+    leaseUntil: isoOrNull(r.lease_until),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
 export abstract class SqlStore implements Store {
   abstract readonly kind: Dialect;
   protected abstract readonly db: Driver;
@@ -181,6 +193,14 @@ export abstract class SqlStore implements Store {
   /** A parameter where the database cannot infer its type (INSERT ... SELECT). */
   protected cast(param: string, _type: 'json' | 'ts' | 'bool'): string {
     return param;
+  }
+
+  /**
+   * A statement run before the event INSERT in the same transaction, so that positions are handed out and
+   * committed in one order (PostgreSQL: an advisory lock). SQLite has one writer: nothing needed.
+   */
+  protected eventInsertLock(): string | null {
+    return null;
   }
 
   protected notFound(what: string): CallboxError {
@@ -603,11 +623,15 @@ export abstract class SqlStore implements Store {
       );
       values.push(`(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
     }
-    const rows = await this.db.query(
-      `INSERT INTO events (id, device_id, boot_id, seq, type, at, received_at, body) VALUES ${values.join(', ')}
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      params,
-    );
+    const insert = `INSERT INTO events (id, device_id, boot_id, seq, type, at, received_at, body) VALUES ${values.join(', ')}
+       ON CONFLICT (id) DO NOTHING RETURNING id`;
+    const lock = this.eventInsertLock();
+    const rows = lock
+      ? await this.db.transaction(async (q) => {
+          await q(lock);
+          return q(insert, params);
+        })
+      : await this.db.query(insert, params);
     return rows.map((r) => String(r.id));
   }
 
@@ -646,6 +670,59 @@ export abstract class SqlStore implements Store {
     const rows = await this.db.query('SELECT MAX(seq) AS m FROM events WHERE device_id = $1', [deviceId]);
     const m = rows[0]?.m;
     return m === null || m === undefined ? 0 : num(m);
+  }
+
+  async readEventsAfter(afterPos: number, limit = 500): Promise<PositionedEvent[]> {
+    const rows = await this.db.query('SELECT * FROM events WHERE pos > $1 ORDER BY pos LIMIT $2', [
+      afterPos,
+      Math.min(Math.max(limit, 1), 10_000),
+    ]);
+    return rows.map((r) => ({ ...toEvent(r), pos: num(r.pos) }));
+  }
+
+  async eventsHead(): Promise<number> {
+    const rows = await this.db.query('SELECT MAX(pos) AS m FROM events');
+    const m = rows[0]?.m;
+    return m === null || m === undefined ? 0 : num(m);
+  }
+
+  async claimCursor(name: string, owner: string, at: string, until: string): Promise<EventCursor | undefined> {
+    await this.db.query(
+      `INSERT INTO event_cursors (name, pos, updated_at) VALUES ($1, 0, ${this.cast('$2', 'ts')})
+       ON CONFLICT (name) DO NOTHING`,
+      [name, at],
+    );
+    const rows = await this.db.query(
+      `UPDATE event_cursors SET owner = $2, lease_until = $4, updated_at = $3
+       WHERE name = $1 AND (owner IS NULL OR owner = $2 OR lease_until IS NULL OR lease_until < $3)
+       RETURNING *`,
+      [name, owner, at, until],
+    );
+    return rows[0] ? toCursor(rows[0]) : undefined;
+  }
+
+  async advanceCursor(
+    name: string,
+    c: { owner: string; from: number; to: number; now: string; until: string },
+  ): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE event_cursors SET pos = $4, lease_until = $5, updated_at = $6
+       WHERE name = $1 AND owner = $2 AND pos = $3 RETURNING name`,
+      [name, c.owner, c.from, c.to, c.until, c.now],
+    );
+    return rows.length > 0;
+  }
+
+  async releaseCursor(name: string, owner: string): Promise<void> {
+    await this.db.query('UPDATE event_cursors SET owner = NULL, lease_until = NULL WHERE name = $1 AND owner = $2', [
+      name,
+      owner,
+    ]);
+  }
+
+  async getCursor(name: string): Promise<EventCursor | undefined> {
+    const rows = await this.db.query('SELECT * FROM event_cursors WHERE name = $1', [name]);
+    return rows[0] ? toCursor(rows[0]) : undefined;
   }
 
   async findGaps(deviceId?: string): Promise<SeqGap[]> {

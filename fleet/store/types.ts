@@ -11,6 +11,14 @@
  *   call (never by the database), so both stores give the same shapes;
  * - insertEvents is idempotent by event id and writes a whole batch with
  *   one multi-row INSERT; it returns only the ids that were new;
+ * - every stored event has a position (`pos`), given as it is written and
+ *   increasing in the order events became visible (committed), so a
+ *   consumer that reads "after position p" never misses one stored later
+ *   with a lower position (PostgreSQL: event inserts take one advisory
+ *   lock, so positions are handed out and committed in the same order);
+ * - an event cursor is a consumer's durable position (a Kafka consumer
+ *   group's offset): held by one owner at a time under a lease, moved only
+ *   by its owner from the position it read (compare and set);
  * - "not found" on an update is a CallboxError NotFound; a duplicate key on
  *   a create is Conflict; nothing else is changed when either is thrown.
  */
@@ -163,6 +171,21 @@ export interface StoredEvent {
   body: AnyEvent['body'];
 }
 
+/** A stored event with its position in the order of storing. */
+export interface PositionedEvent extends StoredEvent {
+  pos: number;
+}
+
+/** A consumer's durable position over stored events, and who holds it. */
+export interface EventCursor {
+  name: string;
+  /** Every event at or before this position has been handled by the consumer. */
+  pos: number;
+  owner: string | null;
+  leaseUntil: string | null;
+  updatedAt: string;
+}
+
 export interface EventFilter {
   deviceId?: string;
   type?: EventType;
@@ -255,4 +278,24 @@ export interface Store {
   maxSeq(deviceId: string): Promise<number>;
   /** Missing sequence numbers between stored events (computed from the events). */
   findGaps(deviceId?: string): Promise<SeqGap[]>;
+
+  // event cursors (durable consumers of stored events)
+  /** Events stored after position `afterPos`, oldest first (default 500, at most 10 000). */
+  readEventsAfter(afterPos: number, limit?: number): Promise<PositionedEvent[]>;
+  /** The position of the newest stored event (0 if none). */
+  eventsHead(): Promise<number>;
+  /**
+   * Take or renew the lease on cursor `name` for `owner` until `until`, if it is free, expired at `now` or
+   * already ours. A cursor that does not exist yet is made at position 0 (the first event). Returns the
+   * cursor, or undefined if another owner holds it.
+   */
+  claimCursor(name: string, owner: string, now: string, until: string): Promise<EventCursor | undefined>;
+  /** Move the cursor from `from` to `to` (renewing the lease) if `owner` still holds it at `from`. */
+  advanceCursor(
+    name: string,
+    c: { owner: string; from: number; to: number; now: string; until: string },
+  ): Promise<boolean>;
+  /** Give the lease up (an orderly stop), keeping the position. */
+  releaseCursor(name: string, owner: string): Promise<void>;
+  getCursor(name: string): Promise<EventCursor | undefined>;
 }
