@@ -43,7 +43,7 @@ export function alertStoreConformance(name: string, open: () => Promise<OpenedAl
     });
 
     it('migrates down to empty and up again', async () => {
-      expect(await store.schemaVersion()).toBe(1);
+      expect(await store.schemaVersion()).toBe(2);
       await store.createAlert(newAlert());
       await store.migrateDown(0);
       expect(await store.schemaVersion()).toBe(0);
@@ -198,6 +198,30 @@ export function alertStoreConformance(name: string, open: () => Promise<OpenedAl
       const s = clinicAlertSettings({ ackTimeoutMin: 15 });
       await store.putClinicSettings('c1', s);
       expect(await store.getClinicSettings('c1')).toEqual(s);
+    });
+
+    it('opens or counts an alert once per stored event, even after it was resolved', async () => {
+      const e1 = '0193b2a4-5d00-7b32-9a11-000000000001';
+      const e2 = '0193b2a4-5d00-7b32-9a11-000000000002';
+      const a = await store.createAlert(newAlert({ eventId: e1 }));
+      await expect(store.createAlert(newAlert({ eventId: e1 }))).rejects.toSatisfy(
+        (e) => isCallboxError(e, ErrorCode.Conflict) && e.details?.existingId === a.id,
+      );
+      expect((await store.addOccurrence(a.id, T1, e1))?.occurrences).toBe(1); // e1 opened it: not counted again
+      expect((await store.addOccurrence(a.id, T1, e2))?.occurrences).toBe(2);
+      expect((await store.addOccurrence(a.id, T2, e2))?.occurrences).toBe(2);
+      // the same event may count once on another condition
+      const other = await store.createAlert(newAlert({ condition: 'missed_calls', eventId: e2 }));
+      expect(other.occurrences).toBe(1);
+      await store.updateAlert(a.id, { state: 'resolved' });
+      // the panic of e1 read again after its alert was resolved opens nothing
+      await expect(store.createAlert(newAlert({ eventId: e1 }))).rejects.toSatisfy(
+        (e) => isCallboxError(e, ErrorCode.Conflict) && e.details?.alreadyApplied === true,
+      );
+      expect(await store.getActive('clinic-1', 'panic')).toBeUndefined();
+      // after pruning the record is gone (the cursor is far past such events)
+      expect(await store.pruneEventEffects('2999-01-01T00:00:00.000Z')).toBe(3);
+      expect((await store.createAlert(newAlert({ eventId: e1 }))).state).toBe('open');
     });
   });
 }

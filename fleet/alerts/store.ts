@@ -12,6 +12,12 @@
  * One active alert per clinic and condition, and short codes unique among
  * active alerts, are enforced by partial unique indexes, so two fleet
  * instances cannot open the same alert twice.
+ *
+ * Exactly once per stored event: the engine reads events through a durable
+ * cursor (at least once: a crash between acting and moving the cursor reads
+ * the event again), and an alert opened or counted for an event records
+ * (event id, condition) in alert_event_effects in the same transaction, so
+ * reading an event again changes nothing.
  */
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
@@ -36,9 +42,13 @@ import type {
 
 type Row = Record<string, unknown>;
 
+type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
+
 interface Driver {
   readonly kind: 'sqlite' | 'postgres';
   query(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Run `fn` in one transaction on one connection. */
+  transaction<T>(fn: (q: Query) => Promise<T>): Promise<T>;
   close(): Promise<void>;
   /** Which unique index a violation hit, or undefined if the error is not one. */
   uniqueIndexOf(e: unknown): string | undefined;
@@ -126,7 +136,32 @@ const MIGRATIONS: Migration[] = [
       'DROP TABLE alerts',
     ],
   },
+  {
+    // Which stored event already opened or counted an alert of which condition (see the header).
+    version: 2,
+    up: () => [
+      `CREATE TABLE alert_event_effects (
+        event_id TEXT NOT NULL,
+        condition TEXT NOT NULL,
+        alert_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (event_id, condition))`,
+      'CREATE INDEX alert_event_effects_at ON alert_event_effects (at)',
+    ],
+    down: ['DROP TABLE alert_event_effects'],
+  },
 ];
+
+/** Thrown inside a transaction to roll it back: the event was already counted. */
+class AlreadyApplied extends Error {}
+
+function alreadyApplied(eventId: string, condition: string, alertId: string): CallboxError {
+  return new CallboxError(
+    ErrorCode.Conflict,
+    `event ${eventId} already opened or counted a ${condition} alert (${alertId})`,
+    { existingId: alertId, alreadyApplied: true },
+  );
+}
 
 const ALERT_COLUMNS: Record<keyof AlertPatch, string> = {
   severity: 'severity',
@@ -252,26 +287,43 @@ export class SqlAlertStore implements AlertStore {
     for (let tries = 0; ; tries++) {
       const id = newEventId();
       try {
-        const rows = await this.q(
-          `INSERT INTO alerts (id, clinic_id, condition, severity, state, short_code, text, device_id, occurrences,
-             first_at, last_at, epoch, next_step, next_step_at, details, updated_at, lease_owner, lease_until)
-           VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, 1, $8, $8, 0, 0, $9, $10, $8, $11, $12) RETURNING *`,
-          [
-            id,
-            a.clinicId,
-            a.condition,
-            a.severity,
-            shortCode(),
-            a.text,
-            a.deviceId,
-            a.at,
-            a.nextStepAt,
-            JSON.stringify(a.details),
-            a.lease?.owner ?? null,
-            a.lease?.until ?? null,
-          ],
-        );
-        return toAlert(rows[0] as Row);
+        return await this.db.transaction(async (q) => {
+          if (a.eventId) {
+            const done = await q('SELECT alert_id FROM alert_event_effects WHERE event_id = $1 AND condition = $2', [
+              a.eventId,
+              a.condition,
+            ]);
+            if (done[0]) throw alreadyApplied(a.eventId, a.condition, String(done[0].alert_id));
+          }
+          const rows = await q(
+            `INSERT INTO alerts (id, clinic_id, condition, severity, state, short_code, text, device_id, occurrences,
+               first_at, last_at, epoch, next_step, next_step_at, details, updated_at, lease_owner, lease_until)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, 1, $8, $8, 0, 0, $9, $10, $8, $11, $12) RETURNING *`,
+            [
+              id,
+              a.clinicId,
+              a.condition,
+              a.severity,
+              shortCode(),
+              a.text,
+              a.deviceId,
+              a.at,
+              a.nextStepAt,
+              JSON.stringify(a.details),
+              a.lease?.owner ?? null,
+              a.lease?.until ?? null,
+            ],
+          );
+          if (a.eventId) {
+            await q('INSERT INTO alert_event_effects (event_id, condition, alert_id, at) VALUES ($1, $2, $3, $4)', [
+              a.eventId,
+              a.condition,
+              id,
+              now(),
+            ]);
+          }
+          return toAlert(rows[0] as Row);
+        });
       } catch (e) {
         const index = this.db.uniqueIndexOf(e);
         if (index === 'alerts_code_active' && tries < 50) continue;
@@ -366,14 +418,39 @@ export class SqlAlertStore implements AlertStore {
     return rows[0] ? toAlert(rows[0]) : undefined;
   }
 
-  async addOccurrence(id: string, at: string): Promise<Alert | undefined> {
-    const rows = await this.q(
-      `UPDATE alerts SET occurrences = occurrences + 1,
-         last_at = CASE WHEN last_at < $2 THEN $2 ELSE last_at END, updated_at = $3
-       WHERE id = $1 AND state <> 'resolved' RETURNING *`,
-      [id, at, now()],
-    );
-    return rows[0] ? toAlert(rows[0]) : undefined;
+  async addOccurrence(id: string, at: string, eventId?: string): Promise<Alert | undefined> {
+    const update = (q: Query) =>
+      q(
+        `UPDATE alerts SET occurrences = occurrences + 1,
+           last_at = CASE WHEN last_at < $2 THEN $2 ELSE last_at END, updated_at = $3
+         WHERE id = $1 AND state <> 'resolved' RETURNING *`,
+        [id, at, now()],
+      );
+    if (!eventId) {
+      const rows = await update((sql, params) => this.q(sql, params));
+      return rows[0] ? toAlert(rows[0]) : undefined;
+    }
+    try {
+      return await this.db.transaction(async (q) => {
+        const rows = await update(q);
+        if (!rows[0]) return undefined;
+        const alert = toAlert(rows[0]);
+        const marked = await q(
+          `INSERT INTO alert_event_effects (event_id, condition, alert_id, at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (event_id, condition) DO NOTHING RETURNING event_id`,
+          [eventId, alert.condition, id, now()],
+        );
+        if (marked.length === 0) throw new AlreadyApplied();
+        return alert;
+      });
+    } catch (e) {
+      if (e instanceof AlreadyApplied) return this.getAlert(id);
+      throw e;
+    }
+  }
+
+  async pruneEventEffects(before: string): Promise<number> {
+    return (await this.q('DELETE FROM alert_event_effects WHERE at < $1 RETURNING event_id', [before])).length;
   }
 
   async claimStep(
@@ -542,6 +619,22 @@ class SqliteDriver implements Driver {
     return run;
   }
 
+  transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+    const run = this.chain.then(async () => {
+      await this.run('BEGIN IMMEDIATE', []);
+      try {
+        const out = await fn((sql, params) => this.run(sql, params ?? []));
+        await this.run('COMMIT', []);
+        return out;
+      } catch (e) {
+        await this.run('ROLLBACK', []).catch(() => undefined);
+        throw e;
+      }
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   private async run(sql: string, params: unknown[]): Promise<Row[]> {
     // "$1" -> "?1": SQLite's numbered parameters, so one SQL text serves both dialects.
     const text = sql.replace(/\$(\d+)/g, '?$1');
@@ -596,6 +689,21 @@ class PgDriver implements Driver {
 
   async query(sql: string, params: unknown[] = []): Promise<Row[]> {
     return (await this.pool.query(sql, params)).rows as Row[];
+  }
+
+  async transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn(async (sql, params) => (await client.query(sql, params ?? [])).rows as Row[]);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
   }
 
   close(): Promise<void> {

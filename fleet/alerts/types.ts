@@ -51,6 +51,11 @@ export type NewAlert = Pick<Alert, 'clinicId' | 'condition' | 'severity' | 'text
   nextStepAt: string | null;
   /** Create it holding the lease on its first step (the creator runs that step at once). */
   lease?: { owner: string; until: string };
+  /**
+   * The stored event that opens it: if that event already opened or counted an alert of this condition,
+   * nothing is created (Conflict with details.alreadyApplied and the alert in details.existingId).
+   */
+  eventId?: string;
 };
 
 export type AlertPatch = Partial<
@@ -174,8 +179,13 @@ export interface AlertStore {
   listAlerts(filter?: AlertFilter): Promise<Alert[]>;
   /** Apply the patch if the alert still matches `expect`; undefined if it does not (or no such alert). */
   updateAlert(id: string, patch: AlertPatch, expect?: AlertExpect): Promise<Alert | undefined>;
-  /** occurrences + 1, lastAt = at, on an active alert. */
-  addOccurrence(id: string, at: string): Promise<Alert | undefined>;
+  /**
+   * occurrences + 1, lastAt = at, on an active alert. With `eventId`, once per event and condition: an
+   * event already counted changes nothing (the alert is returned as it is).
+   */
+  addOccurrence(id: string, at: string, eventId?: string): Promise<Alert | undefined>;
+  /** Forget which events were counted before `before` (they are far behind the engine's cursor). */
+  pruneEventEffects(before: string): Promise<number>;
   /**
    * Take the lease on step `nextStep` of `epoch` for `owner` until `until`,
    * if the alert is open at that step and the lease is free, expired or ours.
