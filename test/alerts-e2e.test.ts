@@ -320,6 +320,36 @@ describe('alerts end to end', () => {
     await alerts.engine.resolve(alert?.id ?? '', 'test');
   });
 
+  it('a panic press stored while the engine is down (a fleet restart) is raised when it starts', async () => {
+    main.sms.length = 0;
+    second.sms.length = 0;
+    await alerts.stop(); // the fleet stores events before its features start again
+    const panicId = newEventId();
+    await main.event('panic.pressed', { panicId, source: 'gpio:panic' });
+    await expect
+      .poll(
+        async () =>
+          (await tf.fleet.store.listEvents({ deviceId: main.deviceId, type: 'panic.pressed', limit: 1 }))[0]?.body,
+      )
+      .toMatchObject({ panicId });
+    alerts = await startAlerts({
+      bus: tf.fleet.bus,
+      store: tf.fleet.store,
+      commands: tf.fleet.commands,
+      storeConfig: tf.fleet.config.store,
+      config: alertConfig,
+      isOnline: (id) => tf.fleet.presence.isOnline(id),
+      clock,
+    });
+    await expect
+      .poll(async () => (await alerts.store.getActive(clinic.id, 'panic'))?.details.panicId, { timeout: 10_000 })
+      .toBe(panicId);
+    await expect.poll(() => boxSms(), { timeout: 10_000 }).toEqual([ALICE]);
+    const alert = await alerts.store.getActive(clinic.id, 'panic');
+    await stepDone(alert?.id, 1);
+    await alerts.engine.resolve(alert?.id ?? '', 'test');
+  });
+
   it('a storm of missed calls is one alert with a count', async () => {
     clock.offset = 0; // the window counts calls by the time they happened on the box
     const before = hooks.length;

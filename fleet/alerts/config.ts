@@ -268,7 +268,7 @@ export const AlertsConfigSchema = Section(
       maxLength: 64,
       description: 'name of this fleet instance; an escalation step is leased by one instance at a time',
     }),
-    leaseS: Seconds('an instance that died holding an escalation step loses it after', {
+    leaseS: Seconds('an instance that died holding an escalation step or the event cursor loses it after', {
       default: 60,
       minimum: 1,
       maximum: 3600,
@@ -277,6 +277,17 @@ export const AlertsConfigSchema = Section(
       default: 15,
       minimum: 1,
       maximum: 600,
+    }),
+    eventPollMs: Millis('stored events are looked for every (besides at once when this instance stores one)', {
+      default: 1000,
+      minimum: 50,
+      maximum: 60_000,
+    }),
+    eventBatch: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 500,
+      description: 'stored events read and applied at a time (the cursor moves after each batch)',
     }),
     webhooks: Type.Array(Webhook, { default: [], description: 'called for every alert of every clinic' }),
     webhookTimeoutMs: Millis('one webhook attempt may take', { default: 5000, minimum: 100, maximum: 60_000 }),

@@ -1,9 +1,24 @@
 /**
  * The rollover and alert engine.
  *
- * Inputs: the fleet bus ('event.stored' for call.ended, call.answered,
- * panic.*, modem.state, voicemail.recorded and sms.received events;
- * 'presence.changed'; 'telemetry'), the ops API, the HTTP links and the CLI.
+ * Inputs: the stored events (call.ended, call.answered, panic.*,
+ * modem.state, voicemail.recorded and sms.received), read in the order they
+ * were stored through a durable cursor in the fleet store; the fleet bus
+ * ('presence.changed'; 'telemetry'; 'event.stored' only wakes the cursor
+ * reader), the ops API, the HTTP links and the CLI.
+ *
+ * Stored events, exactly once: the cursor (`alerts` in event_cursors) is
+ * like a Kafka consumer group's offset. At start, and whenever the bus says
+ * something was stored (and every eventPollMs, for events another fleet
+ * instance stored), the engine takes the cursor's lease, reads the events
+ * after it, applies them (in order per box) and moves the cursor past them
+ * (compare and set). So events stored while the engine was down or not yet
+ * started are read at its start. A crash between applying and moving reads
+ * them again: opening or counting an alert is recorded per event in the
+ * same transaction (AlertStore alert_event_effects), pending conditions are
+ * keyed, acknowledge and resolve are idempotent, so reading again changes
+ * nothing. One fleet instance holds the cursor at a time; another takes it
+ * when the holder's lease (leaseS) runs out.
  * Outputs: notifications through channels (webhook, SMS through a box,
  * email), and forwarding commands to boxes (rollover).
  *
@@ -44,7 +59,7 @@ import type { FleetBus, FleetBusEvents } from '../bus.js';
 import type { SmsTarget } from '../channels/sms.js';
 import type { Channel, Notification, OnAttempt } from '../channels/types.js';
 import type { WebhookTarget } from '../channels/webhook.js';
-import type { Clinic, Store } from '../store/types.js';
+import type { Clinic, PositionedEvent, Store } from '../store/types.js';
 import type { BoxCommands } from './commands.js';
 import {
   type AlertContact,
@@ -85,6 +100,8 @@ export interface AlertEngineDeps {
 
 export interface RaiseOptions {
   severity?: Severity;
+  /** The stored event that raises it: opened or counted once per event (the event cursor may replay it). */
+  eventId?: string;
   text: string;
   deviceId?: string | null;
   details?: Record<string, unknown>;
@@ -118,6 +135,10 @@ const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
 const PANIC_ACK_EXPIRES_MS = 3_600_000;
 /** A due step that is running or failed is looked at again after this long. */
 const RETRY_MS = 1000;
+/** The alert engine's cursor over stored events (made by the fleet store's migration 3). */
+export const EVENT_CURSOR = 'alerts';
+/** A stored event whose handling failed this many times is logged and passed over (it must not stop alerting). */
+const EVENT_ATTEMPTS = 5;
 const SMS_REPLY = /^\s*(ACK|OK|YES|A|RESOLVE|RES|R|DONE)?\s*#?(\d{4})\b/i;
 
 function digits(s: string): string {
@@ -131,6 +152,20 @@ export function samePhone(a: string, b: string): boolean {
   if (x.length < 7 || y.length < 7) return false;
   const n = Math.min(9, x.length, y.length);
   return x.slice(-n) === y.slice(-n);
+}
+
+/** A stored event as the box sent it (what handleEvent takes). */
+function storedToEvent(e: PositionedEvent): AnyEvent {
+  return {
+    v: 1,
+    id: e.id,
+    deviceId: e.deviceId,
+    bootId: e.bootId,
+    seq: e.seq,
+    at: e.at,
+    type: e.type,
+    body: e.body,
+  } as AnyEvent;
 }
 
 function lastFour(number: string): string {
@@ -166,6 +201,16 @@ export class AlertEngine {
   /** Live presence from the bus (the store's flag lags by its flush interval). */
   private readonly presence = new Map<string, boolean>();
   private readonly pending = new Map<string, PendingCondition>();
+  /** The cursor reader: one pass at a time, another right after it if asked meanwhile. */
+  private consuming: Promise<void> | undefined;
+  private consumeAgain = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_MS;
+  /** Events of the batch being read that are already applied (by id, with their position). */
+  private readonly appliedIds = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+  private prunedAt = 0;
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.log = deps.log ?? getLogger('fleet:alerts');
@@ -188,7 +233,7 @@ export class AlertEngine {
     this.running = true;
     for (const p of await this.deps.alerts.listPending()) this.pending.set(p.key, p);
     const { bus } = this.deps;
-    bus.on('event.stored', this, (e) => this.onEvent(e));
+    bus.on('event.stored', this, () => void this.consume());
     bus.on('presence.changed', this, (p) => this.onPresence(p));
     bus.on('telemetry', this, (t) => this.onTelemetry(t));
     bus.on('box.approved', this, ({ box }) => {
@@ -201,7 +246,11 @@ export class AlertEngine {
     await this.seedOffline();
     this.sweepTimer = setInterval(() => this.kick(), this.cfg.sweepS * 1000);
     this.sweepTimer.unref?.();
+    this.pollTimer = setInterval(() => void this.consume(), this.cfg.eventPollMs);
+    this.pollTimer.unref?.();
     void this.kick(); // never rejects: a failed tick is logged
+    // Catch up on what was stored while the engine was not running (in the background: live events follow).
+    void this.consume(); // never rejects: a failed pass is logged and tried again
     this.log.info({ instance: this.cfg.instance, pending: this.pending.size }, 'alert engine started');
   }
 
@@ -212,9 +261,16 @@ export class AlertEngine {
     this.deps.bus.removeAll(this);
     clearTimeout(this.wakeTimer);
     clearInterval(this.sweepTimer);
+    clearInterval(this.pollTimer);
+    clearTimeout(this.retryTimer);
     if (opts.wait !== false) {
+      await this.consuming;
       await this.ticking?.catch(() => undefined);
       await Promise.allSettled([...this.inFlight.values()]);
+      // Orderly stop: another instance may take the cursor at once instead of after the lease.
+      await this.deps.store
+        .releaseCursor(EVENT_CURSOR, this.cfg.instance)
+        .catch((err) => this.log.warn({ err }, 'could not release the event cursor'));
     }
   }
 
@@ -290,6 +346,129 @@ export class AlertEngine {
     } finally {
       if (this.locks.get(key) === tail) this.locks.delete(key);
     }
+  }
+
+  // ---------------------------------------------------------------- stored events (durable cursor)
+
+  /** Read and apply what was stored after the cursor (the bus says something was stored, the poll, start). */
+  consume(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    if (this.consuming) {
+      this.consumeAgain = true;
+      return this.consuming;
+    }
+    this.consuming = (async () => {
+      try {
+        do {
+          this.consumeAgain = false;
+          await this.catchUp();
+        } while (this.consumeAgain && this.running);
+      } catch (e) {
+        if (!this.running) return; // stopped under it: read again at the next start
+        this.log.error({ err: e, retryMs: this.retryMs }, 'reading stored events failed; trying again');
+        this.retryLater();
+      } finally {
+        this.consuming = undefined;
+      }
+    })();
+    return this.consuming;
+  }
+
+  private retryLater(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.consume(), this.retryMs);
+    this.retryTimer.unref?.();
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
+  }
+
+  /** Until nothing is left after the cursor (or another instance holds it). */
+  private async catchUp(): Promise<void> {
+    const { store } = this.deps;
+    while (this.running) {
+      const now = this.now();
+      const until = this.iso(now + this.cfg.leaseS * 1000);
+      const cursor = await store.claimCursor(EVENT_CURSOR, this.cfg.instance, this.iso(now), until);
+      if (!cursor) return; // another fleet instance reads the events; the poll looks again
+      const batch = await store.readEventsAfter(cursor.pos, this.cfg.eventBatch);
+      if (batch.length === 0) return;
+      const failed = await this.applyBatch(batch);
+      if (!this.running) return; // stopped under it: the rest is read again at the next start
+      // The cursor moves past the events applied without a gap; a failed one stops it (read again later).
+      let to = cursor.pos;
+      for (const e of batch) {
+        if (!this.appliedIds.has(e.id)) break;
+        to = e.pos;
+      }
+      if (to > cursor.pos) {
+        const moved = await store.advanceCursor(EVENT_CURSOR, {
+          owner: this.cfg.instance,
+          from: cursor.pos,
+          to,
+          now: this.iso(),
+          until,
+        });
+        if (!moved) {
+          this.log.warn({ pos: cursor.pos }, 'the event cursor was taken by another instance; it reads from here');
+          return;
+        }
+        for (const [id, pos] of this.appliedIds) if (pos <= to) this.appliedIds.delete(id);
+        if (cursor.pos === 0 || batch.length >= this.cfg.eventBatch) {
+          this.log.debug({ from: cursor.pos, to, events: batch.length }, 'stored events applied');
+        }
+      }
+      if (failed) {
+        this.retryLater();
+        return;
+      }
+      this.retryMs = RETRY_MS;
+      await this.pruneEffects();
+    }
+  }
+
+  /** Apply a batch: one box's events in order, boxes side by side. Returns true if any failed. */
+  private async applyBatch(batch: PositionedEvent[]): Promise<boolean> {
+    const byBox = new Map<string, PositionedEvent[]>();
+    for (const e of batch) {
+      const list = byBox.get(e.deviceId) ?? [];
+      list.push(e);
+      byBox.set(e.deviceId, list);
+    }
+    let failed = false;
+    await Promise.all(
+      [...byBox.values()].map(async (events) => {
+        for (const e of events) {
+          if (this.appliedIds.has(e.id)) continue;
+          try {
+            await this.handleEvent(storedToEvent(e));
+          } catch (err) {
+            const n = (this.failures.get(e.id) ?? 0) + 1;
+            this.failures.set(e.id, n);
+            if (n < EVENT_ATTEMPTS) {
+              this.log.warn({ err, eventId: e.id, type: e.type, attempt: n }, 'applying a stored event failed');
+              failed = true;
+              return; // this box's later events wait for it
+            }
+            this.log.error(
+              { err, eventId: e.id, type: e.type, deviceId: e.deviceId },
+              `applying a stored event failed ${n} times: passed over`,
+            );
+          }
+          this.failures.delete(e.id);
+          this.appliedIds.set(e.id, e.pos);
+        }
+      }),
+    );
+    return failed;
+  }
+
+  /** Forget the per-event records of alerts once a day has passed (the cursor is long past them). */
+  private async pruneEffects(): Promise<void> {
+    const now = this.now();
+    if (now - this.prunedAt < 3_600_000) return;
+    this.prunedAt = now;
+    await this.deps.alerts
+      .pruneEventEffects(this.iso(now - 86_400_000))
+      .catch((err) => this.log.warn({ err }, 'pruning event records failed'));
   }
 
   // ---------------------------------------------------------------- lookups
@@ -430,10 +609,6 @@ export class AlertEngine {
 
   // ---------------------------------------------------------------- inputs
 
-  private async onEvent({ event, raw }: FleetBusEvents['event.stored']): Promise<void> {
-    await this.handleEvent(raw, event.receivedAt);
-  }
-
   /** Apply one stored event (exported for tests and for replay). */
   async handleEvent(raw: AnyEvent, _receivedAt?: string): Promise<void> {
     if (!this.running) return;
@@ -487,6 +662,7 @@ export class AlertEngine {
       deviceId: e.deviceId,
       details: { panicId: e.body.panicId, source: e.body.source },
       at,
+      eventId: e.id,
     });
   }
 
@@ -500,6 +676,7 @@ export class AlertEngine {
         text: `${name} took ${Math.round(b.timeToAnswerMs / 1000)} s to answer a call (target ${s.rules.slowAnswer.targetS} s).`,
         deviceId: e.deviceId,
         at,
+        eventId: e.id,
       });
     }
     if (b.outcome === 'voicemail_failed') await this.onVoicemailFailed(clinicId, e, at, s, name);
@@ -511,6 +688,7 @@ export class AlertEngine {
         text: `${name} missed a call after hours at ${await this.localTime(clinicId, at)}.`,
         deviceId: e.deviceId,
         at,
+        eventId: e.id,
       });
       return;
     }
@@ -534,6 +712,7 @@ export class AlertEngine {
       deviceId: e.deviceId,
       details: { callId: b.callId, reason: b.voicemailError ?? null },
       at,
+      eventId: e.id,
     });
   }
 
@@ -551,7 +730,7 @@ export class AlertEngine {
     this.missed.set(clinicId, list);
     const active = await this.deps.alerts.getActive(clinicId, 'missed_calls');
     if (active) {
-      await this.raise(clinicId, 'missed_calls', { text: active.text, at });
+      await this.raise(clinicId, 'missed_calls', { text: active.text, at, eventId: e.id });
       return;
     }
     if (list.length < rule.count) return;
@@ -561,6 +740,7 @@ export class AlertEngine {
       deviceId: e.deviceId,
       occurrences: list.length,
       at,
+      eventId: e.id,
     });
     if (r.created && rule.autoRollover) {
       await this.startRollover(clinicId, {
@@ -871,8 +1051,8 @@ export class AlertEngine {
       const { alerts } = this.deps;
       const active = await alerts.getActive(clinicId, condition);
       if (active) {
-        const a = (await alerts.addOccurrence(active.id, this.iso(at))) ?? active;
-        if ((o.occurrences ?? 1) > 1) {
+        const a = (await alerts.addOccurrence(active.id, this.iso(at), o.eventId)) ?? active;
+        if ((o.occurrences ?? 1) > 1 && a.occurrences > active.occurrences) {
           for (let i = 1; i < (o.occurrences ?? 1); i++) await alerts.addOccurrence(active.id, this.iso(at));
         }
         return { alert: a, created: false };
@@ -892,11 +1072,14 @@ export class AlertEngine {
           at: this.iso(at),
           nextStepAt,
           lease: { owner: this.cfg.instance, until: this.iso(this.now() + this.cfg.leaseS * 1000) },
+          ...(o.eventId ? { eventId: o.eventId } : {}),
         });
       } catch (e) {
-        // Another fleet instance opened it a moment ago: count this one on it.
+        // Another fleet instance opened it a moment ago: count this one on it (or this event already did).
         if (isCallboxError(e, ErrorCode.Conflict) && typeof e.details?.existingId === 'string') {
-          const a = await alerts.addOccurrence(e.details.existingId, this.iso(at));
+          const a =
+            (await alerts.addOccurrence(e.details.existingId, this.iso(at), o.eventId)) ??
+            (e.details.alreadyApplied ? await alerts.getAlert(e.details.existingId) : undefined);
           if (a) return { alert: a, created: false };
         }
         throw e;

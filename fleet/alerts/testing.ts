@@ -12,6 +12,7 @@ import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
 import { FleetBus } from '../bus.js';
 import type { Attempt, Channel, Notification, OnAttempt } from '../channels/types.js';
+import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Clinic, Store } from '../store/types.js';
 import type { BoxCommands } from './commands.js';
@@ -96,12 +97,12 @@ export const PHONES = { alice: '+15550001001', bob: '+15550001002', service: '+1
 
 /**
  * `postgresUrl`: keep the alerts in this PostgreSQL database (made and dropped by the caller) instead of
- * a SQLite file; the registry stays in SQLite either way.
+ * a SQLite file; `storeUrl`: keep the registry and the events in this PostgreSQL database too (else SQLite).
  */
-export async function alertFixture(opts: { postgresUrl?: string } = {}): Promise<AlertFixture> {
+export async function alertFixture(opts: { postgresUrl?: string; storeUrl?: string } = {}): Promise<AlertFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
   const dbPath = join(dir, 'fleet.db');
-  const store = await SqliteStore.open(dbPath);
+  const store: Store = opts.storeUrl ? await PostgresStore.open(opts.storeUrl) : await SqliteStore.open(dbPath);
   await store.migrate();
   const openAlerts = () =>
     opts.postgresUrl
