@@ -36,6 +36,7 @@ import {
   parseTopic,
 } from '../../shared/contract/topics.js';
 import { fingerprint, hashSecret, verifySecret } from '../auth/password.js';
+import { guardMqRecursion, type MqGuardStats } from './mq-guard.js';
 import { PacketGuard } from './packet-guard.js';
 import type { BrokerCredential, BrokerStartMessage, BrokerStats, FromChild, RefusalKind, ToChild } from './protocol.js';
 
@@ -105,6 +106,7 @@ setInterval(() => {
   send({ t: 'stats', stats: { ...stats, clients: broker?.connectedClients ?? 0 } });
 }, 1000).unref();
 let broker: Aedes | undefined;
+let routing: MqGuardStats | undefined;
 /**
  * Boxes, claims and ops are let in only once the fleet logic has subscribed
  * to events on this broker: after a broker restart nothing a box sends can
@@ -130,6 +132,11 @@ function waitFleetReady(ms: number): Promise<boolean> {
   });
 }
 const servers: { close: (cb: () => void) => void }[] = [];
+
+/** aedes's message router (its mqemitter; public in aedes's JavaScript, absent from its types). */
+function routerOf(a: Aedes): unknown {
+  return (a as unknown as { mq: unknown }).mq;
+}
 
 function send(msg: FromChild): void {
   process.send?.(msg);
@@ -319,6 +326,8 @@ async function start(msg: BrokerStartMessage): Promise<void> {
     heartbeatInterval: 60_000,
   });
   broker = aedes;
+  // Under overload the router's queue drained by recursion and overflowed the stack (see mq-guard.ts).
+  routing = guardMqRecursion(routerOf(aedes));
 
   aedes.preConnect = (_client, packet, done) => {
     // Before authentication: the id is bound to the username, which is then authenticated.
@@ -516,7 +525,15 @@ process.on('message', (raw: ToChild) => {
       pendingClaims.delete(raw.username);
       break;
     case 'stats':
-      send({ t: 'stats', stats: { ...stats, clients: broker?.connectedClients ?? 0 } });
+      send({
+        t: 'stats',
+        stats: {
+          ...stats,
+          clients: broker?.connectedClients ?? 0,
+          routerQueued: broker ? (routerOf(broker) as { length?: number }).length : 0,
+          routerDeferred: routing?.deferred ?? 0,
+        },
+      });
       break;
     case 'stop':
       for (const s of servers) s.close(() => undefined);

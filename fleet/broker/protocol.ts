@@ -73,6 +73,10 @@ export interface BrokerStats {
   /** Unknown serials refused before hashing (rate per source, cap, secret length). */
   claimRefused: number;
   messagesIn: number;
+  /** Messages waiting in aedes's router (mqemitter) for a routing slot. */
+  routerQueued?: number;
+  /** Messages the recursion guard routed from a fresh stack (fleet/broker/mq-guard.ts). */
+  routerDeferred?: number;
 }
 
 /** What the broker refused: a login, a claim of an unknown serial, a publish, a subscribe, a size, a rate. */
