@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { AnyEvent } from '../shared/contract/events.js';
 import type { ConfigReported, Status, Telemetry } from '../shared/contract/messages.js';
 import { getLogger } from '../shared/log.js';
+import type { BrokerQueueState } from './broker/queue-watch.js';
 import type { Box, StoredEvent } from './store/types.js';
 
 export interface FleetBusEvents {
@@ -33,6 +34,8 @@ export interface FleetBusEvents {
   /** A claim was approved, by ops or automatically. */
   'box.approved': { box: Box };
   'box.decommissioned': { box: Box };
+  /** External broker: its queue's fill level changed, or it dropped messages (fleet/broker/queue-watch.ts). */
+  'broker.queue': BrokerQueueState;
   /** The fleet's MQTT client (re)connected to the broker. */
   'broker.connected': { reconnect: boolean };
   'broker.disconnected': Record<string, never>;

@@ -483,6 +483,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           port: Number(o.port),
           maxPacketBytes: cfg.mqtt.maxPayloadBytes + 1024,
           fleetUsername: cfg.mqtt.externalUsername,
+          maxQueuedMessages: cfg.mqtt.externalMaxQueuedMessages,
+          maxQueuedBytes: cfg.mqtt.externalMaxQueuedBytes,
         });
         print(g, () =>
           [

@@ -121,6 +121,19 @@ export const FleetConfigSchema = Strict({
         default: null,
         description: 'external mode: file holding the fleet password (written by `fleet mosquitto-config`)',
       }),
+      externalMaxQueuedMessages: Type.Integer({
+        minimum: 1000,
+        maximum: 100_000_000,
+        default: 1_000_000,
+        description:
+          "external mode: Mosquitto's max_queued_messages written by `fleet mosquitto-config` (per client: the fleet's session holds the events of every box while the fleet is away or behind; size it as boxes x events/s x the longest fleet outage to ride through, with room). The fleet watches the broker's store and logs a warning at half, an error at 80 % and on any drop",
+      }),
+      externalMaxQueuedBytes: Type.Integer({
+        minimum: 1_048_576,
+        maximum: 68_719_476_736,
+        default: 1_073_741_824,
+        description: "external mode: Mosquitto's max_queued_bytes written by `fleet mosquitto-config` (per client)",
+      }),
       reconnectMs: Millis('the fleet reconnects to the broker after', { default: 500, minimum: 50, maximum: 60_000 }),
       publicUrl: Type.Union([Type.String(), Type.Null()], {
         default: null,

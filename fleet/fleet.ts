@@ -34,6 +34,7 @@ import { getLogger } from '../shared/log.js';
 import { RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 import { hashSecret, MACHINE_SCRYPT, newSecret } from './auth/password.js';
+import { BROKER_SYS_TOPICS, type BrokerQueueState, BrokerQueueWatch } from './broker/queue-watch.js';
 import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
 import { DeviceCommands } from './commands.js';
@@ -85,6 +86,8 @@ export interface FleetMetrics {
   reconnects: number;
   /** Embedded broker counters (refused logins, claims, publishes, subscribes, sizes, rates). */
   broker: import('./broker/protocol.js').BrokerStats | null;
+  /** External mode: the broker's queue as its $SYS figures say. */
+  brokerQueue?: BrokerQueueState;
 }
 
 export class Fleet {
@@ -105,6 +108,8 @@ export class Fleet {
   private ownsStore: boolean;
   /** External mode: Mosquitto's dynamic security, kept in step with the registry. */
   private dynsec: DynsecSink | undefined;
+  /** External mode: the broker's queue fill and drops. */
+  queueWatch: BrokerQueueWatch | undefined;
 
   private constructor(
     readonly config: FleetConfig,
@@ -338,6 +343,12 @@ export class Fleet {
         .then((n) => log.info({ identities: usernames.length, acls: n }, 'Mosquitto ACLs brought up to the contract'))
         .catch((err) => log.error({ err }, 'refreshing Mosquitto ACLs failed'));
     }
+    if (this.config.mqtt.mode === 'external') {
+      this.queueWatch = new BrokerQueueWatch(this.bus, this.config.mqtt.externalMaxQueuedMessages);
+      await client
+        .subscribeAsync([BROKER_SYS_TOPICS.stored, BROKER_SYS_TOPICS.dropped], { qos: 0 })
+        .catch((err) => log.warn({ err }, "cannot watch the broker's queue ($SYS/broker)"));
+    }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands);
     await this.ops.start(client);
@@ -401,6 +412,10 @@ export class Fleet {
   }
 
   private dispatch(topic: string, payload: Buffer, retained: boolean): void {
+    if (topic.startsWith('$SYS/')) {
+      this.queueWatch?.onSys(topic, payload);
+      return;
+    }
     const parsed = parseTopic(topic);
     if (!parsed) return;
     const deviceId = parsed.deviceId;
@@ -481,6 +496,7 @@ export class Fleet {
       brokerRestarts: this.broker?.restarts ?? 0,
       reconnects: this.reconnects,
       broker: this.broker?.lastStats ?? null,
+      ...(this.queueWatch ? { brokerQueue: { ...this.queueWatch.state } } : {}),
     };
   }
 

@@ -12,6 +12,17 @@
  *   replaced credentials and revocations go to $CONTROL/dynamic-security/v1
  *   (deleteClient disconnects the client at once).
  *
+ * Nothing dropped silently: persistence is on (a folder beside the
+ * configuration, saved every autosaveS and at shutdown), so the fleet's
+ * persistent session and its queued events survive a Mosquitto restart;
+ * the per-client queue (max_queued_messages / max_queued_bytes, global in
+ * Mosquitto 2.x) is sized for the fleet's session (fleet config
+ * mqtt.externalMaxQueuedMessages, default 1,000,000 events: 2,000 boxes at
+ * 0.5 events/s for 16 minutes), and when it is full Mosquitto logs
+ * "Outgoing messages are being dropped for client ..." (log_type notice,
+ * on) and counts them in $SYS/broker/publish/messages/dropped, which the
+ * fleet watches with $SYS/broker/store/messages/count (BrokerQueueWatch).
+ *
  * Differences from the embedded broker (documented, by design): Mosquitto
  * has no per-client message rate limit, and cannot trust an unknown
  * serial's claim secret on first use — in external mode serials must be
@@ -56,11 +67,16 @@ export function rolesFor(username: string): Acl[] {
   if (!identity) return [];
   if (identity.kind === 'fleet') {
     const all = ['callbox/v1/#', '$CONTROL/dynamic-security/#'];
-    return all.flatMap((topic) => [
-      { acltype: 'publishClientSend', topic, allow: true },
-      { acltype: 'publishClientReceive', topic, allow: true },
-      { acltype: 'subscribePattern', topic, allow: true },
-    ]) as Acl[];
+    return [
+      ...(all.flatMap((topic) => [
+        { acltype: 'publishClientSend', topic, allow: true },
+        { acltype: 'publishClientReceive', topic, allow: true },
+        { acltype: 'subscribePattern', topic, allow: true },
+      ]) as Acl[]),
+      // the broker's own figures (queue fill, drops), read only
+      { acltype: 'subscribePattern', topic: '$SYS/broker/#', allow: true },
+      { acltype: 'publishClientReceive', topic: '$SYS/broker/#', allow: true },
+    ];
   }
   const acl = aclFor(identity);
   return [
@@ -85,6 +101,14 @@ export interface MosquittoConfigOptions {
   /** Fleet client secret; generated if absent. */
   fleetSecret?: string;
   fleetUsername?: string;
+  /** max_queued_messages (per client; see the header). */
+  maxQueuedMessages?: number;
+  /** max_queued_bytes (per client). */
+  maxQueuedBytes?: number;
+  /** Persistence is saved every this many seconds (and at shutdown). */
+  autosaveS?: number;
+  /** $SYS figures are published every this many seconds. */
+  sysIntervalS?: number;
   /**
    * The system user Mosquitto runs as (started as root it drops to this user,
    * who must be able to read the 0600 files written here); default: the
@@ -134,6 +158,8 @@ export async function generateMosquittoConfig(
     roles,
     defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
   };
+  const persistenceDir = join(dir, 'data');
+  mkdirSync(persistenceDir, { recursive: true, mode: 0o700 });
   const dynsecFile = join(dir, 'dynamic-security.json');
   const confFile = join(dir, 'mosquitto.conf');
   const fleetSecretFile = join(dir, 'fleet.secret');
@@ -155,10 +181,19 @@ export async function generateMosquittoConfig(
       // Client ids bound to the login: no one takes over another's session.
       'use_username_as_clientid true',
       'max_keepalive 300',
-      'persistence false',
+      '# The fleet session holds every box event while the fleet is away: its queue is sized for that.',
+      `max_queued_messages ${o.maxQueuedMessages ?? 1_000_000}`,
+      `max_queued_bytes ${o.maxQueuedBytes ?? 1_073_741_824}`,
+      '# The fleet reads $SYS/broker/store/messages/count and $SYS/broker/publish/messages/dropped.',
+      `sys_interval ${o.sysIntervalS ?? 10}`,
+      'persistence true',
+      `persistence_location ${persistenceDir}/`,
+      `autosave_interval ${o.autosaveS ?? 30}`,
       'log_dest stderr',
       'log_type error',
       'log_type warning',
+      '# notice: "Outgoing messages are being dropped for client ..." when a queue is full',
+      'log_type notice',
       '',
     ].join('\n'),
   );
