@@ -24,12 +24,19 @@ interface Box {
   topics: ReturnType<typeof deviceTopics>;
   seq: number;
   boot: string;
+  up?: boolean;
 }
 
 const boxes: Box[] = [];
 let sent = 0;
+/** Events the broker acknowledged (PUBACK), and events whose publish failed. */
+let acked = 0;
+let nacked = 0;
 let failed = 0;
+/** Connections lost after they were up (each box reconnects by itself). */
+let drops = 0;
 const timers: NodeJS.Timeout[] = [];
+let eventTimer: NodeJS.Timeout | undefined;
 
 function telemetry(b: Box): string {
   return JSON.stringify({
@@ -95,6 +102,7 @@ async function start(m: Start): Promise<void> {
     });
     const b: Box = { id: cred.deviceId, client, topics, seq: m.seqBase, boot: newBootId() };
     client.on('connect', () => {
+      b.up = true;
       client.publish(topics.status, JSON.stringify({ v: 1, state: 'online', at: new Date().toISOString() }), {
         qos: 1,
         retain: true,
@@ -102,6 +110,10 @@ async function start(m: Start): Promise<void> {
     });
     client.on('error', () => {
       failed++;
+    });
+    client.on('close', () => {
+      if (b.up) drops++;
+      b.up = false;
     });
     boxes.push(b);
     if (i % 10 === 9) await new Promise((r) => setTimeout(r, gap * 10));
@@ -117,28 +129,38 @@ async function start(m: Start): Promise<void> {
       }
     }, 100),
   );
-  // events: the total rate spread over 20 ticks a second, round robin
+  // events: the total rate spread over ticks of 50 ms, round robin
   const total = boxes.length * m.eventsPerBoxPerSec;
   let carry = 0;
   let next = 0;
-  timers.push(
-    setInterval(() => {
-      carry += total / 20;
-      while (carry >= 1) {
-        carry--;
-        const b = boxes[next++ % boxes.length];
-        if (!b?.client.connected) continue;
-        b.client.publish(b.topics.events, event(b), { qos: 1 });
-        sent++;
-      }
-    }, 50),
-  );
+  let last = Date.now();
+  eventTimer = setInterval(() => {
+    // By the time passed, not per tick: a loaded machine runs fewer ticks, the rate offered stays.
+    const now = Date.now();
+    carry += (total * (now - last)) / 1000;
+    last = now;
+    while (carry >= 1) {
+      carry--;
+      const b = boxes[next++ % boxes.length];
+      if (!b?.client.connected) continue;
+      b.client.publish(b.topics.events, event(b), { qos: 1 }, (err) => {
+        if (err) nacked++;
+        else acked++;
+      });
+      sent++;
+    }
+  }, 50);
+  timers.push(eventTimer);
 }
 
-process.on('message', (m: Start | { t: 'stats' } | { t: 'stop' }) => {
+process.on('message', (m: Start | { t: 'stats' } | { t: 'pause' } | { t: 'stop' }) => {
   if (m.t === 'start') void start(m);
   else if (m.t === 'stats') {
-    process.send?.({ t: 'stats', connected: boxes.filter((b) => b.client.connected).length, sent, failed });
+    const connected = boxes.filter((b) => b.client.connected).length;
+    process.send?.({ t: 'stats', connected, sent, acked, nacked, failed, drops });
+  } else if (m.t === 'pause') {
+    // No new events; what is in flight (mqtt.js resends unacknowledged QoS 1 after a reconnect) drains.
+    clearInterval(eventTimer);
   } else if (m.t === 'stop') {
     for (const t of timers) clearInterval(t);
     for (const b of boxes) b.client.end(true);

@@ -7,7 +7,12 @@
  * (started here on a free port with the configuration the fleet generates),
  * side by side: connections held, sustained ingest events/s, event-to-stored
  * latency p50/p99, fleet RSS and CPU (and the broker's), plus machine info.
- * Environment: BENCH_BOXES, BENCH_RATE, BENCH_SECONDS override the defaults.
+ * After the window the boxes stop sending and what is in flight drains
+ * (until all is answered and stored, nothing moves for 30 s, or `--drain-s`, default 600): then the broker's survival (same process, no
+ * restart), the events the broker acknowledged against those stored, and
+ * the sequence gaps left in the store are printed.
+ * Overload: `npm run bench:fleet -- --boxes 200 --rate 100 --seconds 60 --modes embedded`.
+ * Environment: BENCH_BOXES, BENCH_RATE, BENCH_SECONDS, BENCH_MODES, BENCH_DRAIN_S override the defaults.
  */
 import { fork } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,6 +41,7 @@ const N = Math.min(10_000, Math.max(1, Number(arg('boxes', 'BENCH_BOXES', 2000))
 const RATE = Number(arg('rate', 'BENCH_RATE', 0.5));
 const SECONDS = Number(arg('seconds', 'BENCH_SECONDS', 20));
 const MODES = arg('modes', 'BENCH_MODES', 'embedded,external').split(',') as ('embedded' | 'external')[];
+const DRAIN_S = Number(arg('drain-s', 'BENCH_DRAIN_S', 600));
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 function procStat(pid: number): { cpuTicks: number; rssMiB: number } {
@@ -72,6 +78,20 @@ interface Result {
   simCpu: number;
   rejected: number;
   gaps: number;
+  brokerAlive: string;
+  brokerRestarts: number;
+  fleetReconnects: number;
+  routerDeferred: number;
+  drainS: number;
+  sentTotal: number;
+  ackedTotal: number;
+  boxDrops: number;
+  fleetReceived: number;
+  ingestDuplicates: number;
+  storedTotal: number;
+  gapsLeft: number;
+  missingLeft: number;
+  loadDuring: string;
 }
 
 async function runMode(
@@ -113,9 +133,10 @@ async function runMode(
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  type SimStats = { connected: number; sent: number; acked: number; nacked: number; failed: number; drops: number };
   const stats = () =>
-    new Promise<{ connected: number; sent: number; failed: number }>((resolve) => {
-      sim.once('message', (m: { connected: number; sent: number; failed: number }) => resolve(m));
+    new Promise<SimStats>((resolve) => {
+      sim.once('message', (m: SimStats) => resolve(m));
       sim.send({ t: 'stats' });
     });
   const t0 = Date.now();
@@ -149,7 +170,32 @@ async function runMode(
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   measuring = false;
   const wall = (Date.now() - w0) / 1000;
+  const loadDuring = loadavg()[0]?.toFixed(2) ?? '?';
   const end = await stats();
+  // Drain: no new events; wait until every publish is answered and the store stops growing.
+  sim.send({ t: 'pause' });
+  const d0 = Date.now();
+  let last = -1;
+  let lastAcked = -1;
+  let still = 0;
+  let drained = await stats();
+  // Until everything is answered and stored, or nothing moved for 30 s, or --drain-s.
+  while (Date.now() - d0 < DRAIN_S * 1000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    drained = await stats();
+    // Not ingest.drain(): it flushes beside the ingest's own timer, and two flushes at once write one batch
+    // twice and then cut the next one from the queue unwritten (Ingest.drain is for shutdown, after the
+    // client stopped delivering).
+    const n = await fleet.store.countEvents();
+    still = n === last && drained.acked === lastAcked ? still + 1 : 0;
+    last = n;
+    lastAcked = drained.acked;
+    const answered = drained.acked + drained.nacked >= drained.sent;
+    if ((answered && fleet.ingest.pending === 0 && still >= 3) || still >= 30) break;
+  }
+  const drainS = (Date.now() - d0) / 1000;
+  const left = await fleet.store.findGaps();
+  const brokerStats = await fleet.broker?.stats();
   const f1 = procStat(process.pid);
   const b1 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
   const s1 = sim.pid ? procStat(sim.pid) : { cpuTicks: 0, rssMiB: 0 };
@@ -170,6 +216,25 @@ async function runMode(
     simCpu: ((s1.cpuTicks - s0.cpuTicks) / 100 / wall) * 100,
     rejected: fleet.metrics().rejectedMessages,
     gaps,
+    brokerAlive:
+      mode === 'external'
+        ? '(mosquitto)'
+        : fleet.broker?.pid === brokerPid && fleet.metrics().brokerRestarts === 0
+          ? `yes (pid ${brokerPid})`
+          : `NO (pid ${brokerPid} -> ${fleet.broker?.pid})`,
+    brokerRestarts: fleet.metrics().brokerRestarts,
+    fleetReconnects: fleet.metrics().reconnects,
+    routerDeferred: brokerStats?.routerDeferred ?? 0,
+    drainS,
+    sentTotal: drained.sent,
+    ackedTotal: drained.acked,
+    boxDrops: drained.drops,
+    fleetReceived: fleet.metrics().ingest.received,
+    ingestDuplicates: fleet.metrics().ingest.duplicates,
+    storedTotal: await fleet.store.countEvents(),
+    gapsLeft: left.length,
+    missingLeft: left.reduce((n, g) => n + g.toSeq - g.fromSeq + 1, 0),
+    loadDuring,
   };
   sim.send({ t: 'stop' });
   await new Promise((r) => sim.once('exit', r));
@@ -225,6 +290,19 @@ async function main(): Promise<void> {
     ['box simulator CPU (% core)', (r) => r.simCpu.toFixed(0)],
     ['rejected messages', (r) => String(r.rejected)],
     ['sequence gaps seen', (r) => String(r.gaps)],
+    ['load average (1 min) at end', (r) => r.loadDuring],
+    ['broker child alive', (r) => r.brokerAlive],
+    ['broker restarts', (r) => String(r.brokerRestarts)],
+    ['fleet reconnects to broker', (r) => String(r.fleetReconnects)],
+    ['router: deferred from depth', (r) => String(r.routerDeferred)],
+    ['drain time (s)', (r) => r.drainS.toFixed(1)],
+    ['events sent (whole run)', (r) => String(r.sentTotal)],
+    ['acknowledged by the broker', (r) => String(r.ackedTotal)],
+    ['box connections lost', (r) => String(r.boxDrops)],
+    ['received by fleet ingest', (r) => String(r.fleetReceived)],
+    ['duplicates at ingest', (r) => String(r.ingestDuplicates)],
+    ['stored after drain', (r) => String(r.storedTotal)],
+    ['sequence gaps left', (r) => `${r.gapsLeft} (${r.missingLeft} events)`],
   ];
   const w = 28;
   const out = [
