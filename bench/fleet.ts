@@ -172,6 +172,10 @@ async function runMode(
   const wall = (Date.now() - w0) / 1000;
   const loadDuring = loadavg()[0]?.toFixed(2) ?? '?';
   const end = await stats();
+  // CPU and memory of the window (before the drain).
+  const f1 = procStat(process.pid);
+  const b1 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
+  const s1 = sim.pid ? procStat(sim.pid) : { cpuTicks: 0, rssMiB: 0 };
   // Drain: no new events; wait until every publish is answered and the store stops growing.
   sim.send({ t: 'pause' });
   const d0 = Date.now();
@@ -196,9 +200,6 @@ async function runMode(
   const drainS = (Date.now() - d0) / 1000;
   const left = await fleet.store.findGaps();
   const brokerStats = await fleet.broker?.stats();
-  const f1 = procStat(process.pid);
-  const b1 = brokerPid ? procStat(brokerPid) : { cpuTicks: 0, rssMiB: 0 };
-  const s1 = sim.pid ? procStat(sim.pid) : { cpuTicks: 0, rssMiB: 0 };
   lat.sort((x, y) => x - y);
   const result: Result = {
     mode: mode === 'embedded' ? 'embedded aedes' : 'external mosquitto',
