@@ -49,6 +49,7 @@
  * setTimeout, so tests drive it all with vi.useFakeTimers().
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { openAt } from '../../device/calls/hours.js';
 import { background } from '../../shared/background.js';
 import type { AnyEvent, EventOf } from '../../shared/contract/events.js';
@@ -211,6 +212,8 @@ export class AlertEngine {
   private readonly appliedIds = new Map<string, number>();
   private readonly failures = new Map<string, number>();
   private prunedAt = 0;
+  /** Set while the cursor reader applies an event: a new alert's first step then runs without holding it. */
+  private readonly fromCursor = new AsyncLocalStorage<boolean>();
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.log = deps.log ?? getLogger('fleet:alerts');
@@ -439,7 +442,7 @@ export class AlertEngine {
         for (const e of events) {
           if (this.appliedIds.has(e.id)) continue;
           try {
-            await this.handleEvent(storedToEvent(e));
+            await this.fromCursor.run(true, () => this.handleEvent(storedToEvent(e)));
           } catch (err) {
             const n = (this.failures.get(e.id) ?? 0) + 1;
             this.failures.set(e.id, n);
@@ -1103,7 +1106,9 @@ export class AlertEngine {
     });
     if (result.created && Date.parse(result.alert.nextStepAt ?? '') <= this.now()) {
       // A new alert was created holding the lease on its first step: notify now, without reading it back.
-      await this.runStep(result.alert, true);
+      // From the cursor reader it runs beside (tracked in inFlight): a slow channel must not hold the next events.
+      if (this.fromCursor.getStore()) void this.runStep(result.alert, true);
+      else await this.runStep(result.alert, true);
     } else if (result.created) {
       void this.arm();
     }
