@@ -12,10 +12,15 @@
  * is the truth. A ringing call with no RING for `ringEndMs` is looked up
  * and ended if it is gone; listed calls are polled every `callPollMs`.
  *
- * Health: an idle ping; a soft reset (ATZ + re-initialisation) only after
- * `maxConsecutiveTimeouts` timeouts in a row; a vanished port -> state
- * 'disconnected', every pending command fails with ModemDisconnected, and
- * the port is reopened with backoff (reopenMinMs doubling to reopenMaxMs).
+ * Health: a liveness probe (AT after `livenessMs` of silence while ready
+ * and idle; no answer -> the port is stalled: closed and reopened); a soft
+ * reset (ATZ + re-initialisation) only after `maxConsecutiveTimeouts`
+ * timeouts in a row; a vanished port (the transport reports end of file,
+ * EIO, a vanished node at once) -> state 'disconnected', every pending
+ * command fails with ModemDisconnected, and the port is reopened with
+ * backoff (reopenMinMs doubling to reopenMaxMs), or the moment its device
+ * node reappears after having been absent (a replugged modem is not kept
+ * waiting for the next backoff step).
  * SIM missing / PIN needed are states; registration and signal are
  * reported through 'network'. Nothing here throws out of an event handler.
  */
@@ -40,7 +45,7 @@ import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
 import type { ModemConfig } from './config.js';
 import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
-import { type ByteStream, type ByteStreamFactory, openByteStream } from './transport.js';
+import { type ByteStream, type ByteStreamFactory, devicePresent, isAbsentError, openByteStream } from './transport.js';
 import type {
   CallInfo,
   ForwardingReason,
@@ -56,8 +61,20 @@ import type {
 export interface ModemOptions {
   /** The byte-stream seam; default opens serialport or tcp://. */
   openStream?: ByteStreamFactory;
+  /** Whether the port's device node exists (default: stat of the path; always true for tcp://). */
+  devicePresent?: (path: string) => Promise<boolean>;
   logger?: Logger;
 }
+
+/**
+ * While the port is gone, its path is looked at this often (one stat(2): no
+ * measurable CPU), so a replugged modem is reopened within this of its node
+ * appearing. Polling, not inotify: /dev/serial/by-id itself disappears with
+ * the last USB serial device, and a watch on a missing directory sees nothing.
+ */
+const PRESENCE_POLL_MS = 100;
+/** A SIM that is missing or wants a PIN is looked at again this often. */
+const SIM_RECHECK_MS = 30_000;
 
 export interface ModemStats {
   commands: number;
@@ -107,6 +124,12 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly atLog: Logger;
   private readonly channel: AtChannel;
   private readonly openStream: ByteStreamFactory;
+  private readonly devicePresent: (path: string) => Promise<boolean>;
+  private presenceTimer: ReturnType<typeof setInterval> | null = null;
+  private probing = false;
+  /** The port's node was found missing since the last successful open (its return is a replug). */
+  private nodeSeenAbsent = false;
+  private lastSimCheck = 0;
   private profile: VendorProfile = PROFILES.generic;
   private stream: ByteStream | null = null;
   private stopped = true;
@@ -145,6 +168,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.log = opts.logger ?? getLogger('device:modem');
     this.atLog = opts.logger ?? getLogger('device:modem:at');
     this.openStream = opts.openStream ?? openByteStream;
+    this.devicePresent = opts.devicePresent ?? devicePresent;
     const traceOn = this.atLog.isLevelEnabled('debug');
     this.channel = new AtChannel(
       {
@@ -196,6 +220,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     if (this.netTimer) clearInterval(this.netTimer);
     this.reopenTimer = this.callPollTimer = this.ringTimer = this.ringPending = null;
     this.healthTimer = this.netTimer = null;
+    this.stopPresenceWatch();
   }
 
   private setState(state: ModemState, detail?: string): void {
@@ -216,6 +241,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
         rtscts: this.config.rtscts,
       });
     } catch (e) {
+      if (isAbsentError(e)) this.nodeSeenAbsent = true;
       this.setState('disconnected', `cannot open ${this.config.path}: ${describeError(e)}`);
       this.scheduleReopen();
       return;
@@ -225,6 +251,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       return;
     }
     this.stream = stream;
+    this.nodeSeenAbsent = false;
     stream.on('data', (d) => this.channel.feed(d));
     stream.once('close', (err) => this.onStreamClose(stream, err));
     this.channel.attach((data) => stream.write(data));
@@ -250,11 +277,49 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     if (this.stopped || this.reopenTimer) return;
     const delay = Math.min(this.config.reopenMinMs * 2 ** this.reopenAttempt, this.config.reopenMaxMs);
     this.reopenAttempt = Math.min(this.reopenAttempt + 1, 30);
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = null;
-      this.reopens++;
-      void this.connect();
-    }, delay);
+    this.reopenTimer = setTimeout(() => this.reopenNow(), delay);
+    this.startPresenceWatch();
+  }
+
+  private reopenNow(): void {
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
+    this.stopPresenceWatch();
+    if (this.stopped) return;
+    this.reopens++;
+    void this.connect();
+  }
+
+  /**
+   * While waiting to reopen: once the node has been seen absent, its return
+   * (a replug) reopens at once and starts the backoff afresh.
+   */
+  private startPresenceWatch(): void {
+    if (this.presenceTimer || this.config.path.startsWith('tcp://')) return;
+    let looking = false;
+    this.presenceTimer = setInterval(() => {
+      if (looking) return;
+      looking = true;
+      this.devicePresent(this.config.path)
+        .then((present) => {
+          if (!this.presenceTimer) return;
+          if (!present) this.nodeSeenAbsent = true;
+          else if (this.nodeSeenAbsent) {
+            this.log.info({ path: this.config.path }, 'modem port is back');
+            this.reopenAttempt = 0;
+            this.reopenNow();
+          }
+        })
+        .catch(() => {})
+        .finally(() => {
+          looking = false;
+        });
+    }, PRESENCE_POLL_MS);
+  }
+
+  private stopPresenceWatch(): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    this.presenceTimer = null;
   }
 
   /** Give up on the open port (unresponsive after a reset): close it and reopen with backoff. */
@@ -380,20 +445,46 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private startHealth(): void {
     this.stopHealth();
-    const pingMs = this.config.idlePingS * 1000;
-    this.healthTimer = setInterval(() => {
-      if (this.state === 'sim_missing' || this.state === 'sim_pin') {
-        void this.initialize();
-        return;
-      }
-      if (this.state !== 'ready') return;
-      if (!this.channel.busy && Date.now() - this.channel.lastActivity >= pingMs) {
-        this.cmd({ command: 'AT' }, Priority.Poll).catch(() => {});
-      }
-    }, pingMs);
+    const silenceMs = this.config.livenessMs;
+    this.lastSimCheck = Date.now();
+    this.healthTimer = setInterval(
+      () => {
+        if (this.state === 'sim_missing' || this.state === 'sim_pin') {
+          if (Date.now() - this.lastSimCheck < SIM_RECHECK_MS) return;
+          this.lastSimCheck = Date.now();
+          void this.initialize();
+          return;
+        }
+        if (this.state !== 'ready' || this.probing || this.channel.busy) return;
+        if (Date.now() - this.channel.lastActivity >= silenceMs) void this.probe();
+      },
+      Math.max(100, Math.floor(silenceMs / 2)),
+    );
     this.netTimer = setInterval(() => {
       if (this.state === 'ready') this.refreshNetwork(Priority.Poll).catch(() => {});
     }, this.config.networkPollS * 1000);
+  }
+
+  /**
+   * The liveness probe: a silent modem is asked AT. No answer within
+   * livenessMs means the port is stalled or gone without the transport
+   * noticing (a hung USB serial driver, a ser2net link whose peer vanished
+   * without a FIN): the port is closed and reopened. Only a silent, idle
+   * line is probed, so a busy modem that is merely slow never trips it.
+   */
+  private async probe(): Promise<void> {
+    const stream = this.stream;
+    this.probing = true;
+    try {
+      await this.cmd({ command: 'AT', timeoutMs: this.config.livenessMs }, Priority.Poll);
+    } catch (e) {
+      if (isCallboxError(e, ErrorCode.ModemTimeout) && this.stream === stream && stream && this.state === 'ready') {
+        this.log.warn({ silentMs: Date.now() - this.channel.lastActivity }, 'modem does not answer the liveness probe');
+        await this.dropAndReopen(`no answer to the liveness probe within ${this.config.livenessMs} ms`);
+      }
+    } finally {
+      this.probing = false;
+    }
   }
 
   private stopHealth(): void {

@@ -28,6 +28,7 @@
  *   emu.prepend(behavior) / emu.removeBehavior(behavior)  // misbehave: never(), slow(), fails()
  *   emu.replyDelayMs = 50                      // every reply late
  *   await emu.unplug(); await emu.replug();    // the port vanishes and comes back (same path)
+ *   emu.removeNode(); emu.restoreNode()        // only the device node goes (the pty stays)
  *   await emu.reboot()                         // modem restarts: calls gone, settings reset, "RDY"
  *   emu.sim.state = 'missing' | 'pin' | 'ready'
  *   await emu.waitForCommand(/^ATA$/)          // resolves with the command line
@@ -38,7 +39,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -51,6 +52,7 @@ import {
   toGsm7,
   unpackSeptets,
 } from '../../modem/at/pdu.js';
+import { guardedBinding } from '../../modem/transport.js';
 import type { CallStat } from '../../modem/types.js';
 import { clccLine, defaultBehaviors, type EmulatorBehavior, type Reply } from './behaviors.js';
 
@@ -167,6 +169,11 @@ export class ModemEmulator extends EventEmitter {
     return join(this.dir, 'emu');
   }
 
+  /** socat's own link to the driver's end; `path` is made to point at the same pty once the emulator listens. */
+  private get ptyPath(): string {
+    return join(this.dir, 'modem.pty');
+  }
+
   async start(): Promise<{ path: string }> {
     if (this.running) return { path: this.path };
     await this.plugIn();
@@ -182,7 +189,20 @@ export class ModemEmulator extends EventEmitter {
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** The USB cable is pulled: the driver's port gets EIO and the path disappears. Calls are lost. */
+  /**
+   * The device node disappears while the modem itself stays (what a udev
+   * rule change or a hub's re-enumeration can do): the driver's open fd
+   * still works, only the path is gone. restoreNode() brings it back.
+   */
+  removeNode(): void {
+    rmSync(this.path, { force: true });
+  }
+
+  restoreNode(): void {
+    if (!existsSync(this.path)) symlinkSync(readlinkSync(this.ptyPath), this.path);
+  }
+
+  /** The USB cable is pulled: the driver's port hangs up (end of file) and the path disappears. Calls are lost. */
   async unplug(): Promise<void> {
     for (const t of this.ringTimers.values()) clearInterval(t);
     this.ringTimers.clear();
@@ -218,7 +238,7 @@ export class ModemEmulator extends EventEmitter {
     return new Promise((resolve, reject) => {
       const p = spawn(
         'socat',
-        ['-d', '-d', `pty,raw,echo=0,link=${this.emuPath}`, `pty,raw,echo=0,link=${this.path}`],
+        ['-d', '-d', `pty,raw,echo=0,link=${this.emuPath}`, `pty,raw,echo=0,link=${this.ptyPath}`],
         {
           stdio: ['ignore', 'ignore', 'pipe'],
         },
@@ -235,7 +255,13 @@ export class ModemEmulator extends EventEmitter {
       p.stderr?.on('data', (d: Buffer) => {
         err += d.toString();
         if (err.includes('starting data transfer loop')) {
-          const port = new SerialPort({ path: this.emuPath, baudRate: 115200, autoOpen: false });
+          // The guarded binding: serialport's own spins on end of file (device/modem/transport.ts).
+          const port = new SerialPort({
+            path: this.emuPath,
+            baudRate: 115200,
+            autoOpen: false,
+            ...({ binding: guardedBinding() } as object),
+          });
           port.open((e) => {
             if (e) {
               finish(e);
@@ -244,6 +270,17 @@ export class ModemEmulator extends EventEmitter {
             this.port = port;
             port.on('data', (d: Buffer) => this.onInput(d));
             port.on('error', () => {});
+            port.on('close', () => {
+              if (this.port === port) this.port = null;
+            });
+            // Like udev, the name appears once the device is there: a driver that opens it at once is heard.
+            try {
+              rmSync(this.path, { force: true });
+              symlinkSync(readlinkSync(this.ptyPath), this.path);
+            } catch (e) {
+              finish(e as Error);
+              return;
+            }
             finish();
           });
         }
@@ -254,6 +291,7 @@ export class ModemEmulator extends EventEmitter {
   }
 
   private async pullOut(): Promise<void> {
+    rmSync(this.path, { force: true }); // the node goes with the device
     const port = this.port;
     this.port = null;
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
@@ -266,7 +304,7 @@ export class ModemEmulator extends EventEmitter {
       });
     }
     // socat removes its links on exit; make sure a stale one does not linger.
-    for (const f of [this.path, this.emuPath]) if (existsSync(f)) rmSync(f, { force: true });
+    for (const f of [this.path, this.emuPath, this.ptyPath]) rmSync(f, { force: true });
   }
 
   // ------------------------------------------------------------ behaviours
