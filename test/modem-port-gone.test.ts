@@ -99,6 +99,7 @@ describe('the modem port goes away while the driver is ready', () => {
   it('a port that goes silent with no error at all is caught by the liveness probe', async () => {
     r = await rig('generic', { livenessMs: 500, reopenMinMs: 100, reopenMaxMs: 30_000 });
     const rg = r;
+    await rg.modem.scanStoredSms(); // queued behind the listing made on ready: the line is idle after it
     const deaf = never(/.*/);
     rg.emu.prepend(deaf);
     const goneMs = await timeTo(rg, 'disconnected', 3000, () => {});

@@ -24,6 +24,7 @@
  * SIM missing / PIN needed are states; registration and signal are
  * reported through 'network'. Nothing here throws out of an event handler.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { getLogger, type Logger } from '../../shared/log.js';
@@ -40,7 +41,17 @@ import { AtChannel, type CommandResult, type CommandSpec, Priority } from './at/
 import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
 import { parseCops, parseCsq, parseRegistration } from './at/network.js';
 import type { DecodedPdu } from './at/pdu.js';
-import { formatCmgd, formatCmgr, parseCmgrPdu, parseCmgs, planSms } from './at/sms.js';
+import { decodePdu } from './at/pdu.js';
+import {
+  CMGL_ALL_PDU,
+  cmgrPduLine,
+  formatCmgd,
+  formatCmgr,
+  parseCmglPdu,
+  parseCmgrPdu,
+  parseCmgs,
+  planSms,
+} from './at/sms.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
 import type { ModemConfig } from './config.js';
@@ -101,6 +112,14 @@ class Lock {
   }
 }
 
+/** One stored SMS (a long message's single part) as read from the SIM. */
+interface StoredPart {
+  index: number;
+  /** The PDU as stored (hex). */
+  pdu: string;
+  decoded: DecodedPdu;
+}
+
 function sameCalls(a: readonly CallInfo[], b: readonly CallInfo[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -154,7 +173,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly ussdLock = new Lock();
   private readonly smsParts = new Map<
     string,
-    { parts: Map<number, SmsReceived>; total: number; timer: ReturnType<typeof setTimeout> }
+    { parts: Map<number, StoredPart>; total: number; timer: ReturnType<typeof setTimeout> }
   >();
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
@@ -382,6 +401,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       this.reopenAttempt = 0;
       this.setState('ready');
       this.startHealth();
+      // Messages that arrived while nobody listened (box off, port away, modem reset) are on the SIM.
+      void this.scanStoredSms();
     } catch (e) {
       if (isCallboxError(e, ErrorCode.ModemDisconnected) || isCallboxError(e, ErrorCode.ShuttingDown)) return;
       this.log.warn({ err: describeError(e) }, 'modem initialisation failed');
@@ -735,32 +756,99 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.callPollTimer = null;
   }
 
+  /** +CMTI: read the new message (27.005 3.4.1, 4.4). */
   private async onNewSms(index: number): Promise<void> {
     try {
-      const pdu = await this.readPdu(index);
-      if (this.config.deleteSmsAfterRead) await this.deleteSms(index).catch(() => {});
-      const sms: SmsReceived = { index, from: pdu.address, text: pdu.text, at: pdu.at };
-      if (!pdu.concat || pdu.concat.total <= 1) {
-        this.emit('sms', sms);
-        return;
-      }
-      // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
-      const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
-      let group = this.smsParts.get(key);
-      if (!group) {
-        const g = {
-          parts: new Map<number, SmsReceived>(),
-          total: pdu.concat.total,
-          timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
-        };
-        this.smsParts.set(key, g);
-        group = g;
-      }
-      group.parts.set(pdu.concat.seq, sms);
-      if (group.parts.size >= group.total) this.flushSmsGroup(key);
+      this.onStoredPart(await this.readPart(index));
     } catch (e) {
       this.log.warn({ index, err: describeError(e) }, 'could not read a received SMS');
     }
+  }
+
+  /**
+   * Every message stored on the SIM (AT+CMGL=4, 27.005 4.1), reported like new
+   * ones. Run each time the modem becomes ready: at start, after a reopen, a
+   * reset or a reboot of the modem. Nothing is deleted here: the consumer
+   * deletes a message once it is safe (device/features/sms.ts: once its event
+   * is committed).
+   */
+  async scanStoredSms(): Promise<number> {
+    try {
+      const entries = await this.guard('listSms', () =>
+        this.smsLock.run(async () => {
+          await this.setCmgf(0);
+          const r = await this.cmd(
+            { command: CMGL_ALL_PDU, prefixes: ['+CMGL:'], bodyLines: 1, timeoutMs: this.cmglTimeoutMs() },
+            Priority.Sms,
+          );
+          return parseCmglPdu(r.lines);
+        }),
+      );
+      let n = 0;
+      for (const e of entries) {
+        let decoded: DecodedPdu;
+        try {
+          decoded = decodePdu(e.pdu);
+        } catch (err) {
+          this.log.warn({ index: e.index, err: describeError(err) }, 'a stored SMS is unreadable; left on the SIM');
+          continue;
+        }
+        if (decoded.type !== 'deliver') continue; // stored outgoing messages are not received ones
+        this.onStoredPart({ index: e.index, pdu: e.pdu.toUpperCase(), decoded });
+        n++;
+      }
+      if (n > 0) this.log.info({ count: n }, 'stored SMS found on the SIM');
+      return n;
+    } catch (e) {
+      if (!isCallboxError(e, ErrorCode.ModemDisconnected) && !isCallboxError(e, ErrorCode.ShuttingDown))
+        this.log.warn({ err: describeError(e) }, 'could not list the stored SMS');
+      return 0;
+    }
+  }
+
+  /**
+   * AT+CMGL reads the SIM, not the network: a plain command's time plus the
+   * time a full SIM's listing (about 50 messages of up to 176 PDU octets as hex,
+   * ~20 KB) takes on the line at the configured speed.
+   */
+  private cmglTimeoutMs(): number {
+    return this.config.commandTimeoutMs + Math.ceil((20_000 * 10 * 1000) / this.config.baudRate);
+  }
+
+  private smsOf(parts: StoredPart[], text: string): SmsReceived {
+    const first = parts[0] as StoredPart;
+    const h = createHash('sha256').update(this.identity.imsi ?? '');
+    for (const p of parts) h.update(`|${p.index}:${p.pdu}`);
+    return {
+      index: first.index,
+      indexes: parts.map((p) => p.index),
+      from: first.decoded.address,
+      text,
+      at: first.decoded.at,
+      key: h.digest('hex'),
+    };
+  }
+
+  private onStoredPart(part: StoredPart): void {
+    const pdu = part.decoded;
+    if (!pdu.concat || pdu.concat.total <= 1) {
+      this.emit('sms', this.smsOf([part], pdu.text));
+      return;
+    }
+    // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
+    const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
+    let group = this.smsParts.get(key);
+    if (!group) {
+      const g = {
+        parts: new Map<number, StoredPart>(),
+        total: pdu.concat.total,
+        timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
+      };
+      this.smsParts.set(key, g);
+      group = g;
+    }
+    group.parts.set(pdu.concat.seq, part);
+    if (group.parts.size >= group.total) this.flushSmsGroup(key);
   }
 
   /** Report a long SMS from the parts that came (all of them, or what arrived before the wait ran out). */
@@ -770,11 +858,10 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.smsParts.delete(key);
     clearTimeout(g.timer);
     const parts = [...g.parts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-    const first = parts[0];
-    if (!first) return;
+    if (parts.length === 0) return;
     const missing = g.total - parts.length;
     if (missing > 0) this.log.warn({ missing, total: g.total }, 'long SMS reported with parts missing');
-    this.emit('sms', { ...first, text: parts.map((p) => p.text).join('') });
+    this.emit('sms', this.smsOf(parts, parts.map((p) => p.decoded.text).join('')));
   }
 
   private updateNetwork(patch: Partial<NetworkStatus>): void {
@@ -896,14 +983,14 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   }
 
   /** One stored message (a long one's single part), in PDU mode so that any alphabet reads right. */
-  private readPdu(index: number): Promise<DecodedPdu> {
+  private readPart(index: number): Promise<StoredPart> {
     return this.guard('readSms', () =>
       this.smsLock.run(async () => {
         await this.setCmgf(0);
         const r = await this.cmd({ command: formatCmgr(index), prefixes: ['+CMGR:'], bodyLines: 1 }, Priority.Sms);
-        let pdu: DecodedPdu | null;
+        let decoded: DecodedPdu | null;
         try {
-          pdu = parseCmgrPdu(r.lines);
+          decoded = parseCmgrPdu(r.lines);
         } catch (e) {
           throw new CallboxError(
             ErrorCode.ModemCommandFailed,
@@ -913,15 +1000,18 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
             },
           );
         }
-        if (!pdu) throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
-        return pdu;
+        const pdu = cmgrPduLine(r.lines);
+        if (!decoded || !pdu)
+          throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
+        return { index, pdu: pdu.toUpperCase(), decoded };
       }),
     );
   }
 
+  /** One stored message on its own (a long message's part is just that part). */
   async readSms(index: number): Promise<SmsReceived> {
-    const pdu = await this.readPdu(index);
-    return { index, from: pdu.address, text: pdu.text, at: pdu.at };
+    const part = await this.readPart(index);
+    return this.smsOf([part], part.decoded.text);
   }
 
   deleteSms(index: number): Promise<void> {

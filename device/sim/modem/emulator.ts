@@ -20,7 +20,12 @@
  *   emu.calls                                  // current calls (EmuCall[])
  *   emu.forwarding                             // Map<reason 0..3, { enabled, number, classx, time }>
  *   emu.smsSent                                // [{ to, text, parts }] (concatenated parts joined)
- *   emu.receiveSms(from, text)                 // stores it, sends +CMTI: "SM",<index>
+ *   emu.receiveSms(from, text)                 // stored on the "SIM" (lowest free index), +CMTI: "SM",<index>
+ *                                              // if AT+CNMI asked for it; kept across unplug/reboot/box
+ *                                              // restarts; when the SIM is full (smsCapacity) the network
+ *                                              // holds it and delivers it once AT+CMGD frees a place
+ *   emu.smsStore / emu.smsAtNetwork            // what is on the SIM / still waiting at the network
+ *   AT+CMGR, AT+CMGL (PDU <stat> 0..4, text "ALL"...), AT+CMGD=<i>[,<delflag>] as 27.005 says
  *   emu.networkLoss() / emu.networkRestore()   // registration + signal, with +CREG URCs
  *   emu.setSignal(csq)                         // 0..31, 99 unknown
  *   emu.injectGarbage(bytes?)                  // random or given bytes on the line
@@ -34,7 +39,7 @@
  *   await emu.waitForCommand(/^ATA$/)          // resolves with the command line
  *   await emu.waitUntil(() => emu.smsSent.length > 0)
  *   emu.commands                               // every command received, in order
- *   events: 'command' (line), 'sms-sent' ({to,text,parts})
+ *   events: 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -83,6 +88,8 @@ interface Settings {
   creg: 0 | 1 | 2;
   cmgf: 0 | 1;
   cvhu: 0 | 1;
+  /** AT+CNMI <mt> (27.005 3.4.1): 1 = indicate stored messages with +CMTI; 0 (the default) = store silently. */
+  cnmiMt: number;
   clccPush: boolean;
   qindCcinfo: boolean;
 }
@@ -96,6 +103,7 @@ function defaultSettings(): Settings {
     creg: 0,
     cmgf: 0,
     cvhu: 1,
+    cnmiMt: 0,
     clccPush: false,
     qindCcinfo: false,
   };
@@ -107,11 +115,13 @@ export interface SentSms {
   parts: number;
 }
 
-interface StoredSms {
+export interface StoredSms {
   from: string;
   text: string;
   pdu: string;
   scts: string;
+  /** 27.005 <stat>: 0 "REC UNREAD", 1 "REC READ" (reading a message marks it read). */
+  stat: 0 | 1;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -132,6 +142,10 @@ export class ModemEmulator extends EventEmitter {
   forwarding = new Map<number, { enabled: boolean; number: string; classx: number; time: number | null }>();
   smsSent: SentSms[] = [];
   smsStore = new Map<number, StoredSms>();
+  /** Places on the SIM for received messages (SIMs hold a few dozen). */
+  smsCapacity = 30;
+  /** Parts the network could not deliver yet because the SIM was full (delivered when a place frees). */
+  smsAtNetwork: Omit<StoredSms, 'stat'>[] = [];
   deflections: { number: string | null; to: string }[] = [];
   ussdAnswers = new Map<string, string>([['*100#', 'Your balance is 5.00 EUR']]);
   readonly commands: string[] = [];
@@ -147,7 +161,7 @@ export class ModemEmulator extends EventEmitter {
   private ringTimers = new Map<number, ReturnType<typeof setInterval>>();
   private mr = 0;
   private parts = new Map<string, string[]>();
-  private smsIndex = 0;
+  private smsRef = 0;
   private running = false;
   private booting = false;
 
@@ -525,23 +539,59 @@ export class ModemEmulator extends EventEmitter {
   }
 
   /**
-   * An SMS arrives: stored on the "SIM", announced with +CMTI. A long text arrives as
-   * concatenated parts, one +CMTI each (`parts` limits how many are delivered, to test a
-   * missing part). Returns the index of the first part.
+   * An SMS arrives: each part is stored on the "SIM" at the lowest free index
+   * and announced with +CMTI if AT+CNMI asked for it (after a power-up it has
+   * not: those messages wait to be listed). A long text arrives as
+   * concatenated parts (`deliverParts` limits how many are delivered, to test
+   * a missing part). With the SIM full, parts wait at the network and come
+   * when AT+CMGD frees a place. Returns the index of the first part, or null
+   * when it is waiting at the network.
    */
-  receiveSms(from: string, text: string, at = new Date(), opts: { deliverParts?: number } = {}): number {
+  receiveSms(from: string, text: string, at = new Date(), opts: { deliverParts?: number } = {}): number | null {
     const p2 = (n: number) => String(n).padStart(2, '0');
     const scts = `${p2(at.getUTCFullYear() % 100)}/${p2(at.getUTCMonth() + 1)}/${p2(at.getUTCDate())},${p2(at.getUTCHours())}:${p2(at.getUTCMinutes())}:${p2(at.getUTCSeconds())}+00`;
     const parts = splitText(text);
-    const ref = (this.smsIndex * 7 + 3) & 0xff;
-    const first = this.smsIndex + 1;
+    this.smsRef = (this.smsRef + 1) & 0xff;
+    const ref = this.smsRef;
+    let first: number | null = null;
     parts.slice(0, opts.deliverParts ?? parts.length).forEach((part, i) => {
-      const index = ++this.smsIndex;
       const concat = parts.length > 1 ? { ref, total: parts.length, seq: i + 1 } : undefined;
-      this.smsStore.set(index, { from, text: part, pdu: encodeDeliver(from, part, at, concat), scts });
-      this.urc(`+CMTI: "SM",${index}`);
+      const index = this.storeSms({ from, text: part, pdu: encodeDeliver(from, part, at, concat), scts });
+      if (i === 0) first = index;
     });
     return first;
+  }
+
+  private freeSmsIndex(): number | null {
+    for (let i = 1; i <= this.smsCapacity; i++) if (!this.smsStore.has(i)) return i;
+    return null;
+  }
+
+  private storeSms(sms: Omit<StoredSms, 'stat'>): number | null {
+    const index = this.smsAtNetwork.length === 0 ? this.freeSmsIndex() : null;
+    if (index === null) {
+      this.smsAtNetwork.push(sms);
+      return null;
+    }
+    this.smsStore.set(index, { ...sms, stat: 0 });
+    this.emit('sms-stored', { index, from: sms.from, text: sms.text });
+    if (this.settings.cnmiMt >= 1) this.urc(`+CMTI: "SM",${index}`);
+    return index;
+  }
+
+  /** AT+CMGD: the place is free; the network delivers what it held back (as an SMSC retry would). */
+  deleteStoredSms(pred: (index: number, sms: StoredSms) => boolean): void {
+    for (const [i, sms] of [...this.smsStore]) {
+      if (!pred(i, sms)) continue;
+      this.smsStore.delete(i);
+      this.emit('sms-deleted', i);
+    }
+    setTimeout(() => {
+      while (this.smsAtNetwork.length > 0 && this.freeSmsIndex() !== null) {
+        const next = this.smsAtNetwork.shift() as Omit<StoredSms, 'stat'>;
+        this.storeSms(next);
+      }
+    }, 20);
   }
 
   packUssd(text: string): string {
