@@ -106,6 +106,22 @@ describe('received SMS into the outbox', () => {
     expect(outbox.seq).toBe(1);
   });
 
+  it('a full SIM: the network holds the rest and delivers each as a place frees; all are recorded once', async () => {
+    const { r, outbox, rows } = await setup();
+    r.emu.smsCapacity = 2;
+    const texts = ['one', 'two', 'three', 'four', 'five'];
+    for (const t of texts) r.emu.receiveSms('+15557654321', t);
+    expect(r.emu.smsStore.size).toBe(2);
+    expect(r.emu.smsAtNetwork).toHaveLength(3);
+    const inbox = new SmsInbox(r.modem, outbox, true);
+    inbox.start();
+    cleanups.push(async () => inbox.stop());
+    await r.modem.scanStoredSms();
+    await r.emu.waitUntil(() => r.emu.smsStore.size === 0 && r.emu.smsAtNetwork.length === 0, 10_000, 'all delivered');
+    await r.emu.waitUntil(() => inbox.stats.deleted === 5, 10_000, 'all deleted');
+    expect((await rows()).map((x) => JSON.parse(x.body).text).sort()).toEqual([...texts].sort());
+  });
+
   it('an SMS whose event cannot be committed stays on the SIM', async () => {
     const { r } = await setup();
     const refusing: EventSink = {

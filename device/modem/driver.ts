@@ -289,6 +289,15 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.stopHealth();
     this.endAllCalls('disconnected');
     this.setState('disconnected', why);
+    // A node already gone (or going with the port) makes its return a replug, however soon it comes.
+    if (isAbsentError(err)) this.nodeSeenAbsent = true;
+    else if (!this.config.path.startsWith('tcp://')) {
+      this.devicePresent(this.config.path)
+        .then((present) => {
+          if (!present) this.nodeSeenAbsent = true;
+        })
+        .catch(() => {});
+    }
     this.scheduleReopen();
   }
 

@@ -290,6 +290,7 @@ export function defaultBehaviors(): EmulatorBehavior[] {
       if (!sms) return cmsError(321);
       const stat = sms.stat;
       sms.stat = 1;
+      sms.reads++;
       if (emu.settings.cmgf === 0) return { lines: [`+CMGR: ${stat},,${(sms.pdu.length - 2) / 2}`, sms.pdu] };
       return { lines: [`+CMGR: "${TEXT_STAT[stat]}","${sms.from}",,"${sms.scts}"`, sms.text] };
     }),
@@ -311,6 +312,7 @@ export function defaultBehaviors(): EmulatorBehavior[] {
         if (emu.settings.cmgf === 0) lines.push(`+CMGL: ${i},${sms.stat},,${(sms.pdu.length - 2) / 2}`, sms.pdu);
         else lines.push(`+CMGL: ${i},"${TEXT_STAT[sms.stat]}","${sms.from}",,"${sms.scts}"`, sms.text);
         sms.stat = 1;
+        sms.reads++;
       }
       return { lines };
     }),

@@ -39,7 +39,7 @@
  *   await emu.waitForCommand(/^ATA$/)          // resolves with the command line
  *   await emu.waitUntil(() => emu.smsSent.length > 0)
  *   emu.commands                               // every command received, in order
- *   events: 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index)
+ *   events: 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index, sms)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -122,6 +122,8 @@ export interface StoredSms {
   scts: string;
   /** 27.005 <stat>: 0 "REC UNREAD", 1 "REC READ" (reading a message marks it read). */
   stat: 0 | 1;
+  /** How often it was read (AT+CMGR) or listed (AT+CMGL): more than once when a box died before deleting it. */
+  reads: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -145,7 +147,7 @@ export class ModemEmulator extends EventEmitter {
   /** Places on the SIM for received messages (SIMs hold a few dozen). */
   smsCapacity = 30;
   /** Parts the network could not deliver yet because the SIM was full (delivered when a place frees). */
-  smsAtNetwork: Omit<StoredSms, 'stat'>[] = [];
+  smsAtNetwork: Omit<StoredSms, 'stat' | 'reads'>[] = [];
   deflections: { number: string | null; to: string }[] = [];
   ussdAnswers = new Map<string, string>([['*100#', 'Your balance is 5.00 EUR']]);
   readonly commands: string[] = [];
@@ -567,13 +569,18 @@ export class ModemEmulator extends EventEmitter {
     return null;
   }
 
-  private storeSms(sms: Omit<StoredSms, 'stat'>): number | null {
+  /** A new part: after those the network already holds (in order), or on the SIM if there is a place. */
+  private storeSms(sms: Omit<StoredSms, 'stat' | 'reads'>): number | null {
     const index = this.smsAtNetwork.length === 0 ? this.freeSmsIndex() : null;
     if (index === null) {
       this.smsAtNetwork.push(sms);
       return null;
     }
-    this.smsStore.set(index, { ...sms, stat: 0 });
+    return this.placeSms(index, sms);
+  }
+
+  private placeSms(index: number, sms: Omit<StoredSms, 'stat' | 'reads'>): number {
+    this.smsStore.set(index, { ...sms, stat: 0, reads: 0 });
     this.emit('sms-stored', { index, from: sms.from, text: sms.text });
     if (this.settings.cnmiMt >= 1) this.urc(`+CMTI: "SM",${index}`);
     return index;
@@ -584,12 +591,11 @@ export class ModemEmulator extends EventEmitter {
     for (const [i, sms] of [...this.smsStore]) {
       if (!pred(i, sms)) continue;
       this.smsStore.delete(i);
-      this.emit('sms-deleted', i);
+      this.emit('sms-deleted', i, sms);
     }
     setTimeout(() => {
-      while (this.smsAtNetwork.length > 0 && this.freeSmsIndex() !== null) {
-        const next = this.smsAtNetwork.shift() as Omit<StoredSms, 'stat'>;
-        this.storeSms(next);
+      for (let free = this.freeSmsIndex(); free !== null && this.smsAtNetwork.length > 0; free = this.freeSmsIndex()) {
+        this.placeSms(free, this.smsAtNetwork.shift() as Omit<StoredSms, 'stat' | 'reads'>);
       }
     }, 20);
   }
