@@ -110,4 +110,25 @@ describe('the modem port goes away while the driver is ready', () => {
     expect(readyMs).toBeLessThan(3000);
     await ringIsTracked(rg);
   });
+
+  it('unplug/replug cycles with random gaps, a ring after each (the short version of bench:modem-replug)', async () => {
+    const seed = Number(process.env.CALLBOX_FAULT_SEED ?? 19);
+    let a = seed >>> 0;
+    const rand = () => {
+      a = (a * 1103515245 + 12345) >>> 0;
+      return a / 2 ** 32;
+    };
+    r = await rig('generic', { reopenMinMs: 500, reopenMaxMs: 30_000 }); // the product's backoff
+    const rg = r;
+    for (let i = 0; i < 6; i++) {
+      await timeTo(rg, 'disconnected', 1000, () => rg.emu.unplug());
+      await new Promise((res) => setTimeout(res, rand() * 800));
+      const ready = waitState(rg.modem, 'ready', 5000);
+      await rg.emu.replug();
+      const back = performance.now();
+      await ready;
+      expect(performance.now() - back, `cycle ${i}, seed ${seed}`).toBeLessThan(1000);
+      await ringIsTracked(rg);
+    }
+  });
 });
