@@ -181,10 +181,16 @@ export async function runSmsKill(o: SmsKillOptions): Promise<SmsKillResult> {
     feeding = false;
     await feeder;
     // One last clean run: it finds what is on the SIM, records it, deletes it.
+    const listings = () => emu.commands.filter((c) => c === 'AT+CMGL=4').length;
+    const before = listings();
     child = startBox();
     const end = Date.now() + 60_000;
-    while (emu.smsStore.size > 0 || emu.smsAtNetwork.length > 0) {
-      if (Date.now() > end) throw new Error(`the SIM still holds ${emu.smsStore.size} SMS after 60 s: ${stderr}`);
+    // Up (its modem ready and the SIM listed: its signal handlers are in place too), then until the SIM is empty.
+    while (listings() === before || emu.smsStore.size > 0 || emu.smsAtNetwork.length > 0) {
+      if (Date.now() > end)
+        throw new Error(
+          `after 60 s the SIM still holds ${emu.smsStore.size} SMS (listed: ${listings() > before}): ${stderr}`,
+        );
       if (child.exitCode !== null) throw new Error(`the box exited by itself (${child.exitCode}): ${stderr}`);
       await sleep(50);
     }
