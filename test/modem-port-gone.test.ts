@@ -7,7 +7,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardedBinding, serialFactory } from '../device/modem/transport.js';
 import { never } from '../device/sim/modem/behaviors.js';
+import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { nextEvent, type Rig, rig, waitState } from './modem-helpers.js';
+
+// The failures here are on purpose: their warnings stay out of the run's output.
+setupLogging({ level: 'warn', destination: new MemoryLogStream() });
 
 let r: Rig | undefined;
 afterEach(async () => {

@@ -17,7 +17,11 @@ import { Outbox } from '../device/uplink/outbox.js';
 import type { EventBody, EventType } from '../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { newBootId } from '../shared/ids.js';
+import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { type Rig, rig } from './modem-helpers.js';
+
+// The failures here are on purpose: their warnings stay out of the run's output.
+setupLogging({ level: 'warn', destination: new MemoryLogStream() });
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

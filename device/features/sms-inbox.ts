@@ -19,12 +19,10 @@
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../../shared/errors.js';
-import { getLogger } from '../../shared/log.js';
+import { getLogger, type Logger } from '../../shared/log.js';
 import type { EventSink } from '../events.js';
 import type { GsmModem } from '../modem/driver.js';
 import type { SmsReceived } from '../modem/types.js';
-
-const log = getLogger('device:features:sms');
 
 /** After a message could not be recorded, the SIM is listed again this much later. */
 const RETRY_MS = 60_000;
@@ -67,12 +65,16 @@ export class SmsInbox {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private readonly onSms = (sms: SmsReceived) => void this.handle(sms);
+  private readonly log: Logger;
 
   constructor(
     private readonly modem: GsmModem,
     private readonly events: EventSink,
     private readonly deleteAfterRecord: boolean,
-  ) {}
+    log?: Logger,
+  ) {
+    this.log = log ?? getLogger('device:features:sms');
+  }
 
   start(): void {
     this.stopped = false;
@@ -100,7 +102,10 @@ export class SmsInbox {
         );
       } catch (e) {
         this.stats.failed++;
-        log.error({ err: describeError(e), indexes: sms.indexes }, 'received SMS not recorded; it stays on the SIM');
+        this.log.error(
+          { err: describeError(e), indexes: sms.indexes },
+          'received SMS not recorded; it stays on the SIM',
+        );
         this.retryLater();
         return;
       }
@@ -113,7 +118,7 @@ export class SmsInbox {
           this.stats.deleted++;
         } catch (e) {
           // Still on the SIM: read again later under the same event id, kept once.
-          log.warn({ err: describeError(e), index }, 'recorded SMS not deleted from the SIM yet');
+          this.log.warn({ err: describeError(e), index }, 'recorded SMS not deleted from the SIM yet');
         }
       }
     } finally {
