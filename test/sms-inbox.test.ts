@@ -23,6 +23,7 @@ import { type Rig, rig } from './modem-helpers.js';
 // The failures here are on purpose: their warnings stay out of the run's output.
 setupLogging({ level: 'warn', destination: new MemoryLogStream() });
 
+const BOX = 'CB-TEST-0001';
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -69,7 +70,7 @@ describe('received SMS into the outbox', () => {
   it('deletes the SMS from the SIM only after its event is committed, under an id made from the message', async () => {
     const { r, outbox, rows } = await setup();
     const gate = new GateSink(outbox);
-    const inbox = new SmsInbox(r.modem, gate, true);
+    const inbox = new SmsInbox(r.modem, gate, true, BOX);
     inbox.start();
     cleanups.push(async () => inbox.stop());
     const index = r.emu.receiveSms('+15557654321', 'ACK 4821') as number;
@@ -90,7 +91,7 @@ describe('received SMS into the outbox', () => {
     const { r, outbox, rows } = await setup();
     const noDelete = fails(/^AT\+CMGD/, 'ERROR'); // as if the box died before deleting it
     r.emu.prepend(noDelete);
-    let inbox = new SmsInbox(r.modem, outbox, true);
+    let inbox = new SmsInbox(r.modem, outbox, true, BOX);
     inbox.start();
     r.emu.receiveSms('+15557654321', 'Running late, sorry');
     await r.emu.waitUntil(() => r.emu.commands.some((c) => c.startsWith('AT+CMGD')), 5000, 'delete tried');
@@ -99,7 +100,7 @@ describe('received SMS into the outbox', () => {
     await r.modem.stop();
     r.emu.removeBehavior(noDelete);
     // The next start lists the SIM, finds the same message, records it again: the outbox knows that id.
-    inbox = new SmsInbox(r.modem, outbox, true);
+    inbox = new SmsInbox(r.modem, outbox, true, BOX);
     inbox.start();
     cleanups.push(async () => inbox.stop());
     await r.modem.start();
@@ -117,7 +118,7 @@ describe('received SMS into the outbox', () => {
     for (const t of texts) r.emu.receiveSms('+15557654321', t);
     expect(r.emu.smsStore.size).toBe(2);
     expect(r.emu.smsAtNetwork).toHaveLength(3);
-    const inbox = new SmsInbox(r.modem, outbox, true);
+    const inbox = new SmsInbox(r.modem, outbox, true, BOX);
     inbox.start();
     cleanups.push(async () => inbox.stop());
     await r.modem.scanStoredSms();
@@ -131,7 +132,7 @@ describe('received SMS into the outbox', () => {
     const refusing: EventSink = {
       record: () => Promise.reject(new CallboxError(ErrorCode.StoreFull, 'outbox full')),
     };
-    const inbox = new SmsInbox(r.modem, refusing, true);
+    const inbox = new SmsInbox(r.modem, refusing, true, BOX);
     inbox.start();
     cleanups.push(async () => inbox.stop());
     r.emu.receiveSms('+15557654321', 'Please call back');
@@ -142,18 +143,19 @@ describe('received SMS into the outbox', () => {
 
   it('the event id is the same for the same stored message and differs for another', () => {
     const a = { key: 'a'.repeat(64), at: '2026-11-26T09:16:40.000Z' };
-    expect(smsEventId(a)).toBe(smsEventId({ ...a }));
-    expect(smsEventId(a)).not.toBe(smsEventId({ ...a, key: 'b'.repeat(64) }));
+    expect(smsEventId(a, BOX)).toBe(smsEventId({ ...a }, BOX));
+    expect(smsEventId(a, BOX)).not.toBe(smsEventId({ ...a, key: 'b'.repeat(64) }, BOX));
+    expect(smsEventId(a, BOX)).not.toBe(smsEventId(a, 'CB-OTHER-0002')); // the same SMS on another box
     // Time first, like every other event id: sortable by the service centre time.
-    expect(smsEventId(a).replace(/-/g, '').slice(0, 12)).toBe(Date.parse(a.at).toString(16).padStart(12, '0'));
-    expect(smsEventId({ ...a, at: null }).startsWith('00000000-0000-7')).toBe(true);
+    expect(smsEventId(a, BOX).replace(/-/g, '').slice(0, 12)).toBe(Date.parse(a.at).toString(16).padStart(12, '0'));
+    expect(smsEventId({ ...a, at: null }, BOX).startsWith('00000000-0000-7')).toBe(true);
   });
 });
 
 describe('outbox: a producer-named id', () => {
   it('recording an id that is still stored returns the stored event; twice in one batch is one event', async () => {
     const { outbox, store } = await setup();
-    const id = smsEventId({ key: 'c'.repeat(64), at: '2026-11-26T09:16:40.000Z' });
+    const id = smsEventId({ key: 'c'.repeat(64), at: '2026-11-26T09:16:40.000Z' }, BOX);
     const body = { from: '+15557654321', text: 'x', at: '2026-11-26T09:16:40.000Z' };
     const [a, b] = await Promise.all([
       outbox.record('sms.received', body, new Date(), { id }),

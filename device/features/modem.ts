@@ -87,7 +87,7 @@ export class ModemFeature implements BoxModule {
     this.modem.on('state', this.onHealth);
     this.modem.on('network', this.onHealth);
     // Listening before the modem starts: the messages stored on the SIM are reported once it is ready.
-    this.inbox = new SmsInbox(this.modem, box.events, this.modem.config.deleteSmsAfterRead);
+    this.inbox = new SmsInbox(this.modem, box.events, this.modem.config.deleteSmsAfterRead, box.config.box.serial);
     this.inbox.start();
     // Resolves once ready or in a reported non-ready state (a missing port is 'disconnected' and retried).
     // Should it fail anyway, the box still starts: the panel, the panic flow and the uplink do not need the modem.

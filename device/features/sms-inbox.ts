@@ -9,8 +9,8 @@
  *        of its parts (when modem.deleteSmsAfterRead)
  *
  * Killed anywhere in between, the message is still on the SIM and is read
- * again at the next start. Its event id is the same (smsEventId: the
- * message's key, made from the SIM's IMSI and each part's index and PDU as
+ * again at the next start. Its event id is the same (smsEventId: the box's
+ * serial and the message's key, made from each part's index and PDU as
  * stored), so the outbox finds it still stored and returns that event, or,
  * if it was delivered meanwhile, sends it again under the same id and the
  * fleet (idempotent by id) keeps it once. A message whose event could not be
@@ -30,16 +30,17 @@ const RETRY_MS = 60_000;
 /**
  * The event id of a received SMS: UUIDv7-shaped (RFC 9562: the service centre
  * time stamp in the 48-bit time field, so ids still sort by time; version 7,
- * variant 10), with the other 74 bits from SHA-256 of the message's key. The
- * same stored message always gets the same id. A message without a usable
- * time stamp (a mandatory field; only a broken PDU lacks it) gets time 0.
+ * variant 10), with the other 74 bits from SHA-256 of the box's serial (ids
+ * are unique fleet-wide) and the message's key. The same stored message on
+ * the same box always gets the same id. A message without a usable time stamp
+ * (a mandatory field; only a broken PDU lacks it) gets time 0.
  */
-export function smsEventId(sms: Pick<SmsReceived, 'key' | 'at'>): string {
+export function smsEventId(sms: Pick<SmsReceived, 'key' | 'at'>, box: string): string {
   const ms = sms.at ? Date.parse(sms.at) : Number.NaN;
   const t = Number.isFinite(ms) && ms >= 0 && ms < 2 ** 48 ? ms : 0;
   const b = Buffer.alloc(16);
   b.writeUIntBE(t, 0, 6);
-  createHash('sha256').update('sms.received|').update(sms.key).digest().copy(b, 6, 0, 10);
+  createHash('sha256').update(`sms.received|${box}|`).update(sms.key).digest().copy(b, 6, 0, 10);
   b[6] = 0x70 | ((b[6] as number) & 0x0f);
   b[8] = 0x80 | ((b[8] as number) & 0x3f);
   const h = b.toString('hex');
@@ -71,6 +72,8 @@ export class SmsInbox {
     private readonly modem: GsmModem,
     private readonly events: EventSink,
     private readonly deleteAfterRecord: boolean,
+    /** The box's serial: names the box in every SMS event id. */
+    private readonly box: string,
     log?: Logger,
   ) {
     this.log = log ?? getLogger('device:features:sms');
@@ -92,7 +95,7 @@ export class SmsInbox {
     if (this.busy.has(sms.key)) return;
     this.busy.add(sms.key);
     try {
-      const id = smsEventId(sms);
+      const id = smsEventId(sms, this.box);
       try {
         await this.events.record(
           'sms.received',

@@ -826,7 +826,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private smsOf(parts: StoredPart[], text: string): SmsReceived {
     const first = parts[0] as StoredPart;
-    const h = createHash('sha256').update(this.identity.imsi ?? '');
+    // From what is stored only: nothing that may read differently the next time (an IMSI not yet read).
+    const h = createHash('sha256').update('sms');
     for (const p of parts) h.update(`|${p.index}:${p.pdu}`);
     return {
       index: first.index,

@@ -89,8 +89,9 @@ export interface SmsReceived {
   /** Service centre time stamp, ISO 8601. */
   at: string | null;
   /**
-   * The same for the same stored message however often it is read (SHA-256 hex of the SIM's IMSI,
-   * and each part's index and PDU as stored): a message read again after a restart is known again.
+   * The same for the same stored message however often it is read (SHA-256 hex of each part's
+   * storage index and PDU as stored, which carries the sender and the service centre time stamp):
+   * a message read again after a restart is known again.
    */
   key: string;
 }
