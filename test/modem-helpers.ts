@@ -1,6 +1,6 @@
 /** Shared set-up for end-to-end modem tests: the emulator on a socat pty, the real driver on the other end. */
 import { type ModemConfig, modemConfig } from '../device/modem/config.js';
-import { createModem, type GsmModem } from '../device/modem/driver.js';
+import { createModem, type GsmModem, type ModemOptions } from '../device/modem/driver.js';
 import type { ModemEventMap } from '../device/modem/types.js';
 import { type EmulatedVendor, ModemEmulator } from '../device/sim/modem/emulator.js';
 
@@ -10,7 +10,11 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-export async function rig(vendor: EmulatedVendor = 'generic', cfg: Partial<ModemConfig> = {}): Promise<Rig> {
+export async function rig(
+  vendor: EmulatedVendor = 'generic',
+  cfg: Partial<ModemConfig> = {},
+  opts: ModemOptions = {},
+): Promise<Rig> {
   const emu = new ModemEmulator({ vendor, ringIntervalMs: 150 });
   const { path } = await emu.start();
   const modem = createModem(
@@ -26,6 +30,7 @@ export async function rig(vendor: EmulatedVendor = 'generic', cfg: Partial<Modem
       resyncQuietMs: 50,
       ...cfg,
     }),
+    opts,
   );
   await modem.start();
   return {

@@ -32,21 +32,48 @@ describe('SMS, USSD and forwarding over the pty', () => {
     expect(err.message).toContain('+CMS ERROR: 331');
   });
 
-  it('reads a received SMS after +CMTI and deletes it', async () => {
+  it('reads a received SMS after +CMTI and leaves it on the SIM until told to delete it', async () => {
     r = await rig('generic');
     const sms = nextEvent(r.modem, 'sms');
-    r.emu.receiveSms('+15557654321', 'Can I get my refill today? €5');
-    expect((await sms)[0]).toMatchObject({ from: '+15557654321', text: 'Can I get my refill today? €5' });
-    await r.emu.waitUntil(() => r?.emu.smsStore.size === 0, 2000, 'SMS deleted');
+    const index = r.emu.receiveSms('+15557654321', 'Can I get my refill today? €5');
+    const [got] = await sms;
+    expect(got).toMatchObject({ index, indexes: [index], from: '+15557654321', text: 'Can I get my refill today? €5' });
+    expect(got.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.emu.smsStore.get(index as number)?.stat).toBe(1); // read, still stored
+    await r.modem.deleteSms(index as number);
+    expect(r.emu.smsStore.size).toBe(0);
   });
 
-  it('joins a long received SMS from its concatenated parts', async () => {
+  it('joins a long received SMS from its concatenated parts and names every part', async () => {
     r = await rig('generic');
     const text = 'Hello, this is the pharmacy. Your prescription is ready for pick-up at the front desk. '.repeat(3);
     const sms = nextEvent(r.modem, 'sms');
     r.emu.receiveSms('+15557654321', text);
-    expect((await sms)[0]).toMatchObject({ from: '+15557654321', text });
-    await r.emu.waitUntil(() => r?.emu.smsStore.size === 0, 2000, 'all parts deleted');
+    const [got] = await sms;
+    expect(got).toMatchObject({ from: '+15557654321', text, indexes: [1, 2] });
+  });
+
+  it('lists what was stored while nobody listened when it becomes ready, with the same key as before', async () => {
+    r = await rig('generic');
+    const first = nextEvent(r.modem, 'sms');
+    r.emu.receiveSms('+15557654321', 'Stored before the restart');
+    const [before] = await first;
+    await r.modem.stop();
+    // Arrive while the driver is away (and the modem, reset, has no +CMTI indication set).
+    r.emu.receiveSms('+15550001111', 'Arrived while the box was off');
+    r.emu.receiveSms('+15550002222', 'Long one while off: '.repeat(10));
+    // The same message may be reported more than once (a +CMTI the pty kept while the box was off, and the
+    // listing): always under the same key, which is what the box dedupes on.
+    const seen = new Map<string, string>();
+    r.modem.on('sms', (s) => seen.set(s.key, s.text));
+    await r.modem.start();
+    await r.emu.waitUntil(() => seen.size >= 3, 10_000, 'three stored messages reported');
+    expect(r.emu.commands).toContain('AT+CMGL=4');
+    expect([...seen.values()].sort()).toEqual(
+      ['Arrived while the box was off', 'Long one while off: '.repeat(10), 'Stored before the restart'].sort(),
+    );
+    expect(seen.get(before.key)).toBe('Stored before the restart');
+    expect(r.emu.smsStore.size).toBe(4); // nothing deleted by the driver itself
   });
 
   it('runs a USSD balance check', async () => {

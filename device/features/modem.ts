@@ -1,7 +1,8 @@
 /**
  * The modem as a box feature: the driver on config.modem, its health as
  * telemetry and 'modem.state' events, received SMS as 'sms.received'
- * events, and the fleet's 'sms.send' command.
+ * events (sms-inbox.ts: recorded under a deterministic id, deleted from the
+ * SIM only once committed), and the fleet's 'sms.send' command.
  *
  * 'modem.state' is recorded when the line's health changes (ready,
  * disconnected, SIM problems, registration lost or denied, no signal,
@@ -14,7 +15,8 @@ import { getLogger } from '../../shared/log.js';
 import type { Box, BoxModule, ModemTelemetry } from '../box.js';
 import type { ModemConfig } from '../modem/config.js';
 import { createModem, type GsmModem, type ModemOptions } from '../modem/driver.js';
-import type { ModemState, NetworkStatus, SmsReceived } from '../modem/types.js';
+import type { ModemState, NetworkStatus } from '../modem/types.js';
+import { SmsInbox } from './sms-inbox.js';
 
 const log = getLogger('device:features:modem');
 
@@ -63,19 +65,13 @@ export function modemTelemetry(modem: GsmModem): ModemTelemetry {
   };
 }
 
-/** The SMSC time as an ISO timestamp (now when the modem gave none or one that does not parse). */
-function smsTime(at: string | null): string {
-  const t = at ? new Date(at) : null;
-  return t && !Number.isNaN(t.getTime()) ? t.toISOString() : new Date().toISOString();
-}
-
 export class ModemFeature implements BoxModule {
   readonly name = 'modem';
   readonly modem: GsmModem;
   private lastHealth: ModemHealth | null = null;
   private box: Box | undefined;
   private readonly onHealth = () => this.checkHealth();
-  private readonly onSms = (sms: SmsReceived) => void this.recordSms(sms);
+  private inbox: SmsInbox | undefined;
 
   constructor(config: ModemConfig, opts: ModemOptions = {}) {
     this.modem = createModem(config, opts);
@@ -90,7 +86,9 @@ export class ModemFeature implements BoxModule {
     });
     this.modem.on('state', this.onHealth);
     this.modem.on('network', this.onHealth);
-    this.modem.on('sms', this.onSms);
+    // Listening before the modem starts: the messages stored on the SIM are reported once it is ready.
+    this.inbox = new SmsInbox(this.modem, box.events, this.modem.config.deleteSmsAfterRead, box.config.box.serial);
+    this.inbox.start();
     // Resolves once ready or in a reported non-ready state (a missing port is 'disconnected' and retried).
     // Should it fail anyway, the box still starts: the panel, the panic flow and the uplink do not need the modem.
     try {
@@ -103,7 +101,7 @@ export class ModemFeature implements BoxModule {
   async stop(): Promise<void> {
     this.modem.off('state', this.onHealth);
     this.modem.off('network', this.onHealth);
-    this.modem.off('sms', this.onSms);
+    this.inbox?.stop();
     await this.modem.stop();
   }
 
@@ -116,18 +114,5 @@ export class ModemFeature implements BoxModule {
     this.box.events
       .record('modem.state', body)
       .catch((e) => log.error({ err: describeError(e), state: health }, 'modem.state event not recorded'));
-  }
-
-  private async recordSms(sms: SmsReceived): Promise<void> {
-    if (!this.box) return;
-    try {
-      await this.box.events.record('sms.received', {
-        from: (sms.from || 'unknown').slice(0, 32),
-        text: sms.text.slice(0, 1600),
-        at: smsTime(sms.at),
-      });
-    } catch (e) {
-      log.error({ err: describeError(e) }, 'received SMS not recorded');
-    }
   }
 }

@@ -43,7 +43,10 @@ export const ModemConfigSchema = Section(
       minimum: 1000,
       maximum: 180_000,
     }),
-    idlePingS: Seconds('ping the modem (AT) when idle this long', { default: 30, minimum: 5, maximum: 600 }),
+    livenessMs: Millis(
+      'liveness probe: while ready and idle, a modem silent this long is sent AT; no answer within the same time means the port is stalled (closed and reopened), so a vanished port is noticed within about 2.5 times this even when nothing is being sent',
+      { default: 2000, minimum: 500, maximum: 600_000 },
+    ),
     maxConsecutiveTimeouts: Type.Integer({
       minimum: 1,
       maximum: 100,
@@ -79,7 +82,8 @@ export const ModemConfigSchema = Section(
     }),
     deleteSmsAfterRead: Type.Boolean({
       default: true,
-      description: 'delete a received SMS from the SIM once it has been read (the SIM holds few)',
+      description:
+        'delete a received SMS from the SIM once its sms.received event is committed to the outbox (the SIM holds few); false keeps them on the SIM',
     }),
     smsConcatWaitS: Seconds(
       'how long to wait for the missing parts of a long received SMS before reporting what came',

@@ -76,6 +76,7 @@ function setup(cfg: Partial<Parameters<typeof modemConfig>[0]> = {}) {
   const streams: FakeStream[] = [];
   const opens: number[] = [];
   let failOpens = 0;
+  const node = { present: true };
   const modem = createModem(
     modemConfig({
       path: '/dev/fake',
@@ -99,6 +100,7 @@ function setup(cfg: Partial<Parameters<typeof modemConfig>[0]> = {}) {
         streams.push(s);
         return s;
       },
+      devicePresent: async () => node.present,
     },
   );
   const states: ModemState[] = [];
@@ -112,6 +114,7 @@ function setup(cfg: Partial<Parameters<typeof modemConfig>[0]> = {}) {
     failNextOpens: (n: number) => {
       failOpens = n;
     },
+    node,
     last: () => streams.at(-1) as FakeStream,
   };
 }
@@ -183,6 +186,7 @@ describe('GsmModem (fake stream, fake timers)', () => {
     const pending = m.queryForwarding('unconditional').catch((e) => e);
     await vi.advanceTimersByTimeAsync(10);
     h.failNextOpens(2);
+    h.node.present = false; // gone for good: only the backoff reopens (the node never comes back)
     const t0 = Date.now();
     h.last().vanish();
     const err = await pending;
@@ -197,6 +201,48 @@ describe('GsmModem (fake stream, fake timers)', () => {
     expect(m.state).toBe('ready');
     const gaps = h.opens.slice(1).map((t) => t - t0);
     expect(gaps).toEqual([100, 300, 700]); // 100, then +200, then +400
+    await m.stop();
+  });
+
+  it('liveness: a line with traffic is never probed; a silent one is, and no answer closes and reopens the port', async () => {
+    const h = setup({ livenessMs: 1000 });
+    const m = await started(h);
+    await vi.advanceTimersByTimeAsync(10);
+    const base = h.last().written.length;
+    for (let i = 0; i < 8; i++) {
+      h.last().push('\r\n^RSSI: 20\r\n'); // something arrives every half second
+      await vi.advanceTimersByTimeAsync(500);
+    }
+    expect(h.last().written.slice(base)).toEqual([]);
+    // Silent from now on, and deaf: one probe, then the port is dropped.
+    h.script.silent.add('*');
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(h.last().written.slice(base)).toEqual(['AT']);
+    expect(m.state).toBe('ready');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.states).toContain('disconnected');
+    expect(h.streams[0]?.closed).toBe(true);
+    h.script.silent.clear();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(m.state).toBe('ready');
+    expect(h.streams.length).toBeGreaterThanOrEqual(2);
+    await m.stop();
+  });
+
+  it('a node that was gone and is back is reopened at once, not at the next backoff step', async () => {
+    const h = setup({ reopenMinMs: 1000, reopenMaxMs: 60_000 });
+    const m = await started(h);
+    h.node.present = false;
+    h.failNextOpens(100);
+    h.last().vanish();
+    await vi.advanceTimersByTimeAsync(20_000); // attempts at 1, 3, 7, 15 s (backoff), all failing
+    expect(h.opens.length).toBe(5);
+    expect(m.state).toBe('disconnected');
+    h.failNextOpens(0);
+    h.node.present = true;
+    await vi.advanceTimersByTimeAsync(150);
+    expect(h.opens.length).toBe(6);
+    expect(m.state).toBe('ready');
     await m.stop();
   });
 
@@ -333,8 +379,14 @@ describe('GsmModem (fake stream, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(59_000);
     expect(got).toEqual([]);
     await vi.advanceTimersByTimeAsync(1_100);
-    expect(got).toEqual([
-      { index: 1, from: '+15557654321', text: 'first half, last part', at: '2026-11-26T10:00:00.000Z' },
+    expect(got).toMatchObject([
+      {
+        index: 1,
+        indexes: [1, 3],
+        from: '+15557654321',
+        text: 'first half, last part',
+        at: '2026-11-26T10:00:00.000Z',
+      },
     ]);
     await m.stop();
   });

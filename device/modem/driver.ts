@@ -12,13 +12,19 @@
  * is the truth. A ringing call with no RING for `ringEndMs` is looked up
  * and ended if it is gone; listed calls are polled every `callPollMs`.
  *
- * Health: an idle ping; a soft reset (ATZ + re-initialisation) only after
- * `maxConsecutiveTimeouts` timeouts in a row; a vanished port -> state
- * 'disconnected', every pending command fails with ModemDisconnected, and
- * the port is reopened with backoff (reopenMinMs doubling to reopenMaxMs).
+ * Health: a liveness probe (AT after `livenessMs` of silence while ready
+ * and idle; no answer -> the port is stalled: closed and reopened); a soft
+ * reset (ATZ + re-initialisation) only after `maxConsecutiveTimeouts`
+ * timeouts in a row; a vanished port (the transport reports end of file,
+ * EIO, a vanished node at once) -> state 'disconnected', every pending
+ * command fails with ModemDisconnected, and the port is reopened with
+ * backoff (reopenMinMs doubling to reopenMaxMs), or the moment its device
+ * node reappears after having been absent (a replugged modem is not kept
+ * waiting for the next backoff step).
  * SIM missing / PIN needed are states; registration and signal are
  * reported through 'network'. Nothing here throws out of an event handler.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { background } from '../../shared/background.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
@@ -36,12 +42,22 @@ import { AtChannel, type CommandResult, type CommandSpec, Priority } from './at/
 import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
 import { parseCops, parseCsq, parseRegistration } from './at/network.js';
 import type { DecodedPdu } from './at/pdu.js';
-import { formatCmgd, formatCmgr, parseCmgrPdu, parseCmgs, planSms } from './at/sms.js';
+import { decodePdu } from './at/pdu.js';
+import {
+  CMGL_ALL_PDU,
+  cmgrPduLine,
+  formatCmgd,
+  formatCmgr,
+  parseCmglPdu,
+  parseCmgrPdu,
+  parseCmgs,
+  planSms,
+} from './at/sms.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
 import type { ModemConfig } from './config.js';
 import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
-import { type ByteStream, type ByteStreamFactory, openByteStream } from './transport.js';
+import { type ByteStream, type ByteStreamFactory, devicePresent, isAbsentError, openByteStream } from './transport.js';
 import type {
   CallInfo,
   ForwardingReason,
@@ -57,8 +73,20 @@ import type {
 export interface ModemOptions {
   /** The byte-stream seam; default opens serialport or tcp://. */
   openStream?: ByteStreamFactory;
+  /** Whether the port's device node exists (default: stat of the path; always true for tcp://). */
+  devicePresent?: (path: string) => Promise<boolean>;
   logger?: Logger;
 }
+
+/**
+ * While the port is gone, its path is looked at this often (one stat(2): no
+ * measurable CPU), so a replugged modem is reopened within this of its node
+ * appearing. Polling, not inotify: /dev/serial/by-id itself disappears with
+ * the last USB serial device, and a watch on a missing directory sees nothing.
+ */
+const PRESENCE_POLL_MS = 100;
+/** A SIM that is missing or wants a PIN is looked at again this often. */
+const SIM_RECHECK_MS = 30_000;
 
 export interface ModemStats {
   commands: number;
@@ -85,6 +113,14 @@ class Lock {
   }
 }
 
+/** One stored SMS (a long message's single part) as read from the SIM. */
+interface StoredPart {
+  index: number;
+  /** The PDU as stored (hex). */
+  pdu: string;
+  decoded: DecodedPdu;
+}
+
 function sameCalls(a: readonly CallInfo[], b: readonly CallInfo[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -108,6 +144,12 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly atLog: Logger;
   private readonly channel: AtChannel;
   private readonly openStream: ByteStreamFactory;
+  private readonly devicePresent: (path: string) => Promise<boolean>;
+  private presenceTimer: ReturnType<typeof setInterval> | null = null;
+  private probing = false;
+  /** The port's node was found missing since the last successful open (its return is a replug). */
+  private nodeSeenAbsent = false;
+  private lastSimCheck = 0;
   private profile: VendorProfile = PROFILES.generic;
   private stream: ByteStream | null = null;
   private stopped = true;
@@ -132,7 +174,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly ussdLock = new Lock();
   private readonly smsParts = new Map<
     string,
-    { parts: Map<number, SmsReceived>; total: number; timer: ReturnType<typeof setTimeout> }
+    { parts: Map<number, StoredPart>; total: number; timer: ReturnType<typeof setTimeout> }
   >();
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
@@ -146,6 +188,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.log = opts.logger ?? getLogger('device:modem');
     this.atLog = opts.logger ?? getLogger('device:modem:at');
     this.openStream = opts.openStream ?? openByteStream;
+    this.devicePresent = opts.devicePresent ?? devicePresent;
     const traceOn = this.atLog.isLevelEnabled('debug');
     this.channel = new AtChannel(
       {
@@ -197,6 +240,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     if (this.netTimer) clearInterval(this.netTimer);
     this.reopenTimer = this.callPollTimer = this.ringTimer = this.ringPending = null;
     this.healthTimer = this.netTimer = null;
+    this.stopPresenceWatch();
   }
 
   private setState(state: ModemState, detail?: string): void {
@@ -217,6 +261,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
         rtscts: this.config.rtscts,
       });
     } catch (e) {
+      if (isAbsentError(e)) this.nodeSeenAbsent = true;
       this.setState('disconnected', `cannot open ${this.config.path}: ${describeError(e)}`);
       this.scheduleReopen();
       return;
@@ -226,6 +271,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       return;
     }
     this.stream = stream;
+    this.nodeSeenAbsent = false;
     stream.on('data', (d) => this.channel.feed(d));
     stream.once('close', (err) => this.onStreamClose(stream, err));
     this.channel.attach((data) => stream.write(data));
@@ -244,6 +290,15 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.stopHealth();
     this.endAllCalls('disconnected');
     this.setState('disconnected', why);
+    // A node already gone (or going with the port) makes its return a replug, however soon it comes.
+    if (isAbsentError(err)) this.nodeSeenAbsent = true;
+    else if (!this.config.path.startsWith('tcp://')) {
+      this.devicePresent(this.config.path)
+        .then((present) => {
+          if (!present) this.nodeSeenAbsent = true;
+        })
+        .catch(() => {});
+    }
     this.scheduleReopen();
   }
 
@@ -251,11 +306,49 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     if (this.stopped || this.reopenTimer) return;
     const delay = Math.min(this.config.reopenMinMs * 2 ** this.reopenAttempt, this.config.reopenMaxMs);
     this.reopenAttempt = Math.min(this.reopenAttempt + 1, 30);
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = null;
-      this.reopens++;
-      background(this.connect(), this.log, 'reopening the modem port');
-    }, delay);
+    this.reopenTimer = setTimeout(() => this.reopenNow(), delay);
+    this.startPresenceWatch();
+  }
+
+  private reopenNow(): void {
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
+    this.stopPresenceWatch();
+    if (this.stopped) return;
+    this.reopens++;
+    background(this.connect(), this.log, 'reopening the modem port');
+  }
+
+  /**
+   * While waiting to reopen: once the node has been seen absent, its return
+   * (a replug) reopens at once and starts the backoff afresh.
+   */
+  private startPresenceWatch(): void {
+    if (this.presenceTimer || this.config.path.startsWith('tcp://')) return;
+    let looking = false;
+    this.presenceTimer = setInterval(() => {
+      if (looking) return;
+      looking = true;
+      this.devicePresent(this.config.path)
+        .then((present) => {
+          if (!this.presenceTimer) return;
+          if (!present) this.nodeSeenAbsent = true;
+          else if (this.nodeSeenAbsent) {
+            this.log.info({ path: this.config.path }, 'modem port is back');
+            this.reopenAttempt = 0;
+            this.reopenNow();
+          }
+        })
+        .catch(() => {})
+        .finally(() => {
+          looking = false;
+        });
+    }, PRESENCE_POLL_MS);
+  }
+
+  private stopPresenceWatch(): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    this.presenceTimer = null;
   }
 
   /** Give up on the open port (unresponsive after a reset): close it and reopen with backoff. */
@@ -318,6 +411,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       this.reopenAttempt = 0;
       this.setState('ready');
       this.startHealth();
+      // Messages that arrived while nobody listened (box off, port away, modem reset) are on the SIM.
+      background(this.scanStoredSms(), this.log, 'listing the SMS stored on the SIM');
     } catch (e) {
       if (isCallboxError(e, ErrorCode.ModemDisconnected) || isCallboxError(e, ErrorCode.ShuttingDown)) return;
       this.log.warn({ err: describeError(e) }, 'modem initialisation failed');
@@ -382,20 +477,47 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private startHealth(): void {
     this.stopHealth();
-    const pingMs = this.config.idlePingS * 1000;
-    this.healthTimer = setInterval(() => {
-      if (this.state === 'sim_missing' || this.state === 'sim_pin') {
-        background(this.initialize(), this.log, 'modem initialisation (SIM check)');
-        return;
-      }
-      if (this.state !== 'ready') return;
-      if (!this.channel.busy && Date.now() - this.channel.lastActivity >= pingMs) {
-        this.cmd({ command: 'AT' }, Priority.Poll).catch(() => {});
-      }
-    }, pingMs);
+    const silenceMs = this.config.livenessMs;
+    this.lastSimCheck = Date.now();
+    this.healthTimer = setInterval(
+      () => {
+        if (this.state === 'sim_missing' || this.state === 'sim_pin') {
+          if (Date.now() - this.lastSimCheck < SIM_RECHECK_MS) return;
+          this.lastSimCheck = Date.now();
+          background(this.initialize(), this.log, 'modem initialisation (SIM check)');
+          return;
+        }
+        if (this.state !== 'ready' || this.probing || this.channel.busy) return;
+        if (Date.now() - this.channel.lastActivity >= silenceMs)
+          background(this.probe(), this.log, 'modem liveness probe');
+      },
+      Math.max(100, Math.floor(silenceMs / 2)),
+    );
     this.netTimer = setInterval(() => {
       if (this.state === 'ready') this.refreshNetwork(Priority.Poll).catch(() => {});
     }, this.config.networkPollS * 1000);
+  }
+
+  /**
+   * The liveness probe: a silent modem is asked AT. No answer within
+   * livenessMs means the port is stalled or gone without the transport
+   * noticing (a hung USB serial driver, a ser2net link whose peer vanished
+   * without a FIN): the port is closed and reopened. Only a silent, idle
+   * line is probed, so a busy modem that is merely slow never trips it.
+   */
+  private async probe(): Promise<void> {
+    const stream = this.stream;
+    this.probing = true;
+    try {
+      await this.cmd({ command: 'AT', timeoutMs: this.config.livenessMs }, Priority.Poll);
+    } catch (e) {
+      if (isCallboxError(e, ErrorCode.ModemTimeout) && this.stream === stream && stream && this.state === 'ready') {
+        this.log.warn({ silentMs: Date.now() - this.channel.lastActivity }, 'modem does not answer the liveness probe');
+        await this.dropAndReopen(`no answer to the liveness probe within ${this.config.livenessMs} ms`);
+      }
+    } finally {
+      this.probing = false;
+    }
   }
 
   private stopHealth(): void {
@@ -469,7 +591,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
         this.checkCalls();
         break;
       case 'sms':
-        void this.onNewSms(urc.index);
+        background(this.onNewSms(urc.index), this.log, 'reading a new SMS');
         break;
       case 'registration':
         if (urc.info.kind === 'CREG' || this.network.registration === 'unknown') {
@@ -646,32 +768,100 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.callPollTimer = null;
   }
 
+  /** +CMTI: read the new message (27.005 3.4.1, 4.4). */
   private async onNewSms(index: number): Promise<void> {
     try {
-      const pdu = await this.readPdu(index);
-      if (this.config.deleteSmsAfterRead) await this.deleteSms(index).catch(() => {});
-      const sms: SmsReceived = { index, from: pdu.address, text: pdu.text, at: pdu.at };
-      if (!pdu.concat || pdu.concat.total <= 1) {
-        this.emit('sms', sms);
-        return;
-      }
-      // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
-      const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
-      let group = this.smsParts.get(key);
-      if (!group) {
-        const g = {
-          parts: new Map<number, SmsReceived>(),
-          total: pdu.concat.total,
-          timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
-        };
-        this.smsParts.set(key, g);
-        group = g;
-      }
-      group.parts.set(pdu.concat.seq, sms);
-      if (group.parts.size >= group.total) this.flushSmsGroup(key);
+      this.onStoredPart(await this.readPart(index));
     } catch (e) {
       this.log.warn({ index, err: describeError(e) }, 'could not read a received SMS');
     }
+  }
+
+  /**
+   * Every message stored on the SIM (AT+CMGL=4, 27.005 4.1), reported like new
+   * ones. Run each time the modem becomes ready: at start, after a reopen, a
+   * reset or a reboot of the modem. Nothing is deleted here: the consumer
+   * deletes a message once it is safe (device/features/sms.ts: once its event
+   * is committed).
+   */
+  async scanStoredSms(): Promise<number> {
+    try {
+      const entries = await this.guard('listSms', () =>
+        this.smsLock.run(async () => {
+          await this.setCmgf(0);
+          const r = await this.cmd(
+            { command: CMGL_ALL_PDU, prefixes: ['+CMGL:'], bodyLines: 1, timeoutMs: this.cmglTimeoutMs() },
+            Priority.Sms,
+          );
+          return parseCmglPdu(r.lines);
+        }),
+      );
+      let n = 0;
+      for (const e of entries) {
+        let decoded: DecodedPdu;
+        try {
+          decoded = decodePdu(e.pdu);
+        } catch (err) {
+          this.log.warn({ index: e.index, err: describeError(err) }, 'a stored SMS is unreadable; left on the SIM');
+          continue;
+        }
+        if (decoded.type !== 'deliver') continue; // stored outgoing messages are not received ones
+        this.onStoredPart({ index: e.index, pdu: e.pdu.toUpperCase(), decoded });
+        n++;
+      }
+      if (n > 0) this.log.info({ count: n }, 'stored SMS found on the SIM');
+      return n;
+    } catch (e) {
+      if (!isCallboxError(e, ErrorCode.ModemDisconnected) && !isCallboxError(e, ErrorCode.ShuttingDown))
+        this.log.warn({ err: describeError(e) }, 'could not list the stored SMS');
+      return 0;
+    }
+  }
+
+  /**
+   * AT+CMGL reads the SIM, not the network: a plain command's time plus the
+   * time a full SIM's listing (about 50 messages of up to 176 PDU octets as hex,
+   * ~20 KB) takes on the line at the configured speed.
+   */
+  private cmglTimeoutMs(): number {
+    return this.config.commandTimeoutMs + Math.ceil((20_000 * 10 * 1000) / this.config.baudRate);
+  }
+
+  private smsOf(parts: StoredPart[], text: string): SmsReceived {
+    const first = parts[0] as StoredPart;
+    // From what is stored only: nothing that may read differently the next time (an IMSI not yet read).
+    const h = createHash('sha256').update('sms');
+    for (const p of parts) h.update(`|${p.index}:${p.pdu}`);
+    return {
+      index: first.index,
+      indexes: parts.map((p) => p.index),
+      from: first.decoded.address,
+      text,
+      at: first.decoded.at,
+      key: h.digest('hex'),
+    };
+  }
+
+  private onStoredPart(part: StoredPart): void {
+    const pdu = part.decoded;
+    if (!pdu.concat || pdu.concat.total <= 1) {
+      this.emit('sms', this.smsOf([part], pdu.text));
+      return;
+    }
+    // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
+    const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
+    let group = this.smsParts.get(key);
+    if (!group) {
+      const g = {
+        parts: new Map<number, StoredPart>(),
+        total: pdu.concat.total,
+        timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
+      };
+      this.smsParts.set(key, g);
+      group = g;
+    }
+    group.parts.set(pdu.concat.seq, part);
+    if (group.parts.size >= group.total) this.flushSmsGroup(key);
   }
 
   /** Report a long SMS from the parts that came (all of them, or what arrived before the wait ran out). */
@@ -681,11 +871,10 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.smsParts.delete(key);
     clearTimeout(g.timer);
     const parts = [...g.parts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-    const first = parts[0];
-    if (!first) return;
+    if (parts.length === 0) return;
     const missing = g.total - parts.length;
     if (missing > 0) this.log.warn({ missing, total: g.total }, 'long SMS reported with parts missing');
-    this.emit('sms', { ...first, text: parts.map((p) => p.text).join('') });
+    this.emit('sms', this.smsOf(parts, parts.map((p) => p.decoded.text).join('')));
   }
 
   private updateNetwork(patch: Partial<NetworkStatus>): void {
@@ -807,14 +996,14 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   }
 
   /** One stored message (a long one's single part), in PDU mode so that any alphabet reads right. */
-  private readPdu(index: number): Promise<DecodedPdu> {
+  private readPart(index: number): Promise<StoredPart> {
     return this.guard('readSms', () =>
       this.smsLock.run(async () => {
         await this.setCmgf(0);
         const r = await this.cmd({ command: formatCmgr(index), prefixes: ['+CMGR:'], bodyLines: 1 }, Priority.Sms);
-        let pdu: DecodedPdu | null;
+        let decoded: DecodedPdu | null;
         try {
-          pdu = parseCmgrPdu(r.lines);
+          decoded = parseCmgrPdu(r.lines);
         } catch (e) {
           throw new CallboxError(
             ErrorCode.ModemCommandFailed,
@@ -824,15 +1013,18 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
             },
           );
         }
-        if (!pdu) throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
-        return pdu;
+        const pdu = cmgrPduLine(r.lines);
+        if (!decoded || !pdu)
+          throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
+        return { index, pdu: pdu.toUpperCase(), decoded };
       }),
     );
   }
 
+  /** One stored message on its own (a long message's part is just that part). */
   async readSms(index: number): Promise<SmsReceived> {
-    const pdu = await this.readPdu(index);
-    return { index, from: pdu.address, text: pdu.text, at: pdu.at };
+    const part = await this.readPart(index);
+    return this.smsOf([part], part.decoded.text);
   }
 
   deleteSms(index: number): Promise<void> {

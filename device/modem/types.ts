@@ -80,10 +80,20 @@ export interface ForwardingStatus {
 }
 
 export interface SmsReceived {
+  /** Storage index of the (first) part. */
   index: number;
+  /** Storage indexes of every part the message was made of (delete them all once it is handled). */
+  indexes: number[];
   from: string;
   text: string;
+  /** Service centre time stamp, ISO 8601. */
   at: string | null;
+  /**
+   * The same for the same stored message however often it is read (SHA-256 hex of each part's
+   * storage index and PDU as stored, which carries the sender and the service centre time stamp):
+   * a message read again after a restart is known again.
+   */
+  key: string;
 }
 
 /**
@@ -101,6 +111,11 @@ export interface ModemEventMap {
   /** +CCWA (3GPP TS 27.007 7.12): a second call is waiting while one is active. */
   callWaiting: [info: { number: string | null; withheld: boolean }];
   network: [status: NetworkStatus];
+  /**
+   * A received SMS (on +CMTI, and for every message found stored when the modem becomes ready).
+   * It stays on the SIM until deleteSms() is called for its indexes: the same message (same key)
+   * is reported again after a restart until then.
+   */
   sms: [sms: SmsReceived];
   ussd: [result: { status: number; text: string | null }];
   /** Garbage or a line no handler claimed; counted. */

@@ -35,10 +35,10 @@ import { statfs } from 'node:fs/promises';
 import { background } from '../../shared/background.js';
 import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
-import { newEventId, newBootId as newStreamId } from '../../shared/ids.js';
+import { newEventId, newBootId as newStreamId, UUID_PATTERN } from '../../shared/ids.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import { validate } from '../../shared/validate.js';
-import type { EventSink, RecordedEvent } from '../events.js';
+import type { EventSink, RecordedEvent, RecordOptions } from '../events.js';
 import type { Store } from '../store/store.js';
 
 export enum EventClass {
@@ -95,6 +95,8 @@ export interface OutboxOptions {
 
 interface Pending {
   id: string;
+  /** The producer named the id (it may be stored already: see commit()). */
+  given: boolean;
   type: EventType;
   body: string;
   at: string;
@@ -114,6 +116,7 @@ interface Row {
 }
 
 const MAX_ROWS_PER_INSERT = 400;
+const UUID_RE = new RegExp(UUID_PATTERN);
 
 export class Outbox implements EventSink {
   private lastSeq = 0;
@@ -190,7 +193,12 @@ export class Outbox implements EventSink {
     return this.lastSeq;
   }
 
-  record<K extends EventType>(type: K, body: EventBody<K>, at: Date = new Date()): Promise<RecordedEvent> {
+  record<K extends EventType>(
+    type: K,
+    body: EventBody<K>,
+    at: Date = new Date(),
+    opts: RecordOptions = {},
+  ): Promise<RecordedEvent> {
     if (this.closed) {
       return Promise.reject(new CallboxError(ErrorCode.ShuttingDown, `event ${type} not recorded: shutting down`));
     }
@@ -203,10 +211,16 @@ export class Outbox implements EventSink {
     } catch (e) {
       return Promise.reject(e);
     }
+    if (opts.id !== undefined && !UUID_RE.test(opts.id)) {
+      return Promise.reject(
+        new CallboxError(ErrorCode.ValidationFailed, `event ${type}: id ${JSON.stringify(opts.id)} is not a UUID`),
+      );
+    }
     const { cls, key } = classify(type, body);
     return new Promise<RecordedEvent>((resolve, reject) => {
       this.pending.push({
-        id: newEventId(),
+        id: opts.id ?? newEventId(),
+        given: opts.id !== undefined,
         type,
         body: JSON.stringify(body),
         at: at.toISOString(),
@@ -274,6 +288,48 @@ export class Outbox implements EventSink {
       depth++;
     }
     if (accepted.length === 0) return;
+    if (accepted.some((p) => p.given)) {
+      // A producer-named id that is still stored (or twice in this batch) is that event, not a new one.
+      const named = accepted.filter((p) => p.given).map((p) => p.id);
+      const stored = new Map<string, number>();
+      try {
+        const rows = await this.store.all<{ id: string; seq: number }>(
+          `SELECT id, seq FROM events WHERE id IN (${named.map(() => '?').join(',')})`,
+          named,
+        );
+        for (const r of rows) stored.set(r.id, r.seq);
+      } catch (e) {
+        const err = new CallboxError(ErrorCode.StoreUnavailable, `outbox commit failed: ${String(e)}`);
+        for (const p of accepted) p.reject(err);
+        return;
+      }
+      const fresh: Pending[] = [];
+      const waiting = new Map<string, Pending[]>();
+      for (const p of accepted) {
+        const seq = stored.get(p.id);
+        if (seq !== undefined) p.resolve({ id: p.id, seq });
+        else if (p.given && waiting.has(p.id)) waiting.get(p.id)?.push(p);
+        else {
+          if (p.given) waiting.set(p.id, []);
+          fresh.push(p);
+        }
+      }
+      for (const [id, dups] of waiting) {
+        const first = fresh.find((p) => p.id === id) as Pending;
+        const { resolve, reject } = first;
+        first.resolve = (r) => {
+          resolve(r);
+          for (const d of dups) d.resolve(r);
+        };
+        first.reject = (e) => {
+          reject(e);
+          for (const d of dups) d.reject(e);
+        };
+      }
+      accepted.length = 0;
+      accepted.push(...fresh);
+      if (accepted.length === 0) return;
+    }
     const first = this.lastSeq + 1;
     const last = this.lastSeq + accepted.length;
     let removed = 0;

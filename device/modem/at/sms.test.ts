@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodePdu, encodeDeliver, encodeSubmit, fromGsm7, packSeptets, toGsm7, unpackSeptets } from './pdu.js';
-import { parseCmgrPdu, parseCmgrText, parseCmgs, parseCmti, planSms } from './sms.js';
+import { cmgrPduLine, parseCmglPdu, parseCmgrPdu, parseCmgrText, parseCmgs, parseCmti, planSms } from './sms.js';
 
 describe('PDUs (TS 23.040, TS 23.038)', () => {
   it('decodes a real SMS-DELIVER (GSM 7-bit, with SMSC)', () => {
@@ -105,5 +105,30 @@ describe('27.005 commands', () => {
       text: 'Line 1\nLine 2',
       at: '26/11/26,10:00:00+00',
     });
+  });
+});
+
+describe('AT+CMGL in PDU mode (27.005 4.1)', () => {
+  const deliver = '07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07';
+  it('lists stored messages with an empty <alpha> (Quectel EC25, SIM800) and a quoted empty one (SIMCom SIM7600)', () => {
+    // EC25 / SIM800: +CMGL: <index>,<stat>,,<length>
+    expect(parseCmglPdu([`+CMGL: 1,0,,24`, deliver, `+CMGL: 4,1,,24`, deliver])).toEqual([
+      { index: 1, stat: 0, pdu: deliver },
+      { index: 4, stat: 1, pdu: deliver },
+    ]);
+    // SIM7600: +CMGL: <index>,<stat>,"",<length>
+    expect(parseCmglPdu([`+CMGL: 0,1,"",24`, deliver])).toEqual([{ index: 0, stat: 1, pdu: deliver }]);
+    expect(decodePdu(parseCmglPdu([`+CMGL: 0,1,"",24`, deliver])[0]?.pdu ?? '').text).toBe('How are you?');
+  });
+
+  it('an empty store is an empty list; a header without its PDU is left out, the rest still counts', () => {
+    expect(parseCmglPdu([])).toEqual([]);
+    expect(parseCmglPdu(['+CMGL: 2,0,,24', '+CMGL: 3,0,,24', deliver])).toEqual([{ index: 3, stat: 0, pdu: deliver }]);
+    expect(parseCmglPdu(['+CMGL: x,0,,24', deliver])).toEqual([]);
+  });
+
+  it('takes the PDU line of an AT+CMGR answer as stored', () => {
+    expect(cmgrPduLine(['+CMGR: 0,,24', deliver])).toBe(deliver);
+    expect(cmgrPduLine(['+CMGR: 0,,24'])).toBeNull();
   });
 });

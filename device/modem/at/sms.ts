@@ -1,7 +1,8 @@
 /**
  * SMS, 3GPP TS 27.005: AT+CMGF (3.2.3) text/PDU mode, AT+CMGS (3.5.1 text,
  * 4.3 PDU) with its "> " prompt and +CMGS: <mr>, +CMTI (3.4.1) new message
- * indication, AT+CMGR (3.4.3 text, 4.4 PDU), AT+CMGD (3.5.4).
+ * indication, AT+CMGL (3.4.2 text, 4.1 PDU) list of stored messages,
+ * AT+CMGR (3.4.3 text, 4.4 PDU), AT+CMGD (3.5.4).
  */
 import { checkNumber } from './calls.js';
 import { afterPrefix, intOrNull, splitFields } from './fields.js';
@@ -76,6 +77,46 @@ export function parseCmgrText(lines: readonly string[]): { from: string; text: s
   if (at < 0) return null;
   const f = splitFields(afterPrefix(lines[at] as string, '+CMGR:')).map((x) => x.value);
   return { from: f[1] ?? '', text: lines.slice(at + 1).join('\n'), at: f[3] ? f[3] : null };
+}
+
+/** One stored message as AT+CMGL lists it in PDU mode. */
+export interface CmglEntry {
+  index: number;
+  /** <stat> (27.005 3.1): 0 received unread, 1 received read, 2 stored unsent, 3 stored sent. */
+  stat: number;
+  /** The PDU as hex, SMSC prefix included (as AT+CMGR gives it). */
+  pdu: string;
+}
+
+/**
+ * The answer to AT+CMGL=<stat> in PDU mode (27.005 4.1): for each message
+ * "+CMGL: <index>,<stat>,[<alpha>],<length>" then the PDU on its own line.
+ * Entries whose header does not parse, or with no PDU line after them, are
+ * left out (the rest of the list still counts).
+ */
+export function parseCmglPdu(lines: readonly string[]): CmglEntry[] {
+  const out: CmglEntry[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (!line.startsWith('+CMGL:')) continue;
+    const f = splitFields(afterPrefix(line, '+CMGL:')).map((x) => x.value);
+    const index = intOrNull(f[0]);
+    const stat = intOrNull(f[1]);
+    const pdu = lines[i + 1]?.trim();
+    if (index === null || stat === null || !pdu || pdu.startsWith('+CMGL:')) continue;
+    out.push({ index, stat, pdu });
+    i++;
+  }
+  return out;
+}
+
+/** AT+CMGL=4 (PDU mode): every stored message, read or not (27.005 4.1, <stat> 4 = all). */
+export const CMGL_ALL_PDU = 'AT+CMGL=4';
+
+/** The PDU line of an AT+CMGR=<i> answer in PDU mode (as stored, for a stable identity of the message). */
+export function cmgrPduLine(lines: readonly string[]): string | null {
+  const at = lines.findIndex((l) => l.startsWith('+CMGR:'));
+  return at < 0 ? null : (lines[at + 1]?.trim() ?? null) || null;
 }
 
 export function formatCmgr(index: number): string {

@@ -56,6 +56,8 @@ export function fails(pattern: RegExp, final: string): EmulatorBehavior {
 }
 
 const ok: Reply = {};
+/** 27.005 3.1 <stat> in text mode, by its PDU-mode number. */
+const TEXT_STAT = ['REC UNREAD', 'REC READ'];
 const error: Reply = { final: 'ERROR' };
 
 function cmeError(emu: ModemEmulator, code: number, text: string): Reply {
@@ -153,7 +155,10 @@ export function defaultBehaviors(): EmulatorBehavior[] {
       emu.sim.state = 'ready';
       return { after: () => emu.urc('+CPIN: READY') };
     }),
-    on('CNMI', /^AT\+CNMI=/i, () => ok),
+    on('CNMI', /^AT\+CNMI=(\d)(?:,(\d))?/i, (m, emu) => {
+      emu.settings.cnmiMt = Number(m[2] ?? 0);
+      return ok;
+    }),
     on('CMGF', /^AT\+CMGF=([01])$/i, (m, emu) => {
       emu.settings.cmgf = Number(m[1]) as 0 | 1;
       return ok;
@@ -279,14 +284,45 @@ export function defaultBehaviors(): EmulatorBehavior[] {
         },
       };
     }),
+    // 27.005 3.4.3 / 4.4: reading a message marks it read.
     on('CMGR', /^AT\+CMGR=(\d+)$/i, (m, emu) => {
       const sms = emu.smsStore.get(Number(m[1]));
       if (!sms) return cmsError(321);
-      if (emu.settings.cmgf === 0) return { lines: [`+CMGR: 0,,${(sms.pdu.length - 2) / 2}`, sms.pdu] };
-      return { lines: [`+CMGR: "REC UNREAD","${sms.from}",,"${sms.scts}"`, sms.text] };
+      const stat = sms.stat;
+      sms.stat = 1;
+      sms.reads++;
+      if (emu.settings.cmgf === 0) return { lines: [`+CMGR: ${stat},,${(sms.pdu.length - 2) / 2}`, sms.pdu] };
+      return { lines: [`+CMGR: "${TEXT_STAT[stat]}","${sms.from}",,"${sms.scts}"`, sms.text] };
     }),
-    on('CMGD', /^AT\+CMGD=(\d+)/i, (m, emu) => {
-      emu.smsStore.delete(Number(m[1]));
+    // 27.005 4.1 (PDU: <stat> 0..4) and 3.4.2 (text: "REC UNREAD", "REC READ", "ALL"...); listed unread become read.
+    on('CMGL', /^AT\+CMGL(?:=(.*))?$/i, (m, emu) => {
+      const arg = (m[1] ?? '').trim();
+      let want: number;
+      if (emu.settings.cmgf === 0) {
+        want = arg === '' ? 0 : Number(arg);
+        if (!/^[0-4]?$/.test(arg)) return cmsError(302);
+      } else {
+        const t = arg === '' ? 'REC UNREAD' : arg.replace(/"/g, '').toUpperCase();
+        want = t === 'ALL' ? 4 : TEXT_STAT.indexOf(t);
+        if (want < 0) return cmsError(302);
+      }
+      const lines: string[] = [];
+      for (const [i, sms] of [...emu.smsStore].sort((a, b) => a[0] - b[0])) {
+        if (want !== 4 && sms.stat !== want) continue;
+        if (emu.settings.cmgf === 0) lines.push(`+CMGL: ${i},${sms.stat},,${(sms.pdu.length - 2) / 2}`, sms.pdu);
+        else lines.push(`+CMGL: ${i},"${TEXT_STAT[sms.stat]}","${sms.from}",,"${sms.scts}"`, sms.text);
+        sms.stat = 1;
+        sms.reads++;
+      }
+      return { lines };
+    }),
+    // 27.005 3.5.4: <delflag> 0 this index, 1 all read, 2-3 read and stored (none here), 4 all.
+    on('CMGD', /^AT\+CMGD=(\d+)(?:,([0-4]))?$/i, (m, emu) => {
+      const index = Number(m[1]);
+      const flag = Number(m[2] ?? 0);
+      if (flag === 0) emu.deleteStoredSms((i) => i === index);
+      else if (flag === 4) emu.deleteStoredSms(() => true);
+      else emu.deleteStoredSms((_i, sms) => sms.stat === 1);
       return ok;
     }),
     on('CUSD', /^AT\+CUSD=1,"([^"]*)"(?:,(\d+))?$/i, (m, emu) => {

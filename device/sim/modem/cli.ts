@@ -52,7 +52,10 @@ rl.on('line', (input) => {
           break;
         case 'sms':
           if (!args[0] || args.length < 2) console.log('usage: sms <from> <text>');
-          else console.log(`stored at ${emu.receiveSms(args[0], args.slice(1).join(' '))}`);
+          else {
+            const index = emu.receiveSms(args[0], args.slice(1).join(' '));
+            console.log(index === null ? 'SIM full: held by the network until a place frees' : `stored at ${index}`);
+          }
           break;
         case 'loss':
           emu.networkLoss();

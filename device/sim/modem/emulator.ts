@@ -20,7 +20,12 @@
  *   emu.calls                                  // current calls (EmuCall[])
  *   emu.forwarding                             // Map<reason 0..3, { enabled, number, classx, time }>
  *   emu.smsSent                                // [{ to, text, parts }] (concatenated parts joined)
- *   emu.receiveSms(from, text)                 // stores it, sends +CMTI: "SM",<index>
+ *   emu.receiveSms(from, text)                 // stored on the "SIM" (lowest free index), +CMTI: "SM",<index>
+ *                                              // if AT+CNMI asked for it; kept across unplug/reboot/box
+ *                                              // restarts; when the SIM is full (smsCapacity) the network
+ *                                              // holds it and delivers it once AT+CMGD frees a place
+ *   emu.smsStore / emu.smsAtNetwork            // what is on the SIM / still waiting at the network
+ *   AT+CMGR, AT+CMGL (PDU <stat> 0..4, text "ALL"...), AT+CMGD=<i>[,<delflag>] as 27.005 says
  *   emu.networkLoss() / emu.networkRestore()   // registration + signal, with +CREG URCs
  *   emu.setSignal(csq)                         // 0..31, 99 unknown
  *   emu.injectGarbage(bytes?)                  // random or given bytes on the line
@@ -28,17 +33,18 @@
  *   emu.prepend(behavior) / emu.removeBehavior(behavior)  // misbehave: never(), slow(), fails()
  *   emu.replyDelayMs = 50                      // every reply late
  *   await emu.unplug(); await emu.replug();    // the port vanishes and comes back (same path)
+ *   emu.removeNode(); emu.restoreNode()        // only the device node goes (the pty stays)
  *   await emu.reboot()                         // modem restarts: calls gone, settings reset, "RDY"
  *   emu.sim.state = 'missing' | 'pin' | 'ready'
  *   await emu.waitForCommand(/^ATA$/)          // resolves with the command line
  *   await emu.waitUntil(() => emu.smsSent.length > 0)
  *   emu.commands                               // every command received, in order
- *   events: 'command' (line), 'sms-sent' ({to,text,parts})
+ *   events: 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index, sms)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -51,6 +57,7 @@ import {
   toGsm7,
   unpackSeptets,
 } from '../../modem/at/pdu.js';
+import { guardedBinding } from '../../modem/transport.js';
 import type { CallStat } from '../../modem/types.js';
 import { clccLine, defaultBehaviors, type EmulatorBehavior, type Reply } from './behaviors.js';
 
@@ -81,6 +88,8 @@ interface Settings {
   creg: 0 | 1 | 2;
   cmgf: 0 | 1;
   cvhu: 0 | 1;
+  /** AT+CNMI <mt> (27.005 3.4.1): 1 = indicate stored messages with +CMTI; 0 (the default) = store silently. */
+  cnmiMt: number;
   clccPush: boolean;
   qindCcinfo: boolean;
 }
@@ -94,6 +103,7 @@ function defaultSettings(): Settings {
     creg: 0,
     cmgf: 0,
     cvhu: 1,
+    cnmiMt: 0,
     clccPush: false,
     qindCcinfo: false,
   };
@@ -105,11 +115,15 @@ export interface SentSms {
   parts: number;
 }
 
-interface StoredSms {
+export interface StoredSms {
   from: string;
   text: string;
   pdu: string;
   scts: string;
+  /** 27.005 <stat>: 0 "REC UNREAD", 1 "REC READ" (reading a message marks it read). */
+  stat: 0 | 1;
+  /** How often it was read (AT+CMGR) or listed (AT+CMGL): more than once when a box died before deleting it. */
+  reads: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -130,6 +144,10 @@ export class ModemEmulator extends EventEmitter {
   forwarding = new Map<number, { enabled: boolean; number: string; classx: number; time: number | null }>();
   smsSent: SentSms[] = [];
   smsStore = new Map<number, StoredSms>();
+  /** Places on the SIM for received messages (SIMs hold a few dozen). */
+  smsCapacity = 30;
+  /** Parts the network could not deliver yet because the SIM was full (delivered when a place frees). */
+  smsAtNetwork: Omit<StoredSms, 'stat' | 'reads'>[] = [];
   deflections: { number: string | null; to: string }[] = [];
   ussdAnswers = new Map<string, string>([['*100#', 'Your balance is 5.00 EUR']]);
   readonly commands: string[] = [];
@@ -145,7 +163,7 @@ export class ModemEmulator extends EventEmitter {
   private ringTimers = new Map<number, ReturnType<typeof setInterval>>();
   private mr = 0;
   private parts = new Map<string, string[]>();
-  private smsIndex = 0;
+  private smsRef = 0;
   private running = false;
   private booting = false;
 
@@ -167,6 +185,11 @@ export class ModemEmulator extends EventEmitter {
     return join(this.dir, 'emu');
   }
 
+  /** socat's own link to the driver's end; `path` is made to point at the same pty once the emulator listens. */
+  private get ptyPath(): string {
+    return join(this.dir, 'modem.pty');
+  }
+
   async start(): Promise<{ path: string }> {
     if (this.running) return { path: this.path };
     await this.plugIn();
@@ -182,7 +205,20 @@ export class ModemEmulator extends EventEmitter {
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** The USB cable is pulled: the driver's port gets EIO and the path disappears. Calls are lost. */
+  /**
+   * The device node disappears while the modem itself stays (what a udev
+   * rule change or a hub's re-enumeration can do): the driver's open fd
+   * still works, only the path is gone. restoreNode() brings it back.
+   */
+  removeNode(): void {
+    rmSync(this.path, { force: true });
+  }
+
+  restoreNode(): void {
+    if (!existsSync(this.path)) symlinkSync(readlinkSync(this.ptyPath), this.path);
+  }
+
+  /** The USB cable is pulled: the driver's port hangs up (end of file) and the path disappears. Calls are lost. */
   async unplug(): Promise<void> {
     for (const t of this.ringTimers.values()) clearInterval(t);
     this.ringTimers.clear();
@@ -218,7 +254,7 @@ export class ModemEmulator extends EventEmitter {
     return new Promise((resolve, reject) => {
       const p = spawn(
         'socat',
-        ['-d', '-d', `pty,raw,echo=0,link=${this.emuPath}`, `pty,raw,echo=0,link=${this.path}`],
+        ['-d', '-d', `pty,raw,echo=0,link=${this.emuPath}`, `pty,raw,echo=0,link=${this.ptyPath}`],
         {
           stdio: ['ignore', 'ignore', 'pipe'],
         },
@@ -235,7 +271,13 @@ export class ModemEmulator extends EventEmitter {
       p.stderr?.on('data', (d: Buffer) => {
         err += d.toString();
         if (err.includes('starting data transfer loop')) {
-          const port = new SerialPort({ path: this.emuPath, baudRate: 115200, autoOpen: false });
+          // The guarded binding: serialport's own spins on end of file (device/modem/transport.ts).
+          const port = new SerialPort({
+            path: this.emuPath,
+            baudRate: 115200,
+            autoOpen: false,
+            ...({ binding: guardedBinding() } as object),
+          });
           port.open((e) => {
             if (e) {
               finish(e);
@@ -244,6 +286,17 @@ export class ModemEmulator extends EventEmitter {
             this.port = port;
             port.on('data', (d: Buffer) => this.onInput(d));
             port.on('error', () => {});
+            port.on('close', () => {
+              if (this.port === port) this.port = null;
+            });
+            // Like udev, the name appears once the device is there: a driver that opens it at once is heard.
+            try {
+              rmSync(this.path, { force: true });
+              symlinkSync(readlinkSync(this.ptyPath), this.path);
+            } catch (e) {
+              finish(e as Error);
+              return;
+            }
             finish();
           });
         }
@@ -254,6 +307,7 @@ export class ModemEmulator extends EventEmitter {
   }
 
   private async pullOut(): Promise<void> {
+    rmSync(this.path, { force: true }); // the node goes with the device
     const port = this.port;
     this.port = null;
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
@@ -266,7 +320,7 @@ export class ModemEmulator extends EventEmitter {
       });
     }
     // socat removes its links on exit; make sure a stale one does not linger.
-    for (const f of [this.path, this.emuPath]) if (existsSync(f)) rmSync(f, { force: true });
+    for (const f of [this.path, this.emuPath, this.ptyPath]) rmSync(f, { force: true });
   }
 
   // ------------------------------------------------------------ behaviours
@@ -487,23 +541,63 @@ export class ModemEmulator extends EventEmitter {
   }
 
   /**
-   * An SMS arrives: stored on the "SIM", announced with +CMTI. A long text arrives as
-   * concatenated parts, one +CMTI each (`parts` limits how many are delivered, to test a
-   * missing part). Returns the index of the first part.
+   * An SMS arrives: each part is stored on the "SIM" at the lowest free index
+   * and announced with +CMTI if AT+CNMI asked for it (after a power-up it has
+   * not: those messages wait to be listed). A long text arrives as
+   * concatenated parts (`deliverParts` limits how many are delivered, to test
+   * a missing part). With the SIM full, parts wait at the network and come
+   * when AT+CMGD frees a place. Returns the index of the first part, or null
+   * when it is waiting at the network.
    */
-  receiveSms(from: string, text: string, at = new Date(), opts: { deliverParts?: number } = {}): number {
+  receiveSms(from: string, text: string, at = new Date(), opts: { deliverParts?: number } = {}): number | null {
     const p2 = (n: number) => String(n).padStart(2, '0');
     const scts = `${p2(at.getUTCFullYear() % 100)}/${p2(at.getUTCMonth() + 1)}/${p2(at.getUTCDate())},${p2(at.getUTCHours())}:${p2(at.getUTCMinutes())}:${p2(at.getUTCSeconds())}+00`;
     const parts = splitText(text);
-    const ref = (this.smsIndex * 7 + 3) & 0xff;
-    const first = this.smsIndex + 1;
+    this.smsRef = (this.smsRef + 1) & 0xff;
+    const ref = this.smsRef;
+    let first: number | null = null;
     parts.slice(0, opts.deliverParts ?? parts.length).forEach((part, i) => {
-      const index = ++this.smsIndex;
       const concat = parts.length > 1 ? { ref, total: parts.length, seq: i + 1 } : undefined;
-      this.smsStore.set(index, { from, text: part, pdu: encodeDeliver(from, part, at, concat), scts });
-      this.urc(`+CMTI: "SM",${index}`);
+      const index = this.storeSms({ from, text: part, pdu: encodeDeliver(from, part, at, concat), scts });
+      if (i === 0) first = index;
     });
     return first;
+  }
+
+  private freeSmsIndex(): number | null {
+    for (let i = 1; i <= this.smsCapacity; i++) if (!this.smsStore.has(i)) return i;
+    return null;
+  }
+
+  /** A new part: after those the network already holds (in order), or on the SIM if there is a place. */
+  private storeSms(sms: Omit<StoredSms, 'stat' | 'reads'>): number | null {
+    const index = this.smsAtNetwork.length === 0 ? this.freeSmsIndex() : null;
+    if (index === null) {
+      this.smsAtNetwork.push(sms);
+      return null;
+    }
+    return this.placeSms(index, sms);
+  }
+
+  private placeSms(index: number, sms: Omit<StoredSms, 'stat' | 'reads'>): number {
+    this.smsStore.set(index, { ...sms, stat: 0, reads: 0 });
+    this.emit('sms-stored', { index, from: sms.from, text: sms.text });
+    if (this.settings.cnmiMt >= 1) this.urc(`+CMTI: "SM",${index}`);
+    return index;
+  }
+
+  /** AT+CMGD: the place is free; the network delivers what it held back (as an SMSC retry would). */
+  deleteStoredSms(pred: (index: number, sms: StoredSms) => boolean): void {
+    for (const [i, sms] of [...this.smsStore]) {
+      if (!pred(i, sms)) continue;
+      this.smsStore.delete(i);
+      this.emit('sms-deleted', i, sms);
+    }
+    setTimeout(() => {
+      for (let free = this.freeSmsIndex(); free !== null && this.smsAtNetwork.length > 0; free = this.freeSmsIndex()) {
+        this.placeSms(free, this.smsAtNetwork.shift() as Omit<StoredSms, 'stat' | 'reads'>);
+      }
+    }, 20);
   }
 
   packUssd(text: string): string {
