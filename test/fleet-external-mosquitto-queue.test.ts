@@ -151,7 +151,7 @@ describe('external Mosquitto keeps the fleet events and never drops them silentl
       await expect
         .poll(async () => (await store.countEvents({ deviceId: box.deviceId })) - before, { timeout: 15_000 })
         .toBe(80 - dropped);
-      expect(mosq.output()).toMatch(/Outgoing messages are being dropped for client fleet-core/);
+      expect(mosq.output()).toMatch(/Outgoing messages are being dropped for client fleet:core/);
     } finally {
       await fleet.stop();
     }

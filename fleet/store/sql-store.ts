@@ -677,7 +677,11 @@ export abstract class SqlStore implements Store {
       afterPos,
       Math.min(Math.max(limit, 1), 10_000),
     ]);
-    return rows.map((r) => ({ ...toEvent(r), pos: num(r.pos) }));
+    return rows.map((r) => {
+      const e = toEvent(r);
+      // Readers of stored events (the alert engine) see bodies as sent: patient fields are opened here too.
+      return { ...(this.patient ? { ...e, body: this.patient.openFields(e.body) } : e), pos: num(r.pos) };
+    });
   }
 
   async eventsHead(): Promise<number> {
