@@ -71,6 +71,39 @@ describe('ingest: validated, idempotent, batched, with sequence gaps reported', 
     ]);
   });
 
+  it('drain() while events keep arriving: each written once, none dropped (one flush at a time)', async () => {
+    const writes: string[] = [];
+    const insert = store.insertEvents.bind(store);
+    vi.spyOn(store, 'insertEvents').mockImplementation(async (events, at) => {
+      writes.push(...events.map((e) => e.id));
+      await new Promise((r) => setTimeout(r, 15));
+      return insert(events, at);
+    });
+    const small = new Ingest(store, bus, { batchMax: 10, flushMs: 0 });
+    const sent: string[] = [];
+    let seq = 0;
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const e = sampleEvent('cb-1', ++seq);
+        sent.push(e.id);
+        small.accept('cb-1', topic, Buffer.from(JSON.stringify(e)));
+      }
+    };
+    send(25);
+    const draining = small.drain();
+    // More arrive while the drain writes: the timer must not start a second flush beside it.
+    for (let round = 0; round < 5; round++) {
+      await new Promise((r) => setTimeout(r, 5));
+      send(7);
+    }
+    await draining;
+    await small.drain();
+    await small.stop();
+    expect(await store.countEvents()).toBe(sent.length);
+    expect(new Set(writes).size).toBe(writes.length);
+    expect([...writes].sort()).toEqual([...sent].sort());
+  });
+
   it('writes many events in few batches', async () => {
     const boot = newBootId();
     for (let i = 1; i <= 1200; i++) {

@@ -276,8 +276,14 @@ export class Ingest {
   async drain(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.flushing) await this.flushing;
-    if (this.queue.length > 0) await this.flushAll();
+    // One flush at a time, the timer's or ours: two would take the same head of the queue, write it twice and
+    // then drop the next batch unwritten when both remove what they took.
+    while (this.flushing || this.queue.length > 0) {
+      this.flushing ??= this.flushAll().finally(() => {
+        this.flushing = undefined;
+      });
+      await this.flushing;
+    }
   }
 
   async stop(): Promise<void> {
