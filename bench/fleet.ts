@@ -15,10 +15,11 @@
  * Environment: BENCH_BOXES, BENCH_RATE, BENCH_SECONDS, BENCH_MODES, BENCH_DRAIN_S override the defaults.
  */
 import { fork } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, type as osType, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { procStat } from './proc.js';
 
 // Quiet logs unless asked: set before the fleet modules (and their loggers) load.
 process.env.CALLBOX_LOG_LEVEL ??= 'error';
@@ -43,19 +44,6 @@ const SECONDS = Number(arg('seconds', 'BENCH_SECONDS', 20));
 const MODES = arg('modes', 'BENCH_MODES', 'embedded,external').split(',') as ('embedded' | 'external')[];
 const DRAIN_S = Number(arg('drain-s', 'BENCH_DRAIN_S', 600));
 const HERE = dirname(fileURLToPath(import.meta.url));
-
-function procStat(pid: number): { cpuTicks: number; rssMiB: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuTicks = Number(fields[11]) + Number(fields[12]);
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    return { cpuTicks, rssMiB: rss };
-  } catch {
-    return { cpuTicks: 0, rssMiB: 0 };
-  }
-}
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

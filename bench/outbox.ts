@@ -10,7 +10,7 @@
  * and the machine it ran on.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
 import { newBootId } from '../shared/ids.js';
 import { setupLogging } from '../shared/log.js';
+import { procStat } from './proc.js';
 
 setupLogging({ level: 'warn', format: 'json', destination: process.stderr });
 
@@ -146,14 +147,6 @@ async function replay(): Promise<void> {
   await broker.close();
 }
 
-function procStat(pid: number): { cpuTicks: number; rssKb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuTicks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuTicks, rssKb: Number(rss?.[1] ?? 0) };
-}
-
 async function idleProcess(): Promise<void> {
   const outDir = join(repo, 'node_modules', '.cache', 'callbox-bench');
   mkdirSync(outDir, { recursive: true });
@@ -202,7 +195,7 @@ async function idleProcess(): Promise<void> {
   const b = procStat(pid);
   const cpu = ((b.cpuTicks - a.cpuTicks) / hz / seconds) * 100;
   console.log(
-    `box process idle (online, no events), over ${seconds} s: RSS ${(b.rssKb / 1024).toFixed(1)} MiB, CPU ${cpu.toFixed(2)} %`,
+    `box process idle (online, no events), over ${seconds} s: RSS ${b.rssMiB.toFixed(1)} MiB, CPU ${cpu.toFixed(2)} %`,
   );
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));

@@ -12,24 +12,18 @@ import { join, resolve } from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { CredentialsFile } from '../device/uplink/credentials.js';
+import { procStat } from './proc.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.CALLBOX_BENCH_RUNS ?? 3);
 const IDLE_S = 10;
 
-function procStat(pid: number): { cpuTicks: number; rssKb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: Number(rss?.[1] ?? 0) };
-}
-
-/** RSS of a process and its children (tsx keeps an esbuild service process beside node). */
-function treeRssKb(pid: number): number {
-  let total = procStat(pid).rssKb;
+/** RSS (MiB) of a process and its children (tsx keeps an esbuild service process beside node). */
+function treeRssMiB(pid: number): number {
+  let total = procStat(pid).rssMiB;
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    for (const c of children) total += treeRssKb(Number(c));
+    for (const c of children) total += treeRssMiB(Number(c));
   } catch {
     /* gone */
   }
@@ -78,8 +72,8 @@ async function once(kind: 'built' | 'tsx', brokerUrl: string, n: number) {
   const b = procStat(pid);
   const result = {
     startMs,
-    rssMiB: b.rssKb / 1024,
-    treeMiB: treeRssKb(pid) / 1024,
+    rssMiB: b.rssMiB,
+    treeMiB: treeRssMiB(pid),
     cpuPct: ((b.cpuTicks - a.cpuTicks) / 100 / IDLE_S) * 100,
   };
   proc.kill('SIGTERM');

@@ -130,7 +130,7 @@ export class ReleaseSlots {
       const manifest = await this.verify(staging);
       const running = await this.currentVersion();
       if (running && compareVersions(manifest.version, running) <= 0) {
-        throw refused(`release ${manifest.version} is not newer than the running ${running}`);
+        throw releaseRefused(`release ${manifest.version} is not newer than the running ${running}`);
       }
       const target = join(releases, manifest.version);
       await rm(target, { recursive: true, force: true });
@@ -153,7 +153,7 @@ export class ReleaseSlots {
    */
   async activate(version: string, confirmWithinMs: number): Promise<void> {
     const target = join(this.opts.root, 'releases', version);
-    if (!existsSync(join(target, 'MANIFEST.json'))) throw refused(`release ${version} is not staged`);
+    if (!existsSync(join(target, 'MANIFEST.json'))) throw releaseRefused(`release ${version} is not staged`);
     const from = (await this.currentVersion()) ?? '';
     const now = this.now();
     const s = await this.state();
@@ -231,8 +231,6 @@ export class ReleaseSlots {
     return removed;
   }
 }
-
-const refused = releaseRefused;
 
 async function writeDurably(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
