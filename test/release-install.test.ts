@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -131,6 +131,14 @@ describe('a production install from the release artifacts', () => {
     for (const boxOnly of ['serialport', 'johnny-five', 'node-hid']) {
       expect(existsSync(join(fleetDir, 'node_modules', boxOnly)), boxOnly).toBe(false);
     }
+    // The virtual IO board (a stand-in) is not in the box's main bundle: it is a chunk loaded only when configured.
+    expect(readFileSync(join(deviceDir, 'dist', 'device', 'main.js'), 'utf8')).not.toMatch(/name = "VirtualIo"/);
+    const chunks = readdirSync(join(deviceDir, 'dist', 'device', 'chunks')).filter((f) => f.endsWith('.js'));
+    expect(
+      chunks.some((f) =>
+        readFileSync(join(deviceDir, 'dist', 'device', 'chunks', f), 'utf8').includes('name = "VirtualIo"'),
+      ),
+    ).toBe(true);
   });
 
   it('runs the fleet and a box with plain node: claim, online, events stored', async () => {
