@@ -11,6 +11,8 @@
  * naming the field) and then put in force (hours and timeouts at once; a
  * new rollover section re-registers network forwarding).
  */
+
+import { checkHours } from '../../shared/clinic-hours.js';
 import type { DEVICE_COMMANDS, ParamsOf, ResultOf } from '../../shared/contract/rpc.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -19,7 +21,6 @@ import type { RequestContext } from '../../shared/rpc.js';
 import type { EventSink } from '../events.js';
 import type { Modem } from '../modem/types.js';
 import type { Clock } from './clock.js';
-import { checkHours } from './hours.js';
 import { CallManager, type VoicemailCall } from './manager.js';
 import { CALLS_MIGRATIONS, SqliteCallStore, type SqlQueries } from './store.js';
 

@@ -6,10 +6,11 @@
  * the 'forwarding.set' / 'forwarding.query' commands, and calls answered
  * for voicemail handed to the voicemail feature's recorder.
  */
+
+import { checkHours } from '../../shared/clinic-hours.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type { Box, BoxModule } from '../box.js';
-import { checkHours } from '../calls/hours.js';
 import { CallManager, type CallsSnapshot } from '../calls/manager.js';
 import { CALLS_MIGRATIONS, SqliteCallStore } from '../calls/store.js';
 import type { ModemFeature } from './modem.js';

@@ -50,8 +50,8 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { openAt } from '../../device/calls/hours.js';
 import { background } from '../../shared/background.js';
+import { openAt } from '../../shared/clinic-hours.js';
 import type { AnyEvent, EventOf } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
@@ -562,7 +562,7 @@ export class AlertEngine {
   /** Is the clinic open now on its own wall clock? Unknown hours count as open (alert rather than miss). */
   async isOpen(clinicId: string, at = this.now()): Promise<boolean> {
     const h = await this.hoursOf(clinicId);
-    return h ? openAt(h, at).open : true;
+    return h ? openAt({ timezone: h.clinic.timezone, ...h.hours }, at).open : true;
   }
 
   /** "14:05 Tue 26 Nov" on the clinic's wall clock. */
