@@ -3,7 +3,7 @@
 //
 // It builds (scripts/build.mjs), then stages DIR/callbox-<program>-<version>-linux-<arch>/ with:
 //   dist/<program>/            the built program (plain JavaScript, source maps)
-//   <program>/bin/…            the program's command, scripts/load-program.mjs, scripts/install-deps.sh,
+//   <program>/bin/…            the program's command, shared/load-program.mjs, scripts/install-deps.sh,
 //                              scripts/verify-release.mjs (checks the files against MANIFEST.json), docs/INSTALL.md
 //   systemd/                   the program's unit, sysusers.d and tmpfiles.d files (the box: its udev rules)
 //   package.json               only the npm packages the program imports (dist/<program>/packages.json)
@@ -65,7 +65,7 @@ step(`staging ${relative(process.cwd(), stage) || stage}`);
 cpSync(join(repo, 'dist', program), join(stage, 'dist', program), { recursive: true });
 for (const file of [
   ...Object.values(spec.bin),
-  'scripts/load-program.mjs',
+  'shared/load-program.mjs',
   'scripts/verify-release.mjs',
   'scripts/install-deps.sh',
   'docs/INSTALL.md',

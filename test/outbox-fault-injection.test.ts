@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeFleet, seeded, startBroker, type TestBroker } from './uplink-helpers.js';
+import { seeded } from './helpers/seeded.js';
+import { FakeFleet, startBroker, type TestBroker } from './uplink-helpers.js';
 
 const SEED = Number(process.env.CALLBOX_FAULT_SEED ?? 20261126);
 const KILLS = 201;

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { ErrorCode } from '../../shared/errors.js';
+import { FakeModem } from '../../test/helpers/fake-modem.js';
 import type { Box } from '../box.js';
 import { MemoryEventSink } from '../events.js';
 import { Store } from '../store/store.js';
-import { FakeModem } from './fake-modem.js';
 import { type CallsHost, callsModule } from './module.js';
 import { settingsFrom } from './settings.js';
 

@@ -12,11 +12,11 @@ import { createHash } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpsClient } from '../../fleet/ops-client.js';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newEventId } from '../../shared/ids.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
 import { recordAttack, until } from './attacks.js';
 import { opsUser } from './helpers.js';
 

@@ -10,8 +10,8 @@ import { alertsConfig, clinicAlertSettings } from '../../fleet/alerts/config.js'
 import { AlertEngine } from '../../fleet/alerts/engine.js';
 import { alertLinksPlugin } from '../../fleet/alerts/http.js';
 import { AlertLinks } from '../../fleet/alerts/links.js';
-import { type AlertFixture, alertFixture, RecordingChannel } from '../../fleet/alerts/testing.js';
 import type { Notification } from '../../fleet/channels/types.js';
+import { type AlertFixture, alertFixture, RecordingChannel } from '../helpers/alerts.js';
 
 export interface LinkServer {
   fx: AlertFixture;

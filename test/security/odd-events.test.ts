@@ -6,9 +6,9 @@
  * UTF-8 in a string. Before the fix all of them were stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { closed, connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
 import { recordAttack, until } from './attacks.js';
 
 describe('security 14: odd events stored', () => {

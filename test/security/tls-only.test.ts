@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newRequestId } from '../../shared/ids.js';
 import { connectClient } from '../helpers/fleet.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
 import { recordAttack, until } from './attacks.js';
 import { claimWithId } from './helpers.js';
 

@@ -5,11 +5,11 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../fleet/store/types.js';
 import type { AnyEvent } from '../../shared/contract/events.js';
 import { DeviceSettingsSchema } from '../../shared/contract/settings.js';
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
-import type { Store } from './types.js';
 
 export interface OpenedStore {
   store: Store;

@@ -1,4 +1,4 @@
-/** A Mosquitto the test starts on its own ephemeral port with a generated configuration (never the machine's 1883). */
+/** A Mosquitto started on its own ephemeral port with a generated configuration (never the machine's 1883), for tests and benches. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 
