@@ -21,6 +21,8 @@ export class CallsFeature implements BoxModule {
   readonly migrations = CALLS_MIGRATIONS;
   private managerRef: CallManager | undefined;
   private readonly listeners: ((s: CallsSnapshot) => void)[] = [];
+  /** What start() registered with the box (commands, settings listener), undone by stop(). */
+  private readonly undo: (() => void)[] = [];
 
   constructor(
     private readonly modem: ModemFeature,
@@ -55,7 +57,7 @@ export class CallsFeature implements BoxModule {
       this.voicemail?.callsChanged(s);
       for (const fn of this.listeners) fn(s);
     });
-    await box.onSettings({
+    const unlisten = await box.onSettings({
       name: 'calls',
       check: (next) => {
         const problems = checkHours(next.hours);
@@ -72,13 +74,15 @@ export class CallsFeature implements BoxModule {
         manager.applySettings();
       },
     });
-    box.handle('forwarding.set', (p) => manager.setForwarding(p));
-    box.handle('forwarding.query', () => manager.queryForwarding());
+    this.undo.push(unlisten);
+    this.undo.push(box.handle('forwarding.set', (p) => manager.setForwarding(p)));
+    this.undo.push(box.handle('forwarding.query', () => manager.queryForwarding()));
     await manager.start();
     for (const fn of this.listeners) fn(manager.snapshot());
   }
 
   async stop(): Promise<void> {
+    while (this.undo.length > 0) this.undo.pop()?.();
     await this.managerRef?.stop();
   }
 }
