@@ -53,7 +53,6 @@ export const PinmapSchema = Strict({
 });
 export type Pinmap = Static<typeof PinmapSchema>;
 export type SignalName = keyof Pinmap['signals'];
-export type Signal = Pinmap['signals'][SignalName];
 /** Which pin number a board uses: BCM lines on the Pi and the virtual board, Arduino pins over Firmata. */
 export type PinNumbering = 'gpio' | 'firmata';
 

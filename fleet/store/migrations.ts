@@ -190,5 +190,3 @@ export const MIGRATIONS: readonly Migration[] = [
 export function migrationSql(dialect: Dialect, m: Migration, direction: 'up' | 'down'): string[] {
   return m[direction](TYPES[dialect]);
 }
-
-export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -26,10 +26,8 @@ import type { AnyEvent, EventType } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 
 export type ClaimState = 'registered' | 'pending' | 'approved' | 'rejected' | 'decommissioned';
-export const CLAIM_STATES: readonly ClaimState[] = ['registered', 'pending', 'approved', 'rejected', 'decommissioned'];
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
-export const OPS_ROLES: readonly OpsRole[] = ['viewer', 'operator', 'admin'];
 
 export interface Organisation {
   id: string;

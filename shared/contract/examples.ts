@@ -6,7 +6,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { EventBatchSchema, ReceiptSchema } from './delivery.js';
-import { EVENT_BODIES, EVENT_SCHEMAS, type EventBody, type EventType } from './events.js';
+import type { EventBody, EventType } from './events.js';
 import {
   ClaimRequestSchema,
   ClaimResponseSchema,
@@ -260,5 +260,3 @@ export const MESSAGE_EXAMPLES: MessageExample[] = [
     },
   },
 ];
-
-export { EVENT_BODIES, EVENT_SCHEMAS };

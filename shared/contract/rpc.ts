@@ -63,7 +63,6 @@ export const ErrorShape = Strict({
   message: Type.String(),
   details: Type.Optional(Type.Unknown()),
 });
-export type RpcError = Static<typeof ErrorShape>;
 
 export const ResponseSchema = Type.Union([
   Strict({ v: SchemaVersion(1), id: Uuid(), ok: Type.Literal(true), result: Type.Unknown() }),
@@ -165,7 +164,6 @@ export const FLEET_REQUESTS = {
     example: { params: {}, result: null },
   }),
 } as const;
-export type FleetRequest = keyof typeof FLEET_REQUESTS;
 
 export type MethodTable = Record<string, MethodSpec>;
 export type ParamsOf<T extends MethodTable, M extends keyof T> = Static<T[M]['params']>;
