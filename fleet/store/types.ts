@@ -1,7 +1,7 @@
 /**
  * The fleet store: one interface, two implementations (SQLite by default,
  * PostgreSQL at scale), both held to one conformance suite
- * (fleet/store/conformance.ts). Everything the fleet keeps goes through it:
+ * (test/helpers/store-conformance.ts). Everything the fleet keeps goes through it:
  * the registry (organisations, clinics, boxes, ops users, credentials),
  * versioned desired configuration, the audit log and the event store.
  *

@@ -1,6 +1,6 @@
 /**
  * The alert acknowledgement links served for real: an alert engine on
- * SQLite stores (fleet/alerts/testing.ts) with a clock the test moves, a
+ * SQLite stores (test/helpers/alerts.ts) with a clock the test moves, a
  * recording channel that keeps the links the engine sends, and the link
  * pages on fastify listening on a loopback port.
  */
