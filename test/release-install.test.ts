@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unitNodeFlags } from '../bench/unit-flags.js';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
@@ -204,8 +205,9 @@ describe('a production install from the release artifacts', () => {
         '',
       ].join('\n'),
     );
+    // With the Node.js flags of the box's systemd unit (--lite-mode and a small young generation), as a Pi runs it.
     const box = start(
-      [join(deviceDir, 'device', 'bin', 'callbox-device.js'), '--config', deviceConfig],
+      [...unitNodeFlags(), join(deviceDir, 'device', 'bin', 'callbox-device.js'), '--config', deviceConfig],
       boxData,
       process.env,
     );

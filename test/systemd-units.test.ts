@@ -34,7 +34,9 @@ describe('systemd units', () => {
     '%s runs the build with plain node, notifies from its main process, stops on a bad configuration',
     (unit, built) => {
       const text = readFileSync(join(repo, 'systemd', unit), 'utf8');
-      expect(text).toMatch(new RegExp(`^ExecStart=/usr/bin/node /opt/callbox/${built.replace('.', '\\.')} `, 'm'));
+      expect(text).toMatch(
+        new RegExp(`^ExecStart=/usr/bin/node (--[a-z0-9=-]+ )*/opt/callbox/${built.replace('.', '\\.')} `, 'm'),
+      );
       expect(text).not.toMatch(/tsx/);
       expect(text).toMatch(/^Type=notify$/m);
       expect(text).toMatch(/^NotifyAccess=main$/m);
