@@ -33,6 +33,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { background } from '../../shared/background.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId, newBootId as newStreamId, UUID_PATTERN } from '../../shared/ids.js';
@@ -139,7 +140,8 @@ export class Outbox implements EventSink {
   private pumping = false;
   private pumpAgain = false;
   private receiptTimer: NodeJS.Timeout | undefined;
-  private receiptWaitMs: number;
+  /** Receipt timeouts in a row (the wait doubles per timeout while the fleet stays silent). */
+  private receiptTimeouts = 0;
   private readonly receiptTimeoutMs: number;
   private readonly receiptTimeoutMaxMs: number;
   private readonly batchMaxBytes: number;
@@ -160,7 +162,6 @@ export class Outbox implements EventSink {
     this.log = opts.log ?? getLogger('device:uplink:outbox');
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 15_000;
     this.receiptTimeoutMaxMs = Math.max(this.receiptTimeoutMs, opts.receiptTimeoutMaxMs ?? 300_000);
-    this.receiptWaitMs = this.receiptTimeoutMs;
     this.batchMaxBytes = opts.batchMaxBytes ?? 65_536;
     this.batchesInFlight = opts.batchesInFlight ?? 4;
   }
@@ -498,6 +499,11 @@ export class Outbox implements EventSink {
     });
   }
 
+  /** How long to wait for a receipt now: receiptTimeoutMs doubling per silent timeout, up to receiptTimeoutMaxMs. */
+  private get receiptWaitMs(): number {
+    return backoffDelay(this.receiptTimeouts, { initial: this.receiptTimeoutMs, max: this.receiptTimeoutMaxMs });
+  }
+
   private armReceiptTimer(): void {
     if (this.receiptTimer) return;
     this.receiptTimer = setTimeout(() => {
@@ -509,7 +515,7 @@ export class Outbox implements EventSink {
       );
       this.resends++;
       // Back off while the fleet stays silent, so that an outage is not a storm of resends.
-      this.receiptWaitMs = Math.min(this.receiptWaitMs * 2, this.receiptTimeoutMaxMs);
+      this.receiptTimeouts++;
       this.restartRound();
     }, this.receiptWaitMs);
     this.receiptTimer.unref?.();
@@ -530,7 +536,7 @@ export class Outbox implements EventSink {
     this.receipted = seq;
     this.inFlight = this.inFlight.filter((last) => last > seq);
     if (this.sentUpTo >= 0 && this.sentUpTo < seq) this.sentUpTo = seq;
-    this.receiptWaitMs = this.receiptTimeoutMs;
+    this.receiptTimeouts = 0;
     clearTimeout(this.receiptTimer);
     this.receiptTimer = undefined;
     if (this.inFlight.length > 0) this.armReceiptTimer();
