@@ -111,6 +111,7 @@ export class Box extends EventEmitter<BoxEvents> {
   private voicemailsPending: () => number | Promise<number> = () => 0;
   private telemetryTimer: NodeJS.Timeout | undefined;
   private telemetryEveryS = 0;
+  private offTelemetrySettings: (() => void) | undefined;
   private stopping = false;
   private readonly startedAt = Date.now();
 
@@ -197,6 +198,16 @@ export class Box extends EventEmitter<BoxEvents> {
     return this.settingsStore.addListener(listener);
   }
 
+  /** The commands the box answers now (its own and the modules'); a stopped box answers only its own. */
+  get commandMethods(): string[] {
+    return Object.keys(this.handlers);
+  }
+
+  /** Settings listeners registered now (the modules' and the box's telemetry); a stopped box has none. */
+  get settingsListenerCount(): number {
+    return this.settingsStore.listenerCount;
+  }
+
   provideModemTelemetry(fn: () => ModemTelemetry | Promise<ModemTelemetry>): void {
     this.modemTelemetry = fn;
   }
@@ -236,7 +247,7 @@ export class Box extends EventEmitter<BoxEvents> {
     }
     await this.commands.prune();
     await this.settingsStore.load();
-    await this.settingsStore.addListener({
+    this.offTelemetrySettings = await this.settingsStore.addListener({
       name: 'telemetry',
       apply: (next) => this.scheduleTelemetry(next.telemetry.intervalS),
     });
@@ -277,6 +288,7 @@ export class Box extends EventEmitter<BoxEvents> {
     await this.notifier.stopping();
     clearTimeout(this.telemetryTimer);
     this.telemetryTimer = undefined;
+    this.offTelemetrySettings?.();
     // Claims, waits and retries end now; the device link stays up while the modules stop.
     this.uplink?.abort();
     for (const m of this.started.splice(0).reverse()) {

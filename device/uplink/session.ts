@@ -305,6 +305,9 @@ export class UplinkSession {
   }
 
   private async offerConfig(payload: Buffer | string, link: Link): Promise<void> {
+    // Stopping: the modules have let go of the settings (they could not check a change); the next
+    // start asks for the desired configuration again.
+    if (this.abortController.signal.aborted) return;
     const report = await this.o.settings.offer(payload);
     if (!report) return;
     this.lastReport = report;
