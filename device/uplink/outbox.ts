@@ -124,6 +124,8 @@ export class Outbox implements EventSink {
   private depthCount = 0;
   private pending: Pending[] = [];
   private flushing = false;
+  /** The commit run in flight (or the last one). */
+  private flushRun: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
   private sender: Sender | undefined;
   private generation = 0;
@@ -243,9 +245,15 @@ export class Outbox implements EventSink {
     }, delay);
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
+  /** Commit what is pending; while a run is in flight, its promise (close() waits on it). */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushRun;
     this.flushing = true;
+    this.flushRun = this.flushPending();
+    return this.flushRun;
+  }
+
+  private async flushPending(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, MAX_ROWS_PER_INSERT);
@@ -580,9 +588,12 @@ export class Outbox implements EventSink {
     if (this.closed) return;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    // Waits on the run in flight (no polling); its failure is the timer's to report (background()).
     while (this.flushing || this.pending.length > 0) {
-      if (!this.flushing) await this.flush();
-      else await new Promise((r) => setTimeout(r, 1));
+      if (this.flushing) await this.flushRun.catch(() => undefined);
+      else await this.flush();
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
     }
     this.closed = true;
     this.detach();
