@@ -72,6 +72,7 @@ export class ModemFeature implements BoxModule {
   private box: Box | undefined;
   private readonly onHealth = () => this.checkHealth();
   private inbox: SmsInbox | undefined;
+  private offSmsSend: (() => void) | undefined;
 
   constructor(config: ModemConfig, opts: ModemOptions = {}) {
     this.modem = createModem(config, opts);
@@ -80,7 +81,7 @@ export class ModemFeature implements BoxModule {
   async start(box: Box): Promise<void> {
     this.box = box;
     box.provideModemTelemetry(() => modemTelemetry(this.modem));
-    box.handle('sms.send', async ({ to, text }) => {
+    this.offSmsSend = box.handle('sms.send', async ({ to, text }) => {
       const references = await this.modem.sendSms(to, text);
       return { parts: Math.max(1, references.length), references };
     });
@@ -99,6 +100,8 @@ export class ModemFeature implements BoxModule {
   }
 
   async stop(): Promise<void> {
+    this.offSmsSend?.();
+    this.offSmsSend = undefined;
     this.modem.off('state', this.onHealth);
     this.modem.off('network', this.onHealth);
     this.inbox?.stop();

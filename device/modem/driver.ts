@@ -27,6 +27,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { background } from '../../shared/background.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import {
@@ -304,7 +305,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private scheduleReopen(): void {
     if (this.stopped || this.reopenTimer) return;
-    const delay = Math.min(this.config.reopenMinMs * 2 ** this.reopenAttempt, this.config.reopenMaxMs);
+    const delay = backoffDelay(this.reopenAttempt, { initial: this.config.reopenMinMs, max: this.config.reopenMaxMs });
     this.reopenAttempt = Math.min(this.reopenAttempt + 1, 30);
     this.reopenTimer = setTimeout(() => this.reopenNow(), delay);
     this.startPresenceWatch();

@@ -190,3 +190,41 @@ describe('outbox pump: batches, receipts, resends', () => {
     }
   });
 });
+
+describe('outbox close', () => {
+  it('waits on the commit in flight without polling, and commits what was handed in meanwhile', async () => {
+    const { store, ob } = await outbox(10, { flushDelayMs: 0 });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let entered = 0;
+    const transaction = store.transaction.bind(store);
+    const held = vi.spyOn(store, 'transaction').mockImplementation(async (fn) => {
+      entered++;
+      await gate;
+      return transaction(fn);
+    });
+    const first = ob.record('call.incoming', body(1));
+    await until(() => entered === 1);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    let closed = false;
+    const closing = ob.close().then(() => {
+      closed = true;
+    });
+    const second = ob.record('call.incoming', body(2));
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    // The old close() polled every millisecond (a setTimeout per turn) while the commit was held.
+    expect(timers).not.toHaveBeenCalled();
+    timers.mockRestore();
+    open();
+    await closing;
+    expect((await first).seq).toBe(1);
+    expect((await second).seq).toBe(2);
+    expect(ob.depth).toBe(2);
+    await expect(ob.record('call.incoming', body(3))).rejects.toThrow(/shutting down/);
+    held.mockRestore();
+    await store.close();
+  });
+});
