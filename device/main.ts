@@ -14,7 +14,8 @@ import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
-import { defaultModules } from './features/index.js';
+import { defaultModules, ModemFeature } from './features/index.js';
+import { UpdateFeature } from './update/feature.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command()
@@ -38,7 +39,7 @@ export async function main(argv = process.argv): Promise<void> {
     config,
     onReboot: () => void shutdown('reboot'),
   });
-  async function shutdown(why: string): Promise<void> {
+  async function shutdown(why: string, code = 0): Promise<void> {
     if (exiting) {
       log.warn({ why }, 'second signal: exiting now');
       process.exit(1);
@@ -56,11 +57,20 @@ export async function main(argv = process.argv): Promise<void> {
       log.error({ err: e }, 'shutdown failed');
       process.exit(1);
     }
-    process.exit(0);
+    process.exit(code);
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  for (const m of defaultModules(config)) box.use(m);
+  const modules = defaultModules(config);
+  for (const m of modules) box.use(m);
+  const modem = modules.find((m): m is ModemFeature => m instanceof ModemFeature);
+  // Over-the-air updates: a new release confirms its health or is rolled back (device/update/feature.ts).
+  box.use(
+    new UpdateFeature({
+      ...(modem ? { modemReady: () => modem.modem.state === 'ready' } : {}),
+      restart: (why, code) => void shutdown(why, code),
+    }),
+  );
   box.on('state', (state, detail) => log.info({ state, detail }, 'uplink state'));
   try {
     await box.start();
