@@ -207,7 +207,7 @@ beforeAll(async () => {
         'update:',
         `  root: ${root}`,
         `  publicKeyFiles: [${pubFile}]`,
-        '  confirmWithinS: 25',
+        '  confirmWithinS: 35',
         '  chunkBytes: 16384',
         '',
       ].join('\n'),

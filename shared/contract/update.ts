@@ -279,4 +279,3 @@ export const RELEASE_OPS_METHODS = {
     example: { params: { id: EXAMPLE_ROLLOUT.id }, result: EXAMPLE_ROLLOUT },
   }),
 } as const;
-export type ReleaseOpsMethod = keyof typeof RELEASE_OPS_METHODS;
