@@ -311,7 +311,8 @@ export class Box extends EventEmitter<BoxEvents> {
     this.emit('state', s, detail);
   }
 
-  private async healthy(): Promise<boolean> {
+  /** Store answers and every module is healthy (the watchdog's test; device/update confirms a release with it). */
+  async healthy(): Promise<boolean> {
     const store = this.storeRef;
     if (!store) return false;
     const ok = await Promise.race([

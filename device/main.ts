@@ -14,8 +14,9 @@ import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
-import { defaultModules } from './features/index.js';
+import { defaultModules, ModemFeature } from './features/index.js';
 import { shutdownHandler } from './shutdown.js';
+import { UpdateFeature } from './update/feature.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command()
@@ -42,7 +43,16 @@ export async function main(argv = process.argv): Promise<void> {
   const shutdown = shutdownHandler({ stop: () => box.stop(), exit: (code) => process.exit(code), log });
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  for (const m of defaultModules(config)) box.use(m);
+  const modules = defaultModules(config);
+  for (const m of modules) box.use(m);
+  const modem = modules.find((m): m is ModemFeature => m instanceof ModemFeature);
+  // Over-the-air updates: a new release confirms its health or is rolled back (device/update/feature.ts).
+  box.use(
+    new UpdateFeature({
+      ...(modem ? { modemReady: () => modem.modem.state === 'ready' } : {}),
+      restart: (why, code) => void shutdown(why, code),
+    }),
+  );
   box.on('state', (state, detail) => log.info({ state, detail }, 'uplink state'));
   try {
     await box.start();

@@ -1,7 +1,8 @@
 /**
  * How the box program ends on SIGTERM/SIGINT (device/main.ts): a clean
  * stop (Box.stop: modules, outbox commits, retained offline status, store),
- * then exit 0; a second signal exits 1 at once; a stop that takes longer
+ * then exit 0 (or the code the caller asks for: an update exits to be restarted
+ * on its new release); a second signal exits 1 at once; a stop that takes longer
  * than FORCED_EXIT_MS is abandoned with a log line and exit 1.
  *
  * Why FORCED_EXIT_MS is well below the unit's TimeoutStopSec (25 s,
@@ -32,10 +33,10 @@ export interface ShutdownOptions {
 }
 
 /** The signal handler: the first call stops cleanly (or is forced out), a second call exits at once. */
-export function shutdownHandler(o: ShutdownOptions): (why: string) => Promise<void> {
+export function shutdownHandler(o: ShutdownOptions): (why: string, code?: number) => Promise<void> {
   let exiting = false;
   const forceAfterMs = o.forceAfterMs ?? FORCED_EXIT_MS;
-  return async (why) => {
+  return async (why, code = 0) => {
     if (exiting) {
       o.log.warn({ why }, 'second signal: exiting now');
       o.exit(1);
@@ -57,6 +58,6 @@ export function shutdownHandler(o: ShutdownOptions): (why: string) => Promise<vo
       return;
     }
     clearTimeout(force);
-    o.exit(0);
+    o.exit(code);
   };
 }

@@ -64,6 +64,9 @@ mkdirSync(stage, { recursive: true });
 
 step(`staging ${relative(process.cwd(), stage) || stage}`);
 cpSync(join(repo, 'dist', program), join(stage, 'dist', program), { recursive: true });
+// The update guard runs before the box starts (ExecStartPre), unbundled: device/update/guard.mjs.
+if (program === 'device')
+  cpSync(join(repo, 'device', 'update', 'guard.mjs'), join(stage, 'dist', 'device', 'guard.mjs'));
 for (const file of [
   ...Object.values(spec.bin),
   'shared/load-program.mjs',

@@ -13,6 +13,7 @@ import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type T
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
 import type { MethodSpec } from './rpc.js';
+import { RELEASE_OPS_METHODS } from './update.js';
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
 
@@ -399,6 +400,8 @@ export const OPS_METHODS = {
   }),
   // alerts, acknowledgement and rollover (fleet/alerts)
   ...ALERT_OPS_METHODS,
+  // signed releases and staged rollouts (fleet/updates)
+  ...RELEASE_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;

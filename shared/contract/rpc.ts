@@ -21,6 +21,7 @@ import {
   Uuid,
 } from '../schema.js';
 import { ConfigDesiredSchema } from './messages.js';
+import { UPDATE_CHUNK_METHOD } from './update.js';
 
 /**
  * Version 2 (this contract) adds `expiresAt`: the responder refuses a request
@@ -163,6 +164,7 @@ export const FLEET_REQUESTS = {
     result: Nullable(ConfigDesiredSchema),
     example: { params: {}, result: null },
   }),
+  'update.chunk': method(UPDATE_CHUNK_METHOD),
 } as const;
 
 export type MethodTable = Record<string, MethodSpec>;

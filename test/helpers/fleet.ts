@@ -34,6 +34,7 @@ export async function startTestFleet(
     http: { port: 0, ...((values.http as object) ?? {}) },
     alerts: { ...((values.alerts as object) ?? {}) },
     voicemail: { dir: join(dir, 'voicemail'), ...((values.voicemail as object) ?? {}) },
+    updates: { dir: join(dir, 'releases'), ...((values.updates as object) ?? {}) },
   };
   const config = loadFleetConfig(undefined, base, {});
   let adminPassword = '';
