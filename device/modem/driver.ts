@@ -40,7 +40,7 @@ import {
 } from './at/basic.js';
 import { AtChannel, type CommandResult, Priority } from './at/channel.js';
 import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
-import { parseCops, parseCsq, parseRegistration } from './at/network.js';
+import { COPS_SET_LONG_FORMAT, parseCops, parseCsq, parseRegistration } from './at/network.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
 import { CallTracker } from './call-tracker.js';
@@ -102,7 +102,14 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     imsi: null,
     profile: 'generic',
   };
-  network: NetworkStatus = { registration: 'unknown', lac: null, cellId: null, signalDbm: null, operator: null };
+  network: NetworkStatus = {
+    registration: 'unknown',
+    lac: null,
+    cellId: null,
+    signalDbm: null,
+    operator: null,
+    operatorCode: null,
+  };
   sim: SimStatus | null = null;
 
   private readonly log: Logger;
@@ -370,6 +377,8 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       const sim = await this.checkSim();
       if (sim.state !== 'ready') return;
       this.identity.imsi = await this.identityOf('AT+CIMI', '+CIMI:');
+      // 27.007 7.3: +COPS answers name the operator (long alphanumeric), not its MCC/MNC.
+      await this.tryCmd(COPS_SET_LONG_FORMAT);
       await this.smsService.configure((c) => this.tryCmd(c));
       await this.refreshNetwork().catch((e) => this.log.warn({ err: describeError(e) }, 'network query failed'));
       await this.callTracker.listCalls().catch(() => {});
@@ -685,12 +694,15 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     const csq = await this.cmd({ command: 'AT+CSQ', prefixes: ['+CSQ:'] }, priority);
     const sig = csq.lines[0] ? parseCsq(csq.lines[0]) : null;
     let operator = this.network.operator;
+    let operatorCode = this.network.operatorCode ?? null;
     try {
       const cops = await this.cmd(
         { command: 'AT+COPS?', prefixes: ['+COPS:'], timeoutMs: this.config.networkTimeoutMs },
         priority,
       );
-      operator = cops.lines[0] ? (parseCops(cops.lines[0])?.operator ?? null) : null;
+      const op = cops.lines[0] ? parseCops(cops.lines[0]) : null;
+      operator = op?.operator ?? null;
+      operatorCode = op?.code ?? null;
     } catch (e) {
       if (!isCallboxError(e, ErrorCode.ModemCommandFailed)) throw e;
     }
@@ -700,6 +712,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       cellId: info?.cellId ?? null,
       signalDbm: sig?.dbm ?? null,
       operator,
+      operatorCode,
     });
     return this.network;
   }
