@@ -88,6 +88,7 @@ export interface ModemStats {
   discardedBytes: number;
   strayFinals: number;
   resyncs: number;
+  hookErrors: number;
   resets: number;
   reopens: number;
 }
@@ -158,6 +159,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
         ...(traceOn ? { trace: (dir: 'tx' | 'rx', text: string) => this.atLog.debug({ dir, text }, dir) } : {}),
       },
       { quietMs: config.resyncQuietMs, timeoutMs: config.commandTimeoutMs },
+      { log: this.atLog },
     );
     const host: ModemHost = {
       config,
