@@ -7,8 +7,8 @@
  * modems that push call state).
  *
  * Each AT+CLCC list is reconciled with the one before (reconcileCalls): a
- * call is the pair (direction, index); one missing from the new list has
- * ended, and is reported ended exactly once.
+ * call is the pair (direction, index), an index names one call at a time; a
+ * call missing from the new list has ended, and is reported ended once.
  */
 
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
@@ -25,7 +25,7 @@ export function callKey(c: Pick<CallInfo, 'index' | 'direction'>): string {
 }
 
 export interface CallReconciliation {
-  /** The new list, one entry per call (a repeated index+direction keeps its first line). */
+  /** The new list, one entry per call (an index listed twice keeps its first line). */
   calls: CallInfo[];
   /** New calls; `via` is how a call comes into being: incoming (mt) or dialing (mo), whatever its first stat. */
   appeared: { call: CallInfo; via: 'incoming' | 'dialing' }[];
@@ -38,20 +38,21 @@ export interface CallReconciliation {
 /** Compare two AT+CLCC lists (pure). */
 export function reconcileCalls(prev: readonly CallInfo[], next: readonly CallInfo[]): CallReconciliation {
   const before = new Map(prev.map((c) => [callKey(c), c]));
-  const seen = new Set<string>();
+  const indexes = new Set<number>();
   const calls: CallInfo[] = [];
   const appeared: CallReconciliation['appeared'] = [];
   const changed: CallReconciliation['changed'] = [];
   for (const c of next) {
-    const k = callKey(c);
-    if (seen.has(k)) continue;
-    seen.add(k);
+    // <idx> identifies one call (27.007 7.18): a list naming an index twice keeps its first line.
+    if (indexes.has(c.index)) continue;
+    indexes.add(c.index);
     calls.push(c);
-    const old = before.get(k);
+    const old = before.get(callKey(c));
     if (!old) appeared.push({ call: c, via: c.direction === 'mt' ? 'incoming' : 'dialing' });
     else if (!sameCall(old, c)) changed.push({ from: old, to: c });
   }
-  const ended = prev.filter((c) => !seen.has(callKey(c)));
+  const kept = new Set(calls.map(callKey));
+  const ended = prev.filter((c) => !kept.has(callKey(c)));
   return { calls, appeared, changed, ended };
 }
 
