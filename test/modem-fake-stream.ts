@@ -9,6 +9,7 @@ import { vi } from 'vitest';
 import { modemConfig } from '../device/modem/config.js';
 import { createModem, type GsmModem } from '../device/modem/driver.js';
 import type { ByteStream, ByteStreamEvents } from '../device/modem/transport.js';
+import type { Logger } from '../shared/log.js';
 
 export type Responder = (cmd: string) => string | null | undefined;
 
@@ -66,6 +67,7 @@ export function genericModem(over: Responder = () => undefined): Responder {
 export async function startedDriver(
   respond: Responder,
   cfg: Partial<Parameters<typeof modemConfig>[0]> = {},
+  opts: { logger?: Logger } = {},
 ): Promise<{ modem: GsmModem; stream: FakeStream }> {
   let stream: FakeStream | null = null;
   const modem = createModem(
@@ -76,6 +78,7 @@ export async function startedDriver(
         return stream;
       },
       devicePresent: async () => true,
+      ...(opts.logger ? { logger: opts.logger } : {}),
     },
   );
   const p = modem.start();
