@@ -36,6 +36,8 @@ const snapshot = fc.array(call, { maxLength: 4 });
 
 type Step =
   | { kind: 'list'; calls: CallInfo[] }
+  /** The same list again, or with one call's state changed (what a poll mostly sees). */
+  | { kind: 'again'; stat: CallStat | null; at: number }
   | { kind: 'pushed'; call: CallInfo; ended: boolean }
   | { kind: 'ring' }
   | { kind: 'endLine' }
@@ -43,6 +45,12 @@ type Step =
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: snapshot.map((calls) => ({ kind: 'list' as const, calls })) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(fc.option(fc.constantFrom(...STATS), { nil: null }), fc.nat(3))
+      .map(([stat, at]) => ({ kind: 'again' as const, stat, at })),
+  },
   {
     weight: 2,
     arbitrary: fc.tuple(call, fc.boolean()).map(([c, ended]) => ({ kind: 'pushed' as const, call: c, ended })),
@@ -131,6 +139,8 @@ describe('CLCC reconciliation (properties)', () => {
         let ringEnds = 0;
         let lastCalls: CallInfo[] = [];
         const check = () => {
+          const before = lastCalls;
+          const endedNow: CallInfo[] = [];
           for (const e of events.splice(0)) {
             if (e.name === 'calls') {
               const list = e.args[0] as CallInfo[];
@@ -148,13 +158,24 @@ describe('CLCC reconciliation (properties)', () => {
               expect(listed.has(index), `call ${index} ended but was not listed`).toBe(true);
               expect(ended.has(index), `call ${index} ended twice`).toBe(false);
               ended.add(index);
+              const was = before.find((c) => c.index === index);
+              if (was) endedNow.push(was);
             }
           }
+          // A call reported ended is not still listed as the same call (same index and direction).
+          for (const c of endedNow)
+            expect(
+              t.calls.some((n) => callKey(n) === callKey(c)),
+              `${callKey(c)} ended yet still listed`,
+            ).toBe(false);
         };
         for (const s of steps) {
           if (s.kind === 'list') {
             const kept = t.applySnapshot(s.calls);
             expect(kept).toEqual(dedupe(s.calls));
+          } else if (s.kind === 'again') {
+            const list = t.calls.map((c, i) => (s.stat !== null && i === s.at ? { ...c, stat: s.stat } : c));
+            expect(t.applySnapshot(list)).toEqual(list);
           } else if (s.kind === 'pushed') t.handleUrc({ type: 'call', call: { ...s.call, ended: s.ended } });
           else if (s.kind === 'ring') {
             t.handleUrc({ type: 'ring', kind: 'RING' });
