@@ -5,7 +5,8 @@
  * and never changes the driver's state: it sends commands through `cmd`,
  * reports through `emit`, and is told about URCs and resets by the driver.
  * (The split follows zwave-js, whose Driver owns the serial API and whose
- * command classes are separate modules that talk through it.)
+ * command classes are separate modules that reach it only through a host
+ * interface, ZWaveHost; nothing of its code is used here.)
  */
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
