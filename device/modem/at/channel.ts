@@ -10,7 +10,9 @@
  *   3. the command in flight, if the line has one of its expected prefixes
  *      (oFono's rule: a reply is claimed by prefix, nothing else);
  *   4. the URC table (urc.ts) through `onUrc`;
- *   5. the command in flight if it takes bare lines (AT+CGMI);
+ *   5. the command in flight if it takes bare lines (AT+CGMI), unless the
+ *      line has the shape of an extended result code ("+XXX:", "^XXX:"): a
+ *      malformed URC ("+CMTI: "SM",-1") is nobody's answer;
  *   6. otherwise it is discarded and counted.
  * So a RING or +CLIP arriving inside an AT+CSQ reply is a call event, and
  * the +CSQ: line still belongs to AT+CSQ.
@@ -114,6 +116,9 @@ interface Entry {
 export type Writer = (data: Buffer) => Promise<void>;
 
 const MAX_QUEUE = 256;
+
+/** "+NAME:" / "^NAME:" (V.250 5.7.2 extended syntax, and vendors' ^ codes): never a bare-line answer. */
+const EXTENDED_RESULT = /^[+^][A-Za-z0-9_]+:/;
 
 export class AtChannel {
   readonly stats: ChannelStats = {
@@ -381,7 +386,7 @@ export class AtChannel {
       return;
     }
     if (this.urc(line)) return;
-    if (cur && !cur.resync && cur.spec.anyLine) {
+    if (cur && !cur.resync && cur.spec.anyLine && !EXTENDED_RESULT.test(line)) {
       cur.lines.push(line);
       return;
     }
