@@ -58,7 +58,8 @@ export function modemTelemetry(modem: GsmModem): ModemTelemetry {
     state: modem.state,
     signalDbm: n.signalDbm === null ? null : Math.max(-140, Math.min(0, Math.round(n.signalDbm))),
     registration: n.registration,
-    operator: n.operator?.slice(0, 64) ?? null,
+    // A name when the modem knows one; else the MCC-MNC code ("310-260"), which reads as a code.
+    operator: (n.operator ?? n.operatorCode ?? null)?.slice(0, 64) ?? null,
     model: id.model?.slice(0, 64) ?? null,
     firmware: id.firmware?.slice(0, 128) ?? null,
     simPresent: modem.state !== 'sim_missing' && modem.state !== 'disconnected' && modem.state !== 'closed',
