@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtChannel, type CommandResult, type CommandSpec, Priority } from '../device/modem/at/channel.js';
 import { matchUrc, type Urc } from '../device/modem/at/urc.js';
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
-import { fuzzSeed, SeededRandom, withSeed } from './seeded.js';
+import { fuzzSeed, SeededRandom, withSeed } from './helpers/property.js';
 
 const TIMEOUT_MS = 1000;
 

@@ -8,7 +8,7 @@
  *   - the tracker's list is always the latest truth, one line per call, and
  *     'calls' is emitted exactly when that list changes;
  *   - a ring that never became a listed call ends at most once.
- * A failure prints its seed; replay with CALLBOX_FC_SEED (test/seeded.ts).
+ * A failure prints its seed; replay with CALLBOX_FC_SEED (test/helpers/property.ts).
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -18,7 +18,7 @@ import { modemConfig } from '../device/modem/config.js';
 import type { ModemHost } from '../device/modem/host.js';
 import { PROFILES } from '../device/modem/profiles.js';
 import type { CallInfo, CallStat, ModemEventMap } from '../device/modem/types.js';
-import { assertProperty } from './seeded.js';
+import { assertProperty } from './helpers/property.js';
 
 const STATS: CallStat[] = ['active', 'held', 'dialing', 'alerting', 'incoming', 'waiting'];
 

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { modemTelemetry } from '../device/features/modem.js';
 import { encodeDeliver } from '../device/modem/at/pdu.js';
 import type { SmsReceived } from '../device/modem/types.js';
-import { genericModem, startedDriver } from './modem-fake-stream.js';
+import { genericModem, startedDriver } from './helpers/modem-fake-stream.js';
 
 describe('driver: +COPS format and +CMTI index', () => {
   beforeEach(() => {

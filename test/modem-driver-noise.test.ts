@@ -11,8 +11,8 @@
  */
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { genericModem, startedDriver } from './modem-fake-stream.js';
-import { fuzzSeed, SeededRandom, withSeed } from './seeded.js';
+import { genericModem, startedDriver } from './helpers/modem-fake-stream.js';
+import { fuzzSeed, SeededRandom, withSeed } from './helpers/property.js';
 
 describe('driver under seeded noise with a command in flight (CALLBOX_FUZZ_SEED replays)', () => {
   beforeEach(() => {

@@ -4,13 +4,13 @@
  * time and concatenation, for GSM 7-bit text (with the extension table),
  * UCS-2 text (any UTF-16, astral characters included), long messages split
  * and joined again, and international and national numbers.
- * A failure prints its seed; replay with CALLBOX_FC_SEED (test/seeded.ts).
+ * A failure prints its seed; replay with CALLBOX_FC_SEED (test/helpers/property.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodePdu, encodeDeliver, encodeSubmit, splitText, toGsm7 } from '../device/modem/at/pdu.js';
 import { planSms } from '../device/modem/at/sms.js';
-import { assertProperty } from './seeded.js';
+import { assertProperty } from './helpers/property.js';
 
 const GSM7_BASIC =
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';

@@ -8,13 +8,13 @@
  *     known prefix, in both USSD modes);
  *   - a stream of lines split into serial chunks at any points gives the same
  *     URCs, in the same order, as the whole stream at once.
- * A failure prints its seed; replay with CALLBOX_FC_SEED (test/seeded.ts).
+ * A failure prints its seed; replay with CALLBOX_FC_SEED (test/helpers/property.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AtChannel } from '../device/modem/at/channel.js';
 import { matchUrc, URC_TABLE, type Urc } from '../device/modem/at/urc.js';
-import { assertProperty } from './seeded.js';
+import { assertProperty } from './helpers/property.js';
 
 const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
 const phone = fc.oneof(

@@ -6,10 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { vi } from 'vitest';
-import { modemConfig } from '../device/modem/config.js';
-import { createModem, type GsmModem } from '../device/modem/driver.js';
-import type { ByteStream, ByteStreamEvents } from '../device/modem/transport.js';
-import type { Logger } from '../shared/log.js';
+import { modemConfig } from '../../device/modem/config.js';
+import { createModem, type GsmModem } from '../../device/modem/driver.js';
+import type { ByteStream, ByteStreamEvents } from '../../device/modem/transport.js';
+import type { Logger } from '../../shared/log.js';
 
 export type Responder = (cmd: string) => string | null | undefined;
 
