@@ -8,6 +8,10 @@
  * backoffs, schedules) uses fake timers or an injected clock instead.
  */
 
+// Real time, taken at import: a test that installs fake timers still waits in real time here.
+const realSetTimeout = globalThis.setTimeout;
+const realNow = Date.now.bind(Date);
+
 export interface WaitOptions {
   /** Give up after this long (default 10 s: generous, a loaded machine is slow). */
   timeoutMs?: number;
@@ -18,19 +22,20 @@ export interface WaitOptions {
 /**
  * Resolves with the condition's first truthy value (so it can hand back what
  * it found); rejects after the timeout with "timed out after N ms waiting for
- * <what>". The condition may be async; an exception from it fails at once.
+ * <what>" (what: the condition's source when not given). The condition may be
+ * async; an exception from it fails at once.
  */
 export async function waitFor<T>(
   condition: () => T | Promise<T>,
-  what: string,
+  what: string = condition.toString(),
   options: number | WaitOptions = {},
 ): Promise<NonNullable<Exclude<T, false | 0 | ''>>> {
   const { timeoutMs = 10_000, intervalMs = 10 } = typeof options === 'number' ? { timeoutMs: options } : options;
-  const end = Date.now() + timeoutMs;
+  const end = realNow() + timeoutMs;
   for (;;) {
     const value = await condition();
     if (value) return value as NonNullable<Exclude<T, false | 0 | ''>>;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (realNow() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => realSetTimeout(r, intervalMs));
   }
 }
