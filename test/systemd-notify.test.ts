@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
+import { waitFor } from './helpers/wait.js';
 
 const procs: ChildProcess[] = [];
 afterEach(() => {
@@ -42,14 +43,6 @@ async function receiver(): Promise<{ path: string; messages: string[] }> {
   return { path, messages };
 }
 
-async function until(pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('systemd notification', () => {
   it('does nothing without NOTIFY_SOCKET', async () => {
     const sent: string[][] = [];
@@ -66,17 +59,17 @@ describe('systemd notification', () => {
     expect(n.enabled).toBe(true);
     expect(n.watchdogIntervalMs).toBe(100);
     await n.ready('booted');
-    await until(() => rx.messages.some((m) => m.includes('READY=1')));
+    await waitFor(() => rx.messages.some((m) => m.includes('READY=1')));
     let healthy = true;
     n.startWatchdog(async () => healthy);
-    await until(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
+    await waitFor(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
     healthy = false;
     await new Promise((r) => setTimeout(r, 150));
     const fed = rx.messages.filter((m) => m.includes('WATCHDOG=1')).length;
     await new Promise((r) => setTimeout(r, 350));
     expect(rx.messages.filter((m) => m.includes('WATCHDOG=1')).length).toBe(fed);
     await n.stopping();
-    await until(() => rx.messages.some((m) => m.includes('STOPPING=1')));
+    await waitFor(() => rx.messages.some((m) => m.includes('STOPPING=1')));
   }
 
   it('READY, WATCHDOG only while healthy, STOPPING, sent by the process itself (NotifyAccess=main)', async () => {

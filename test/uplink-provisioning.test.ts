@@ -15,6 +15,7 @@ import { ConfigReportedSchema, TelemetrySchema } from '../shared/contract/messag
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { isValid } from '../shared/validate.js';
+import { waitFor } from './helpers/wait.js';
 import { FakeFleet, startBroker, type TestBroker } from './uplink-helpers.js';
 
 const SERIAL = 'CB-TEST-0001';
@@ -75,14 +76,6 @@ function desired(version: number, over: Record<string, unknown> = {}) {
   return { v: 1 as const, version, at: new Date().toISOString(), settings };
 }
 
-async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('claim, provisioning and configuration', () => {
   it('a new box claims, waits while pending, is provisioned, applies and refuses configuration', async () => {
     const { broker, fleet, dataDir } = await setup();
@@ -109,7 +102,7 @@ describe('claim, provisioning and configuration', () => {
     broker.accounts?.set(DEVICE, DEVICE_PW);
     fleet.approvals.set(SERIAL, { deviceId: DEVICE, password: DEVICE_PW });
     fleet.desired.set(DEVICE, desired(1, { calls: { ...defaultSettings().calls, ringTimeoutS: 30 } }));
-    await until(() => box.state === 'online', 'online as the device');
+    await waitFor(() => box.state === 'online', 'online as the device');
     expect(states).toContain('unprovisioned');
     expect(box.deviceId).toBe(DEVICE);
 
@@ -119,7 +112,7 @@ describe('claim, provisioning and configuration', () => {
     expect(readdirSync(dataDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
 
     // config.get after connect brought v1.
-    await until(() => box.settingsVersion === 1, 'v1 applied');
+    await waitFor(() => box.settingsVersion === 1, 'v1 applied');
     expect(seen.at(-1)).toBe(30);
     await fleet.waitFor(() => fleet.reported.some((r) => r.report.version === 1), 5000, 'report of v1');
     const r1 = fleet.reported.find((r) => r.report.version === 1)?.report;
@@ -137,7 +130,7 @@ describe('claim, provisioning and configuration', () => {
 
     // A change published while online (retained desired).
     await fleet.setDesired(DEVICE, desired(2, { calls: { ...defaultSettings().calls, ringTimeoutS: 45 } }));
-    await until(() => box.settingsVersion === 2, 'v2 applied');
+    await waitFor(() => box.settingsVersion === 2, 'v2 applied');
     expect(box.settings.calls.ringTimeoutS).toBe(45);
 
     // A bad one: refused whole, with the field and what is accepted; v2 stays in force.
@@ -185,7 +178,7 @@ describe('claim, provisioning and configuration', () => {
       return { parts: 1, references: [sent] };
     });
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online');
     const id = '0192f0c4-1c2a-7b3e-9a55-3f1e2d4c5b6a';
     const topic = `callbox/v1/${DEVICE}/cmd/req`;
     const first = await fleet.commands.request(topic, 'sms.send', { to: '+15550002222', text: 'hi' }, { id });
@@ -216,7 +209,7 @@ describe('claim, provisioning and configuration', () => {
       { qos: 1 },
     );
     await fleet.client.publishAsync(topic, 'garbage', { qos: 1 });
-    await until(() => replies.length >= 2, 'answers to bad commands');
+    await waitFor(() => replies.length >= 2, 'answers to bad commands');
     const messages = replies.map((r) => (JSON.parse(r) as { error?: { message: string } }).error?.message).join('\n');
     expect(messages).toMatch(/params of sms\.send is invalid:.*\/to: got "x", expected string matching/);
     expect(messages).toMatch(/is not valid JSON/);
@@ -225,7 +218,7 @@ describe('claim, provisioning and configuration', () => {
 
     // Persistent session: a command sent while the box is cut off is queued by the broker and answered after.
     await broker.down();
-    await until(() => box.state !== 'online', 'box offline');
+    await waitFor(() => box.state !== 'online', 'box offline');
     const queued = fleet.commands.request(
       topic,
       'sms.send',
@@ -238,7 +231,7 @@ describe('claim, provisioning and configuration', () => {
 
     // Telemetry every settings.telemetry.intervalS.
     await fleet.setDesired(DEVICE, desired(7, { telemetry: { intervalS: 5 } }));
-    await until(() => box.settingsVersion === 7, 'v7 applied');
+    await waitFor(() => box.settingsVersion === 7, 'v7 applied');
     const applied = Date.now();
     await new Promise((r) => setTimeout(r, 1000)); // let the one sent at (re)connect pass
     const before = fleet.telemetry.length;
@@ -271,7 +264,7 @@ describe('claim, provisioning and configuration', () => {
     fleet.approvals.set(SERIAL, { deviceId: DEVICE, password: DEVICE_PW });
     const { box, states } = startBox(broker, dataDir);
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online');
     fleet.approvals.delete(SERIAL); // ops have not re-approved it
     broker.accounts?.delete(DEVICE);
     await broker.down(); // the box drops without a DISCONNECT: its will is published
@@ -281,8 +274,8 @@ describe('claim, provisioning and configuration', () => {
       5000,
       'last will',
     );
-    await until(() => states.includes('revoked'), 'revoked', 10_000);
-    await until(() => box.state === 'unprovisioned', 'back to claiming', 10_000);
+    await waitFor(() => states.includes('revoked'), 'revoked', 10_000);
+    await waitFor(() => box.state === 'unprovisioned', 'back to claiming', 10_000);
     expect(readdirSync(dataDir).some((n) => n.startsWith('credentials.json.revoked-'))).toBe(true);
     expect(readdirSync(dataDir)).not.toContain('credentials.json');
     expect(logs.text()).toMatch(
@@ -291,6 +284,6 @@ describe('claim, provisioning and configuration', () => {
     // Ops provision it again: it comes back.
     broker.accounts?.set('clinic-main-st-2', DEVICE_PW);
     fleet.approvals.set(SERIAL, { deviceId: 'clinic-main-st-2', password: DEVICE_PW });
-    await until(() => box.state === 'online' && box.deviceId === 'clinic-main-st-2', 're-provisioned', 10_000);
+    await waitFor(() => box.state === 'online' && box.deviceId === 'clinic-main-st-2', 're-provisioned', 10_000);
   });
 });
