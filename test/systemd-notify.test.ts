@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -49,8 +49,13 @@ describe('systemd notification', () => {
     const n = new SystemdNotifier({ env: { WATCHDOG_USEC: '100000' }, send: async (f) => void sent.push(f) });
     expect(n.enabled).toBe(false);
     await n.ready();
-    n.startWatchdog(async () => true);
-    await new Promise((r) => setTimeout(r, 150));
+    vi.useFakeTimers();
+    try {
+      n.startWatchdog(async () => true);
+      await vi.advanceTimersByTimeAsync(150); // three watchdog periods
+    } finally {
+      vi.useRealTimers();
+    }
     await n.stopping();
     expect(sent).toEqual([]);
   });

@@ -254,6 +254,8 @@ export class FakeFleet {
   /** config.get requests seen; the next `dropConfigGets` of them get no answer (a fleet going down). */
   configGets = 0;
   dropConfigGets = 0;
+  /** Claim requests seen (each answered). */
+  claimRequests = 0;
   private responder: RpcResponder<typeof FLEET_REQUESTS> | undefined;
   private requester: RpcRequester<typeof DEVICE_COMMANDS> | undefined;
 
@@ -327,6 +329,7 @@ export class FakeFleet {
       this.telemetry.push({ deviceId: p.deviceId, t: JSON.parse(payload.toString()) });
     } else if (p.key === 'claimReq' && p.serial) {
       const req = decodePayload(ClaimRequestSchema, payload, 'claim request');
+      this.claimRequests++;
       const a = this.approvals.get(p.serial);
       const res = a
         ? {

@@ -95,7 +95,8 @@ describe('claim, provisioning and configuration', () => {
     // Events recorded before the box has an id are kept and sent once it has one.
     await box.events.record('modem.state', { state: 'ready' });
     expect(box.state).toBe('unprovisioned');
-    await new Promise((r) => setTimeout(r, 600)); // at least one "pending" answer
+    // a second claim request: the box has had the first "pending" answer and asks again
+    await waitFor(() => fleet.claimRequests >= 2, 'a second claim request');
     expect(box.state).toBe('unprovisioned');
 
     // Ops approve; the fleet's broker now knows the device's own credentials. Configuration v1 is already waiting.
@@ -225,7 +226,6 @@ describe('claim, provisioning and configuration', () => {
       { to: '+15550003333', text: 'later' },
       { timeoutMs: 8000 },
     );
-    await new Promise((r) => setTimeout(r, 300));
     await broker.up();
     expect(await queued).toEqual({ parts: 1, references: [2] });
 
@@ -250,7 +250,6 @@ describe('claim, provisioning and configuration', () => {
         timeoutMs: 8000,
       },
     );
-    await new Promise((r) => setTimeout(r, 300));
     const { box: box2 } = startBox(broker, dataDir);
     box2.handle('sms.send', () => ({ parts: 1, references: [42] }));
     await box2.start();
