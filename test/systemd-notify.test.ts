@@ -31,7 +31,8 @@ async function receiver(): Promise<{ path: string; messages: string[] }> {
     '    pid = next((struct.unpack("iII", d[:12])[0] for (l, t, d) in anc if t == socket.SCM_CREDENTIALS), 0)',
     '    print(str(pid) + " " + m.decode().strip().replace("\\n", "|"), flush=True)',
   ].join('\n');
-  const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stderr?.on('data', (d: Buffer) => process.stderr.write(d)); // shown if the test fails
   procs.push(p);
   const messages: string[] = [];
   await new Promise<void>((resolve) => {
