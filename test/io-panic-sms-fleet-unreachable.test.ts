@@ -144,7 +144,8 @@ describe('panic with the fleet unreachable', () => {
       hourCycle: 'h23',
     }).format(new Date(pressedAt + 500));
     expect(text).toContain(local);
-    expect(io.indicatorState.panic).toBe('escalated');
+    // the emulator has the SMS a moment before the driver has its +CMGS answer and the panic is marked escalated
+    await waitFor(() => io.indicatorState.panic === 'escalated', 'the panic marked escalated');
     expect(link.online).toBe(false);
     expect(fleet.events.count()).toBe(0);
 
