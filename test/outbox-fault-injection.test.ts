@@ -77,8 +77,10 @@ function runChild(
   mode: 'produce' | 'drain',
 ): { proc: ChildProcess; ready: Promise<void>; drained: Promise<void>; exited: Promise<void> } {
   const proc = spawn(process.execPath, [childJs, dataDir, broker.url, deviceId, tag, mode], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Its log lines through this process's stderr: captured, printed if the test fails (test/quiet-output.ts).
+  proc.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
   let onReady: () => void = () => undefined;
   let onDrained: () => void = () => undefined;
   const ready = new Promise<void>((r) => {

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unitNodeFlags } from '../bench/unit-flags.js';
+import { waitFor as wait } from '../shared/wait.js';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
@@ -34,12 +35,10 @@ async function waitFor<T>(
   ms: number,
   log: () => string,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms\n${log().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
+  try {
+    return (await wait(() => probe().catch(() => undefined), what, { timeoutMs: ms, intervalMs: 250 })) as T;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${log().slice(-3000)}`);
   }
 }
 

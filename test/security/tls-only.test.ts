@@ -17,9 +17,10 @@ import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newRequestId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { connectClient } from '../helpers/fleet.js';
 import { sampleEvent } from '../helpers/store-conformance.js';
-import { recordAttack, until } from './attacks.js';
+import { recordAttack } from './attacks.js';
 import { claimWithId } from './helpers.js';
 
 describe('security 15: TLS only', () => {
@@ -91,7 +92,11 @@ describe('security 15: TLS only', () => {
     const box = await connectClient(tlsUrl, { username: a.username, password: a.password, ca });
     const e = sampleEvent(a.deviceId, 1);
     await box.publishAsync(deviceTopics(a.deviceId).events, JSON.stringify(e), { qos: 1 });
-    await until(async () => (await fleet.store.countEvents({ deviceId: a.deviceId })) === 1, 'the event over TLS');
+    await waitFor(
+      async () => (await fleet.store.countEvents({ deviceId: a.deviceId })) === 1,
+      'the event over TLS',
+      15_000,
+    );
     box.end(true);
 
     let attempts = 0;
