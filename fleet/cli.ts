@@ -7,10 +7,12 @@
  *   6 refused (invalid input, conflict)   1 anything else
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
+import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
 import { OpsClient } from './ops-client.js';
 import { addReleaseCommands } from './release-cli.js';
 
@@ -82,18 +84,65 @@ function parseJsonArg(what: string, text: string): unknown {
   }
 }
 
+/** How long a fleet has to answer the CLI's first request (fleet.hello) before the CLI says it is not one. */
+const HELLO_MS = Number(process.env.CALLBOX_OPS_HELLO_MS ?? 1000);
+
+interface Target {
+  url: string;
+  user: string;
+  passwordFile: string;
+  /** Where the password file name came from, for the error message. */
+  passwordFrom: string;
+}
+
+/**
+ * Where the fleet is and who to be: flags, then CALLBOX_OPS_* variables, then the fleet.json the fleet wrote in
+ * its data folder (--data-dir, CALLBOX_FLEET__DATA__DIR, ./var), then the defaults.
+ */
+export function resolveTarget(
+  o: { url?: string; user?: string; passwordFile?: string; dataDir?: string },
+  env: NodeJS.ProcessEnv,
+): Target {
+  const dataDir = o.dataDir ?? env.CALLBOX_FLEET__DATA__DIR ?? 'var';
+  let conn: FleetConnection | undefined;
+  try {
+    conn = readConnectionFile(dataDir);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const explicitUrl = o.url ?? env.CALLBOX_OPS_URL;
+  // fleet.json speaks for its own URL only.
+  const c = conn && (explicitUrl === undefined || explicitUrl === conn.url) ? conn : undefined;
+  const url = explicitUrl ?? c?.url ?? 'mqtt://127.0.0.1:1883';
+  const user = o.user ?? env.CALLBOX_OPS_USER ?? c?.user ?? 'admin';
+  const [passwordFile, passwordFrom] = o.passwordFile
+    ? [o.passwordFile, '--password-file']
+    : env.CALLBOX_OPS_PASSWORD_FILE
+      ? [env.CALLBOX_OPS_PASSWORD_FILE, 'CALLBOX_OPS_PASSWORD_FILE']
+      : c && user === c.user
+        ? [c.passwordFile, `named by ${join(dataDir, CONNECTION_FILE)}`]
+        : [join(dataDir, 'fleet-admin.secret'), 'the default'];
+  return { url, user, passwordFile, passwordFrom };
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('fleet');
   let code = 0;
   let client: OpsClient | undefined;
   program
     .description('Callbox fleet operations: boxes, claims, clinics, configuration, commands, events')
-    .addOption(new Option('--url <url>', 'the fleet broker').env('CALLBOX_OPS_URL').default('mqtt://127.0.0.1:1883'))
-    .addOption(new Option('--user <name>', 'ops user').env('CALLBOX_OPS_USER').default('admin'))
-    .addOption(
-      new Option('--password-file <file>', 'file holding the ops password')
-        .env('CALLBOX_OPS_PASSWORD_FILE')
-        .default('var/fleet-admin.secret'),
+    .option(
+      '--url <url>',
+      'the fleet broker (default: CALLBOX_OPS_URL, else the fleet.json the fleet wrote in its data folder)',
+    )
+    .option('--user <name>', 'ops user (default: CALLBOX_OPS_USER, else fleet.json, else admin)')
+    .option(
+      '--password-file <file>',
+      "file holding the ops password (default: CALLBOX_OPS_PASSWORD_FILE, else fleet.json's, else <data dir>/fleet-admin.secret)",
+    )
+    .option(
+      '--data-dir <dir>',
+      "the fleet's data folder, where it writes fleet.json (default: CALLBOX_FLEET__DATA__DIR, else ./var)",
     )
     .option('--ca <file>', 'CA certificate (PEM) to trust for an mqtts:// URL')
     .option('--json', 'print JSON')
@@ -103,7 +152,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .showHelpAfterError();
 
   const connect = async (): Promise<OpsClient> => {
-    const o = program.opts<{ url: string; user: string; passwordFile: string; timeout: string; ca?: string }>();
+    const o = program.opts<{
+      url?: string;
+      user?: string;
+      passwordFile?: string;
+      dataDir?: string;
+      timeout: string;
+      ca?: string;
+    }>();
     let ca: string | undefined;
     if (o.ca) {
       try {
@@ -112,20 +168,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         throw new UsageError(`cannot read the CA file ${o.ca}: ${(e as Error).message}`);
       }
     }
+    const target = resolveTarget(o, io.env);
     let password = io.env.CALLBOX_OPS_PASSWORD;
     if (!password) {
       try {
-        password = readFileSync(o.passwordFile, 'utf8').trim();
+        password = readFileSync(target.passwordFile, 'utf8').trim();
       } catch {
         throw new UsageError(
-          `no password for ops:${o.user}: set CALLBOX_OPS_PASSWORD or --password-file (default var/fleet-admin.secret, written at the fleet's first start)`,
+          `no password for ops:${target.user}: ${target.passwordFile} cannot be read (${target.passwordFrom}); ` +
+            'set --password-file or CALLBOX_OPS_PASSWORD, or start the fleet once to create it',
         );
       }
     }
-    client = await OpsClient.connect(o.url, o.user, password, {
+    client = await OpsClient.connect(target.url, target.user, password, {
       timeoutMs: Number(o.timeout),
       ...(ca ? { mqtt: { ca } } : {}),
     });
+    await client.hello(target.url, Math.min(HELLO_MS, Number(o.timeout)));
     return client;
   };
   const json = () => Boolean(program.opts().json);
@@ -507,13 +566,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       code = e.exitCode === 0 ? 0 : 2;
     } else {
       code = exitCodeOf(e);
-      const hint =
-        code === 5
+      const msg = describeError(e);
+      // One hint, never two: messages that carry their own (OpsClient's) get none here.
+      const hint = /\(.*(check|is the fleet)[^)]*\)\s*$/.test(msg)
+        ? ''
+        : code === 5
           ? ' (is the fleet running? check --url; a box command waits --wait ms)'
           : code === 4
             ? ' (check --user and the password; an admin can grant roles)'
             : '';
-      io.err(`fleet: ${describeError(e)}${hint}\n`);
+      io.err(`fleet: ${msg}${hint}\n`);
     }
   } finally {
     await client?.close();

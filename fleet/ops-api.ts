@@ -11,6 +11,7 @@ import { FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { type Handlers, type RequestContext, RpcResponder } from '../shared/rpc.js';
+import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceCommands } from './commands.js';
 import type { Registry } from './registry.js';
 import type { Box, Store } from './store/types.js';
@@ -49,6 +50,11 @@ export class OpsApi {
     const r = this.registry;
     const s = this.store;
     const h: Handlers<T> = {
+      'fleet.hello': async (_p, ctx) => ({
+        service: 'callbox-fleet' as const,
+        version: SOFTWARE_VERSION,
+        user: await this.actor('fleet.hello', ctx),
+      }),
       'boxes.list': async (p, ctx) => {
         await this.actor('boxes.list', ctx);
         return s.listBoxes({ ...p, limit: p.limit ?? DEFAULT_PAGE });

@@ -163,6 +163,18 @@ const After = (key: string) =>
   );
 
 export const OPS_METHODS = {
+  'fleet.hello': op({
+    role: 'viewer',
+    description:
+      'a cheap check that a Callbox fleet answers here and knows the caller (the CLI sends it first and gives up within a second)',
+    params: Strict({}),
+    result: Strict({
+      service: Type.Literal('callbox-fleet'),
+      version: Type.String(),
+      user: Type.String(),
+    }),
+    example: { params: {}, result: { service: 'callbox-fleet', version: '1.0.0', user: 'ops:admin' } },
+  }),
   'boxes.list': op({
     role: 'viewer',
     description: 'boxes, optionally of one clinic or claim state',
