@@ -6,7 +6,7 @@
  *   4 not authorised   5 cannot reach the fleet or no answer in time
  *   6 refused (invalid input, conflict)   1 anything else
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -529,12 +529,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('mosquitto-config')
     .description('write Mosquitto configuration (dynamic security) equal to the embedded broker rules, from the store')
     .requiredOption('--out <dir>', 'folder for mosquitto.conf, dynamic-security.json and fleet.secret')
-    .option('--config <file>', 'fleet configuration file (store location)')
+    .option('--config <file>', 'fleet configuration file (store location); or --data-dir DIR')
     .option('--port <n>', 'Mosquitto listener port', '1883')
     .action(async (o: { out: string; config?: string; port: string }) => {
       const { openStore } = await import('./store/index.js');
       const { generateMosquittoConfig } = await import('./mosquitto.js');
-      const cfg = loadFleetConfig(o.config, undefined, io.env);
+      const dataDir = program.opts<{ dataDir?: string }>().dataDir;
+      const file = o.config ?? io.env.CALLBOX_FLEET_CONFIG;
+      if (!file && !dataDir && !io.env.CALLBOX_FLEET__DATA__DIR) {
+        throw new UsageError(
+          "mosquitto-config reads the fleet's store: give the fleet's configuration (--config FILE) or its data " +
+            'folder (--data-dir DIR or CALLBOX_FLEET__DATA__DIR)',
+        );
+      }
+      const cfg = loadFleetConfig(file, dataDir ? { data: { dir: dataDir } } : undefined, io.env);
+      if (cfg.store.kind === 'sqlite' && !existsSync(cfg.store.sqlitePath)) {
+        throw new UsageError(
+          `no fleet store at ${cfg.store.sqlitePath} (nothing created): start the fleet once with this ` +
+            'configuration, or point --config/--data-dir at the fleet that runs',
+        );
+      }
       const store = await openStore(cfg.store);
       try {
         const g = await generateMosquittoConfig(store, {

@@ -34,6 +34,7 @@ import { getLogger } from '../shared/log.js';
 import { RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 import { hashSecret, MACHINE_SCRYPT, newSecret } from './auth/password.js';
+import { assertBrokerPortsFree } from './broker/port-check.js';
 import { BROKER_SYS_TOPICS, type BrokerQueueState, BrokerQueueWatch } from './broker/queue-watch.js';
 import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
@@ -142,6 +143,7 @@ export class Fleet {
   }
 
   static async start(config: FleetConfig, opts: FleetOptions = {}): Promise<Fleet> {
+    await assertBrokerPortsFree(config.mqtt); // before anything is opened or created
     const patient = PatientCipher.open(patientKeyFile(config.store));
     const store = opts.store ?? (await openStore(config.store));
     store.usePatientCipher(patient);
