@@ -16,7 +16,15 @@ import { ErrorCode } from '../shared/errors.js';
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   let out = '';
   let err = '';
-  const code = await runCli(args, { out: (s) => (out += s) && undefined, err: (s) => (err += s) && undefined, env });
+  const code = await runCli(args, {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+    env,
+  });
   return { code, out, err };
 }
 
