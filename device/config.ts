@@ -4,6 +4,7 @@
  * remotely (hours, rollover, panic contacts) is not here but in the settings
  * the fleet publishes: shared/contract/settings.ts.
  */
+import { CLAIM_SECRET_RULE, ClaimSecret } from '../shared/claim-secret.js';
 import { loadConfig } from '../shared/config.js';
 import { Section, type Static, Strict, Type } from '../shared/schema.js';
 import { IoConfigSchema } from './io/config.js';
@@ -18,9 +19,9 @@ export const DeviceConfigSchema = Strict({
         default: 'CB-UNSET',
         description: 'factory serial number, as on the label',
       }),
-      claimSecret: Type.String({
+      claimSecret: Type.Union([Type.Literal(''), ClaimSecret('as on the label')], {
         default: '',
-        description: 'factory claim secret, as on the label (empty: not claimable)',
+        description: `factory claim secret, as on the label: ${CLAIM_SECRET_RULE}, the rule \`fleet boxes register --secret\` applies (empty: not claimable)`,
       }),
       model: Type.String({ default: 'callbox-1', description: 'hardware model' }),
       dataDir: Type.String({

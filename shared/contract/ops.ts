@@ -9,6 +9,7 @@
  * A box is named by its serial (upper case, as on the label) or by its
  * device id (lower case, given at approval): the `box` field takes either.
  */
+import { ClaimSecret } from '../claim-secret.js';
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
@@ -213,7 +214,7 @@ export const OPS_METHODS = {
       'register a serial in advance; with the claim secret from its label its claim is approved automatically (only that secret may claim it); without it, its claim waits for claims.approve',
     params: Strict({
       serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
-      claimSecret: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+      claimSecret: Type.Optional(ClaimSecret()),
       clinicId: Type.Optional(Id('clinic id')),
     }),
     result: BoxSchema,
