@@ -403,6 +403,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       },
     );
 
+  clinics
+    .command('set-defaults <id> <file>')
+    .description(
+      'the settings every box of the clinic starts from (YAML or JSON, a part of the box settings: hours, calls, ...); a box\'s own settings override them field by field; file "none" clears them',
+    )
+    .action(async (clinicId: string, file: string) => {
+      const defaults = file === 'none' ? null : readData(file);
+      if (defaults !== null && (typeof defaults !== 'object' || Array.isArray(defaults))) {
+        throw new UsageError(`${file} must hold an object of box settings (e.g. hours:, calls:)`);
+      }
+      const r = await (await connect()).call('clinics.setDefaults', {
+        clinicId,
+        defaults: defaults as Record<string, unknown> | null,
+      });
+      print(r, () => `clinic ${r.clinic.id}: box defaults set; ${r.boxesUpdated} box(es) got new settings`);
+    });
+
   // ---- alerts and rollover (fleet/alerts) ----
   const alertRef = (ref: string) => (/^\d{4}$/.test(ref) ? { code: ref } : { id: ref });
   const ALERT_COLS = ['shortCode', 'state', 'severity', 'condition', 'occurrences', 'firstAt', 'ackedBy', 'text'];

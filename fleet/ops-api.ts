@@ -134,6 +134,8 @@ export class OpsApi {
           answeringService: p.answeringService ?? null,
           contacts: p.contacts,
         }),
+      'clinics.setDefaults': async (p, ctx) =>
+        r.setClinicDefaults(await this.actor('clinics.setDefaults', ctx), p.clinicId, p.defaults),
       'clinics.update': async (p, ctx) => {
         const { clinicId, ...patch } = p;
         return r.updateClinic(await this.actor('clinics.update', ctx), clinicId, patch);

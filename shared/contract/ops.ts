@@ -79,6 +79,7 @@ export const ClinicSchema = Type.Object({
   phoneNumbers: Type.Array(Type.String()),
   answeringService: Nullable(Type.String()),
   contacts: Type.Array(Type.Object({ name: Type.String() })),
+  boxDefaults: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -346,6 +347,26 @@ export const OPS_METHODS = {
     example: {
       params: { clinicId: EXAMPLE_CLINIC.id, name: 'Main Street' },
       result: { ...EXAMPLE_CLINIC, name: 'Main Street' },
+    },
+  }),
+  'clinics.setDefaults': op({
+    role: 'operator',
+    description:
+      "set the settings every box of the clinic starts from (a part of the box settings: hours, calls, rollover, ...; null: none): merged under each box's own settings field by field, over the clinic's name, time zone, answering service and contacts; the clinic's approved boxes get their new settings at once",
+    params: Strict({
+      clinicId: Id('clinic id'),
+      defaults: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'a part of the box settings' })),
+    }),
+    result: Strict({ clinic: ClinicSchema, boxesUpdated: Type.Integer({ minimum: 0 }) }),
+    example: {
+      params: {
+        clinicId: EXAMPLE_CLINIC.id,
+        defaults: { hours: { weekly: { mon: [{ open: '08:00', close: '17:00' }] } } },
+      },
+      result: {
+        clinic: { ...EXAMPLE_CLINIC, boxDefaults: { hours: { weekly: { mon: [{ open: '08:00', close: '17:00' }] } } } },
+        boxesUpdated: 1,
+      },
     },
   }),
   'orgs.create': op({
