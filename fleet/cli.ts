@@ -43,6 +43,7 @@ function exitCodeOf(e: unknown): number {
     case ErrorCode.ClaimPending:
     case ErrorCode.DeviceDecommissioned:
     case ErrorCode.RequestExpired:
+    case ErrorCode.DeviceOffline:
       return 6;
     default:
       return 1;
@@ -313,7 +314,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           },
           { timeoutMs: Number(o.wait) + 5000 },
         );
-        print(r, () => JSON.stringify(r, null, 2));
+        const queued = r as { queued?: boolean; message?: string };
+        print(r, () => (queued?.queued && queued.message ? queued.message : JSON.stringify(r, null, 2)));
       },
     );
 

@@ -352,7 +352,7 @@ export class Fleet {
         .catch((err) => log.warn({ err }, "cannot watch the broker's queue ($SYS/broker)"));
     }
     await this.commands.start(client);
-    this.ops = new OpsApi(this.store, this.registry, this.commands);
+    this.ops = new OpsApi(this.store, this.registry, this.commands, this.presence, this.config.ops.commandTimeoutMs);
     await this.ops.start(client);
     this.fleetRequests = new RpcResponder(
       client,
