@@ -20,15 +20,12 @@
  * The device id is "cb-" + the serial in lower case.
  */
 
-import { Value } from '@sinclair/typebox/value';
 import type { MqttClient } from 'mqtt';
 import type { ClaimRequest, ClaimResponse, ConfigDesired } from '../shared/contract/messages.js';
-import { DeviceSettingsSchema } from '../shared/contract/settings.js';
 import { claimTopics, deviceTopics } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
-import { validate } from '../shared/validate.js';
 import {
   DEFAULT_SCRYPT,
   HUMAN_PBKDF2_ITERATIONS,
