@@ -211,7 +211,14 @@ export class Fleet {
             'run `fleet mosquitto-config --out <dir>` and point it at <dir>/fleet.secret',
         );
       }
-      password = readFileSync(m.externalPasswordFile, 'utf8').trim();
+      try {
+        password = readFileSync(m.externalPasswordFile, 'utf8').trim();
+      } catch (e) {
+        throw new CallboxError(
+          ErrorCode.ConfigFileUnreadable,
+          `mqtt.externalPasswordFile ${m.externalPasswordFile} cannot be read: ${describeError(e)}`,
+        );
+      }
       this.brokerUrl = m.externalUrl;
     }
     // Boxes the store last saw online are online until their heartbeat times out.
