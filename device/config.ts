@@ -6,10 +6,12 @@
  */
 import { CLAIM_SECRET_RULE, ClaimSecret } from '../shared/claim-secret.js';
 import { loadConfig } from '../shared/config.js';
+import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { Section, type Static, Strict, Type } from '../shared/schema.js';
 import { IoConfigSchema } from './io/config.js';
 import { ModemConfigSchema } from './modem/config.js';
 import { MqttConfigSchema, OutboxConfigSchema } from './uplink/config.js';
+import { isLoopbackHost } from './uplink/link.js';
 
 export const DeviceConfigSchema = Strict({
   box: Section(
@@ -58,7 +60,7 @@ export type DeviceConfig = Static<typeof DeviceConfigSchema>;
 export const DEVICE_ENV_PREFIX = 'CALLBOX_DEVICE';
 
 export function loadDeviceConfig(file?: string, values?: Record<string, unknown>, env = process.env): DeviceConfig {
-  return loadConfig({
+  const config = loadConfig({
     schema: DeviceConfigSchema,
     what: 'device configuration',
     file,
@@ -66,4 +68,13 @@ export function loadDeviceConfig(file?: string, values?: Record<string, unknown>
     envPrefix: DEVICE_ENV_PREFIX,
     env,
   });
+  // The link's TLS rule, checked with the rest of the configuration rather than when the link starts.
+  if (!/^(mqtts|tls|wss):/.test(config.mqtt.url) && !isLoopbackHost(new URL(config.mqtt.url).hostname)) {
+    throw new CallboxError(
+      ErrorCode.ConfigInvalid,
+      `device configuration is invalid (nothing was started):\n  ${file ?? 'defaults'}: field /mqtt/url: got ${config.mqtt.url}, ` +
+        'expected mqtts:// (TLS) for a broker that is not on loopback: caller numbers must not cross a network in clear',
+    );
+  }
+  return config;
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadDeviceConfig } from '../device/config.js';
 import { loadFleetConfig } from '../fleet/config.js';
 import { EXIT_CONFIG } from '../shared/errors.js';
 
@@ -92,6 +93,10 @@ describe('fatal configuration errors found later exit 78 too', () => {
     const r = await exitOf([join(repo, 'device', 'bin', 'callbox-device.js'), '--config', file]);
     expect(r.code, r.err).toBe(EXIT_CONFIG);
     expect(r.err).toMatch(/\/mqtt\/url: got "mqtt\/\/192\.168\.1\.50:1883", expected string format broker-url/);
+    // The link's TLS rule is configuration too: plain MQTT off loopback is refused at load, address intact.
+    expect(() => loadDeviceConfig(undefined, { mqtt: { url: 'mqtt://192.168.1.50:1883' } }, {})).toThrow(
+      /field \/mqtt\/url: got mqtt:\/\/192\.168\.1\.50:1883, expected mqtts:\/\/ \(TLS\)/,
+    );
     expect(() => loadFleetConfig(undefined, { mqtt: { externalUrl: 'mqtt://h:70000' } }, {})).toThrow(
       /\/mqtt\/externalUrl/,
     );
