@@ -477,7 +477,40 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       })) as Record<string, unknown>;
       print(r, () => `alert ${r.shortCode} is ${r.state} (by ${r.resolvedBy ?? '-'})`);
     });
+  const alertSettings = alerts.command('settings').description("a clinic's alert settings (escalation, channels)");
+  alertSettings.command('get <clinic>').action(async (clinicId: string) => {
+    const r = await (await connect()).call('alerts.settings.get', { clinicId });
+    print(r, () => JSON.stringify(r, null, 2));
+  });
+  alertSettings
+    .command('set <clinic> <file>')
+    .description('replace them from a YAML or JSON file (validated whole; bad input changes nothing)')
+    .action(async (clinicId: string, file: string) => {
+      const r = await (await connect()).call('alerts.settings.set', { clinicId, settings: readData(file) });
+      print(r, () => `alert settings of clinic ${clinicId} replaced`);
+    });
+  alerts
+    .command('silence <clinic>')
+    .description("silence a clinic's alerts for a maintenance window (panic is never silenced unless listed)")
+    .requiredOption('--until <time>', 'end of the window (ISO time)')
+    .option('--from <time>', 'start of the window (ISO time; default now)')
+    .option('--condition <c>', 'only this condition (repeat; default: all but panic)', collect, [])
+    .option('--reason <text>', 'why')
+    .action(async (clinicId: string, o: { until: string; from?: string; condition: string[]; reason?: string }) => {
+      const r = await (await connect()).call('alerts.silence', {
+        clinicId,
+        from: o.from ?? new Date().toISOString(),
+        until: o.until,
+        ...(o.condition.length ? { conditions: o.condition as never } : {}),
+        ...(o.reason ? { reason: o.reason } : {}),
+      });
+      print(r, () => `alerts of clinic ${clinicId} silenced until ${o.until}`);
+    });
   const rollover = program.command('rollover').description("a clinic's calls to its answering service and back");
+  rollover.command('status <clinic>').action(async (clinicId: string) => {
+    const r = await (await connect()).call('rollover.status', { clinicId });
+    print(r, () => (r ? JSON.stringify(r, null, 2) : 'no rollover: calls ring at the clinic'));
+  });
   rollover
     .command('start <clinic>')
     .requiredOption('--reason <text>', 'why (it goes into the alert text)')
@@ -505,6 +538,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     print(r, () => (r.active ? 'rollover still on' : 'rollover off: calls are back at the clinic'));
   });
 
+  program
+    .command('voicemail')
+    .description('voicemail')
+    .command('heard <id>')
+    .description('a voicemail was listened to (no unheard-voicemail alert for it)')
+    .action(async (voicemailId: string) => {
+      const r = await (await connect()).call('voicemail.heard', { voicemailId });
+      print(r, () => `voicemail ${voicemailId} marked heard`);
+    });
+  const orgs = program.command('orgs').description('organisations (groups of clinics)');
+  orgs.command('list').action(async () => {
+    const r = await (await connect()).call('orgs.list', {});
+    print(r, () => table(r as Record<string, unknown>[], ['id', 'name', 'createdAt']));
+  });
+  orgs.command('create <name>').action(async (name: string) => {
+    const r = (await (await connect()).call('orgs.create', { name })) as { id: string };
+    print(r, () => `organisation ${r.id} created`);
+  });
+  program
+    .command('ping')
+    .description('check that a Callbox fleet answers (fleet.hello) and who you are to it')
+    .action(async () => {
+      const c = await connect();
+      const r = await c.call('fleet.hello', {});
+      print(r, () => `${r.service} ${r.version} answers; you are ${r.user}`);
+    });
   program
     .command('events')
     .description('stored events, newest first')
