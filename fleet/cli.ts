@@ -97,7 +97,7 @@ interface Target {
 }
 
 /**
- * Where the fleet is and who to be: flags, then CALLBOX_OPS_* variables, then the fleet.json the fleet wrote in
+ * Where the fleet is and who to be: flags, then CALLBOX_OPS_* variables, then the connection.json the fleet wrote in
  * its data folder (--data-dir, CALLBOX_FLEET__DATA__DIR, ./var), then the defaults.
  */
 export function resolveTarget(
@@ -112,7 +112,7 @@ export function resolveTarget(
     throw new UsageError((e as Error).message);
   }
   const explicitUrl = o.url ?? env.CALLBOX_OPS_URL;
-  // fleet.json speaks for its own URL only.
+  // connection.json speaks for its own URL only.
   const c = conn && (explicitUrl === undefined || explicitUrl === conn.url) ? conn : undefined;
   const url = explicitUrl ?? c?.url ?? 'mqtt://127.0.0.1:1883';
   const user = o.user ?? env.CALLBOX_OPS_USER ?? c?.user ?? 'admin';
@@ -134,16 +134,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('Callbox fleet operations: boxes, claims, clinics, configuration, commands, events')
     .option(
       '--url <url>',
-      'the fleet broker (default: CALLBOX_OPS_URL, else the fleet.json the fleet wrote in its data folder)',
+      'the fleet broker (default: CALLBOX_OPS_URL, else the connection.json the fleet wrote in its data folder)',
     )
-    .option('--user <name>', 'ops user (default: CALLBOX_OPS_USER, else fleet.json, else admin)')
+    .option('--user <name>', 'ops user (default: CALLBOX_OPS_USER, else connection.json, else admin)')
     .option(
       '--password-file <file>',
-      "file holding the ops password (default: CALLBOX_OPS_PASSWORD_FILE, else fleet.json's, else <data dir>/fleet-admin.secret)",
+      "file holding the ops password (default: CALLBOX_OPS_PASSWORD_FILE, else connection.json's, else <data dir>/fleet-admin.secret)",
     )
     .option(
       '--data-dir <dir>',
-      "the fleet's data folder, where it writes fleet.json (default: CALLBOX_FLEET__DATA__DIR, else ./var)",
+      "the fleet's data folder, where it writes connection.json (default: CALLBOX_FLEET__DATA__DIR, else ./var)",
     )
     .option('--ca <file>', 'CA certificate (PEM) to trust for an mqtts:// URL')
     .option('--json', 'print JSON')

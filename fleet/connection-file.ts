@@ -1,19 +1,19 @@
 /**
  * How to reach a running fleet, written by the fleet into its data folder
- * (<data.dir>/fleet.json, mode 0600) once it serves, and read by the CLI when
+ * (<data.dir>/connection.json, mode 0600) once it serves, and read by the CLI when
  * no --url is given: the way tools read a kubeconfig. It names the broker
  * URL, the ops user and the file holding that user's password; never the
  * password itself.
  *
  * The CLI looks, in order: --url/--user/--password-file, then
  * CALLBOX_OPS_URL/CALLBOX_OPS_USER/CALLBOX_OPS_PASSWORD(_FILE), then
- * fleet.json in --data-dir, CALLBOX_FLEET__DATA__DIR or ./var.
+ * connection.json in --data-dir, CALLBOX_FLEET__DATA__DIR or ./var.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FleetConfig } from './config.js';
 
-export const CONNECTION_FILE = 'fleet.json';
+export const CONNECTION_FILE = 'connection.json';
 
 export interface FleetConnection {
   service: 'callbox-fleet';
@@ -42,7 +42,7 @@ export function localBrokerUrl(
   return `mqtts://${host === '127.0.0.1' ? 'localhost' : host}:${ports.tls}`;
 }
 
-/** Write <data.dir>/fleet.json (0600, replaced atomically). Returns its path. */
+/** Write <data.dir>/connection.json (0600, replaced atomically). Returns its path. */
 export function writeConnectionFile(config: FleetConfig, url: string, now = new Date()): string {
   const dir = resolve(config.data.dir);
   mkdirSync(dir, { recursive: true });
@@ -64,7 +64,7 @@ export function writeConnectionFile(config: FleetConfig, url: string, now = new 
 }
 
 /**
- * Read <dataDir>/fleet.json: undefined when there is none; an Error naming the file when it is unreadable or
+ * Read <dataDir>/connection.json: undefined when there is none; an Error naming the file when it is unreadable or
  * not a fleet's connection file.
  */
 export function readConnectionFile(dataDir: string): FleetConnection | undefined {

@@ -3,11 +3,10 @@
  * run it on its return (its persistent session keeps it), refused when it would expire first. And the queued
  * command does reach the box when it comes back.
  */
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../fleet/cli.js';
-import { DEVICE_COMMANDS } from '../shared/contract/rpc.js';
 import { deviceTopics } from '../shared/contract/topics.js';
-import { RpcResponder } from '../shared/rpc.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -72,23 +71,17 @@ describe('commands for an offline box', () => {
     expect(Math.abs(Date.parse(m?.[1] ?? '') - (Date.now() + 3_600_000))).toBeLessThan(10_000);
     expect(r.ms).toBeLessThan(2500);
 
-    // The box returns: its session hands it the queued command.
-    const c = await connectClient(tf.url, { ...creds, clientId: creds.deviceId, clean: false });
-    let ran = 0;
-    const responder = new RpcResponder(
-      c,
-      DEVICE_COMMANDS,
-      {
-        'indicators.test': () => {
-          ran++;
-          return { tested: ['ring'] };
-        },
-      } as never,
-      { requestFilter: deviceTopics(creds.deviceId).cmdReq, side: 'this box' },
-    );
-    await responder.start();
-    await until(() => ran === 1, 'the queued command run');
-    await responder.stop();
-    await c.endAsync();
+    // The box returns: its persistent session hands it the queued command, with the expiry it was given.
+    const requests: { method: string; expiresAt?: string }[] = [];
+    const c = mqtt.connect(tf.url, { ...creds, clientId: creds.deviceId, clean: false, reconnectPeriod: 0 });
+    c.on('message', (_t, p) => requests.push(JSON.parse(p.toString())));
+    try {
+      await until(() => requests.some((q) => q.method === 'indicators.test'), 'the queued command delivered', 30_000);
+      const q = requests.find((x) => x.method === 'indicators.test');
+      // The expiry the box gets is the one announced (to the millisecond the request was stamped).
+      expect(Math.abs(Date.parse(q?.expiresAt ?? '') - Date.parse(m?.[1] ?? ''))).toBeLessThan(1000);
+    } finally {
+      await c.endAsync(true);
+    }
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The CLI finds a local fleet by itself: the fleet writes <data.dir>/fleet.json (URL, ops user, password file,
+ * The CLI finds a local fleet by itself: the fleet writes <data.dir>/connection.json (URL, ops user, password file,
  * never the password; 0600) and the CLI reads it when no --url/CALLBOX_OPS_URL is given. What answers at a URL
  * and is not a Callbox fleet is named within about a second; every message carries one hint, not two.
  */
@@ -51,7 +51,7 @@ describe('the CLI finds the local fleet', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('reads fleet.json from the data folder: no URL, no password given', async () => {
+  it('reads connection.json from the data folder: no URL, no password given', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleet-discovery-'));
     dirs.push(dir);
     const data = join(dir, 'data');
@@ -74,7 +74,7 @@ describe('the CLI finds the local fleet', () => {
       stderr += b.toString();
     });
     const file = join(data, CONNECTION_FILE);
-    await until('fleet.json', () => (existsSync(file) ? true : fleet?.exitCode != null ? true : undefined), 90_000);
+    await until('connection.json', () => (existsSync(file) ? true : fleet?.exitCode != null ? true : undefined), 90_000);
     expect(fleet.exitCode, stderr).toBeNull();
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const conn = JSON.parse(readFileSync(file, 'utf8'));
@@ -96,7 +96,7 @@ describe('the CLI finds the local fleet', () => {
     expect(JSON.parse(byEnv.out)).toEqual([]);
   }, 120_000);
 
-  it('resolves flags, then CALLBOX_OPS_*, then fleet.json, then defaults', () => {
+  it('resolves flags, then CALLBOX_OPS_*, then connection.json, then defaults', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleet-discovery-'));
     dirs.push(dir);
     const conn = {
@@ -129,7 +129,7 @@ describe('the CLI finds the local fleet', () => {
     mkdirSync(empty);
     expect(resolveTarget({ dataDir: empty }, {})).toMatchObject({ url: 'mqtt://127.0.0.1:1883', user: 'admin' });
     writeFileSync(join(empty, CONNECTION_FILE), '{"hello":1}');
-    expect(() => resolveTarget({ dataDir: empty }, {})).toThrow(/fleet\.json is not a Callbox fleet connection file/);
+    expect(() => resolveTarget({ dataDir: empty }, {})).toThrow(/connection\.json is not a Callbox fleet connection file/);
   });
 
   it('names the URL within about a second when the broker there has no fleet behind it', async () => {

@@ -105,7 +105,7 @@ describe('docs/GETTING-STARTED.md', () => {
     };
 
     const fleet = start(fromDoc('npm start'));
-    await until('var/fleet.json', () => existsSync(join(data, 'fleet.json')) || fleet.proc.exitCode !== null);
+    await until('var/connection.json', () => existsSync(join(data, 'connection.json')) || fleet.proc.exitCode !== null);
     expect(fleet.proc.exitCode, fleet.out()).toBeNull();
     step('fleet started');
 

@@ -6,7 +6,7 @@
  *   - a Firmata board emulator on another pseudo-terminal (LEDs, buzzer, the panic button), which the box
  *     opens through johnny-five as it would open a real USB microcontroller;
  *   - a box configuration using both, with the broker URL of the
- *     local fleet (read from the fleet.json it wrote in its data folder, ./var by default), written to
+ *     local fleet (read from the connection.json it wrote in its data folder, ./var by default), written to
  *     <that folder>/sim/device.yaml (var/sim/device.yaml) and printed.
  *
  * Then it reads commands on stdin:
@@ -31,7 +31,7 @@ const program = new Command('callbox-sim')
   .description("a call box's hardware emulated on this machine, and the box configuration to use it")
   .option('--dir <dir>', "where the box configuration and the box data go (default: sim/ in the fleet's data folder)")
   .option('--serial <serial>', 'the box serial', 'CB-SIM-0001')
-  .option('--url <url>', "the fleet broker (default: the fleet.json in the fleet's data folder)")
+  .option('--url <url>', "the fleet broker (default: the connection.json in the fleet's data folder)")
   .option('--data-dir <dir>', "the fleet's data folder (default: CALLBOX_FLEET__DATA__DIR, else ./var)")
   .option('--ring-ms <ms>', 'time between RINGs', '1000')
   .parse();
@@ -53,7 +53,7 @@ if (!url) {
 }
 if (!url)
   fail(
-    `no fleet found: ${join(fleetDir, 'fleet.json')} does not exist; start the fleet first (npm start) or give --url`,
+    `no fleet found: ${join(fleetDir, 'connection.json')} does not exist; start the fleet first (npm start) or give --url`,
   );
 
 const dir = resolve(o.dir ?? join(fleetDir, 'sim'));
