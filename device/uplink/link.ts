@@ -208,14 +208,13 @@ export class Link extends EventEmitter<LinkEvents> {
       if (this.stateValue === 'online') {
         if (!this.stopping) this.log.warn({ url: this.opts.url, reason }, 'link lost');
         this.loggedReason = reason;
-        this.setState('offline', reason);
+        this.setState('offline');
         this.emit('offline');
       } else if (!this.stopping && reason !== this.loggedReason) {
         // Why the broker cannot be reached, once per change of reason (not at every retry).
         this.loggedReason = reason;
         this.log.warn({ url: this.opts.url, reason }, `cannot connect to the fleet broker: ${reason}`);
       }
-      this.lastReason = reason;
       this.scheduleReconnect();
     });
   }
@@ -228,11 +227,10 @@ export class Link extends EventEmitter<LinkEvents> {
   /** The last reason a connection failed or closed, logged once per change. */
   private lastError: string | undefined;
   private loggedReason: string | undefined;
-  lastReason: string | undefined;
 
   private scheduleReconnect(): void {
     if (this.stopping || this.stateValue === 'unauthorized' || this.reconnectTimer) return;
-    if (this.stateValue !== 'offline') this.setState('offline', this.lastReason);
+    if (this.stateValue !== 'offline') this.setState('offline');
     const delay = backoffDelay(this.attempt++, this.opts.reconnectMinMs, this.opts.reconnectMaxMs, this.opts.random);
     this.log.debug({ delay, attempt: this.attempt }, 'reconnect scheduled');
     this.reconnectTimer = setTimeout(() => {
