@@ -4,12 +4,15 @@
  * remotely (hours, rollover, panic contacts) is not here but in the settings
  * the fleet publishes: shared/contract/settings.ts.
  */
+import { CLAIM_SECRET_RULE, ClaimSecret } from '../shared/claim-secret.js';
 import { loadConfig } from '../shared/config.js';
+import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { Section, type Static, Strict, Type } from '../shared/schema.js';
 import { IoConfigSchema } from './io/config.js';
 import { ModemConfigSchema } from './modem/config.js';
 import { UpdateConfigSchema } from './update/config.js';
 import { MqttConfigSchema, OutboxConfigSchema } from './uplink/config.js';
+import { isLoopbackHost } from './uplink/link.js';
 
 export const DeviceConfigSchema = Strict({
   box: Section(
@@ -19,9 +22,9 @@ export const DeviceConfigSchema = Strict({
         default: 'CB-UNSET',
         description: 'factory serial number, as on the label',
       }),
-      claimSecret: Type.String({
+      claimSecret: Type.Union([Type.Literal(''), ClaimSecret('as on the label')], {
         default: '',
-        description: 'factory claim secret, as on the label (empty: not claimable)',
+        description: `factory claim secret, as on the label: ${CLAIM_SECRET_RULE}, the rule \`fleet boxes register --secret\` applies (empty: not claimable)`,
       }),
       model: Type.String({ default: 'callbox-1', description: 'hardware model' }),
       dataDir: Type.String({
@@ -59,7 +62,7 @@ export type DeviceConfig = Static<typeof DeviceConfigSchema>;
 export const DEVICE_ENV_PREFIX = 'CALLBOX_DEVICE';
 
 export function loadDeviceConfig(file?: string, values?: Record<string, unknown>, env = process.env): DeviceConfig {
-  return loadConfig({
+  const config = loadConfig({
     schema: DeviceConfigSchema,
     what: 'device configuration',
     file,
@@ -67,4 +70,13 @@ export function loadDeviceConfig(file?: string, values?: Record<string, unknown>
     envPrefix: DEVICE_ENV_PREFIX,
     env,
   });
+  // The link's TLS rule, checked with the rest of the configuration rather than when the link starts.
+  if (!/^(mqtts|tls|wss):/.test(config.mqtt.url) && !isLoopbackHost(new URL(config.mqtt.url).hostname)) {
+    throw new CallboxError(
+      ErrorCode.ConfigInvalid,
+      `device configuration is invalid (nothing was started):\n  ${file ?? 'defaults'}: field /mqtt/url: got ${config.mqtt.url}, ` +
+        'expected mqtts:// (TLS) for a broker that is not on loopback: caller numbers must not cross a network in clear',
+    );
+  }
+  return config;
 }

@@ -6,17 +6,36 @@
  * or uncaught exception is logged and exits 70 (shared/crash.ts): systemd
  * restarts the box from its durable state.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { exitOnUnhandled } from '../shared/crash.js';
-import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
+import { CallboxError, describeError, ErrorCode, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
 import { defaultModules, ModemFeature } from './features/index.js';
 import { shutdownHandler } from './shutdown.js';
 import { UpdateFeature } from './update/feature.js';
+
+/**
+ * The configuration file: --config, CALLBOX_DEVICE_CONFIG, else /etc/callbox/device.yaml when it exists. With
+ * none, the box refuses to start (exit 78) rather than run as serial CB-UNSET in /var/lib/callbox, unless the
+ * environment names its serial (CALLBOX_DEVICE__BOX__SERIAL: a configuration given wholly by variables).
+ */
+function configFile(given: string | undefined, env = process.env): string | undefined {
+  if (given) return given;
+  if (existsSync(DEFAULT_CONFIG)) return DEFAULT_CONFIG;
+  if (env.CALLBOX_DEVICE__BOX__SERIAL) return undefined;
+  throw new CallboxError(
+    ErrorCode.ConfigFileUnreadable,
+    `no configuration: give --config FILE (or CALLBOX_DEVICE_CONFIG=FILE); ${DEFAULT_CONFIG} does not exist. ` +
+      'The box needs at least its serial, claim secret, data folder, broker URL and modem port ' +
+      '(docs/GETTING-STARTED.md; `npm run sim` prints one for the emulator)',
+  );
+}
+
+const DEFAULT_CONFIG = '/etc/callbox/device.yaml';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command()
@@ -27,7 +46,7 @@ export async function main(argv = process.argv): Promise<void> {
   const opts = program.opts<{ config?: string }>();
   let config: ReturnType<typeof loadDeviceConfig>;
   try {
-    config = loadDeviceConfig(opts.config);
+    config = loadDeviceConfig(configFile(opts.config));
   } catch (e) {
     process.stderr.write(`callbox-device: ${describeError(e)}\n`);
     process.exit(isConfigError(e) ? EXIT_CONFIG : 1);
@@ -58,7 +77,7 @@ export async function main(argv = process.argv): Promise<void> {
     await box.start();
   } catch (e) {
     log.fatal({ err: e }, `box failed to start: ${describeError(e)}`);
-    process.exit(1);
+    process.exit(isConfigError(e) ? EXIT_CONFIG : 1);
   }
 }
 

@@ -6,11 +6,13 @@
  *   4 not authorised   5 cannot reach the fleet or no answer in time
  *   6 refused (invalid input, conflict)   1 anything else
  */
-import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
+import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
 import { OpsClient } from './ops-client.js';
 import { addReleaseCommands } from './release-cli.js';
 import { addRolloutCommands } from './updates/cli.js';
@@ -42,6 +44,7 @@ function exitCodeOf(e: unknown): number {
     case ErrorCode.ClaimPending:
     case ErrorCode.DeviceDecommissioned:
     case ErrorCode.RequestExpired:
+    case ErrorCode.DeviceOffline:
       return 6;
     default:
       return 1;
@@ -83,18 +86,65 @@ function parseJsonArg(what: string, text: string): unknown {
   }
 }
 
+/** How long a fleet has to answer the CLI's first request (fleet.hello) before the CLI says it is not one. */
+const HELLO_MS = Number(process.env.CALLBOX_OPS_HELLO_MS ?? 1000);
+
+interface Target {
+  url: string;
+  user: string;
+  passwordFile: string;
+  /** Where the password file name came from, for the error message. */
+  passwordFrom: string;
+}
+
+/**
+ * Where the fleet is and who to be: flags, then CALLBOX_OPS_* variables, then the connection.json the fleet wrote in
+ * its data folder (--data-dir, CALLBOX_FLEET__DATA__DIR, ./var), then the defaults.
+ */
+export function resolveTarget(
+  o: { url?: string; user?: string; passwordFile?: string; dataDir?: string },
+  env: NodeJS.ProcessEnv,
+): Target {
+  const dataDir = o.dataDir ?? env.CALLBOX_FLEET__DATA__DIR ?? 'var';
+  let conn: FleetConnection | undefined;
+  try {
+    conn = readConnectionFile(dataDir);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const explicitUrl = o.url ?? env.CALLBOX_OPS_URL;
+  // connection.json speaks for its own URL only.
+  const c = conn && (explicitUrl === undefined || explicitUrl === conn.url) ? conn : undefined;
+  const url = explicitUrl ?? c?.url ?? 'mqtt://127.0.0.1:1883';
+  const user = o.user ?? env.CALLBOX_OPS_USER ?? c?.user ?? 'admin';
+  const [passwordFile, passwordFrom] = o.passwordFile
+    ? [o.passwordFile, '--password-file']
+    : env.CALLBOX_OPS_PASSWORD_FILE
+      ? [env.CALLBOX_OPS_PASSWORD_FILE, 'CALLBOX_OPS_PASSWORD_FILE']
+      : c && user === c.user
+        ? [c.passwordFile, `named by ${join(dataDir, CONNECTION_FILE)}`]
+        : [join(dataDir, 'fleet-admin.secret'), 'the default'];
+  return { url, user, passwordFile, passwordFrom };
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('fleet');
   let code = 0;
   let client: OpsClient | undefined;
   program
     .description('Callbox fleet operations: boxes, claims, clinics, configuration, commands, events')
-    .addOption(new Option('--url <url>', 'the fleet broker').env('CALLBOX_OPS_URL').default('mqtt://127.0.0.1:1883'))
-    .addOption(new Option('--user <name>', 'ops user').env('CALLBOX_OPS_USER').default('admin'))
-    .addOption(
-      new Option('--password-file <file>', 'file holding the ops password')
-        .env('CALLBOX_OPS_PASSWORD_FILE')
-        .default('var/fleet-admin.secret'),
+    .option(
+      '--url <url>',
+      'the fleet broker (default: CALLBOX_OPS_URL, else the connection.json the fleet wrote in its data folder)',
+    )
+    .option('--user <name>', 'ops user (default: CALLBOX_OPS_USER, else connection.json, else admin)')
+    .option(
+      '--password-file <file>',
+      "file holding the ops password (default: CALLBOX_OPS_PASSWORD_FILE, else connection.json's, else <data dir>/fleet-admin.secret)",
+    )
+    .option(
+      '--data-dir <dir>',
+      "the fleet's data folder, where it writes connection.json (default: CALLBOX_FLEET__DATA__DIR, else ./var)",
     )
     .option('--ca <file>', 'CA certificate (PEM) to trust for an mqtts:// URL')
     .option('--json', 'print JSON')
@@ -104,7 +154,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .showHelpAfterError();
 
   const connect = async (): Promise<OpsClient> => {
-    const o = program.opts<{ url: string; user: string; passwordFile: string; timeout: string; ca?: string }>();
+    const o = program.opts<{
+      url?: string;
+      user?: string;
+      passwordFile?: string;
+      dataDir?: string;
+      timeout: string;
+      ca?: string;
+    }>();
     let ca: string | undefined;
     if (o.ca) {
       try {
@@ -113,20 +170,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         throw new UsageError(`cannot read the CA file ${o.ca}: ${(e as Error).message}`);
       }
     }
+    const target = resolveTarget(o, io.env);
     let password = io.env.CALLBOX_OPS_PASSWORD;
     if (!password) {
       try {
-        password = readFileSync(o.passwordFile, 'utf8').trim();
+        password = readFileSync(target.passwordFile, 'utf8').trim();
       } catch {
         throw new UsageError(
-          `no password for ops:${o.user}: set CALLBOX_OPS_PASSWORD or --password-file (default var/fleet-admin.secret, written at the fleet's first start)`,
+          `no password for ops:${target.user}: ${target.passwordFile} cannot be read (${target.passwordFrom}); ` +
+            'set --password-file or CALLBOX_OPS_PASSWORD, or start the fleet once to create it',
         );
       }
     }
-    client = await OpsClient.connect(o.url, o.user, password, {
+    client = await OpsClient.connect(target.url, target.user, password, {
       timeoutMs: Number(o.timeout),
       ...(ca ? { mqtt: { ca } } : {}),
     });
+    await client.hello(target.url, Math.min(HELLO_MS, Number(o.timeout)));
     return client;
   };
   const json = () => Boolean(program.opts().json);
@@ -255,7 +315,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           },
           { timeoutMs: Number(o.wait) + 5000 },
         );
-        print(r, () => JSON.stringify(r, null, 2));
+        const queued = r as { queued?: boolean; message?: string };
+        print(r, () => (queued?.queued && queued.message ? queued.message : JSON.stringify(r, null, 2)));
       },
     );
 
@@ -345,6 +406,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       },
     );
 
+  clinics
+    .command('set-defaults <id> <file>')
+    .description(
+      'the settings every box of the clinic starts from (YAML or JSON, a part of the box settings: hours, calls, ...); a box\'s own settings override them field by field; file "none" clears them',
+    )
+    .action(async (clinicId: string, file: string) => {
+      const defaults = file === 'none' ? null : readData(file);
+      if (defaults !== null && (typeof defaults !== 'object' || Array.isArray(defaults))) {
+        throw new UsageError(`${file} must hold an object of box settings (e.g. hours:, calls:)`);
+      }
+      const r = await (await connect()).call('clinics.setDefaults', {
+        clinicId,
+        defaults: defaults as Record<string, unknown> | null,
+      });
+      print(r, () => `clinic ${r.clinic.id}: box defaults set; ${r.boxesUpdated} box(es) got new settings`);
+    });
+
   // ---- alerts and rollover (fleet/alerts) ----
   const alertRef = (ref: string) => (/^\d{4}$/.test(ref) ? { code: ref } : { id: ref });
   const ALERT_COLS = ['shortCode', 'state', 'severity', 'condition', 'occurrences', 'firstAt', 'ackedBy', 'text'];
@@ -400,7 +478,40 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       })) as Record<string, unknown>;
       print(r, () => `alert ${r.shortCode} is ${r.state} (by ${r.resolvedBy ?? '-'})`);
     });
+  const alertSettings = alerts.command('settings').description("a clinic's alert settings (escalation, channels)");
+  alertSettings.command('get <clinic>').action(async (clinicId: string) => {
+    const r = await (await connect()).call('alerts.settings.get', { clinicId });
+    print(r, () => JSON.stringify(r, null, 2));
+  });
+  alertSettings
+    .command('set <clinic> <file>')
+    .description('replace them from a YAML or JSON file (validated whole; bad input changes nothing)')
+    .action(async (clinicId: string, file: string) => {
+      const r = await (await connect()).call('alerts.settings.set', { clinicId, settings: readData(file) });
+      print(r, () => `alert settings of clinic ${clinicId} replaced`);
+    });
+  alerts
+    .command('silence <clinic>')
+    .description("silence a clinic's alerts for a maintenance window (panic is never silenced unless listed)")
+    .requiredOption('--until <time>', 'end of the window (ISO time)')
+    .option('--from <time>', 'start of the window (ISO time; default now)')
+    .option('--condition <c>', 'only this condition (repeat; default: all but panic)', collect, [])
+    .option('--reason <text>', 'why')
+    .action(async (clinicId: string, o: { until: string; from?: string; condition: string[]; reason?: string }) => {
+      const r = await (await connect()).call('alerts.silence', {
+        clinicId,
+        from: o.from ?? new Date().toISOString(),
+        until: o.until,
+        ...(o.condition.length ? { conditions: o.condition as never } : {}),
+        ...(o.reason ? { reason: o.reason } : {}),
+      });
+      print(r, () => `alerts of clinic ${clinicId} silenced until ${o.until}`);
+    });
   const rollover = program.command('rollover').description("a clinic's calls to its answering service and back");
+  rollover.command('status <clinic>').action(async (clinicId: string) => {
+    const r = await (await connect()).call('rollover.status', { clinicId });
+    print(r, () => (r ? JSON.stringify(r, null, 2) : 'no rollover: calls ring at the clinic'));
+  });
   rollover
     .command('start <clinic>')
     .requiredOption('--reason <text>', 'why (it goes into the alert text)')
@@ -428,6 +539,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     print(r, () => (r.active ? 'rollover still on' : 'rollover off: calls are back at the clinic'));
   });
 
+  program
+    .command('voicemail')
+    .description('voicemail')
+    .command('heard <id>')
+    .description('a voicemail was listened to (no unheard-voicemail alert for it)')
+    .action(async (voicemailId: string) => {
+      const r = await (await connect()).call('voicemail.heard', { voicemailId });
+      print(r, () => `voicemail ${voicemailId} marked heard`);
+    });
+  const orgs = program.command('orgs').description('organisations (groups of clinics)');
+  orgs.command('list').action(async () => {
+    const r = await (await connect()).call('orgs.list', {});
+    print(r, () => table(r as Record<string, unknown>[], ['id', 'name', 'createdAt']));
+  });
+  orgs.command('create <name>').action(async (name: string) => {
+    const r = (await (await connect()).call('orgs.create', { name })) as { id: string };
+    print(r, () => `organisation ${r.id} created`);
+  });
+  program
+    .command('ping')
+    .description('check that a Callbox fleet answers (fleet.hello) and who you are to it')
+    .action(async () => {
+      const c = await connect();
+      const r = await c.call('fleet.hello', {});
+      print(r, () => `${r.service} ${r.version} answers; you are ${r.user}`);
+    });
   program
     .command('events')
     .description('stored events, newest first')
@@ -471,12 +608,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('mosquitto-config')
     .description('write Mosquitto configuration (dynamic security) equal to the embedded broker rules, from the store')
     .requiredOption('--out <dir>', 'folder for mosquitto.conf, dynamic-security.json and fleet.secret')
-    .option('--config <file>', 'fleet configuration file (store location)')
+    .option('--config <file>', 'fleet configuration file (store location); or --data-dir DIR')
     .option('--port <n>', 'Mosquitto listener port', '1883')
     .action(async (o: { out: string; config?: string; port: string }) => {
       const { openStore } = await import('./store/index.js');
       const { generateMosquittoConfig } = await import('./mosquitto.js');
-      const cfg = loadFleetConfig(o.config, undefined, io.env);
+      const dataDir = program.opts<{ dataDir?: string }>().dataDir;
+      const file = o.config ?? io.env.CALLBOX_FLEET_CONFIG;
+      if (!file && !dataDir && !io.env.CALLBOX_FLEET__DATA__DIR) {
+        throw new UsageError(
+          "mosquitto-config reads the fleet's store: give the fleet's configuration (--config FILE) or its data " +
+            'folder (--data-dir DIR or CALLBOX_FLEET__DATA__DIR)',
+        );
+      }
+      const cfg = loadFleetConfig(file, dataDir ? { data: { dir: dataDir } } : undefined, io.env);
+      if (cfg.store.kind === 'sqlite' && !existsSync(cfg.store.sqlitePath)) {
+        throw new UsageError(
+          `no fleet store at ${cfg.store.sqlitePath} (nothing created): start the fleet once with this ` +
+            'configuration, or point --config/--data-dir at the fleet that runs',
+        );
+      }
       const store = await openStore(cfg.store);
       try {
         const g = await generateMosquittoConfig(store, {
@@ -508,13 +659,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       code = e.exitCode === 0 ? 0 : 2;
     } else {
       code = exitCodeOf(e);
-      const hint =
-        code === 5
+      const msg = describeError(e);
+      // One hint, never two: messages that carry their own (OpsClient's) get none here.
+      const hint = /\(.*(check|is the fleet)[^)]*\)\s*$/.test(msg)
+        ? ''
+        : code === 5
           ? ' (is the fleet running? check --url; a box command waits --wait ms)'
           : code === 4
             ? ' (check --user and the password; an admin can grant roles)'
             : '';
-      io.err(`fleet: ${describeError(e)}${hint}\n`);
+      io.err(`fleet: ${msg}${hint}\n`);
     }
   } finally {
     await client?.close();

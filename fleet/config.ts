@@ -4,7 +4,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { loadConfig } from '../shared/config.js';
-import { Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
+import { BrokerUrl, Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { AlertsConfigSchema } from './alerts/config.js';
 
 export const FleetConfigSchema = Strict({
@@ -50,7 +50,7 @@ export const FleetConfigSchema = Strict({
         default: null,
         description: 'CA handed to boxes at provisioning',
       }),
-      externalUrl: Type.String({ default: 'mqtt://127.0.0.1:1883', description: 'broker URL in external mode' }),
+      externalUrl: BrokerUrl('broker URL in external mode', 'mqtt://127.0.0.1:1883'),
       maxPayloadBytes: Type.Integer({
         minimum: 1024,
         maximum: 16_777_216,
@@ -135,7 +135,7 @@ export const FleetConfigSchema = Strict({
         description: "external mode: Mosquitto's max_queued_bytes written by `fleet mosquitto-config` (per client)",
       }),
       reconnectMs: Millis('the fleet reconnects to the broker after', { default: 500, minimum: 50, maximum: 60_000 }),
-      publicUrl: Type.Union([Type.String(), Type.Null()], {
+      publicUrl: Type.Union([Type.String({ format: 'broker-url' }), Type.Null()], {
         default: null,
         description: 'broker URL handed to boxes at provisioning; null: the one they claimed on',
       }),

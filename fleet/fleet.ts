@@ -34,6 +34,7 @@ import { getLogger } from '../shared/log.js';
 import { type Handlers, RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 import { hashSecret, MACHINE_SCRYPT, newSecret } from './auth/password.js';
+import { assertBrokerPortsFree } from './broker/port-check.js';
 import { BROKER_SYS_TOPICS, type BrokerQueueState, BrokerQueueWatch } from './broker/queue-watch.js';
 import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
@@ -146,6 +147,7 @@ export class Fleet {
   }
 
   static async start(config: FleetConfig, opts: FleetOptions = {}): Promise<Fleet> {
+    await assertBrokerPortsFree(config.mqtt); // before anything is opened or created
     const patient = PatientCipher.open(patientKeyFile(config.store));
     const store = opts.store ?? (await openStore(config.store));
     store.usePatientCipher(patient);
@@ -213,7 +215,14 @@ export class Fleet {
             'run `fleet mosquitto-config --out <dir>` and point it at <dir>/fleet.secret',
         );
       }
-      password = readFileSync(m.externalPasswordFile, 'utf8').trim();
+      try {
+        password = readFileSync(m.externalPasswordFile, 'utf8').trim();
+      } catch (e) {
+        throw new CallboxError(
+          ErrorCode.ConfigFileUnreadable,
+          `mqtt.externalPasswordFile ${m.externalPasswordFile} cannot be read: ${describeError(e)}`,
+        );
+      }
       this.brokerUrl = m.externalUrl;
     }
     // Boxes the store last saw online are online until their heartbeat times out.
@@ -354,7 +363,7 @@ export class Fleet {
         .catch((err) => log.warn({ err }, "cannot watch the broker's queue ($SYS/broker)"));
     }
     await this.commands.start(client);
-    this.ops = new OpsApi(this.store, this.registry, this.commands);
+    this.ops = new OpsApi(this.store, this.registry, this.commands, this.presence, this.config.ops.commandTimeoutMs);
     await this.ops.start(client);
     this.fleetRequests = new RpcResponder(
       client,

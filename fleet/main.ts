@@ -12,6 +12,7 @@ import { getLogger } from '../shared/log.js';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
+import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
 import { Fleet } from './fleet.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
@@ -51,7 +52,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +
         (fleet.broker.ports.ws ? `, WebSocket ${fleet.broker.ports.ws}` : '')
       : `external broker ${fleet.brokerUrl}`;
-    log.info({ store: config.store.kind }, `fleet running: ${where}`);
+    const url = localBrokerUrl(config, fleet.broker?.ports, fleet.brokerUrl);
+    const file = writeConnectionFile(config, url);
+    log.info(
+      { store: config.store.kind, connection: file },
+      `fleet running: ${where}; the fleet CLI reaches it at ${url}`,
+    );
     await notifier.ready(where);
     notifier.startWatchdog(() => storeAnswers(fleet));
   } catch (e) {

@@ -11,7 +11,9 @@ import { FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
 import { type Handlers, type RequestContext, RpcResponder } from '../shared/rpc.js';
+import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceCommands } from './commands.js';
+import type { Presence } from './presence.js';
 import type { Registry } from './registry.js';
 import type { Box, Store } from './store/types.js';
 
@@ -26,6 +28,9 @@ export class OpsApi {
     private readonly store: Store,
     private readonly registry: Registry,
     private readonly commands: DeviceCommands,
+    /** Who is online: a command for an offline box is queued or refused at once (boxes.command). */
+    private readonly presence?: Pick<Presence, 'isOnline' | 'lastSeen'>,
+    private readonly commandTimeoutMs = 15_000,
   ) {}
 
   /** The ops user behind a request, checked to exist, be enabled and hold the role. */
@@ -49,6 +54,11 @@ export class OpsApi {
     const r = this.registry;
     const s = this.store;
     const h: Handlers<T> = {
+      'fleet.hello': async (_p, ctx) => ({
+        service: 'callbox-fleet' as const,
+        version: SOFTWARE_VERSION,
+        user: await this.actor('fleet.hello', ctx),
+      }),
       'boxes.list': async (p, ctx) => {
         await this.actor('boxes.list', ctx);
         return s.listBoxes({ ...p, limit: p.limit ?? DEFAULT_PAGE });
@@ -104,10 +114,52 @@ export class OpsApi {
           before: null,
           after: { method: p.method },
         });
-        return this.commands.send(box.deviceId, p.method as keyof typeof DEVICE_COMMANDS, (p.params ?? {}) as never, {
-          ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
-          ...(p.expiresInMs === undefined ? {} : { expiresInMs: p.expiresInMs }),
-        });
+        const sent = () =>
+          this.commands.send(
+            box.deviceId as string,
+            p.method as keyof typeof DEVICE_COMMANDS,
+            (p.params ?? {}) as never,
+            {
+              ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
+              ...(p.expiresInMs === undefined ? {} : { expiresInMs: p.expiresInMs }),
+            },
+          );
+        // Offline as the fleet knows it: its presence (a box seen, then gone), else the store's last word.
+        const known = this.presence?.lastSeen(box.deviceId);
+        const offline =
+          known !== undefined
+            ? !this.presence?.isOnline(box.deviceId)
+            : this.presence !== undefined && box.lastSeenAt !== null && !box.online;
+        if (offline) {
+          // The box is offline: its persistent session keeps the command until it is back, and the box refuses it
+          // after its expiry. Say so now rather than after the wait: queued when it may still run, else refused.
+          const seen = known ?? Date.parse(box.lastSeenAt as string);
+          const since = `offline since ${new Date(seen).toISOString()}`;
+          const wait = p.timeoutMs ?? this.commandTimeoutMs;
+          if (p.expiresInMs === undefined || p.expiresInMs <= wait) {
+            throw new CallboxError(
+              ErrorCode.DeviceOffline,
+              `box ${box.serial} is ${since}; the command would expire within ${wait} ms, before the box could get it: not sent (give it a longer expiry, --expires <seconds>, to queue it until the box is back)`,
+            );
+          }
+          const expiresAt = new Date(Date.now() + p.expiresInMs).toISOString();
+          sent().then(
+            (result) => log.info({ deviceId: box.deviceId, method: p.method, result }, 'queued command answered'),
+            (err) =>
+              log.info(
+                { deviceId: box.deviceId, method: p.method, err: String(err) },
+                'queued command: no answer in the wait',
+              ),
+          );
+          return {
+            queued: true,
+            box: box.serial,
+            offlineSince: new Date(seen).toISOString(),
+            expiresAt,
+            message: `box ${box.serial} is ${since}; the command is queued until ${expiresAt}`,
+          };
+        }
+        return sent();
       },
       'clinics.list': async (p, ctx) => {
         await this.actor('clinics.list', ctx);
@@ -128,6 +180,8 @@ export class OpsApi {
           answeringService: p.answeringService ?? null,
           contacts: p.contacts,
         }),
+      'clinics.setDefaults': async (p, ctx) =>
+        r.setClinicDefaults(await this.actor('clinics.setDefaults', ctx), p.clinicId, p.defaults),
       'clinics.update': async (p, ctx) => {
         const { clinicId, ...patch } = p;
         return r.updateClinic(await this.actor('clinics.update', ctx), clinicId, patch);

@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { OPS_METHODS } from '../shared/contract/ops.js';
 import type { ParamsOf, ResultOf } from '../shared/contract/rpc.js';
 import { opsTopics } from '../shared/contract/topics.js';
-import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
+import { CallboxError, describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { type RequestOptions, RpcRequester } from '../shared/rpc.js';
 
 type T = typeof OPS_METHODS;
@@ -67,6 +67,26 @@ export class OpsClient {
     options: RequestOptions = {},
   ): Promise<ResultOf<T, M>> {
     return this.requester.request(opsTopics(this.user).req, method, params, options);
+  }
+
+  /**
+   * Check that a Callbox fleet answers here (fleet.hello) within `timeoutMs`: a broker that takes the login but
+   * has no fleet behind it (another Mosquitto, a stopped fleet's external broker) fails fast, naming the URL.
+   */
+  async hello(url: string, timeoutMs = 1000): Promise<void> {
+    try {
+      await this.call('fleet.hello', {}, { timeoutMs });
+    } catch (e) {
+      if (isCallboxError(e, ErrorCode.UnknownMethod)) return; // a fleet older than fleet.hello
+      if (isCallboxError(e, ErrorCode.RequestTimeout)) {
+        throw new CallboxError(
+          ErrorCode.LinkDisconnected,
+          `${url} is not a Callbox fleet: a broker there took the login of ops:${this.user} but no fleet answered ` +
+            `within ${timeoutMs} ms (another MQTT broker on that port? check --url or --data-dir)`,
+        );
+      }
+      throw e;
+    }
   }
 
   async close(): Promise<void> {

@@ -20,15 +20,12 @@
  * The device id is "cb-" + the serial in lower case.
  */
 
-import { Value } from '@sinclair/typebox/value';
 import type { MqttClient } from 'mqtt';
 import type { ClaimRequest, ClaimResponse, ConfigDesired } from '../shared/contract/messages.js';
-import { DeviceSettingsSchema } from '../shared/contract/settings.js';
 import { claimTopics, deviceTopics } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { isSerial } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
-import { validate } from '../shared/validate.js';
 import {
   DEFAULT_SCRYPT,
   HUMAN_PBKDF2_ITERATIONS,
@@ -38,6 +35,7 @@ import {
   newSecret,
 } from './auth/password.js';
 import type { FleetBus } from './bus.js';
+import { effectiveSettings } from './clinic-defaults.js';
 import type { Box, Clinic, ClinicPatch, Credential, DesiredConfig, NewClinic, OpsRole, Store } from './store/types.js';
 
 const log = getLogger('fleet:registry');
@@ -273,6 +271,8 @@ export class Registry {
     await this.issue('device', deviceId, deviceId, secret);
     const after = await this.store.updateBox(box.serial, { deviceId, claimState: 'approved' });
     await this.audit(actor, action, `box:${box.serial}`, box, after);
+    // A box of a clinic starts with the clinic's settings (time zone, hours, answering service, contacts).
+    if (box.claimState !== 'approved' && after.clinicId) await this.applyClinicSettings(actor, after);
     if (box.claimState !== 'approved') this.o.bus.emit('box.approved', { box: after });
     this.o.sink.claimSettled?.(box.serial);
     log.info({ serial: box.serial, deviceId, action }, 'box credentials issued');
@@ -364,7 +364,30 @@ export class Registry {
     if (clinicId) await this.requireClinic(clinicId);
     const after = await this.store.updateBox(box.serial, { clinicId });
     await this.audit(actor, 'boxes.assign', `box:${box.serial}`, box, after);
+    if (clinicId !== box.clinicId) await this.applyClinicSettings(actor, after);
     return after;
+  }
+
+  /**
+   * Publish a box's settings again over its clinic's (now) settings: at approval, when it moves to another
+   * clinic, when its clinic's defaults change. Its own settings (the newest ops gave) stay on top; a box whose
+   * settings would not change gets no new version. Returns the new version, if any.
+   */
+  async applyClinicSettings(actor: string, box: Box): Promise<DesiredConfig | undefined> {
+    if (box.claimState !== 'approved' || !box.deviceId) return undefined;
+    const deviceId = box.deviceId;
+    const clinic = box.clinicId ? await this.store.getClinic(box.clinicId) : undefined;
+    const before = await this.store.getDesiredConfig(deviceId);
+    // A box with no settings yet gets its clinic's once the clinic has box defaults (clinics.setDefaults); before
+    // that it waits for its own (boxes.setConfig), which are merged over the clinic's.
+    if (!before && !clinic?.boxDefaults) return undefined;
+    const own = before?.own ?? (before ? (before.settings as unknown as Record<string, unknown>) : {});
+    const settings = effectiveSettings(clinic, own, `settings for ${deviceId}`);
+    if (before && JSON.stringify(before.settings) === JSON.stringify(settings)) return undefined;
+    const cfg = await this.store.putDesiredConfig(deviceId, settings, actor, own);
+    await this.audit(actor, 'boxes.clinicSettings', `box:${box.serial}`, before ?? null, cfg);
+    await this.publishDesired(cfg);
+    return cfg;
   }
 
   private requireActive(box: Box): string {
@@ -380,10 +403,12 @@ export class Registry {
   async setConfig(actor: string, ref: string, settings: unknown): Promise<DesiredConfig> {
     const box = await this.resolveBox(ref);
     const deviceId = this.requireActive(box);
-    const filled = Value.Default(DeviceSettingsSchema, structuredClone(settings ?? {}));
-    const valid = validate(DeviceSettingsSchema, filled, `settings for ${deviceId}`);
+    const clinic = box.clinicId ? await this.store.getClinic(box.clinicId) : undefined;
+    // The box's own settings over its clinic's, field by field (fleet/clinic-defaults.ts).
+    const own = structuredClone((settings ?? {}) as Record<string, unknown>);
+    const valid = effectiveSettings(clinic, own, `settings for ${deviceId}`);
     const before = await this.store.getDesiredConfig(deviceId);
-    const cfg = await this.store.putDesiredConfig(deviceId, valid, actor);
+    const cfg = await this.store.putDesiredConfig(deviceId, valid, actor, own);
     await this.audit(actor, 'boxes.setConfig', `box:${box.serial}`, before ?? null, cfg);
     await this.publishDesired(cfg);
     return cfg;
@@ -455,7 +480,31 @@ export class Registry {
     const before = await this.requireClinic(id);
     const after = await this.store.updateClinic(id, patch);
     await this.audit(actor, 'clinics.update', `clinic:${id}`, before, after);
+    // Name, time zone, answering service and contacts are in the boxes' settings.
+    for (const box of await this.store.listBoxes({ clinicId: id, claimState: 'approved' })) {
+      await this.applyClinicSettings(actor, box);
+    }
     return after;
+  }
+
+  /**
+   * Set the settings every box of the clinic starts from (a part of the box settings, null: none), checked
+   * against the box settings schema, and publish the boxes' merged settings again.
+   */
+  async setClinicDefaults(
+    actor: string,
+    id: string,
+    defaults: Record<string, unknown> | null,
+  ): Promise<{ clinic: Clinic; boxesUpdated: number }> {
+    const before = await this.requireClinic(id);
+    effectiveSettings({ ...before, boxDefaults: defaults }, undefined, `box defaults of clinic ${before.name}`);
+    const clinic = await this.store.updateClinic(id, { boxDefaults: defaults });
+    await this.audit(actor, 'clinics.setDefaults', `clinic:${id}`, before, clinic);
+    let boxesUpdated = 0;
+    for (const box of await this.store.listBoxes({ clinicId: id, claimState: 'approved' })) {
+      if (await this.applyClinicSettings(actor, box)) boxesUpdated++;
+    }
+    return { clinic, boxesUpdated };
   }
 
   async createOrganisation(actor: string, name: string) {

@@ -61,7 +61,7 @@ export class Backoff {
 }
 
 /** Wait `ms`, or less if `signal` aborts (resolves either way); the abort listener is removed when it ends. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal, onWake?: (wake: () => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal?.aborted) {
       resolve();
@@ -74,5 +74,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
+    // The caller may end the wait early (a claim answer pushed by the fleet between retries).
+    onWake?.(done);
   });
 }

@@ -54,6 +54,8 @@ export enum ErrorCode {
   ClaimRejected = 601,
   DeviceDecommissioned = 602,
   AlertNotFound = 603,
+  /** A command for a box the fleet knows is offline, which would expire before the box could get it: not sent. */
+  DeviceOffline = 604,
 
   // 7xx io
   IoBoardFailed = 700,

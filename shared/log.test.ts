@@ -84,3 +84,24 @@ describe('levels per namespace', () => {
     expect(dest.lines.map((l) => l.msg)).toEqual(['visible']);
   });
 });
+
+describe('masking leaves network addresses whole', () => {
+  it.each([
+    [
+      'cannot connect to mqtt://192.168.1.50:1883: ECONNREFUSED',
+      'cannot connect to mqtt://192.168.1.50:1883: ECONNREFUSED',
+    ],
+    ['connect ECONNREFUSED 192.168.1.50:1883', 'connect ECONNREFUSED 192.168.1.50:1883'],
+    ['mqtts://[fe80::1]:8883 down', 'mqtts://[fe80::1]:8883 down'],
+    ['ws://broker.local:9001/mqtt', 'ws://broker.local:9001/mqtt'],
+  ])('%s', (text, want) => {
+    expect(maskInText(text)).toBe(want);
+  });
+  it('still masks numbers beside addresses and in a URL query', () => {
+    expect(maskInText('call from +15551234567 via 10.0.0.1')).toBe('call from +*******4567 via 10.0.0.1');
+    expect(maskInText('https://hooks.example.com/x?from=+15551234567')).toBe(
+      'https://hooks.example.com/x?from=+*******4567',
+    );
+    expect(maskInText('mqtt://10.0.0.2:1883 07700900123')).toBe('mqtt://10.0.0.2:1883 *******0123');
+  });
+});

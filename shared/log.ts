@@ -71,6 +71,25 @@ const MAX_DIGITS = 15;
  *   over 15 digits with no space (IMEI, ICCID, times in ms) is left alone.
  */
 export function maskInText(text: string): string {
+  // Network addresses are not phone numbers: a URL's scheme, host and port, and an IPv4 address (with its port)
+  // are kept as they are; a URL's path and query are scanned like any text.
+  ADDRESS.lastIndex = 0;
+  if (!ADDRESS.test(text)) return scanText(text);
+  ADDRESS.lastIndex = 0;
+  let out = '';
+  let at = 0;
+  for (const m of text.matchAll(ADDRESS)) {
+    out += scanText(text.slice(at, m.index)) + m[0];
+    at = m.index + m[0].length;
+  }
+  return out + scanText(text.slice(at));
+}
+
+/** A URL's scheme://[user@]host[:port], or an IPv4 address with an optional port. */
+const ADDRESS =
+  /\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/(?:[^\s@/?#]*@)?(?:\[[0-9a-fA-F:.]+\]|[^\s:/?#]+)(?::\d{1,5})?|(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\d.])/g;
+
+function scanText(text: string): string {
   let out = '';
   let i = 0;
   while (i < text.length) {

@@ -46,6 +46,13 @@ export const Timezone = () =>
   Type.String({ format: 'iana-timezone', description: 'IANA time zone, e.g. Europe/Berlin or America/New_York' });
 export const ClockTime = (description: string) =>
   Type.String({ format: 'hh:mm', description: `${description} (HH:MM, 24 h)` });
+/** A broker URL, checked when the configuration is loaded: scheme (mqtt, mqtts, ws, wss, tcp, tls), host, port. */
+export const BrokerUrl = (description: string, defaultValue: string) =>
+  Type.String({
+    format: 'broker-url',
+    default: defaultValue,
+    description: `${description} (mqtt:// mqtts:// ws:// wss://, a host, optional :port 1-65535)`,
+  });
 export const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
 export const SchemaVersion = <N extends number>(n: N) =>
   Type.Literal(n, { description: 'schema version of this message' });

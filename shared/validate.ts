@@ -12,6 +12,21 @@ import { CallboxError, ErrorCode } from './errors.js';
 
 // ---- formats used by the contract -------------------------------------------
 
+/** An MQTT broker address: mqtt, mqtts, ws, wss, tcp or tls scheme, a host, an optional port 1-65535. */
+export function isBrokerUrl(v: string): boolean {
+  const m = /^(mqtts?|wss?|tcp|tls):\/\/([^/?#]*)/.exec(v);
+  if (!m) return false;
+  let u: URL;
+  try {
+    u = new URL(v.replace(/^[a-z]+:/, 'http:')); // the WHATWG parser checks host and port for special schemes only
+  } catch {
+    return false;
+  }
+  const port = /:(\d*)$/.exec(m[2] ?? '')?.[1];
+  if (port !== undefined && (port === '' || Number(port) < 1 || Number(port) > 65535)) return false;
+  return u.hostname !== '';
+}
+
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tzCache = new Map<string, boolean>();
@@ -34,6 +49,7 @@ FormatRegistry.Set('date-time', (v) => ISO_DATE_TIME.test(v) && !Number.isNaN(Da
 FormatRegistry.Set('uuid', (v) => UUID.test(v));
 FormatRegistry.Set('iana-timezone', isIanaTimezone);
 FormatRegistry.Set('hh:mm', (v) => /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/.test(v));
+FormatRegistry.Set('broker-url', isBrokerUrl);
 FormatRegistry.Set('date', (v) => /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v)));
 
 // ---- checking ----------------------------------------------------------------

@@ -15,7 +15,7 @@ describe('OPS_METHODS', () => {
     const handled = Object.keys(api.handlers());
     for (const m of handled) expect(Object.keys(OPS_METHODS)).toContain(m);
     const registry = Object.keys(OPS_METHODS).filter((m) =>
-      /^(boxes|claims|clinics|orgs|users|events|audit)\./.test(m),
+      /^(boxes|claims|clinics|orgs|users|events|audit|fleet)\./.test(m),
     );
     expect(handled.sort()).toEqual(registry.sort());
   });

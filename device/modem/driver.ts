@@ -220,10 +220,23 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.stopPresenceWatch();
   }
 
+  /** Why the port last failed, logged once (at warn) while the reopening retries fail the same way. */
+  private lastFailure: string | undefined;
+
   private setState(state: ModemState, detail?: string): void {
     if (this.state === state) return;
     this.state = state;
-    this.log.info({ state, detail }, `modem ${state}${detail ? `: ${detail}` : ''}`);
+    const msg = `modem ${state}${detail ? `: ${detail}` : ''}`;
+    if (state === 'disconnected') {
+      if (detail !== this.lastFailure) this.log.warn({ state, detail }, msg);
+      else this.log.debug({ state, detail }, msg);
+      this.lastFailure = detail;
+    } else if (state === 'opening' && this.lastFailure !== undefined) {
+      this.log.debug({ state, detail }, msg); // another try after a failure already logged
+    } else {
+      this.log.info({ state, detail }, msg);
+      if (state !== 'opening') this.lastFailure = undefined;
+    }
     this.emit('state', state, detail);
   }
 

@@ -1,13 +1,9 @@
-import { Millis, Seconds, Section, Type } from '../../shared/schema.js';
+import { BrokerUrl, Millis, Seconds, Section, Type } from '../../shared/schema.js';
 
 /** The MQTT link and outbox sections of the box configuration (owned by device/uplink). */
 export const MqttConfigSchema = Section(
   {
-    url: Type.String({
-      pattern: '^(mqtts?|wss?|tcp|tls)://',
-      default: 'mqtts://fleet.callbox.local:8883',
-      description: 'fleet broker; TLS (mqtts://) off loopback',
-    }),
+    url: BrokerUrl('fleet broker; TLS (mqtts://) off loopback', 'mqtts://fleet.callbox.local:8883'),
     caFile: Type.Union([Type.String(), Type.Null()], {
       default: null,
       description: 'CA certificate to pin for TLS (PEM); provisioning may replace it',

@@ -181,6 +181,8 @@ export class Link extends EventEmitter<LinkEvents> {
     this.clientRef = client;
     client.on('connect', () => {
       this.attempt = 0;
+      this.lastError = undefined;
+      this.loggedReason = undefined;
       this.log.info({ url: this.opts.url, clientId: this.clientId }, 'link online');
       if (identity.kind === 'device') {
         client.publish(deviceTopics(identity.id).status, this.statusPayload('online'), { qos: 1, retain: true });
@@ -197,13 +199,21 @@ export class Link extends EventEmitter<LinkEvents> {
         client.end(true);
         return;
       }
+      this.lastError = err.message || String(err.code ?? 'error');
       this.log.debug({ err }, 'link error');
     });
     client.on('close', () => {
+      const reason = this.lastError ?? 'the connection closed (no answer from the broker?)';
+      this.lastError = undefined;
       if (this.stateValue === 'online') {
-        if (!this.stopping) this.log.warn({ url: this.opts.url }, 'link lost');
+        if (!this.stopping) this.log.warn({ url: this.opts.url, reason }, 'link lost');
+        this.loggedReason = reason;
         this.setState('offline');
         this.emit('offline');
+      } else if (!this.stopping && reason !== this.loggedReason) {
+        // Why the broker cannot be reached, once per change of reason (not at every retry).
+        this.loggedReason = reason;
+        this.log.warn({ url: this.opts.url, reason }, `cannot connect to the fleet broker: ${reason}`);
       }
       this.scheduleReconnect();
     });
@@ -213,6 +223,10 @@ export class Link extends EventEmitter<LinkEvents> {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
   }
+
+  /** The last reason a connection failed or closed, logged once per change. */
+  private lastError: string | undefined;
+  private loggedReason: string | undefined;
 
   private scheduleReconnect(): void {
     if (this.stopping || this.stateValue === 'unauthorized' || this.reconnectTimer) return;

@@ -40,6 +40,20 @@ export interface ClaimOptions {
   log?: Logger;
 }
 
+/** The credentials in an approved claim answer. */
+function credentialsOf(res: Static<typeof ClaimResponseSchema>): Credentials | undefined {
+  if (res.state !== 'approved') return undefined;
+  return {
+    v: 1,
+    deviceId: res.deviceId,
+    username: res.username,
+    password: res.password,
+    caPem: res.caPem,
+    brokerUrl: res.brokerUrl,
+    provisionedAt: new Date().toISOString(),
+  };
+}
+
 /** Claim until approved (resolves with the credentials) or aborted (rejects with ShuttingDown). */
 export async function claimUntilApproved(o: ClaimOptions): Promise<Credentials> {
   const log = o.log ?? getLogger('device:uplink:provisioning');
@@ -91,8 +105,24 @@ async function claimSession(o: ClaimOptions, log: Logger): Promise<Credentials |
   o.signal.addEventListener('abort', wake);
   o.onState?.('connecting');
   link.start();
+  // Ops approving while the box waits between requests: the fleet pushes the approval, answering the box's last
+  // request (claims.approve), and the box takes it at once instead of at its next retry.
+  let lastReqId: string | undefined;
+  let pushed: Credentials | undefined;
+  let wakeRetry: (() => void) | undefined;
   link.client.on('message', (topic, payload) => {
-    if (topic === topics.res) answer?.(payload);
+    if (topic !== topics.res) return;
+    if (answer) return answer(payload);
+    try {
+      const res = decodePayload(ClaimResponseSchema, payload, 'claim response');
+      const creds = res.id === lastReqId ? credentialsOf(res) : undefined;
+      if (creds) {
+        pushed = creds;
+        wakeRetry?.();
+      }
+    } catch (e) {
+      log.warn({ err: e }, 'malformed claim response ignored');
+    }
   });
   try {
     for (;;) {
@@ -111,6 +141,7 @@ async function claimSession(o: ClaimOptions, log: Logger): Promise<Credentials |
         model: o.model,
         softwareVersion: o.softwareVersion,
       };
+      lastReqId = req.id;
       const result = await new Promise<Outcome>((resolve) => {
         const timer = setTimeout(
           () => finish({ state: 'timeout', reason: `no answer within ${o.requestTimeoutMs} ms` }),
@@ -134,17 +165,9 @@ async function claimSession(o: ClaimOptions, log: Logger): Promise<Credentials |
             return;
           }
           if (res.id !== req.id) return;
-          if (res.state === 'approved') {
-            finish({
-              v: 1,
-              deviceId: res.deviceId,
-              username: res.username,
-              password: res.password,
-              caPem: res.caPem,
-              brokerUrl: res.brokerUrl,
-              provisionedAt: new Date().toISOString(),
-            });
-          } else finish({ state: res.state, reason: res.reason });
+          const creds = credentialsOf(res);
+          if (creds) finish(creds);
+          else if (res.state !== 'approved') finish({ state: res.state, reason: res.reason });
         };
         link.client
           .subscribeAsync(topics.res, { qos: 1 })
@@ -166,7 +189,14 @@ async function claimSession(o: ClaimOptions, log: Logger): Promise<Credentials |
         o.onState?.('waiting', result.reason);
         log.warn({ serial: o.serial, reason: result.reason }, 'claim request unanswered; asking again later');
       }
-      await sleep(o.retryMs, o.signal);
+      await sleep(o.retryMs, o.signal, (wake) => {
+        wakeRetry = wake;
+      });
+      wakeRetry = undefined;
+      if (pushed) {
+        log.info({ serial: o.serial, deviceId: pushed.deviceId }, 'provisioned: claim approved by ops (pushed)');
+        return pushed;
+      }
     }
   } finally {
     o.signal.removeEventListener('abort', wake);

@@ -15,6 +15,7 @@ import type { Fleet, FleetFeature } from '../fleet.js';
 import type { Clock } from './engine.js';
 import { type Alerts, startAlerts } from './index.js';
 import { alertOpsHandlers } from './ops.js';
+import { unreachableReason } from './reach.js';
 
 const log = getLogger('fleet:alerts');
 
@@ -68,6 +69,28 @@ export class AlertsFeature implements FleetFeature {
       this.http = app;
       log.info({ url: this.httpUrl }, 'alert links served');
     }
+    await this.warnUnreachable().catch((err) => log.warn({ err }, 'checking the alert channels failed'));
+  }
+
+  /** Warn about each clinic whose alerts would reach nobody (fleet/alerts/reach.ts). Returns the warnings. */
+  async warnUnreachable(): Promise<string[]> {
+    const engine = this.alerts?.engine;
+    if (!engine) return [];
+    const out: string[] = [];
+    for (const clinic of await this.fleet.store.listClinics({ limit: 1000 })) {
+      const why = unreachableReason(
+        this.fleet.config.alerts,
+        await engine.settingsOf(clinic.id),
+        await engine.contactsOf(clinic.id),
+      );
+      if (!why) continue;
+      const text =
+        `alerts of clinic "${clinic.name}" (${clinic.id}) reach nobody: ${why}. ` +
+        `Add contacts or a webhook: fleet alerts settings set ${clinic.id} FILE (docs/CONFIGURATION.md, alerts.*)`;
+      log.warn({ clinicId: clinic.id }, text);
+      out.push(text);
+    }
+    return out;
   }
 
   async stop(): Promise<void> {

@@ -74,6 +74,22 @@ const LISTENER_NAMES = {
 } as const;
 const CONFIG_KEYS = { tcp: 'port', tls: 'tlsPort', ws: 'wsPort', internal: 'port' } as const;
 
+/** A listener's port is taken: say how to choose another port or use the broker already running there. */
+export function portInUseError(listener: keyof typeof CONFIG_KEYS, host: string, port: number): CallboxError {
+  const key = CONFIG_KEYS[listener];
+  return new CallboxError(
+    ErrorCode.BrokerPortInUse,
+    `the embedded broker cannot listen for ${LISTENER_NAMES[listener]} on ${host}:${port}: ` +
+      'the port is in use (another MQTT broker, such as the machine’s Mosquitto, or another fleet?). Either choose ' +
+      `another port: set mqtt.${key} in the fleet configuration file or ` +
+      `CALLBOX_FLEET__MQTT__${key.replace(/([A-Z])/g, '_$1').toUpperCase()}=<port> (0: any free port); ` +
+      'or use the broker already running: set mqtt.mode to "external" ' +
+      '(CALLBOX_FLEET__MQTT__MODE=external) with mqtt.externalUrl, and give it the configuration ' +
+      'from `fleet mosquitto-config`.',
+    { host, port, listener },
+  );
+}
+
 export class BrokerSupervisor extends EventEmitter {
   private child: ChildProcess | undefined;
   private readonly creds = new Map<string, BrokerCredential>();
@@ -136,17 +152,7 @@ export class BrokerSupervisor extends EventEmitter {
           case 'listen-error': {
             const err =
               m.code === 'EADDRINUSE'
-                ? new CallboxError(
-                    ErrorCode.BrokerPortInUse,
-                    `the embedded broker cannot listen for ${LISTENER_NAMES[m.listener]} on ${m.host}:${m.port}: ` +
-                      'the port is in use (another MQTT broker, such as the machine’s Mosquitto?). Either choose ' +
-                      `another port: set mqtt.${CONFIG_KEYS[m.listener]} in the fleet configuration file or ` +
-                      `CALLBOX_FLEET__MQTT__${CONFIG_KEYS[m.listener].replace(/([A-Z])/g, '_$1').toUpperCase()}=<port>; ` +
-                      'or use the broker already running: set mqtt.mode to "external" ' +
-                      '(CALLBOX_FLEET__MQTT__MODE=external) with mqtt.externalUrl, and give it the configuration ' +
-                      'from `fleet mosquitto-config`.',
-                    { host: m.host, port: m.port, listener: m.listener },
-                  )
+                ? portInUseError(m.listener, m.host, m.port)
                 : new CallboxError(
                     ErrorCode.BrokerFailed,
                     `the embedded broker cannot listen on ${m.host}:${m.port}: ${m.message}`,

@@ -229,6 +229,21 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
     down: () => ['DROP TABLE rollout_boxes', 'DROP TABLE rollouts', 'DROP TABLE releases'],
   },
+  {
+    // A clinic carries the settings its boxes start from (time zone, hours, answering service, contacts...);
+    // a box's desired configuration keeps the box's own settings beside the merged result, so that a change of
+    // the clinic's defaults can be merged again under them (field by field).
+    version: 5,
+    name: 'clinic box defaults and a box own settings',
+    up: (t) => [
+      `ALTER TABLE clinics ADD COLUMN box_defaults ${t.json}`,
+      `ALTER TABLE desired_configs ADD COLUMN own_settings ${t.json}`,
+    ],
+    down: () => [
+      'ALTER TABLE desired_configs DROP COLUMN own_settings',
+      'ALTER TABLE clinics DROP COLUMN box_defaults',
+    ],
+  },
 ];
 
 export function migrationSql(dialect: Dialect, m: Migration, direction: 'up' | 'down'): string[] {

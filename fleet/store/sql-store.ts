@@ -90,6 +90,7 @@ const CLINIC_COLUMNS: Record<keyof ClinicPatch, string> = {
   phoneNumbers: 'phone_numbers',
   answeringService: 'answering_service',
   contacts: 'contacts',
+  boxDefaults: 'box_defaults',
 };
 
 function toBox(r: Row): Box {
@@ -121,6 +122,7 @@ function toClinic(r: Row): Clinic {
     phoneNumbers: json<string[]>(r.phone_numbers),
     answeringService: (r.answering_service as string | null) ?? null,
     contacts: json<Clinic['contacts']>(r.contacts),
+    boxDefaults: r.box_defaults == null ? null : json<Record<string, unknown>>(r.box_defaults),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };
@@ -143,6 +145,7 @@ function toDesired(r: Row): DesiredConfig {
     deviceId: String(r.device_id),
     version: num(r.version),
     settings: json<DeviceSettings>(r.settings),
+    own: r.own_settings == null ? null : json<Record<string, unknown>>(r.own_settings),
     createdBy: String(r.created_by),
     createdAt: iso(r.created_at),
   };
@@ -291,8 +294,8 @@ export abstract class SqlStore implements Store {
     const t = now();
     const id = newEventId();
     await this.db.query(
-      `INSERT INTO clinics (id, organisation_id, name, timezone, phone_numbers, answering_service, contacts, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      `INSERT INTO clinics (id, organisation_id, name, timezone, phone_numbers, answering_service, contacts, created_at, updated_at, box_defaults)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ${this.cast('$10', 'json')})`,
       [
         id,
         c.organisationId,
@@ -303,9 +306,10 @@ export abstract class SqlStore implements Store {
         JSON.stringify(c.contacts),
         t,
         t,
+        c.boxDefaults ? JSON.stringify(c.boxDefaults) : null,
       ],
     );
-    return { ...c, id, createdAt: t, updatedAt: t };
+    return { ...c, boxDefaults: c.boxDefaults ?? null, id, createdAt: t, updatedAt: t };
   }
 
   async updateClinic(id: string, patch: ClinicPatch): Promise<Clinic> {
@@ -314,8 +318,10 @@ export abstract class SqlStore implements Store {
     for (const [k, v] of Object.entries(patch)) {
       const col = CLINIC_COLUMNS[k as keyof ClinicPatch];
       if (!col || v === undefined) continue;
-      params.push(k === 'phoneNumbers' || k === 'contacts' ? JSON.stringify(v) : v);
-      sets.push(`${col} = $${params.length}`);
+      params.push(
+        k === 'phoneNumbers' || k === 'contacts' || k === 'boxDefaults' ? (v === null ? null : JSON.stringify(v)) : v,
+      );
+      sets.push(`${col} = ${k === 'boxDefaults' ? this.cast(`$${params.length}`, 'json') : `$${params.length}`}`);
     }
     params.push(now());
     sets.push(`updated_at = $${params.length}`);
@@ -514,18 +520,23 @@ export abstract class SqlStore implements Store {
 
   // ---- configuration ----------------------------------------------------------
 
-  async putDesiredConfig(deviceId: string, settings: DeviceSettings, createdBy: string): Promise<DesiredConfig> {
+  async putDesiredConfig(
+    deviceId: string,
+    settings: DeviceSettings,
+    createdBy: string,
+    own: Record<string, unknown> | null = null,
+  ): Promise<DesiredConfig> {
     const box = await this.getBoxByDeviceId(deviceId);
     if (!box) throw this.notFound(`box with device id ${deviceId}`);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction(async (q) => {
           const rows = await q(
-            `INSERT INTO desired_configs (device_id, version, settings, created_by, created_at)
-             SELECT $1, COALESCE(MAX(version), 0) + 1, ${this.cast('$2', 'json')}, $3, ${this.cast('$4', 'ts')}
+            `INSERT INTO desired_configs (device_id, version, settings, created_by, created_at, own_settings)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, ${this.cast('$2', 'json')}, $3, ${this.cast('$4', 'ts')}, ${this.cast('$5', 'json')}
              FROM desired_configs WHERE device_id = $1
              RETURNING *`,
-            [deviceId, JSON.stringify(settings), createdBy, now()],
+            [deviceId, JSON.stringify(settings), createdBy, now(), own === null ? null : JSON.stringify(own)],
           );
           const cfg = toDesired(rows[0] as Row);
           await q('UPDATE boxes SET desired_version = $1, updated_at = $2 WHERE device_id = $3', [

@@ -52,6 +52,11 @@ export interface Clinic {
   /** Where calls roll over to (E.164), or null. */
   answeringService: string | null;
   contacts: Contact[];
+  /**
+   * Settings every box of the clinic starts from (a part of DeviceSettings: hours, calls, rollover...), merged
+   * under each box's own settings field by field; null: none.
+   */
+  boxDefaults?: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -129,6 +134,8 @@ export interface DesiredConfig {
   deviceId: string;
   version: number;
   settings: DeviceSettings;
+  /** The box's own settings as ops gave them, merged over its clinic's defaults into `settings` (null: none kept). */
+  own?: Record<string, unknown> | null;
   createdBy: string;
   createdAt: string;
 }
@@ -258,7 +265,12 @@ export interface Store {
 
   // configuration
   /** Store a new desired version (previous + 1) and bump the box's desiredVersion. */
-  putDesiredConfig(deviceId: string, settings: DeviceSettings, createdBy: string): Promise<DesiredConfig>;
+  putDesiredConfig(
+    deviceId: string,
+    settings: DeviceSettings,
+    createdBy: string,
+    own?: Record<string, unknown> | null,
+  ): Promise<DesiredConfig>;
   getDesiredConfig(deviceId: string, version?: number): Promise<DesiredConfig | undefined>;
   /** The newest desired configuration of every box that has one. */
   listLatestDesiredConfigs(): Promise<DesiredConfig[]>;

@@ -9,6 +9,7 @@
  * A box is named by its serial (upper case, as on the label) or by its
  * device id (lower case, given at approval): the `box` field takes either.
  */
+import { ClaimSecret } from '../claim-secret.js';
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
@@ -78,6 +79,7 @@ export const ClinicSchema = Type.Object({
   phoneNumbers: Type.Array(Type.String()),
   answeringService: Nullable(Type.String()),
   contacts: Type.Array(Type.Object({ name: Type.String() })),
+  boxDefaults: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -163,6 +165,18 @@ const After = (key: string) =>
   );
 
 export const OPS_METHODS = {
+  'fleet.hello': op({
+    role: 'viewer',
+    description:
+      'a cheap check that a Callbox fleet answers here and knows the caller (the CLI sends it first and gives up within a second)',
+    params: Strict({}),
+    result: Strict({
+      service: Type.Literal('callbox-fleet'),
+      version: Type.String(),
+      user: Type.String(),
+    }),
+    example: { params: {}, result: { service: 'callbox-fleet', version: '1.0.0', user: 'ops:admin' } },
+  }),
   'boxes.list': op({
     role: 'viewer',
     description: 'boxes, optionally of one clinic or claim state',
@@ -201,7 +215,7 @@ export const OPS_METHODS = {
       'register a serial in advance; with the claim secret from its label its claim is approved automatically (only that secret may claim it); without it, its claim waits for claims.approve',
     params: Strict({
       serial: Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{3,31}$' }),
-      claimSecret: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+      claimSecret: Type.Optional(ClaimSecret()),
       clinicId: Type.Optional(Id('clinic id')),
     }),
     result: BoxSchema,
@@ -333,6 +347,26 @@ export const OPS_METHODS = {
     example: {
       params: { clinicId: EXAMPLE_CLINIC.id, name: 'Main Street' },
       result: { ...EXAMPLE_CLINIC, name: 'Main Street' },
+    },
+  }),
+  'clinics.setDefaults': op({
+    role: 'operator',
+    description:
+      "set the settings every box of the clinic starts from (a part of the box settings: hours, calls, rollover, ...; null: none): merged under each box's own settings field by field, over the clinic's name, time zone, answering service and contacts; the clinic's approved boxes get their new settings at once",
+    params: Strict({
+      clinicId: Id('clinic id'),
+      defaults: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'a part of the box settings' })),
+    }),
+    result: Strict({ clinic: ClinicSchema, boxesUpdated: Type.Integer({ minimum: 0 }) }),
+    example: {
+      params: {
+        clinicId: EXAMPLE_CLINIC.id,
+        defaults: { hours: { weekly: { mon: [{ open: '08:00', close: '17:00' }] } } },
+      },
+      result: {
+        clinic: { ...EXAMPLE_CLINIC, boxDefaults: { hours: { weekly: { mon: [{ open: '08:00', close: '17:00' }] } } } },
+        boxesUpdated: 1,
+      },
     },
   }),
   'orgs.create': op({
