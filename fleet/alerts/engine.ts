@@ -60,8 +60,8 @@ import type { FleetBus, FleetBusEvents } from '../bus.js';
 import type { SmsTarget } from '../channels/sms.js';
 import type { Channel, Notification, OnAttempt } from '../channels/types.js';
 import type { WebhookTarget } from '../channels/webhook.js';
+import type { BoxCommands } from '../commands.js';
 import type { Clinic, PositionedEvent, Store } from '../store/types.js';
-import type { BoxCommands } from './commands.js';
 import {
   type AlertContact,
   type AlertsConfig,

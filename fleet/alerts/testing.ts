@@ -12,10 +12,10 @@ import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
 import { FleetBus } from '../bus.js';
 import type { Attempt, Channel, Notification, OnAttempt } from '../channels/types.js';
+import type { BoxCommands } from '../commands.js';
 import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Clinic, Store } from '../store/types.js';
-import type { BoxCommands } from './commands.js';
 import { SqlAlertStore } from './store.js';
 
 export interface Sent<T> {
