@@ -486,9 +486,7 @@ describe('alert engine', () => {
   });
 
   it('runs each step once when two fleet instances share the store', async () => {
-    const otherStore = await (await import('../fleet/alerts/store.js')).SqlAlertStore.openSqlite(
-      `${fx.dir}/fleet-alerts.db`,
-    );
+    const otherStore = await fx.another();
     const smsB = new RecordingChannel<SmsTarget>();
     const b = new AlertEngine({
       bus: fx.bus,

@@ -1,12 +1,17 @@
 /**
- * Paired up/down migrations for both stores. One list; each step is written
- * once with the few types that differ between SQLite and PostgreSQL filled
- * in per dialect. Applied in order at start (Store.migrate), undone in
- * reverse (Store.migrateDown); the version lives in schema_migrations.
+ * The fleet store's paired up/down migrations, for both dialects. One list;
+ * each step is written once with the few types that differ between SQLite
+ * and PostgreSQL filled in per dialect. Applied in order at start
+ * (Store.migrate), undone in reverse (Store.migrateDown) by the one runner
+ * (migrate.ts); the version lives in schema_migrations.
  */
+import type { Migration, MigrationSet } from './migrate.js';
+
+export type { Migration } from './migrate.js';
+
 export type Dialect = 'sqlite' | 'postgres';
 
-interface Types {
+export interface Types {
   dialect: Dialect;
   ts: string;
   json: string;
@@ -16,7 +21,7 @@ interface Types {
   now: string;
 }
 
-const TYPES: Record<Dialect, Types> = {
+export const TYPES: Record<Dialect, Types> = {
   sqlite: {
     dialect: 'sqlite',
     ts: 'TEXT',
@@ -48,13 +53,6 @@ function eventsTable(name: string, t: Types, idColumn: string): string {
         at ${t.ts} NOT NULL,
         received_at ${t.ts} NOT NULL,
         body ${t.json} NOT NULL)`;
-}
-
-export interface Migration {
-  version: number;
-  name: string;
-  up: (t: Types) => string[];
-  down: (t: Types) => string[];
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -187,8 +185,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export function migrationSql(dialect: Dialect, m: Migration, direction: 'up' | 'down'): string[] {
-  return m[direction](TYPES[dialect]);
-}
+/** The fleet store's migrations and their bookkeeping table. */
+export const FLEET_MIGRATIONS: MigrationSet = { table: 'schema_migrations', migrations: MIGRATIONS };
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
