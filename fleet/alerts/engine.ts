@@ -173,8 +173,7 @@ export class AlertEngine implements AlertLifecycle {
     this.reader.stop();
     if (opts.wait !== false) {
       await this.reader.running;
-      await this.scheduler.ticking?.catch(() => undefined);
-      await Promise.allSettled(this.escalator.running());
+      await this.scheduler.idle();
       // Orderly stop: another instance may take the cursor at once instead of after the lease.
       await this.deps.store
         .releaseCursor(EVENT_CURSOR, this.cfg.instance)

@@ -42,6 +42,8 @@ export class Scheduler {
   private wakeTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Reopens in progress (not awaited by the tick, but by idle()). */
+  private readonly reopening = new Set<Promise<void>>();
 
   constructor(private readonly deps: SchedulerDeps) {
     this.ticks = new SingleFlight(() => this.tick(), {
@@ -51,11 +53,6 @@ export class Scheduler {
       },
       after: () => this.arm(),
     });
-  }
-
-  /** The tick in progress, if any. */
-  get ticking(): Promise<void> | undefined {
-    return this.ticks.running;
   }
 
   start(): void {
@@ -107,7 +104,9 @@ export class Scheduler {
     const now = isoOf(this.deps.clock.now());
     // A reopen that fails leaves the alert acknowledged past its deadline: listed again at the next tick.
     for (const a of await alerts.listAckExpired(now)) {
-      background(this.deps.reopen(a), log, `reopening alert ${a.id}; tried again at the next tick`);
+      const p = this.deps.reopen(a).finally(() => this.reopening.delete(p));
+      this.reopening.add(p);
+      background(p, log, `reopening alert ${a.id}; tried again at the next tick`);
     }
     for (const a of await alerts.listDue(now)) void escalator.runStep(a);
     await this.sweep();
@@ -124,14 +123,14 @@ export class Scheduler {
     await this.deps.rollover.endScheduled(now);
   }
 
-  /** Wait until no tick and no escalation step is running. */
+  /** Wait until no tick, no reopen and no escalation step is running. */
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       const ticking = this.ticks.running;
       if (ticking) await ticking.catch(() => undefined);
-      const steps = this.deps.escalator.running();
-      if (steps.length === 0 && !this.ticks.running) return;
-      await Promise.allSettled(steps);
+      const work = [...this.reopening, ...this.deps.escalator.running()];
+      if (work.length === 0 && !this.ticks.running) return;
+      await Promise.allSettled(work);
     }
   }
 }

@@ -3,9 +3,11 @@
  * a recording channel, a scripted box commander, and a fleet with one
  * organisation, clinics and approved boxes on a real SQLite (or PostgreSQL) store.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { AnyEvent, EventBody, EventType } from '../../shared/contract/events.js';
 import type { DEVICE_COMMANDS, DeviceCommand, ParamsOf, ResultOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -100,10 +102,14 @@ export const PHONES = { alice: '+15550001001', bob: '+15550001002', service: '+1
  * (made and dropped by the caller) instead of a SQLite file. The alert store runs on the fleet store's
  * connection, as in the fleet; another() opens a second connection (pool) as a second instance would.
  */
-export async function alertFixture(opts: { postgresUrl?: string; storeUrl?: string } = {}): Promise<AlertFixture> {
+export async function alertFixture(
+  opts: { postgresUrl?: string; storeUrl?: string; dialect?: 'sqlite' | 'postgres' } = {},
+): Promise<AlertFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
   const dbPath = join(dir, 'fleet.db');
-  const url = opts.storeUrl ?? opts.postgresUrl;
+  // dialect 'postgres' without a URL: a database of its own with a random name, dropped by close().
+  const own = opts.dialect === 'postgres' && !opts.storeUrl && !opts.postgresUrl ? await ownDatabase() : undefined;
+  const url = opts.storeUrl ?? opts.postgresUrl ?? own?.url;
   const store = url ? await PostgresStore.open(url) : await SqliteStore.open(dbPath);
   await store.migrate();
   const openAlerts = async () => {
@@ -167,9 +173,27 @@ export async function alertFixture(opts: { postgresUrl?: string; storeUrl?: stri
     async close() {
       await alerts.close().catch(() => undefined);
       await store.close().catch(() => undefined);
+      await own?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A PostgreSQL database with a random name on the test server (CALLBOX_TEST_PG, trust auth). */
+async function ownDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const base = process.env.CALLBOX_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+  const name = `callbox_alerts_${process.pid}_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: `${base}/postgres` });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  return { url: `${base}/${name}`, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 let seq = 0;
