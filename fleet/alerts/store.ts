@@ -22,16 +22,16 @@
  */
 
 import { randomInt } from 'node:crypto';
-import { existsSync, renameSync } from 'node:fs';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
-import { MigrationRunner } from '../store/migrate.js';
-import type { Dialect } from '../store/migrations.js';
+import { type Dialect, MigrationRunner } from '../store/migrate.js';
 import { PgDriver } from '../store/postgres.js';
 import type { Driver, Row, SqlStore } from '../store/sql-store.js';
 import { SqliteDriver } from '../store/sqlite.js';
 import { type ClinicAlertSettings, type Condition, clinicAlertSettings } from './config.js';
-import { ALERT_MIGRATIONS, ALERT_TABLES } from './migrations.js';
+import { importLegacyAlertFile } from './legacy-import.js';
+import { ALERT_MIGRATIONS } from './migrations.js';
+import { ALERT_COLUMNS, num, str, toAlert, toDelivery } from './rows.js';
 import type {
   Alert,
   AlertExpect,
@@ -67,72 +67,7 @@ function alertIndexOf(constraint: string | undefined): string | undefined {
   return constraint;
 }
 
-const ALERT_COLUMNS: Record<keyof AlertPatch, string> = {
-  severity: 'severity',
-  state: 'state',
-  text: 'text',
-  ackedAt: 'acked_at',
-  ackedBy: 'acked_by',
-  ackDeadline: 'ack_deadline',
-  resolvedAt: 'resolved_at',
-  resolvedBy: 'resolved_by',
-  epoch: 'epoch',
-  nextStep: 'next_step',
-  nextStepAt: 'next_step_at',
-  leaseOwner: 'lease_owner',
-  leaseUntil: 'lease_until',
-  details: 'details',
-  lastAt: 'last_at',
-};
-
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const now = () => new Date().toISOString();
-
-function toAlert(r: Row): Alert {
-  return {
-    id: String(r.id),
-    clinicId: String(r.clinic_id),
-    condition: r.condition as Condition,
-    severity: r.severity as Alert['severity'],
-    state: r.state as Alert['state'],
-    shortCode: String(r.short_code),
-    text: String(r.text),
-    deviceId: str(r.device_id),
-    occurrences: num(r.occurrences),
-    firstAt: String(r.first_at),
-    lastAt: String(r.last_at),
-    ackedAt: str(r.acked_at),
-    ackedBy: str(r.acked_by),
-    ackDeadline: str(r.ack_deadline),
-    resolvedAt: str(r.resolved_at),
-    resolvedBy: str(r.resolved_by),
-    epoch: num(r.epoch),
-    nextStep: num(r.next_step),
-    nextStepAt: str(r.next_step_at),
-    leaseOwner: str(r.lease_owner),
-    leaseUntil: str(r.lease_until),
-    details: JSON.parse(String(r.details)) as Record<string, unknown>,
-    updatedAt: String(r.updated_at),
-  };
-}
-
-function toDelivery(r: Row): Delivery {
-  return {
-    id: num(r.id),
-    alertId: String(r.alert_id),
-    epoch: num(r.epoch),
-    step: num(r.step),
-    channel: r.channel as Delivery['channel'],
-    target: String(r.target),
-    dedupKey: String(r.dedup_key),
-    attempt: num(r.attempt),
-    status: r.status as Delivery['status'],
-    error: str(r.error),
-    detail: str(r.detail),
-    at: String(r.at),
-  };
-}
 
 /** Four random digits, not starting with 0 (so nothing strips it). */
 function shortCode(): string {
@@ -190,42 +125,11 @@ export class SqlAlertStore implements AlertStore {
   }
 
   /**
-   * SQLite: copy the alert tables of the file the alert store had of its own before (fleet-alerts.db
-   * beside fleet.db) into this database, once, then rename that file to `<path>.imported`. Rows
-   * already here are kept (a copy cut short is done again). Call after migrate(). Returns the rows copied.
+   * SQLite: copy the alert tables of the file the alert store had of its own before (fleet-alerts.db)
+   * into this database once (legacy-import.ts). Call after migrate(). Returns the rows copied.
    */
-  async importLegacySqlite(path: string): Promise<number> {
-    if (this.kind !== 'sqlite' || path === ':memory:' || !existsSync(path)) return 0;
-    await this.q('ATTACH DATABASE $1 AS legacy', [path]);
-    let copied = 0;
-    try {
-      const have = new Set(
-        (await this.q("SELECT name FROM legacy.sqlite_master WHERE type = 'table'")).map((r) => String(r.name)),
-      );
-      if (have.has('alert_schema_migrations')) {
-        copied = await this.db.transaction(async (q) => {
-          let n = 0;
-          for (const table of ALERT_TABLES) {
-            if (!have.has(table)) continue;
-            const cols = (await q(`SELECT name FROM pragma_table_info('${table}', 'legacy')`)).map((r) =>
-              String(r.name),
-            );
-            const list = cols.join(', ');
-            const rows = await q(
-              `INSERT OR IGNORE INTO main.${table} (${list}) SELECT ${list} FROM legacy.${table} RETURNING 1 AS x`,
-            );
-            n += rows.length;
-          }
-          return n;
-        });
-      }
-    } finally {
-      await this.q('DETACH DATABASE legacy');
-    }
-    for (const suffix of ['', '-wal', '-shm']) {
-      if (existsSync(path + suffix)) renameSync(path + suffix, `${path}.imported${suffix}`);
-    }
-    return copied;
+  importLegacySqlite(path: string): Promise<number> {
+    return this.kind === 'sqlite' ? importLegacyAlertFile(this.db, path) : Promise.resolve(0);
   }
 
   async createAlert(a: NewAlert): Promise<Alert> {

@@ -15,9 +15,38 @@
  * Tables made before this runner are read as they are; the alert store's
  * had no `name` column, which is added (NULL for the versions already there).
  */
-import type { Dialect, Types } from './migrations.js';
-import { TYPES } from './migrations.js';
 import type { Driver, Row } from './sql-store.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Types {
+  dialect: Dialect;
+  ts: string;
+  json: string;
+  bool: string;
+  autoId: string;
+  /** The current time as an expression of the dialect (the same ISO form the stores write). */
+  now: string;
+}
+
+const TYPES: Record<Dialect, Types> = {
+  sqlite: {
+    dialect: 'sqlite',
+    ts: 'TEXT',
+    json: 'TEXT',
+    bool: 'INTEGER',
+    autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+    now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+  },
+  postgres: {
+    dialect: 'postgres',
+    ts: 'TIMESTAMPTZ',
+    json: 'JSONB',
+    bool: 'BOOLEAN',
+    autoId: 'BIGSERIAL PRIMARY KEY',
+    now: 'now()',
+  },
+};
 
 export interface Migration {
   version: number;

@@ -5,40 +5,7 @@
  * (Store.migrate), undone in reverse (Store.migrateDown) by the one runner
  * (migrate.ts); the version lives in schema_migrations.
  */
-import type { Migration, MigrationSet } from './migrate.js';
-
-export type { Migration } from './migrate.js';
-
-export type Dialect = 'sqlite' | 'postgres';
-
-export interface Types {
-  dialect: Dialect;
-  ts: string;
-  json: string;
-  bool: string;
-  autoId: string;
-  /** The current time as an expression of the dialect (the same ISO form the stores write). */
-  now: string;
-}
-
-export const TYPES: Record<Dialect, Types> = {
-  sqlite: {
-    dialect: 'sqlite',
-    ts: 'TEXT',
-    json: 'TEXT',
-    bool: 'INTEGER',
-    autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT',
-    now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-  },
-  postgres: {
-    dialect: 'postgres',
-    ts: 'TIMESTAMPTZ',
-    json: 'JSONB',
-    bool: 'BOOLEAN',
-    autoId: 'BIGSERIAL PRIMARY KEY',
-    now: 'now()',
-  },
-};
+import type { Migration, MigrationSet, Types } from './migrate.js';
 
 const EVENT_COLUMNS = 'id, device_id, boot_id, seq, type, at, received_at, body';
 

@@ -9,8 +9,8 @@ import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
 import type { PatientCipher } from '../crypto/patient-data.js';
-import { MigrationRunner } from './migrate.js';
-import { type Dialect, FLEET_MIGRATIONS } from './migrations.js';
+import { type Dialect, MigrationRunner } from './migrate.js';
+import { FLEET_MIGRATIONS } from './migrations.js';
 import type {
   AuditEntry,
   AuditFilter,

@@ -119,7 +119,7 @@ export class SqliteStore extends SqlStore {
  * Open a SQLite file, creating its folder; errors are StoreUnavailable naming
  * `what` and the path (and `hint`: how to fix it). Pragmas are the caller's.
  */
-export async function openSqliteFile(path: string, what: string, hint?: string): Promise<sqlite3.Database> {
+async function openSqliteFile(path: string, what: string, hint?: string): Promise<sqlite3.Database> {
   if (path !== ':memory:') {
     try {
       // Patient data: the folder 0700 and the file 0600 (SQLite gives its -wal and -shm files the file's mode).
