@@ -87,6 +87,9 @@ export class Escalator {
       return;
     }
     const now = this.deps.clock.now();
+    // Listed as due, but read again here: another instance may have run that step meanwhile and moved the
+    // alert to a later one, which is not due yet (running it now would skip its wait).
+    if (!fresh && Date.parse(alert.nextStepAt) > now) return;
     const leased =
       fresh ||
       (await alerts.claimStep(
@@ -105,13 +108,14 @@ export class Escalator {
       ? new Set<string>()
       : new Set((await alerts.listDeliveries(alert.id)).filter((d) => d.status === 'sent').map((d) => d.dedupKey));
     const plan = await this.plan(alert, s, step.to, step.channels);
-    await Promise.all(plan.filter((d) => !done.has(d.key)).map((d) => d.send()));
+    const todo = plan.filter((d) => !done.has(d.key));
+    await Promise.all(todo.map((d) => d.send()));
     await alerts.appendLog({
       alertId: alert.id,
       at: this.iso(),
       action: 'step',
       by: cfg.instance,
-      detail: `step ${stepIndex + 1} of ${policy.steps.length}, round ${Math.floor(alert.nextStep / policy.steps.length) + 1} of ${policy.repeat}: ${step.channels.join(', ')} to ${step.to.join(', ')}; ${plan.length - done.size} notification(s)`,
+      detail: `step ${stepIndex + 1} of ${policy.steps.length}, round ${Math.floor(alert.nextStep / policy.steps.length) + 1} of ${policy.repeat}: ${step.channels.join(', ')} to ${step.to.join(', ')}; ${todo.length} notification(s)`,
     });
     const next = alert.nextStep + 1;
     const nextAt = next < total ? this.iso(this.deps.clock.now() + step.waitMin * 60_000) : null;
