@@ -9,7 +9,10 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    reporters: ['default', './test/security/table-reporter.ts', './test/summary-reporter.ts'],
+    // A passing test prints nothing: its logs and console are printed only when it fails.
+    setupFiles: ['./test/quiet-output.ts'],
+    // 'dot': one character per test, failures in full (`--reporter=default` lists every file).
+    reporters: ['dot', './test/security/table-reporter.ts', './test/summary-reporter.ts'],
     // A skipped test must print why; .ci/run fails the run if any test was skipped.
     allowOnly: false,
     // Tests exercise failures on purpose: keep their info lines out of the run's output

@@ -26,6 +26,7 @@ import { wireOutbox } from '../device/uplink/wire.js';
 import { newBootId } from '../shared/ids.js';
 import { setupLogging } from '../shared/log.js';
 import { procStat } from './proc.js';
+import { unitNodeFlags } from './unit-flags.js';
 
 setupLogging({ level: 'warn', format: 'json', destination: process.stderr });
 
@@ -177,29 +178,33 @@ async function idleProcess(): Promise<void> {
     config,
     `box:\n  serial: CB-BENCH-01\n  dataDir: ${dataDir}\nmqtt:\n  url: ${broker.url}\nlog:\n  level: warn\n`,
   );
-  const fleet = await mqtt.connectAsync(broker.url, { clientId: 'bench-idle-fleet', protocolVersion: 4 });
-  const online = new Promise<void>((r) =>
-    fleet.on('message', (_t, p) => {
-      if (p.toString().includes('"online"')) r();
-    }),
-  );
-  await fleet.subscribeAsync('callbox/v1/bench-idle/status', { qos: 1 });
-  const proc = spawn(process.execPath, [mainJs, '--config', config], { stdio: 'ignore', cwd: repo });
-  const pid = proc.pid ?? 0;
-  await online;
-  await new Promise((r) => setTimeout(r, 3000));
-  const hz = 100; // USER_HZ on Linux
-  const a = procStat(pid);
-  const seconds = 10;
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  const b = procStat(pid);
-  const cpu = ((b.cpuTicks - a.cpuTicks) / hz / seconds) * 100;
-  console.log(
-    `box process idle (online, no events), over ${seconds} s: RSS ${b.rssMiB.toFixed(1)} MiB, CPU ${cpu.toFixed(2)} %`,
-  );
-  proc.kill('SIGTERM');
-  await new Promise((r) => proc.once('exit', r));
-  await fleet.endAsync(true);
+  // The box as its systemd unit runs it (the unit's Node.js flags), then with Node's defaults.
+  for (const flags of [unitNodeFlags(), []]) {
+    const fleet = await mqtt.connectAsync(broker.url, { clientId: 'bench-idle-fleet', protocolVersion: 4 });
+    const online = new Promise<void>((r) =>
+      fleet.on('message', (_t, p) => {
+        if (p.toString().includes('"online"')) r();
+      }),
+    );
+    await fleet.subscribeAsync('callbox/v1/bench-idle/status', { qos: 1 });
+    const proc = spawn(process.execPath, [...flags, mainJs, '--config', config], { stdio: 'ignore', cwd: repo });
+    const pid = proc.pid ?? 0;
+    await online;
+    await new Promise((r) => setTimeout(r, 3000));
+    const hz = 100; // USER_HZ on Linux
+    const a = procStat(pid);
+    const seconds = 10;
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const b = procStat(pid);
+    const cpu = ((b.cpuTicks - a.cpuTicks) / hz / seconds) * 100;
+    const how = flags.length > 0 ? `unit flags ${flags.join(' ')}` : "Node's default flags";
+    console.log(
+      `box process idle (online, no events, ${how}), over ${seconds} s: RSS ${b.rssMiB.toFixed(1)} MiB, CPU ${cpu.toFixed(2)} %`,
+    );
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    await fleet.endAsync(true);
+  }
   await broker.close();
 }
 

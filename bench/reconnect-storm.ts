@@ -21,7 +21,7 @@ const { Fleet } = await import('../fleet/fleet.js');
 const { generateMosquittoConfig } = await import('../fleet/mosquitto.js');
 const { Registry } = await import('../fleet/registry.js');
 const { SqliteStore } = await import('../fleet/store/sqlite.js');
-const { freePort, startMosquitto } = await import('../test/helpers/mosquitto.js');
+const { freePort, startMosquitto } = await import('../scripts/lib/mosquitto.js');
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

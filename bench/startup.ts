@@ -1,6 +1,7 @@
 /**
  * `npm run bench:startup`: the box program as production runs it (`node dist/device/main.js`, built by
- * `npm run build`) side by side with the same program through tsx (`node --import tsx device/main.ts`), in one run:
+ * `npm run build`, with the Node.js flags of systemd/callbox-device.service) side by side with the same build on Node's
+ * default flags and the same program through tsx (`node --import tsx device/main.ts`), in one run:
  * time from spawn to "online" at a broker, and the process's RSS and CPU after 10 s idle online. Alternates the two
  * RUNS times (CALLBOX_BENCH_RUNS, default 3) and prints each run and the medians.
  */
@@ -13,6 +14,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { CredentialsFile } from '../device/uplink/credentials.js';
 import { procStat } from './proc.js';
+import { unitNodeFlags } from './unit-flags.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.CALLBOX_BENCH_RUNS ?? 3);
@@ -30,7 +32,9 @@ function treeRssMiB(pid: number): number {
   return total;
 }
 
-async function once(kind: 'built' | 'tsx', brokerUrl: string, n: number) {
+type Kind = 'built' | 'built-default' | 'tsx';
+
+async function once(kind: Kind, brokerUrl: string, n: number) {
   const deviceId = `bench-start-${kind}-${n}`;
   const dataDir = mkdtempSync(join(os.tmpdir(), 'bench-start-'));
   await new CredentialsFile(dataDir).save({
@@ -55,9 +59,9 @@ async function once(kind: 'built' | 'tsx', brokerUrl: string, n: number) {
   );
   await watcher.subscribeAsync(`callbox/v1/${deviceId}/status`, { qos: 1 });
   const args =
-    kind === 'built'
-      ? [join(repo, 'dist', 'device', 'main.js'), '--config', config]
-      : ['--import', 'tsx', join(repo, 'device', 'main.ts'), '--config', config];
+    kind === 'tsx'
+      ? ['--import', 'tsx', join(repo, 'device', 'main.ts'), '--config', config]
+      : [...(kind === 'built' ? unitNodeFlags() : []), join(repo, 'dist', 'device', 'main.js'), '--config', config];
   const t0 = performance.now();
   const proc = spawn(process.execPath, args, {
     stdio: 'ignore',
@@ -97,21 +101,23 @@ const broker = await Aedes.createBroker();
 const server = net.createServer(broker.handle);
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
 const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-const results: Record<'built' | 'tsx', Awaited<ReturnType<typeof once>>[]> = { built: [], tsx: [] };
+const KINDS: Kind[] = ['built', 'built-default', 'tsx'];
+const results: Record<Kind, Awaited<ReturnType<typeof once>>[]> = { built: [], 'built-default': [], tsx: [] };
+console.log(`built: the unit's flags (${unitNodeFlags().join(' ') || 'none'}); built-default: Node's defaults`);
 for (let n = 0; n < RUNS; n++) {
-  for (const kind of ['built', 'tsx'] as const) {
+  for (const kind of KINDS) {
     const r = await once(kind, url, n);
     results[kind].push(r);
     console.log(
-      `run ${n + 1} ${kind.padEnd(5)}: spawn to online ${r.startMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB ` +
+      `run ${n + 1} ${kind.padEnd(13)}: spawn to online ${r.startMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB ` +
         `(with children ${r.treeMiB.toFixed(1)} MiB), idle CPU ${r.cpuPct.toFixed(2)} %`,
     );
   }
 }
-for (const kind of ['built', 'tsx'] as const) {
+for (const kind of KINDS) {
   const rs = results[kind];
   console.log(
-    `median ${kind.padEnd(5)}: spawn to online ${median(rs.map((r) => r.startMs)).toFixed(0)} ms, idle RSS ` +
+    `median ${kind.padEnd(13)}: spawn to online ${median(rs.map((r) => r.startMs)).toFixed(0)} ms, idle RSS ` +
       `${median(rs.map((r) => r.rssMiB)).toFixed(1)} MiB (with children ${median(rs.map((r) => r.treeMiB)).toFixed(1)} MiB)`,
   );
 }

@@ -17,46 +17,39 @@
  * Uplink states: starting -> unprovisioned (claiming; waiting for an
  * operator) -> connecting -> online <-> offline; revoked (credentials
  * refused: set aside, back to unprovisioned); stopped.
+ *
+ * The uplink itself (claim, connect, refusals and revocation, commands and
+ * configuration over the device session) is device/uplink/session.ts; the
+ * kept answers to commands are device/uplink/command-cache.ts.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, statfs } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { background } from '../shared/background.js';
 import type { ConfigReported, Telemetry } from '../shared/contract/messages.js';
-import {
-  DEVICE_COMMANDS,
-  type DeviceCommand,
-  FLEET_REQUESTS,
-  type ParamsOf,
-  type ResultOf,
-} from '../shared/contract/rpc.js';
+import type { DEVICE_COMMANDS, DeviceCommand } from '../shared/contract/rpc.js';
 import type { DeviceSettings } from '../shared/contract/settings.js';
-import { type DeviceTopics, deviceTopics } from '../shared/contract/topics.js';
-import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
+import type { DeviceTopics } from '../shared/contract/topics.js';
+import { CallboxError, ErrorCode } from '../shared/errors.js';
 import { newBootId } from '../shared/ids.js';
 import { getLogger, type Logger } from '../shared/log.js';
-import { type Handlers, type RequestContext, RpcRequester, RpcResponder } from '../shared/rpc.js';
+import type { Handlers } from '../shared/rpc.js';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { type Migration, Store } from './store/store.js';
-import { type Credentials, CredentialsFile } from './uplink/credentials.js';
-import { backoffDelay, Link } from './uplink/link.js';
+import { CommandCache, type CommandHandler } from './uplink/command-cache.js';
+import { CredentialsFile } from './uplink/credentials.js';
 import { UPLINK_MIGRATIONS } from './uplink/migrations.js';
 import { Outbox } from './uplink/outbox.js';
-import { claimUntilApproved } from './uplink/provisioning.js';
-import { retryWithBackoff } from './uplink/retry.js';
+import { UplinkSession, type UplinkState } from './uplink/session.js';
 import { Settings, type SettingsListener } from './uplink/settings.js';
-import { wireOutbox } from './uplink/wire.js';
 
-export type UplinkState = 'starting' | 'unprovisioned' | 'connecting' | 'online' | 'offline' | 'revoked' | 'stopped';
+export type { CommandHandler } from './uplink/command-cache.js';
+export type { UplinkState } from './uplink/session.js';
 export type ModemTelemetry = Telemetry['modem'];
-export type CommandHandler<M extends DeviceCommand> = (
-  params: ParamsOf<typeof DEVICE_COMMANDS, M>,
-  ctx: RequestContext,
-) => Promise<ResultOf<typeof DEVICE_COMMANDS, M>> | ResultOf<typeof DEVICE_COMMANDS, M>;
 
 /** A feature module: side-effect-free constructor, async start/stop, its own tables. */
 export interface BoxModule {
@@ -98,9 +91,6 @@ const UNKNOWN_MODEM: ModemTelemetry = {
   simPresent: false,
 };
 
-/** Answers to commands are kept this long (a redelivered request id is answered, not executed again). */
-const COMMAND_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
-
 export class Box extends EventEmitter<BoxEvents> {
   readonly bootId = newBootId();
   readonly config: DeviceConfig;
@@ -111,20 +101,17 @@ export class Box extends EventEmitter<BoxEvents> {
   private readonly notifier: SystemdNotifier;
   private readonly credentials: CredentialsFile;
   private readonly settingsStore: Settings;
+  private readonly commands: CommandCache;
   private storeRef: Store | undefined;
   private outboxRef: Outbox | undefined;
-  private link: Link | undefined;
-  private topics: DeviceTopics | undefined;
+  private uplink: UplinkSession | undefined;
   private stateValue: UplinkState = 'starting';
   private softwareVersion: string;
   private modemTelemetry: () => ModemTelemetry | Promise<ModemTelemetry> = () => UNKNOWN_MODEM;
   private voicemailsPending: () => number | Promise<number> = () => 0;
   private telemetryTimer: NodeJS.Timeout | undefined;
   private telemetryEveryS = 0;
-  private lastReport: ConfigReported | undefined;
-  private readonly abort = new AbortController();
-  private uplinkDone: Promise<void> = Promise.resolve();
-  private wakeSession: (() => void) | undefined;
+  private offTelemetrySettings: (() => void) | undefined;
   private stopping = false;
   private readonly startedAt = Date.now();
 
@@ -135,6 +122,7 @@ export class Box extends EventEmitter<BoxEvents> {
     this.notifier = opts.notifier ?? new SystemdNotifier({ log: getLogger('device:systemd') });
     this.credentials = new CredentialsFile(opts.config.box.dataDir);
     this.settingsStore = new Settings(opts.config.box.dataDir);
+    this.commands = new CommandCache(() => this.store, this.log);
     this.softwareVersion = opts.softwareVersion ?? '0.0.0';
     this.handle('diagnostics.collect', () => this.diagnostics());
     this.handle('reboot', (p) => {
@@ -188,17 +176,18 @@ export class Box extends EventEmitter<BoxEvents> {
    * (for the voicemail uploader); undefined while unprovisioned or stopped.
    */
   get session(): { client: MqttClient; topics: DeviceTopics } | undefined {
-    return this.link && this.topics ? { client: this.link.client, topics: this.topics } : undefined;
+    return this.uplink?.current;
   }
 
   get deviceId(): string | undefined {
-    return this.topics ? this.topics.root.split('/')[2] : undefined;
+    const topics = this.uplink?.topics;
+    return topics ? topics.root.split('/')[2] : undefined;
   }
 
   /** Answer a fleet command; returns the removal. Answers are kept by request id (a repeat is not run again). */
   handle<M extends DeviceCommand>(method: M, handler: CommandHandler<M>): () => void {
     const table = this.handlers as Record<string, unknown>;
-    table[method] = this.idempotent(method, handler as unknown as CommandHandler<DeviceCommand>);
+    table[method] = this.commands.idempotent(method, handler as unknown as CommandHandler<DeviceCommand>);
     return () => {
       delete table[method];
     };
@@ -207,6 +196,16 @@ export class Box extends EventEmitter<BoxEvents> {
   /** Listen to the settings: called now with those in force, then on every change (check may veto). */
   onSettings(listener: SettingsListener): Promise<() => void> {
     return this.settingsStore.addListener(listener);
+  }
+
+  /** The commands the box answers now (its own and the modules'); a stopped box answers only its own. */
+  get commandMethods(): string[] {
+    return Object.keys(this.handlers);
+  }
+
+  /** Settings listeners registered now (the modules' and the box's telemetry); a stopped box has none. */
+  get settingsListenerCount(): number {
+    return this.settingsStore.listenerCount;
   }
 
   provideModemTelemetry(fn: () => ModemTelemetry | Promise<ModemTelemetry>): void {
@@ -246,9 +245,9 @@ export class Box extends EventEmitter<BoxEvents> {
         reason: this.storeRef.quarantined.reason.slice(0, 2000),
       });
     }
-    await this.storeRef.run('DELETE FROM command_results WHERE at < ?', [Date.now() - COMMAND_RESULT_TTL_MS]);
+    await this.commands.prune();
     await this.settingsStore.load();
-    await this.settingsStore.addListener({
+    this.offTelemetrySettings = await this.settingsStore.addListener({
       name: 'telemetry',
       apply: (next) => this.scheduleTelemetry(next.telemetry.intervalS),
     });
@@ -257,9 +256,26 @@ export class Box extends EventEmitter<BoxEvents> {
       this.started.push(m);
       this.log.info({ module: m.name }, 'module started');
     }
-    this.uplinkDone = this.runUplink().catch((e) => {
-      if (!this.stopping) this.log.error({ err: e }, 'uplink stopped');
+    this.uplink = new UplinkSession({
+      config: this.config,
+      bootId: this.bootId,
+      softwareVersion: () => this.softwareVersion,
+      credentials: this.credentials,
+      outbox: this.outboxRef,
+      handlers: this.handlers,
+      commands: this.commands,
+      settings: this.settingsStore,
+      onState: (s, detail) => this.setState(s, detail),
+      onReport: (report) => {
+        this.emit('reported', report);
+        if (report.state === 'applied') this.emit('settings', this.settingsStore.current);
+      },
+      onConfigured: () => this.sendTelemetry(),
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      ...(this.opts.revokeAfterRefusals !== undefined ? { revokeAfterRefusals: this.opts.revokeAfterRefusals } : {}),
+      log: this.log,
     });
+    this.uplink.start();
     await this.notifier.ready(`boot ${this.bootId}`);
     this.notifier.startWatchdog(() => this.healthy());
     this.log.info({ bootId: this.bootId, version: this.softwareVersion }, 'box started');
@@ -272,7 +288,9 @@ export class Box extends EventEmitter<BoxEvents> {
     await this.notifier.stopping();
     clearTimeout(this.telemetryTimer);
     this.telemetryTimer = undefined;
-    this.abort.abort();
+    this.offTelemetrySettings?.();
+    // Claims, waits and retries end now; the device link stays up while the modules stop.
+    this.uplink?.abort();
     for (const m of this.started.splice(0).reverse()) {
       try {
         await m.stop?.();
@@ -281,8 +299,7 @@ export class Box extends EventEmitter<BoxEvents> {
       }
     }
     await this.outboxRef?.close();
-    this.wakeSession?.();
-    await this.uplinkDone;
+    await this.uplink?.stop();
     await this.storeRef?.close();
     this.setState('stopped');
     this.log.info('box stopped');
@@ -294,7 +311,8 @@ export class Box extends EventEmitter<BoxEvents> {
     this.emit('state', s, detail);
   }
 
-  private async healthy(): Promise<boolean> {
+  /** Store answers and every module is healthy (the watchdog's test; device/update confirms a release with it). */
+  async healthy(): Promise<boolean> {
     const store = this.storeRef;
     if (!store) return false;
     const ok = await Promise.race([
@@ -312,238 +330,6 @@ export class Box extends EventEmitter<BoxEvents> {
       }
     }
     return true;
-  }
-
-  // ---- uplink ------------------------------------------------------------------------
-
-  private async caPem(): Promise<string | null> {
-    const f = this.config.mqtt.caFile;
-    if (!f) return null;
-    try {
-      return await readFile(f, 'utf8');
-    } catch (e) {
-      throw new CallboxError(ErrorCode.ConfigInvalid, `mqtt.caFile ${f} cannot be read: ${describeError(e)}`);
-    }
-  }
-
-  private async runUplink(): Promise<void> {
-    const m = this.config.mqtt;
-    let refusals = 0;
-    while (!this.abort.signal.aborted) {
-      let creds = await this.credentials.load((reason, movedTo) =>
-        this.log.error({ reason, movedTo }, 'stored credentials are damaged: set aside, claiming again'),
-      );
-      if (!creds) {
-        this.setState('unprovisioned', 'waiting for provisioning');
-        this.log.warn({ serial: this.config.box.serial }, 'no credentials: waiting for provisioning (claim)');
-        creds = await claimUntilApproved({
-          url: m.url,
-          caPem: await this.caPem(),
-          serial: this.config.box.serial,
-          claimSecret: this.config.box.claimSecret,
-          model: this.config.box.model,
-          softwareVersion: this.softwareVersion,
-          bootId: this.bootId,
-          keepaliveS: m.keepaliveS,
-          connectTimeoutMs: m.connectTimeoutMs,
-          reconnectMinMs: m.reconnectMinMs,
-          reconnectMaxMs: m.reconnectMaxMs,
-          requestTimeoutMs: m.requestTimeoutMs,
-          retryMs: m.claimRetryS * 1000,
-          signal: this.abort.signal,
-          onState: (s, detail) => this.setState('unprovisioned', detail ?? s),
-        });
-        await this.credentials.save(creds);
-        refusals = 0;
-      }
-      const outcome = await this.deviceSession(creds);
-      if (outcome === 'stopped') return;
-      if (outcome === 'connected-then-refused') refusals = 1;
-      else refusals++;
-      if (refusals >= (this.opts.revokeAfterRefusals ?? 3)) {
-        const movedTo = await this.credentials.revoke();
-        this.log.error(
-          { deviceId: creds.deviceId, movedTo },
-          'the fleet refused this box’s credentials: treating them as revoked, back to waiting for provisioning',
-        );
-        this.setState('revoked', 'credentials revoked: waiting for provisioning');
-        refusals = 0;
-      } else {
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, backoffDelay(refusals, m.reconnectMinMs, m.reconnectMaxMs, this.opts.random));
-          this.abort.signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            r();
-          });
-        });
-      }
-    }
-  }
-
-  /** One run of the device link; ends when stopped or when the broker refuses the credentials. */
-  private async deviceSession(creds: Credentials): Promise<'stopped' | 'refused' | 'connected-then-refused'> {
-    const m = this.config.mqtt;
-    const topics = deviceTopics(creds.deviceId);
-    this.topics = topics;
-    const link = new Link({
-      url: creds.brokerUrl ?? m.url,
-      caPem: creds.caPem ?? (await this.caPem()),
-      identity: { kind: 'device', id: creds.deviceId, username: creds.username, password: creds.password },
-      keepaliveS: m.keepaliveS,
-      connectTimeoutMs: m.connectTimeoutMs,
-      reconnectMinMs: m.reconnectMinMs,
-      reconnectMaxMs: m.reconnectMaxMs,
-      bootId: this.bootId,
-      softwareVersion: this.softwareVersion,
-      ...(this.opts.random ? { random: this.opts.random } : {}),
-    });
-    this.link = link;
-    const unwire = wireOutbox(link, this.outbox, creds.deviceId);
-    let everOnline = false;
-    let refused = false;
-    link.on('state', (s, detail) => {
-      // "online" is set once the subscriptions are in place (commands can reach the box).
-      if (s === 'offline' || s === 'connecting') this.setState(s, detail);
-    });
-    const client = () => link.client;
-    link.start();
-    const responder = new RpcResponder(client(), DEVICE_COMMANDS, this.handlers, {
-      requestFilter: topics.cmdReq,
-      log: this.log,
-      side: 'this box',
-      // A command that ran and is redelivered after its expiry gets its kept answer, not "expired".
-      answeredBefore: async (id) => !!(await this.store.get('SELECT 1 AS ran FROM command_results WHERE id = ?', [id])),
-    });
-    const requester = new RpcRequester(client(), FLEET_REQUESTS, {
-      responseFilter: topics.fleetRes,
-      defaultTimeoutMs: m.requestTimeoutMs,
-      log: this.log,
-    });
-    client().on('message', (topic, payload) => {
-      // A failure leaves the box on its old settings; the fleet's config_drift alert sees that.
-      if (topic === topics.configDesired && payload.length > 0)
-        background(this.offerConfig(payload, link), this.log, 'applying the desired configuration');
-    });
-    // Listeners and subscriptions are in place before the connection is: with a persistent
-    // session the broker delivers what it queued (commands, configuration) right after CONNACK.
-    // mqtt.js sends the subscriptions once connected; later reconnects keep the session's.
-    const subscribed = Promise.all([
-      client().subscribeAsync(topics.configDesired, { qos: 1 }),
-      responder.start(),
-      requester.start(),
-    ]);
-    subscribed.catch((e) => this.log.warn({ err: e }, 'subscriptions failed'));
-    let onlineRun = 0;
-    const onOnline = async () => {
-      everOnline = true;
-      const run = ++onlineRun;
-      try {
-        // Subscribed first, then fetch the whole desired configuration: a change made while
-        // the box was away arrives one way or the other, never neither.
-        await subscribed;
-      } catch (e) {
-        this.log.warn({ err: e }, 'subscriptions after connect failed');
-      }
-      if (link.online) this.setState('online');
-      if (this.lastReport) await this.publishReport(this.lastReport, link);
-      // Asked again with backoff until the fleet answers (a fleet restarting loses the request),
-      // for as long as this connection lasts; the next connect starts again.
-      await retryWithBackoff(
-        async () => {
-          const desired = await requester.request(topics.fleetReq, 'config.get', {});
-          if (desired) await this.offerConfig(JSON.stringify(desired), link);
-        },
-        {
-          minMs: m.reconnectMinMs,
-          maxMs: m.reconnectMaxMs,
-          ...(this.opts.random ? { random: this.opts.random } : {}),
-          active: () => run === onlineRun && link.online && this.link === link,
-          signal: this.abort.signal,
-          onFailure: (err, attempt, waitMs) =>
-            this.log.warn({ err, attempt: attempt + 1, retryInMs: waitMs }, 'configuration fetch failed; asking again'),
-        },
-      );
-      await this.sendTelemetry();
-    };
-    link.on('online', () => {
-      onOnline().catch((e) => this.log.error({ err: e }, 'connect handling failed'));
-    });
-    const result = await new Promise<'stopped' | 'refused'>((resolve) => {
-      this.wakeSession = () => resolve('stopped');
-      if (this.abort.signal.aborted) resolve('stopped');
-      link.on('unauthorized', () => {
-        refused = true;
-        resolve('refused');
-      });
-    });
-    this.wakeSession = undefined;
-    requester.stop();
-    unwire();
-    // The responder is not stopped (that would unsubscribe): the persistent session keeps the
-    // subscriptions, so the broker queues commands and configuration while the box restarts.
-    if (result === 'stopped') await link.stop('shutdown');
-    else await link.kill();
-    this.link = undefined;
-    if (refused) {
-      this.log.warn({ deviceId: creds.deviceId }, 'the broker refused the device credentials');
-      return everOnline ? 'connected-then-refused' : 'refused';
-    }
-    return 'stopped';
-  }
-
-  private async offerConfig(payload: Buffer | string, link: Link): Promise<void> {
-    const report = await this.settingsStore.offer(payload);
-    if (!report) return;
-    this.lastReport = report;
-    this.emit('reported', report);
-    if (report.state === 'applied') this.emit('settings', this.settingsStore.current);
-    await this.publishReport(report, link);
-  }
-
-  private async publishReport(report: ConfigReported, link: Link): Promise<void> {
-    if (!this.topics || !link.online) return;
-    await link
-      .publish(this.topics.configReported, JSON.stringify(report), { qos: 1, retain: true })
-      .catch((e) => this.log.warn({ err: e }, 'configuration report not published; sent again at the next connect'));
-  }
-
-  // ---- commands ----------------------------------------------------------------------
-
-  private idempotent(method: string, handler: CommandHandler<DeviceCommand>): CommandHandler<DeviceCommand> {
-    return async (params, ctx) => {
-      const prior = await this.store.get<{ ok: number; response: string }>(
-        'SELECT ok, response FROM command_results WHERE id = ?',
-        [ctx.id],
-      );
-      if (prior) {
-        const r = JSON.parse(prior.response) as { code?: number; message?: string; details?: Record<string, unknown> };
-        if (prior.ok) return r as never;
-        throw new CallboxError(r.code as ErrorCode, r.message ?? 'failed', r.details);
-      }
-      let ok = true;
-      let response: unknown;
-      try {
-        response = await handler(params as never, ctx);
-      } catch (e) {
-        ok = false;
-        response =
-          e instanceof CallboxError
-            ? e.toJSON()
-            : { code: ErrorCode.Internal, name: 'Internal', message: describeError(e) };
-        throw e;
-      } finally {
-        await this.store
-          .run('INSERT OR REPLACE INTO command_results (id, method, ok, response, at) VALUES (?, ?, ?, ?, ?)', [
-            ctx.id,
-            method,
-            ok ? 1 : 0,
-            JSON.stringify(response ?? null),
-            Date.now(),
-          ])
-          .catch((err) => this.log.warn({ err }, 'command answer not kept'));
-      }
-      return response as never;
-    };
   }
 
   // ---- telemetry and diagnostics -------------------------------------------------------
@@ -595,11 +381,12 @@ export class Box extends EventEmitter<BoxEvents> {
   }
 
   private async sendTelemetry(): Promise<void> {
-    const link = this.link;
-    if (!link?.online || !this.topics) return;
+    const link = this.uplink?.link;
+    const topics = this.uplink?.topics;
+    if (!link?.online || !topics) return;
     try {
       const t = await this.telemetryNow();
-      await link.publish(this.topics.telemetry, JSON.stringify(t), { qos: 0 });
+      await link.publish(topics.telemetry, JSON.stringify(t), { qos: 0 });
     } catch (e) {
       this.log.debug({ err: e }, 'telemetry not sent');
     }

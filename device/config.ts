@@ -8,6 +8,7 @@ import { loadConfig } from '../shared/config.js';
 import { Section, type Static, Strict, Type } from '../shared/schema.js';
 import { IoConfigSchema } from './io/config.js';
 import { ModemConfigSchema } from './modem/config.js';
+import { UpdateConfigSchema } from './update/config.js';
 import { MqttConfigSchema, OutboxConfigSchema } from './uplink/config.js';
 
 export const DeviceConfigSchema = Strict({
@@ -42,6 +43,7 @@ export const DeviceConfigSchema = Strict({
     },
     'voicemail audio',
   ),
+  update: UpdateConfigSchema,
   log: Section(
     {
       level: Type.String({

@@ -14,7 +14,9 @@ import { describeError, EXIT_CONFIG, isConfigError } from '../shared/errors.js';
 import { getLogger, setupLogging } from '../shared/log.js';
 import { Box } from './box.js';
 import { loadDeviceConfig } from './config.js';
-import { defaultModules } from './features/index.js';
+import { defaultModules, ModemFeature } from './features/index.js';
+import { shutdownHandler } from './shutdown.js';
+import { UpdateFeature } from './update/feature.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command()
@@ -33,34 +35,24 @@ export async function main(argv = process.argv): Promise<void> {
   setupLogging({ level: process.env.CALLBOX_LOG_LEVEL ?? config.log.level });
   const log = getLogger('device:main');
   exitOnUnhandled(log, { program: 'callbox-device' });
-  let exiting = false;
   const box = new Box({
     config,
     onReboot: () => void shutdown('reboot'),
   });
-  async function shutdown(why: string): Promise<void> {
-    if (exiting) {
-      log.warn({ why }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    exiting = true;
-    log.info({ why }, 'shutting down');
-    const force = setTimeout(() => {
-      log.error('shutdown took longer than 20 s: exiting');
-      process.exit(1);
-    }, 20_000);
-    force.unref();
-    try {
-      await box.stop();
-    } catch (e) {
-      log.error({ err: e }, 'shutdown failed');
-      process.exit(1);
-    }
-    process.exit(0);
-  }
+  // Forced out after FORCED_EXIT_MS, well before systemd's SIGKILL (device/shutdown.ts says why).
+  const shutdown = shutdownHandler({ stop: () => box.stop(), exit: (code) => process.exit(code), log });
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  for (const m of defaultModules(config)) box.use(m);
+  const modules = defaultModules(config);
+  for (const m of modules) box.use(m);
+  const modem = modules.find((m): m is ModemFeature => m instanceof ModemFeature);
+  // Over-the-air updates: a new release confirms its health or is rolled back (device/update/feature.ts).
+  box.use(
+    new UpdateFeature({
+      ...(modem ? { modemReady: () => modem.modem.state === 'ready' } : {}),
+      restart: (why, code) => void shutdown(why, code),
+    }),
+  );
   box.on('state', (state, detail) => log.info({ state, detail }, 'uplink state'));
   try {
     await box.start();

@@ -13,6 +13,7 @@ import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
 import { OpsClient } from './ops-client.js';
 import { addReleaseCommands } from './release-cli.js';
+import { addRolloutCommands } from './updates/cli.js';
 
 class UsageError extends Error {}
 
@@ -498,7 +499,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
     });
 
-  addReleaseCommands(program, io.out, json);
+  addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -234,6 +234,20 @@ export const FleetConfigSchema = Strict({
     },
     'voicemail received from the boxes',
   ),
+  updates: Section(
+    {
+      dir: Type.String({
+        default: 'releases',
+        description: 'where uploaded release tarballs are kept (relative: under data.dir)',
+      }),
+      publicKeyFiles: Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description:
+          'release signing public keys (PEM files from `fleet release keygen`) whose signatures the fleet accepts; the private key stays offline. Empty: releases cannot be uploaded',
+      }),
+    },
+    'over-the-air updates: signed releases and staged rollouts',
+  ),
   log: Section(
     { level: Type.String({ default: 'info', description: 'level, with per-namespace overrides' }) },
     'logging',
@@ -263,5 +277,6 @@ export function underDataDir(config: FleetConfig): FleetConfig {
     store: { ...config.store, sqlitePath: at(config.store.sqlitePath) },
     ops: { ...config.ops, bootstrapPasswordFile: at(config.ops.bootstrapPasswordFile) },
     voicemail: { ...config.voicemail, dir: at(config.voicemail.dir) },
+    updates: { ...config.updates, dir: at(config.updates.dir) },
   };
 }

@@ -31,7 +31,7 @@ import { FLEET_REQUESTS } from '../shared/contract/rpc.js';
 import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, describeError, ErrorCode } from '../shared/errors.js';
 import { getLogger } from '../shared/log.js';
-import { RpcResponder } from '../shared/rpc.js';
+import { type Handlers, RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
 import { hashSecret, MACHINE_SCRYPT, newSecret } from './auth/password.js';
 import { BROKER_SYS_TOPICS, type BrokerQueueState, BrokerQueueWatch } from './broker/queue-watch.js';
@@ -102,6 +102,10 @@ export class Fleet {
   brokerUrl = '';
   private ops: OpsApi | undefined;
   private fleetRequests: RpcResponder<typeof FLEET_REQUESTS> | undefined;
+  /** Features' answers to box requests (the update feature's 'update.chunk'), added before start. */
+  readonly moreFleetRequests: {
+    -readonly [M in keyof Handlers<typeof FLEET_REQUESTS>]: Handlers<typeof FLEET_REQUESTS>[M];
+  } = {};
   private rejected = 0;
   private readonly features: FleetFeature[] = [];
   private reconnects = 0;
@@ -360,6 +364,12 @@ export class Fleet {
           const deviceId = parseTopic(ctx.topic)?.deviceId;
           const cfg = deviceId ? await this.store.getDesiredConfig(deviceId) : undefined;
           return cfg ? Registry.desiredMessage(cfg) : null;
+        },
+        'update.chunk': async (p, ctx) => {
+          const h = this.moreFleetRequests['update.chunk'];
+          if (!h)
+            throw new CallboxError(ErrorCode.NotFound, 'this fleet offers no updates (the updates feature is off)');
+          return h(p, ctx);
         },
       },
       { requestFilter: FLEET_SUBSCRIPTIONS.fleetReq, log },

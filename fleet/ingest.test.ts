@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { newBootId } from '../shared/ids.js';
+import { sampleEvent } from '../test/helpers/store-conformance.js';
 import { FleetBus, type FleetBusEvents } from './bus.js';
 import { Ingest } from './ingest.js';
-import { sampleEvent } from './store/conformance.js';
 import { SqliteStore } from './store/sqlite.js';
 
 describe('ingest: validated, idempotent, batched, with sequence gaps reported', () => {

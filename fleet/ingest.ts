@@ -27,6 +27,7 @@
  * nothing received is dropped while the process lives, and nothing is
  * acknowledged or receipted before it is stored.
  */
+import { Backoff } from '../shared/backoff.js';
 import {
   type DecodedBatch,
   decodeEventsPayload,
@@ -89,7 +90,8 @@ export class Ingest {
   private readonly maxSeq = new Map<string, number>();
   private readonly marks = new ReceiptWatermarks();
   private readonly roomWaiters: (() => void)[] = [];
-  private retryMs = 1000;
+  /** Waits after a failed write: 1 s doubling to 30 s, back to 1 s after a success. */
+  private readonly retry = new Backoff({ initial: 1000, max: 30_000 });
   private stopped = false;
   private readonly maxQueued: number;
   /** Set by the fleet once it is connected. */
@@ -194,13 +196,13 @@ export class Ingest {
         await this.write(items.flatMap((i) => i.events));
       } catch (e) {
         this.counters.storeErrors++;
-        log.error({ err: e, queued: this.queuedEvents, retryMs: this.retryMs }, 'storing events failed; retrying');
-        await new Promise((r) => setTimeout(r, this.retryMs));
-        this.retryMs = Math.min(this.retryMs * 2, 30_000);
+        const retryMs = this.retry.next();
+        log.error({ err: e, queued: this.queuedEvents, retryMs }, 'storing events failed; retrying');
+        await new Promise((r) => setTimeout(r, retryMs));
         if (this.stopped) return;
         continue;
       }
-      this.retryMs = 1000;
+      this.retry.reset();
       this.queue.splice(0, items.length);
       for (const it of items) this.queuedEvents -= it.events.length;
       this.committed(items);

@@ -57,8 +57,10 @@ async function withReleaseDir<T>(release: string, write: boolean, work: (dir: st
   }
 }
 
-export function addReleaseCommands(program: Command, out: (s: string) => void, json: () => boolean): void {
-  const release = program.command('release').description('signed releases for over-the-air updates (offline)');
+export function addReleaseCommands(program: Command, out: (s: string) => void, json: () => boolean): Command {
+  const release = program
+    .command('release')
+    .description('signed releases for over-the-air updates: keygen, sign, verify (offline); upload, rollout (fleet)');
   release
     .command('keygen')
     .description('make a new Ed25519 release signing key pair')
@@ -114,4 +116,5 @@ export function addReleaseCommands(program: Command, out: (s: string) => void, j
         `${json() ? JSON.stringify(result, null, 2) : `${result.program} ${result.version} (${result.arch}): signature and ${result.files} files verified`}\n`,
       );
     });
+  return release;
 }

@@ -3,6 +3,7 @@
 // runs `node dist/...` with no TypeScript loader (tsx is a development tool) and no cold transpile at start.
 //
 //   dist/device/main.js         the box program (systemd/callbox-device.service)
+//   dist/device/chunks/         code the box loads only when configured (the virtual IO board, io.board: virtual)
 //   dist/fleet/main.js          the fleet service (systemd/callbox-fleet.service)
 //   dist/fleet/broker-child.js  the embedded broker's child process (forked by dist/fleet/main.js)
 //   dist/fleet/cli.js           the `fleet` command (fleet/bin/fleet.js uses it where the sources are absent)
@@ -50,6 +51,9 @@ for (const [program, entryPoints] of Object.entries(programs)) {
     packages: 'external',
     sourcemap: 'linked',
     metafile: true,
+    // The box's dynamic imports (hardware stand-ins, loaded only when configured) become chunks of their own
+    // beside its main.js instead of code inlined in it; the fleet has none.
+    ...(program === 'device' ? { splitting: true, chunkNames: 'device/chunks/[name]-[hash]' } : {}),
     logLevel: 'warning',
     // ESM output: code that needs `require` builds it with createRequire itself.
     banner: { js: '// Built by scripts/build.mjs from the TypeScript sources; do not edit.' },

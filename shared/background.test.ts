@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { background } from './background.js';
 import { getLogger, MemoryLogStream, setupLogging } from './log.js';
+import { waitFor } from './wait.js';
 
 describe('background', () => {
   it('logs a failed task with what it was and reports it; a failing report is logged too, nothing is unhandled', async () => {
@@ -19,10 +20,10 @@ describe('background', () => {
         throw new Error('alert store down too');
       });
       background(Promise.resolve(7), log, 'fine');
-      await new Promise((r) => setTimeout(r, 20));
+      const msgs = () => logs.lines.filter((l) => l.ns === 'test:background').map((l) => l.msg);
+      await waitFor(() => msgs().length >= 3, 'three log lines');
       expect(reported.map((e) => (e as Error).message)).toEqual(['disk gone']);
-      const msgs = logs.lines.filter((l) => l.ns === 'test:background').map((l) => l.msg);
-      expect(msgs).toEqual([
+      expect(msgs()).toEqual([
         'background task failed: reopen alert a1',
         'background task failed: flush',
         'reporting a failed background task failed: flush',

@@ -14,12 +14,7 @@ export const SERIAL_PATTERN = '^[A-Z0-9][A-Z0-9-]{3,31}$';
 export const E164_PATTERN = '^\\+[1-9]\\d{6,14}$';
 export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
-const deviceIdRe = new RegExp(DEVICE_ID_PATTERN);
 const serialRe = new RegExp(SERIAL_PATTERN);
-
-export function isDeviceId(s: string): boolean {
-  return deviceIdRe.test(s);
-}
 
 export function isSerial(s: string): boolean {
   return serialRe.test(s);
@@ -38,9 +33,4 @@ export function newRequestId(): string {
 /** A random id for this run of the program (changes at every start). */
 export function newBootId(): string {
   return randomUUID();
-}
-
-/** The time a UUIDv7 was made, in ms since the epoch. */
-export function timeOfId(id: string): number {
-  return Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 }

@@ -4,7 +4,7 @@
  * every object that comes from outside rejects unknown fields.
  */
 import { type ObjectOptions, type TProperties, Type } from '@sinclair/typebox';
-import { DEVICE_ID_PATTERN, E164_PATTERN, SERIAL_PATTERN, UUID_PATTERN } from './ids.js';
+import { DEVICE_ID_PATTERN, E164_PATTERN, UUID_PATTERN } from './ids.js';
 
 export { type Static, type TSchema, Type } from '@sinclair/typebox';
 
@@ -39,7 +39,6 @@ export const Hours = (description: string, o: DurationOpts) => duration('hours',
 export const PhoneNumber = (description = 'phone number in E.164 form, e.g. +15551234567') =>
   Type.String({ pattern: E164_PATTERN, description });
 export const DeviceId = () => Type.String({ pattern: DEVICE_ID_PATTERN, description: 'device id' });
-export const Serial = () => Type.String({ pattern: SERIAL_PATTERN, description: 'factory serial number' });
 export const Uuid = (description = 'UUID') => Type.String({ pattern: UUID_PATTERN, description });
 export const Timestamp = (description = 'ISO 8601 time with zone, e.g. 2026-11-26T09:15:00.000Z') =>
   Type.String({ format: 'date-time', description });

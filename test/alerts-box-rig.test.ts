@@ -28,6 +28,7 @@ import { clinicAlertSettings } from '../fleet/alerts/config.js';
 import { type AlertsFeature, alertsFeature } from '../fleet/alerts/feature.js';
 import { verifyWebhook } from '../fleet/channels/webhook.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 setupLogging({ level: 'warn', destination: new MemoryLogStream() });
@@ -39,16 +40,6 @@ const BOB = '+15550001002';
 const SERVICE = '+15550009999';
 const HOOK_SECRET = 'rig-webhook-secret';
 const ALL_DAY = [{ open: '00:00', close: '24:00' }];
-
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('alerts with the simulated box (modem emulator)', () => {
   let tf: TestFleet;
@@ -137,7 +128,7 @@ describe('alerts with the simulated box (modem emulator)', () => {
         panic: { ...s.panic, holdMs: 300, ackTimeoutS: 600 },
       },
     });
-    await until(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`);
+    await waitFor(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`, 15_000);
   }, 60_000);
 
   afterAll(async () => {
@@ -150,30 +141,36 @@ describe('alerts with the simulated box (modem emulator)', () => {
 
   it('a panic press escalates by SMS through the box and stops at an SMS reply to the box', async () => {
     await sim.pressPanic(500);
-    const alert = await until(() => feature.alerts?.store.getActive(clinicId, 'panic'), 'the panic alert');
-    await until(() => hooks.find((h) => h.alertId === alert.id), 'the webhook of step 1');
-    const toAlice = await until(() => sim.emu.smsSent.find((m) => m.to === ALICE), 'the SMS to alice');
+    const alert = await waitFor(() => feature.alerts?.store.getActive(clinicId, 'panic'), 'the panic alert', 15_000);
+    await waitFor(() => hooks.find((h) => h.alertId === alert.id), 'the webhook of step 1', 15_000);
+    const toAlice = await waitFor(() => sim.emu.smsSent.find((m) => m.to === ALICE), 'the SMS to alice', 15_000);
     expect(toAlice.text).toContain('PANIC at Rig Clinic');
     expect(toAlice.text).toContain(`Reply ACK ${alert.shortCode}`);
-    await until(
+    await waitFor(
       async () => ((await feature.alerts?.store.getAlert(alert.id))?.nextStep === 1 ? true : undefined),
       'step 1 done',
+      15_000,
     );
     expect(sim.emu.smsSent.some((m) => m.to === BOB)).toBe(false);
 
     clock.offset += 2 * 60_000;
     await feature.alerts?.engine.kick();
-    await until(() => sim.emu.smsSent.find((m) => m.to === BOB), 'the SMS to bob (step 2)');
+    await waitFor(() => sim.emu.smsSent.find((m) => m.to === BOB), 'the SMS to bob (step 2)', 15_000);
 
     sim.emu.receiveSms(BOB, `ACK ${alert.shortCode}`);
-    const acked = await until(async () => {
-      const a = await feature.alerts?.store.getAlert(alert.id);
-      return a?.state === 'acknowledged' ? a : undefined;
-    }, 'the alert acknowledged by the SMS reply');
+    const acked = await waitFor(
+      async () => {
+        const a = await feature.alerts?.store.getAlert(alert.id);
+        return a?.state === 'acknowledged' ? a : undefined;
+      },
+      'the alert acknowledged by the SMS reply',
+      15_000,
+    );
     expect(acked.ackedBy).toBe('sms:bob');
-    await until(
+    await waitFor(
       () => sim.features.io.service.indicatorState.panic === 'acknowledged' || undefined,
       'the box showing the acknowledgement',
+      15_000,
     );
     const sentBefore = sim.emu.smsSent.length;
     clock.offset += 10 * 60_000;

@@ -16,7 +16,6 @@ import { alertsConfig, clinicAlertSettings } from '../fleet/alerts/config.js';
 import { AlertEngine } from '../fleet/alerts/engine.js';
 import { alertLinksPlugin } from '../fleet/alerts/http.js';
 import { AlertLinks } from '../fleet/alerts/links.js';
-import { alertFixture, RecordingChannel } from '../fleet/alerts/testing.js';
 import { EmailChannel } from '../fleet/channels/email.js';
 import { SmsChannel } from '../fleet/channels/sms.js';
 import type { Attempt, Notification } from '../fleet/channels/types.js';
@@ -33,6 +32,7 @@ import { deviceTopics } from '../shared/contract/topics.js';
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
 import { RpcResponder } from '../shared/rpc.js';
 import { startTestBroker } from './helpers/aedes.js';
+import { alertFixture, RecordingChannel } from './helpers/alerts.js';
 
 const note: Notification = {
   alertId: 'a1',

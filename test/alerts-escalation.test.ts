@@ -7,6 +7,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { alertsConfig, type ClinicAlertSettings, clinicAlertSettings } from '../fleet/alerts/config.js';
 import { AlertEngine } from '../fleet/alerts/engine.js';
 import { AlertLinks } from '../fleet/alerts/links.js';
+import type { SmsTarget } from '../fleet/channels/sms.js';
+import type { WebhookTarget } from '../fleet/channels/webhook.js';
+import { ErrorCode, isCallboxError } from '../shared/errors.js';
 import {
   type AlertFixture,
   alertFixture,
@@ -14,10 +17,7 @@ import {
   PHONES,
   RecordingChannel,
   ScriptedBoxes,
-} from '../fleet/alerts/testing.js';
-import type { SmsTarget } from '../fleet/channels/sms.js';
-import type { WebhookTarget } from '../fleet/channels/webhook.js';
-import { ErrorCode, isCallboxError } from '../shared/errors.js';
+} from './helpers/alerts.js';
 
 // Tuesday 26 Nov 2026, 15:00 UTC = 10:00 in New York (open), 16:00 in Berlin.
 const T0 = Date.parse('2026-11-26T15:00:00.000Z');

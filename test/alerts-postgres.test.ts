@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { alertsConfig, clinicAlertSettings } from '../fleet/alerts/config.js';
 import { AlertEngine } from '../fleet/alerts/engine.js';
 import type { SqlAlertStore } from '../fleet/alerts/store.js';
-import { type AlertFixture, alertFixture, PHONES, RecordingChannel, ScriptedBoxes } from '../fleet/alerts/testing.js';
 import type { SmsTarget } from '../fleet/channels/sms.js';
+import { type AlertFixture, alertFixture, PHONES, RecordingChannel, ScriptedBoxes } from './helpers/alerts.js';
 import { createTestDatabase } from './helpers/postgres.js';
 
 const T0 = Date.parse('2026-11-26T15:00:00.000Z');

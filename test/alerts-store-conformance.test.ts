@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alertStoreConformance } from '../fleet/alerts/conformance.js';
 import { SqlAlertStore } from '../fleet/alerts/store.js';
+import { alertStoreConformance } from './helpers/alert-store-conformance.js';
 import { createTestDatabase } from './helpers/postgres.js';
 
 alertStoreConformance('sqlite', async () => {

@@ -12,7 +12,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alertsConfig } from '../fleet/alerts/config.js';
 import { AlertEngine, EVENT_CURSOR } from '../fleet/alerts/engine.js';
 import { SqlAlertStore } from '../fleet/alerts/store.js';
-import { type AlertFixture, alertFixture, boxEvent, RecordingChannel, ScriptedBoxes } from '../fleet/alerts/testing.js';
 import type { AlertStore } from '../fleet/alerts/types.js';
 import { FleetBus } from '../fleet/bus.js';
 import { PostgresStore } from '../fleet/store/postgres.js';
@@ -20,6 +19,7 @@ import { SqliteStore } from '../fleet/store/sqlite.js';
 import type { Store } from '../fleet/store/types.js';
 import type { AnyEvent } from '../shared/contract/events.js';
 import { newEventId } from '../shared/ids.js';
+import { type AlertFixture, alertFixture, boxEvent, RecordingChannel, ScriptedBoxes } from './helpers/alerts.js';
 import { createTestDatabase } from './helpers/postgres.js';
 
 interface Instance {

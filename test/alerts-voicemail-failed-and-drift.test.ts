@@ -7,12 +7,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { alertsConfig, clinicAlertSettings } from '../fleet/alerts/config.js';
 import { AlertEngine } from '../fleet/alerts/engine.js';
-import { type AlertFixture, alertFixture, boxEvent, RecordingChannel, ScriptedBoxes } from '../fleet/alerts/testing.js';
 import type { SmsTarget } from '../fleet/channels/sms.js';
 import type { WebhookTarget } from '../fleet/channels/webhook.js';
 import { EVENT_SCHEMAS } from '../shared/contract/events.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { validate } from '../shared/validate.js';
+import { type AlertFixture, alertFixture, boxEvent, RecordingChannel, ScriptedBoxes } from './helpers/alerts.js';
 
 // Thursday 26 Nov 2026, 15:00 UTC = 10:00 in New York (the clinic is open).
 const T0 = Date.parse('2026-11-26T15:00:00.000Z');

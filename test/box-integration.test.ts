@@ -20,6 +20,7 @@ import { defaultSettings } from '../device/uplink/settings.js';
 import { voicemailFeature } from '../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../fleet/voicemail/receiver.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 setupLogging({ level: 'warn', destination: new MemoryLogStream() });
@@ -33,16 +34,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Stands in for alsa-capture (the capture seam): a tone in 20 ms periods, as the sound card would deliver it. */
 class ToneCapture extends EventEmitter {
@@ -121,28 +112,29 @@ describe('the box with all its features against the fleet', () => {
       panic: { ...s.panic, holdMs: 300, ackTimeoutS: 30 },
     };
     const { version } = await tf.admin.call('boxes.setConfig', { box: SERIAL, settings });
-    await until(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`);
+    await waitFor(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`);
     expect(sim.box.settings.rollover.number).toBe(ANSWERING_SERVICE);
-    await until(async () => {
+    await waitFor(async () => {
       const b = (await tf.admin.call('boxes.show', { box: SERIAL })).box;
       return b.reportedVersion === version && b.reportedState === 'applied' ? true : undefined;
     }, 'the fleet to see the settings applied');
 
     // an incoming call, answered at the desk by lifting the handset, then the caller hangs up
     const index = sim.emu.incomingCall(CALLER);
-    await until(
+    await waitFor(
       () => sim.features.io.service.indicatorState.call === 'ringing' || undefined,
       'the ring indicator showing the call',
     );
     expect(sim.features.io.service.outputs.leds.ring.kind).toBe('blink');
     expect(sim.features.io.service.outputs.buzzer.pattern).toBe('ring');
-    await new Promise((r) => setTimeout(r, 700));
+    // rings every 300 ms: the third RING is 600 ms after the first
+    await waitFor(() => (sim.features.calls.manager.snapshot().calls[0]?.rings ?? 0) >= 3, 'the third RING');
     await sim.liftHandset();
-    await until(() => sim.features.calls.manager.snapshot().inCall || undefined, 'the call answered');
+    await waitFor(() => sim.features.calls.manager.snapshot().inCall || undefined, 'the call answered');
     expect(sim.emu.commands).toContain('ATA');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => sim.emu.calls[0]?.stat === 'active', 'the call active at the modem');
     sim.emu.callerHangsUp(index);
-    const ended = await until(async () => (await stored(tf, 'call.ended'))[0], 'call.ended at the fleet');
+    const ended = await waitFor(async () => (await stored(tf, 'call.ended'))[0], 'call.ended at the fleet');
     expect(ended.deviceId).toBe(deviceId);
     expect(ended.body).toMatchObject({ outcome: 'answered', number: CALLER, inHours: true });
     expect(ended.body.timeToAnswerMs as number).toBeGreaterThan(500);
@@ -153,7 +145,7 @@ describe('the box with all its features against the fleet', () => {
 
     // a panic press on the virtual board reaches the fleet
     await sim.pressPanic(500);
-    const pressed = await until(async () => (await stored(tf, 'panic.pressed'))[0], 'panic.pressed at the fleet');
+    const pressed = await waitFor(async () => (await stored(tf, 'panic.pressed'))[0], 'panic.pressed at the fleet');
     expect(pressed.body).toMatchObject({ source: 'gpio' });
     expect(sim.features.io.service.indicatorState.panic).not.toBe('idle');
 
@@ -163,7 +155,7 @@ describe('the box with all its features against the fleet', () => {
     const panicId = pressed.body.panicId as string;
     expect(await command('panic.ack', { panicId, by: 'ops:test' })).toEqual({ acknowledged: true });
     expect(sim.features.io.service.indicatorState.panic).toBe('acknowledged');
-    await until(async () => (await stored(tf, 'panic.acknowledged'))[0], 'panic.acknowledged at the fleet');
+    await waitFor(async () => (await stored(tf, 'panic.acknowledged'))[0], 'panic.acknowledged at the fleet');
     expect(await command('forwarding.set', { enabled: true })).toMatchObject({
       reason: 'unconditional',
       enabled: true,
@@ -190,27 +182,27 @@ describe('the box with all its features against the fleet', () => {
 
     // an SMS to the box's number is reported
     sim.emu.receiveSms('+15550004444', 'Running late for my 10:30, sorry');
-    const sms = await until(async () => (await stored(tf, 'sms.received'))[0], 'sms.received at the fleet');
+    const sms = await waitFor(async () => (await stored(tf, 'sms.received'))[0], 'sms.received at the fleet');
     expect(sms.body).toMatchObject({ from: '+15550004444', text: 'Running late for my 10:30, sorry' });
 
     // closed now: a call goes to voicemail, recorded, uploaded to the fleet and confirmed, then deleted on the box
     const closed = { ...settings, hours: { ...settings.hours, weekly: { ...s.hours.weekly } } };
     const v2 = await tf.admin.call('boxes.setConfig', { box: SERIAL, settings: closed });
-    await until(() => sim.box.settingsVersion === v2.version || undefined, 'closed hours applied');
+    await waitFor(() => sim.box.settingsVersion === v2.version || undefined, 'closed hours applied');
     const vmIndex = sim.emu.incomingCall(CALLER);
-    await until(() => sim.features.calls.manager.snapshot().inVoicemail || undefined, 'the box taking a voicemail');
+    await waitFor(() => sim.features.calls.manager.snapshot().inVoicemail || undefined, 'the box taking a voicemail');
     await new Promise((r) => setTimeout(r, 1000));
     sim.emu.callerHangsUp(vmIndex);
-    const recorded = await until(
+    const recorded = await waitFor(
       async () => (await stored(tf, 'voicemail.recorded'))[0],
       'voicemail.recorded at the fleet',
     );
     expect(recorded.body).toMatchObject({ number: CALLER });
     expect(recorded.body.durationMs as number).toBeGreaterThan(500);
-    await until(() => received[0], 'the recording stored at the fleet');
+    await waitFor(() => received[0], 'the recording stored at the fleet');
     expect(received[0]).toMatchObject({ deviceId, sha256: recorded.body.sha256, bytes: recorded.body.bytes });
     expect(existsSync(join(tf.dir, 'voicemail', deviceId as string, `${recorded.body.voicemailId}.wav`))).toBe(true);
-    await until(
+    await waitFor(
       async () => ((await sim.features.voicemail.vault?.pending())?.length === 0 ? true : undefined),
       'local copy deleted',
     );
@@ -238,14 +230,14 @@ describe('a box whose modem is missing', () => {
     });
     cleanups.push(() => sim.stop());
     await sim.waitForState('online');
-    const modem = await until(async () => {
+    const modem = await waitFor(async () => {
       const list = (await tf.admin.call('events.list', { box: serial, type: 'modem.state' })) as Stored[];
       return list[0];
     }, 'modem.state at the fleet');
     expect(modem.body.state).toBe('disconnected');
     expect(sim.features.io.service.indicatorState.phoneLine).toBe('modem_missing');
     await sim.pressPanic(1300);
-    const pressed = await until(async () => {
+    const pressed = await waitFor(async () => {
       const list = (await tf.admin.call('events.list', { box: serial, type: 'panic.pressed' })) as Stored[];
       return list[0];
     }, 'panic.pressed at the fleet');

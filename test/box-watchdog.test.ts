@@ -10,19 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Box, type BoxModule } from '../device/box.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
+import { waitFor } from '../shared/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(what: string, pred: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('the box watchdog', () => {
   it('is fed only while every module that can tell says it is healthy', async () => {
@@ -44,13 +37,13 @@ describe('the box watchdog', () => {
     await box.start();
     cleanups.push(() => box.stop());
     const pings = () => sent.filter((s) => s === 'WATCHDOG=1').length;
-    await until('fed while healthy', () => pings() >= 3);
+    await waitFor(() => pings() >= 3, 'fed while healthy');
     panicWatched = false;
     await new Promise((r) => setTimeout(r, 100));
     const stalled = pings();
     await new Promise((r) => setTimeout(r, 300));
     expect(pings()).toBe(stalled);
     panicWatched = true;
-    await until('fed again', () => pings() > stalled + 1);
+    await waitFor(() => pings() > stalled + 1, 'fed again');
   });
 });

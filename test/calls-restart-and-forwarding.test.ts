@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { scaledClock } from '../device/calls/clock.js';
 import { CallManager } from '../device/calls/manager.js';
 import { type DeepPartial, settingsFrom } from '../device/calls/settings.js';
 import { type CallStore, SqliteCallStore } from '../device/calls/store.js';
@@ -16,8 +15,9 @@ import { modemConfig } from '../device/modem/config.js';
 import { createModem } from '../device/modem/driver.js';
 import { ModemEmulator } from '../device/sim/modem/emulator.js';
 import type { DeviceSettings } from '../shared/contract/settings.js';
+import { waitFor } from '../shared/wait.js';
+import { SteppedClock } from './helpers/clock.js';
 
-const SCALE = 10;
 const ROLLOVER = '+15550009999';
 const ALICE = '+15551230001';
 const allDay = [{ open: '00:00', close: '24:00' }];
@@ -31,16 +31,6 @@ const SETTINGS: DeepPartial<DeviceSettings> = {
 
 const dir = mkdtempSync(join(tmpdir(), 'callbox-calls-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const clinic = (s: number) => (s * 1000) / SCALE;
-
-async function waitFor(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -57,18 +47,22 @@ async function newEmulator() {
   return { emu, path };
 }
 
-/** One run of the box's call handling: a driver on the emulator's port, a CallManager, a store. */
+/**
+ * One run of the box's call handling: a driver on the emulator's port, a
+ * CallManager, a store. Clinic time is stepped by the test (clock.advance).
+ */
 async function run(path: string, store: CallStore, opts: { provision?: boolean; startAt?: number } = {}) {
   const modem = createModem(modemConfig({ path, callPollMs: 250, ringEndMs: 1000, clipWaitMs: 50 }));
   await modem.start();
   expect(modem.state).toBe('ready');
   const sink = new MemoryEventSink();
+  const clock = new SteppedClock(opts.startAt ?? Date.parse('2026-11-26T15:00:00Z'));
   const mgr = new CallManager({
     modem,
     sink,
     store,
     settings: () => settingsFrom(SETTINGS),
-    clock: scaledClock(opts.startAt ?? Date.parse('2026-11-26T15:00:00Z'), SCALE),
+    clock,
     provisionForwarding: opts.provision ?? false,
   });
   const stop = async () => {
@@ -77,7 +71,7 @@ async function run(path: string, store: CallStore, opts: { provision?: boolean; 
   };
   cleanups.push(stop);
   await mgr.start();
-  return { modem, sink, mgr, stop };
+  return { modem, sink, mgr, stop, clock };
 }
 
 describe('restart in the middle of a call', () => {
@@ -94,14 +88,13 @@ describe('restart in the middle of a call', () => {
     // the process goes away; the call goes on at the modem
     await first.stop();
     await store1.close();
-    await sleep(clinic(5));
 
     const store2 = await SqliteCallStore.open(file);
     cleanups.push(() => store2.close());
     const second = await run(path, store2, { startAt: Date.parse('2026-11-26T15:00:00Z') + 10_000 });
     await waitFor(() => second.mgr.snapshot().inCall, 'call resumed from AT+CLCC');
     expect(second.sink.events).toEqual([]);
-    await sleep(clinic(5));
+    second.clock.advance(5000);
     emu.callerHangsUp(idx);
     await waitFor(() => second.sink.ofType('call.ended').length === 1, 'call.ended after the restart');
     expect(second.sink.events.map((e) => e.type)).toEqual(['call.ended']);
@@ -120,7 +113,7 @@ describe('restart in the middle of a call', () => {
     await first.stop();
     await store1.close();
     emu.callerHangsUp(idx);
-    await sleep(100);
+    await waitFor(() => emu.calls.length === 0, 'the call gone at the modem');
 
     const store2 = await SqliteCallStore.open(file);
     cleanups.push(() => store2.close());
@@ -128,7 +121,7 @@ describe('restart in the middle of a call', () => {
     await waitFor(() => second.sink.ofType('call.ended').length === 1, 'call.ended at start');
     expect(second.sink.events.map((e) => e.type)).toEqual(['call.ended']);
     expect(second.sink.ofType('call.ended')[0]).toMatchObject({ callId, number: ALICE });
-    await sleep(200);
+    await second.mgr.idle();
     expect(second.sink.ofType('call.ended')).toHaveLength(1);
   });
 });

@@ -3,13 +3,16 @@
  * modem driver (createModem, serialport) talking AT to the REAL modem
  * emulator (device/sim/modem) over a socat pty pair.
  *
- * The call manager runs on a scaled clock (10x: a 20 s ring timeout is 2 s
- * of real time) so the suite stays short; the driver and the emulator run
- * on real time, with the emulator ringing every 300 ms (3 s of clinic time,
- * as on a real network).
+ * The call manager runs on a clinic clock the test steps by hand
+ * (test/helpers/clock.ts): clinic time stands still while the driver and the
+ * emulator work in real time, and moves only when the test says "3 s pass"
+ * (one ring interval) or "the caller waits 12 s". So every figure the
+ * manager computes (time to answer, talk time, abandoned up to 5 s against
+ * missed) is exact, however slowly a loaded machine passes the AT traffic.
+ * The emulator rings every 300 ms of real time; the test counts those rings
+ * before it moves the clock past them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { scaledClock } from '../device/calls/clock.js';
 import { CallManager, type VoicemailCall } from '../device/calls/manager.js';
 import { type DeepPartial, mergePartial, settingsFrom } from '../device/calls/settings.js';
 import { type CallStore, MemoryCallStore } from '../device/calls/store.js';
@@ -18,9 +21,11 @@ import { modemConfig } from '../device/modem/config.js';
 import { createModem } from '../device/modem/driver.js';
 import { ModemEmulator } from '../device/sim/modem/emulator.js';
 import type { DeviceSettings } from '../shared/contract/settings.js';
+import { waitFor } from '../shared/wait.js';
+import { SteppedClock } from './helpers/clock.js';
 
-const SCALE = 10;
-const RING_MS = 300; // real ms between RINGs = 3 s of clinic time
+const RING_MS = 300; // real ms between the emulator's RINGs
+const RING_S = 3; // clinic seconds between RINGs, as on a real network
 const ROLLOVER = '+15550009999';
 const ALICE = '+15551230001';
 const BOB = '+15551230002';
@@ -38,18 +43,6 @@ const BASE: DeepPartial<DeviceSettings> = {
   rollover: { number: ROLLOVER, networkForwarding: true, noReplyTimeS: 25 },
   followUpSms: { enabled: true, text: 'Sorry we missed your call', windowH: 24, excludePrefixes: ['+1555999'] },
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Clinic seconds -> real ms. */
-const clinic = (s: number) => (s * 1000) / SCALE;
-
-async function waitFor(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -77,11 +70,12 @@ async function boot(opts: BootOptions = {}) {
   const sink = new MemoryEventSink();
   const box = { settings: settingsFrom(mergePartial(BASE, opts.settings)) };
   const voicemails: VoicemailCall[] = [];
+  const clock = new SteppedClock(Date.parse(opts.startAt ?? '2026-11-26T15:00:00Z'));
   const mgr = new CallManager({
     modem,
     sink,
     settings: () => box.settings,
-    clock: scaledClock(Date.parse(opts.startAt ?? '2026-11-26T15:00:00Z'), SCALE),
+    clock,
     store: opts.store ?? new MemoryCallStore(),
     onVoicemail: (v) => voicemails.push(v),
     provisionForwarding: false,
@@ -89,37 +83,47 @@ async function boot(opts: BootOptions = {}) {
   cleanups.push(() => mgr.stop());
   await mgr.start();
   const ended = () => sink.ofType('call.ended');
-  return { emu, modem, sink, mgr, box, voicemails, ended };
+  const rings = () => mgr.snapshot().calls[0]?.rings ?? 0;
+  /** Clinic time passes: s seconds (timers due on the way run). */
+  const pass = (s: number) => clock.advance(s * 1000);
+  /** Let the first call ring until its n-th RING, 3 s of clinic time per ring after the first. */
+  const ringUntil = async (n: number) => {
+    await waitFor(() => rings() >= 1, 'the first RING');
+    for (let k = 2; k <= n; k++) {
+      await waitFor(() => rings() >= k, `RING ${k}`);
+      pass(RING_S);
+    }
+  };
+  return { emu, modem, sink, mgr, box, voicemails, ended, clock, pass, ringUntil };
 }
 
 describe('calls end to end (driver + modem emulator over a pty)', () => {
   it('answered on the third ring: ATA sent, 3 rings, time to answer and talk time in the events', async () => {
-    const { emu, sink, mgr, ended } = await boot();
+    const { emu, sink, mgr, ended, pass, ringUntil } = await boot();
     const idx = emu.incomingCall(ALICE);
-    await waitFor(() => (mgr.snapshot().calls[0]?.rings ?? 0) >= 3, 'third ring');
+    await ringUntil(3);
     expect(await mgr.answer('button')).toBe(sink.ofType('call.incoming')[0]?.callId);
     expect(emu.commands).toContain('ATA');
     await waitFor(() => emu.calls[0]?.stat === 'active', 'call active at the emulator');
-    await sleep(clinic(10));
+    pass(10);
     emu.callerHangsUp(idx);
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(sink.events.map((e) => e.type)).toEqual(['call.incoming', 'call.answered', 'call.ended']);
     const answered = sink.ofType('call.answered')[0];
     expect(answered).toMatchObject({ number: ALICE, by: 'button', rings: 3 });
-    // two ring intervals (6 s of clinic time) after the first ring, plus the time to react
-    expect(answered?.timeToAnswerMs).toBeGreaterThanOrEqual(5500);
-    expect(answered?.timeToAnswerMs).toBeLessThan(12_000);
+    // two ring intervals (6 s of clinic time) after the first ring
+    expect(answered?.timeToAnswerMs).toBe(6000);
     const e = ended()[0];
     expect(e).toMatchObject({ outcome: 'answered', rings: 3, inHours: true, repeatCaller: false });
-    expect(e?.durationMs).toBeGreaterThanOrEqual(9000);
-    expect(e?.durationMs).toBeLessThan(16_000);
+    expect(e?.durationMs).toBe(10_000);
     expect(emu.smsSent).toEqual([]);
   });
 
   it('missed: the caller gives up after 12 s; call.ended missed and one follow-up SMS', async () => {
-    const { emu, mgr, sink, ended } = await boot();
+    const { emu, mgr, sink, ended, pass, ringUntil } = await boot();
     const idx = emu.incomingCall(ALICE);
-    await sleep(clinic(12));
+    await ringUntil(3); // 6 s
+    pass(6);
     emu.callerHangsUp(idx);
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(ended()[0]).toMatchObject({ outcome: 'missed', timeToAnswerMs: null, durationMs: 0 });
@@ -133,36 +137,38 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
   });
 
   it('abandoned: the caller hangs up within 5 s; no follow-up SMS', async () => {
-    const { emu, ended } = await boot();
+    const { emu, mgr, ended, pass, ringUntil } = await boot();
     const idx = emu.incomingCall(BOB);
-    await sleep(clinic(2));
+    await ringUntil(1);
+    pass(5); // the boundary itself: rang exactly abandonedMaxS
     emu.callerHangsUp(idx);
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(ended()[0]).toMatchObject({ outcome: 'abandoned', number: BOB });
-    await sleep(200);
+    await mgr.idle(); // the follow-up decision has been taken
     expect(emu.smsSent).toEqual([]);
   });
 
   it('voicemail after the ring timeout: the box answers at 20 s and the recorder hook gets the call', async () => {
-    const { emu, sink, voicemails, ended, mgr } = await boot({
+    const { emu, sink, voicemails, ended, mgr, clock, pass, ringUntil } = await boot({
       settings: { calls: { inHours: 'ring-then-voicemail' } },
     });
-    const t0 = Date.now();
     const idx = emu.incomingCall(ALICE);
+    await ringUntil(1);
+    clock.advance(19_999);
+    await mgr.idle();
+    expect(emu.commands).not.toContain('ATA');
+    clock.advance(1);
     await emu.waitForCommand(/^ATA$/, 5000);
-    const waited = Date.now() - t0;
-    expect(waited).toBeGreaterThanOrEqual(clinic(19));
-    expect(waited).toBeLessThan(clinic(30));
     await waitFor(() => voicemails.length === 1, 'voicemail hook');
     expect(voicemails[0]).toMatchObject({ callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE });
     expect(mgr.snapshot().inVoicemail).toBe(true);
     await waitFor(() => emu.calls[0]?.stat === 'active', 'voicemail call active');
-    await sleep(clinic(15));
+    pass(15);
     emu.callerHangsUp(idx);
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(sink.ofType('call.answered')[0]).toMatchObject({ by: 'voicemail' });
     expect(ended()[0]).toMatchObject({ outcome: 'voicemail', timeToAnswerMs: null });
-    expect(ended()[0]?.durationMs).toBeGreaterThanOrEqual(14_000);
+    expect(ended()[0]?.durationMs).toBe(15_000);
     expect(emu.smsSent).toEqual([]);
   });
 
@@ -181,11 +187,14 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
   });
 
   it('in hours (ring-then-rollover): deflected after the ring timeout', async () => {
-    const { emu, ended } = await boot();
-    const t0 = Date.now();
+    const { emu, mgr, ended, clock, ringUntil } = await boot();
     emu.incomingCall(ALICE);
+    await ringUntil(6); // 15 s
+    clock.advance(4999);
+    await mgr.idle();
+    expect(emu.commands.some((c) => c.startsWith('AT+CTFR'))).toBe(false);
+    clock.advance(1);
     await emu.waitForCommand(/^AT\+CTFR/, 5000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(clinic(19));
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(ended()[0]).toMatchObject({ outcome: 'rolled_over' });
     expect(ended()[0]?.rings).toBeGreaterThanOrEqual(6);
@@ -193,28 +202,30 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
   });
 
   it('a withheld caller: tracked with number null, never texted', async () => {
-    const { emu, sink, ended } = await boot();
+    const { emu, mgr, sink, ended, pass, ringUntil } = await boot();
     const idx = emu.incomingCall(null);
-    await sleep(clinic(11));
+    await ringUntil(1);
+    pass(11);
     emu.callerHangsUp(idx);
     await waitFor(() => ended().length === 1, 'call.ended');
     expect(sink.ofType('call.incoming')[0]).toMatchObject({ number: null, withheld: true });
     expect(ended()[0]).toMatchObject({ outcome: 'missed', number: null, withheld: true });
-    await sleep(200);
+    await mgr.idle(); // the follow-up decision has been taken
     expect(emu.smsSent).toEqual([]);
   });
 
   it('two callers back to back: two calls with their own ids; the same number again is a repeat caller', async () => {
-    const { emu, mgr, sink, ended } = await boot();
+    const { emu, mgr, sink, ended, pass } = await boot();
     const a = emu.incomingCall(ALICE);
     await waitFor(() => mgr.snapshot().ringing, 'ringing');
     await mgr.answer('handset');
     await waitFor(() => emu.calls[0]?.stat === 'active', 'first call active');
-    await sleep(clinic(5));
+    pass(5);
     emu.callerHangsUp(a);
     await waitFor(() => ended().length === 1, 'first call.ended');
     const b = emu.incomingCall(ALICE);
-    await sleep(clinic(11));
+    await waitFor(() => sink.ofType('call.incoming').length === 2, 'second call.incoming');
+    pass(11);
     emu.callerHangsUp(b);
     await waitFor(() => ended().length === 2, 'second call.ended');
     expect(ended().map((e) => e.outcome)).toEqual(['answered', 'missed']);
@@ -249,7 +260,7 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
 
   it('on the day the clocks go forward (New York): 08:59 EDT is after hours, 09:00 EDT in hours', async () => {
     // 2026-03-08 12:59:40 UTC = 08:59:40 EDT (on the old EST offset it would be 07:59:40)
-    const { emu, mgr, sink, ended } = await boot({
+    const { emu, mgr, sink, ended, pass } = await boot({
       settings: {
         clinic: { timezone: 'America/New_York' },
         hours: { weekly: { sun: [{ open: '09:00', close: '12:00' }] } },
@@ -262,8 +273,10 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
     await waitFor(() => mgr.snapshot().inVoicemail, 'voicemail');
     emu.callerHangsUp(a);
     await waitFor(() => ended().length === 1, 'first call.ended');
-    await sleep(clinic(25)); // now past 09:00 EDT
+    pass(25); // now past 09:00 EDT
     emu.incomingCall(BOB);
+    await waitFor(() => sink.ofType('call.incoming').length === 2, 'second call.incoming');
+    pass(20); // the ring timeout
     await emu.waitForCommand(/^AT\+CTFR/);
     await waitFor(() => ended().length === 2, 'second call.ended');
     expect(sink.ofType('call.incoming').map((e) => e.inHours)).toEqual([false, true]);
@@ -271,18 +284,16 @@ describe('calls end to end (driver + modem emulator over a pty)', () => {
   });
 
   it('the follow-up SMS goes once per number per window, and never to withheld or excluded numbers', async () => {
-    const { emu, ended, sink } = await boot();
-    for (const n of [ALICE, ALICE, null, '+15559990123']) {
+    const { emu, mgr, ended, sink, pass } = await boot();
+    for (const [i, n] of [ALICE, ALICE, null, '+15559990123'].entries()) {
       const idx = emu.incomingCall(n);
-      await sleep(clinic(11));
+      await waitFor(() => sink.ofType('call.incoming').length === i + 1, `call.incoming ${i + 1}`);
+      pass(11);
       emu.callerHangsUp(idx);
-      const before = ended().length;
-      await waitFor(() => ended().length === before + 1 || ended().length > before, 'call.ended');
-      await sleep(50);
+      await waitFor(() => ended().length === i + 1, `call.ended ${i + 1}`);
+      await mgr.idle(); // its follow-up SMS sent or skipped
     }
-    await waitFor(() => ended().length === 4, 'four calls ended');
     expect(ended().map((e) => e.outcome)).toEqual(['missed', 'missed', 'missed', 'missed']);
-    await sleep(300);
     expect(emu.smsSent).toEqual([{ to: ALICE, text: 'Sorry we missed your call', parts: 1 }]);
     expect(sink.ofType('call.followup_sms')).toHaveLength(1);
   });

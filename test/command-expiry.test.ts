@@ -18,6 +18,7 @@ import { type CallboxError, ErrorCode, isCallboxError } from '../shared/errors.j
 import { newRequestId } from '../shared/ids.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { RpcResponder } from '../shared/rpc.js';
+import { waitFor } from '../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet } from './helpers/fleet.js';
 import { FakeFleet, startBroker, type TestBroker } from './uplink-helpers.js';
 
@@ -34,14 +35,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function setup() {
   const broker = await startBroker();
@@ -91,11 +84,11 @@ describe('command expiry', () => {
     const { broker, fleet, dataDir } = await setup();
     const { box, sent } = startBox(broker, dataDir);
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online', 20_000);
 
     // The box is cut off; the broker queues both commands in its persistent session.
     await broker.down();
-    await until(() => box.state !== 'online', 'box offline');
+    await waitFor(() => box.state !== 'online', 'box offline', 20_000);
     const sentAt = Date.now();
     const stale = fleet.commands
       .request(TOPIC, 'sms.send', { to: '+15550003333', text: 'stale' }, { timeoutMs: 15_000, expiresInMs: 1000 })
@@ -106,7 +99,7 @@ describe('command expiry', () => {
       { to: '+15550003333', text: 'fresh' },
       { timeoutMs: 15_000, expiresInMs: 60_000 },
     );
-    await until(() => Date.now() > sentAt + 1500, 'the first command to expire');
+    await waitFor(() => Date.now() > sentAt + 1500, 'the first command to expire', 20_000);
     await broker.up();
 
     expect(await fresh).toEqual({ parts: 1, references: [1] });
@@ -125,17 +118,18 @@ describe('command expiry', () => {
     const { broker, fleet, dataDir } = await setup();
     const { box, sent } = startBox(broker, dataDir);
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online', 20_000);
     await broker.down();
-    await until(() => box.state !== 'online', 'box offline');
+    await waitFor(() => box.state !== 'online', 'box offline', 20_000);
     const gaveUp = await fleet.commands
       .request(TOPIC, 'sms.send', { to: '+15550003333', text: 'late' }, { timeoutMs: 300 })
       .catch((err: unknown) => err);
     expect(isCallboxError(gaveUp, ErrorCode.RequestTimeout)).toBe(true);
     await broker.up();
-    await until(
+    await waitFor(
       () => logs.lines.some((l) => l.ns === 'test:fake-fleet' && String(l.msg).startsWith('late refusal of sms.send')),
       'the late refusal in the fleet log',
+      20_000,
     );
     const line = logs.lines.find((l) => String(l.msg).startsWith('late refusal of sms.send'));
     expect(line).toMatchObject({ code: ErrorCode.RequestExpired, method: 'sms.send', gaveUpAfterMs: 300 });
@@ -147,7 +141,7 @@ describe('command expiry', () => {
     const { broker, fleet, dataDir } = await setup();
     const first = startBox(broker, dataDir);
     await first.box.start();
-    await until(() => first.box.state === 'online', 'online');
+    await waitFor(() => first.box.state === 'online', 'online', 20_000);
     const replies = new Map<string, { ok: boolean; result?: unknown; error?: { code: number } }>();
     fleet.client.on('message', (t, p) => {
       if (!t.endsWith('/cmd/res')) return;
@@ -159,14 +153,14 @@ describe('command expiry', () => {
     const long = new Date(Date.now() - 3_600_000).toISOString(); // sent an hour ago
     const v1 = newRequestId();
     await raw({ v: 1, id: v1, method: 'sms.send', params, sentAt: long, timeoutMs: 1000 });
-    await until(() => replies.has(v1), 'the answer to the v1 request');
+    await waitFor(() => replies.has(v1), 'the answer to the v1 request', 20_000);
     expect(replies.get(v1)).toMatchObject({ ok: true, result: { parts: 1 } });
     expect(first.sent).toEqual(['v1']);
 
     // A v2 request without expiresAt is malformed.
     const noExpiry = newRequestId();
     await raw({ v: 2, id: noExpiry, method: 'sms.send', params, sentAt: new Date().toISOString() });
-    await until(() => replies.has(noExpiry), 'the answer to the malformed request');
+    await waitFor(() => replies.has(noExpiry), 'the answer to the malformed request', 20_000);
     expect(replies.get(noExpiry)).toMatchObject({ ok: false, error: { code: ErrorCode.ValidationFailed } });
 
     // It ran; after a restart (nothing in memory) the same id arrives again, now past its expiry:
@@ -174,23 +168,23 @@ describe('command expiry', () => {
     const ran = newRequestId();
     const soon = new Date(Date.now() + 1000).toISOString();
     await raw({ v: 2, id: ran, method: 'sms.send', params, sentAt: new Date().toISOString(), expiresAt: soon });
-    await until(() => replies.has(ran), 'the answer before the restart');
+    await waitFor(() => replies.has(ran), 'the answer before the restart', 20_000);
     const before = replies.get(ran);
     expect(before).toMatchObject({ ok: true });
     await first.box.stop();
     replies.delete(ran);
-    await until(() => Date.now() > Date.parse(soon) + 100, 'the expiry to pass');
+    await waitFor(() => Date.now() > Date.parse(soon) + 100, 'the expiry to pass', 20_000);
     const second = startBox(broker, dataDir);
     await second.box.start();
-    await until(() => second.box.state === 'online', 'online again');
+    await waitFor(() => second.box.state === 'online', 'online again', 20_000);
     await raw({ v: 2, id: ran, method: 'sms.send', params, sentAt: new Date().toISOString(), expiresAt: soon });
-    await until(() => replies.has(ran), 'the answer after the restart');
+    await waitFor(() => replies.has(ran), 'the answer after the restart', 20_000);
     expect(replies.get(ran)).toEqual(before);
     expect(second.sent).toEqual([]);
     // And a new one past its expiry is refused.
     const stale = newRequestId();
     await raw({ v: 2, id: stale, method: 'sms.send', params, sentAt: long, expiresAt: soon });
-    await until(() => replies.has(stale), 'the refusal');
+    await waitFor(() => replies.has(stale), 'the refusal', 20_000);
     expect(replies.get(stale)).toMatchObject({ ok: false, error: { code: ErrorCode.RequestExpired } });
     expect(second.sent).toEqual([]);
   }, 60_000);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT_CRASH } from '../shared/crash.js';
+import { waitFor } from '../shared/wait.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const inject = join(repo, 'test', 'fixtures', 'inject-unhandled.mjs');
@@ -40,12 +41,20 @@ function run(program: string, args: string[], env: Record<string, string> = {}) 
   return { proc, io, exited };
 }
 
+/** waitFor, failing at once (with the child's stderr) if the child exits first. */
 async function until(pred: () => boolean, what: string, p: ChildProcess, io: { out: string; err: string }) {
-  const end = Date.now() + 60_000;
-  while (!pred()) {
-    if (p.exitCode !== null) throw new Error(`exited (${p.exitCode}) before ${what}: ${io.err.slice(-2000)}`);
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${io.out.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor(
+      () => {
+        if (p.exitCode !== null) throw new Error(`exited (${p.exitCode}) before ${what}: ${io.err.slice(-2000)}`);
+        return pred();
+      },
+      what,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+  } catch (e) {
+    if (p.exitCode === null) throw new Error(`${(e as Error).message}: ${io.out.slice(-2000)}`);
+    throw e;
   }
 }
 

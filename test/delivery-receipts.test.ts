@@ -14,10 +14,10 @@ import { Link } from '../device/uplink/link.js';
 import { UPLINK_MIGRATIONS } from '../device/uplink/migrations.js';
 import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

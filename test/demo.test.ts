@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { loadAlsaCapture } from '../device/audio/alsa.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const DEMO = ['--import', 'tsx', 'device/sim/demo.ts'];
+const DEMO = ['--import', 'tsx', 'scripts/demo/demo.ts'];
 
 function run(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {

@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import {
   claim,
@@ -16,6 +15,7 @@ import {
   startTestFleet,
   type TestFleet,
 } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 const run = promisify(execFile);
 

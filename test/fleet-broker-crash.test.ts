@@ -7,11 +7,11 @@
 import { once } from 'node:events';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import type { ConfigDesired } from '../shared/contract/messages.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 describe('embedded broker crash', () => {
   let tf: TestFleet;

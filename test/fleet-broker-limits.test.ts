@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { closed, connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 describe('embedded broker listeners and limits', () => {
   let tf: TestFleet;

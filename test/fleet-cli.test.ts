@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../fleet/cli.js';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { deviceTopics } from '../shared/contract/topics.js';
+import { waitFor } from '../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 describe('fleet CLI', () => {
   let tf: TestFleet;
@@ -33,7 +34,7 @@ describe('fleet CLI', () => {
     await c.publishAsync(deviceTopics(box.deviceId).events, JSON.stringify(sampleEvent(box.deviceId, 1)), { qos: 1 });
     c.end(true);
     await tf.fleet.ingest.drain();
-    while ((await tf.fleet.store.countEvents()) < 1) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(async () => (await tf.fleet.store.countEvents()) >= 1, 'the event stored');
   });
   afterAll(async () => {
     await tf?.close();

@@ -17,12 +17,12 @@ import { type FleetConfig, loadFleetConfig } from '../fleet/config.js';
 import { Fleet } from '../fleet/fleet.js';
 import { generateMosquittoConfig } from '../fleet/mosquitto.js';
 import { Registry } from '../fleet/registry.js';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { SqliteStore } from '../fleet/store/sqlite.js';
+import { freePort, type RunningMosquitto, startMosquitto } from '../scripts/lib/mosquitto.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { connectClient } from './helpers/fleet.js';
-import { freePort, type RunningMosquitto, startMosquitto } from './helpers/mosquitto.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 describe("BrokerQueueWatch: the broker's queue from its $SYS figures", () => {
   it('warns at half, errs at 80 %, clears below 40 %, and reports every drop', () => {

@@ -14,11 +14,11 @@ import { Fleet } from '../fleet/fleet.js';
 import { generateMosquittoConfig } from '../fleet/mosquitto.js';
 import { OpsClient } from '../fleet/ops-client.js';
 import { Registry } from '../fleet/registry.js';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { SqliteStore } from '../fleet/store/sqlite.js';
+import { freePort, type RunningMosquitto, startMosquitto } from '../scripts/lib/mosquitto.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { claim, closed, connectClient, granted } from './helpers/fleet.js';
-import { freePort, type RunningMosquitto, startMosquitto } from './helpers/mosquitto.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 describe('external Mosquitto with the generated configuration', () => {
   let dir: string;

@@ -13,9 +13,9 @@ import { Fleet } from '../fleet/fleet.js';
 import { generateMosquittoConfig } from '../fleet/mosquitto.js';
 import { Registry } from '../fleet/registry.js';
 import { SqliteStore } from '../fleet/store/sqlite.js';
+import { freePort, type RunningMosquitto, startMosquitto } from '../scripts/lib/mosquitto.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { connectClient, granted } from './helpers/fleet.js';
-import { freePort, type RunningMosquitto, startMosquitto } from './helpers/mosquitto.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetBusEvents } from '../fleet/bus.js';
 import type { Fleet, FleetFeature } from '../fleet/fleet.js';
-import { sampleEvent } from '../fleet/store/conformance.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { sampleEvent } from './helpers/store-conformance.js';
 
 class Recorder implements FleetFeature {
   readonly name = 'recorder';

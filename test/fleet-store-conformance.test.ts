@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { storeConformance } from '../fleet/store/conformance.js';
 import { PostgresStore } from '../fleet/store/postgres.js';
 import { SqliteStore } from '../fleet/store/sqlite.js';
 import { createTestDatabase } from './helpers/postgres.js';
+import { storeConformance } from './helpers/store-conformance.js';
 
 storeConformance('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-store-'));
@@ -39,7 +39,7 @@ describe('the fleet on PostgreSQL', () => {
   it('provisions a box and stores its events in PostgreSQL', async () => {
     const db = await createTestDatabase();
     const { startTestFleet, provisionBox, connectClient } = await import('./helpers/fleet.js');
-    const { sampleEvent } = await import('../fleet/store/conformance.js');
+    const { sampleEvent } = await import('./helpers/store-conformance.js');
     const { deviceTopics } = await import('../shared/contract/topics.js');
     const tf = await startTestFleet({ store: { kind: 'postgres', postgresUrl: db.url } });
     try {

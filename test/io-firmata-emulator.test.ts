@@ -10,6 +10,7 @@ import { Panel } from '../device/io/outputs.js';
 import { loadPinmap } from '../device/io/pinmap.js';
 import { FirmataEmulator } from '../device/sim/firmata/emulator.js';
 import { PIN_MODES } from '../device/sim/firmata/protocol.js';
+import { waitFor } from '../shared/wait.js';
 
 const pinmap = loadPinmap();
 const pin = (s: keyof typeof pinmap.signals) => pinmap.signals[s].firmata;
@@ -24,14 +25,6 @@ afterEach(async () => {
   emulator = null;
 });
 
-const until = async (cond: () => boolean, ms = 3000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
 describe('johnny-five over Firmata over a pty', () => {
   it('toggles an LED and reports a button press', async () => {
     emulator = await FirmataEmulator.start();
@@ -45,25 +38,25 @@ describe('johnny-five over Firmata over a pty', () => {
     emulator.on('output', (p, v) => outputs.push([p, v]));
 
     // LEDs on PWM-capable pins are driven as PWM by johnny-five's Led, the others as digital outputs
-    await until(() => emulator!.mode(pin('led.voicemail')) === PIN_MODES.PWM);
-    await until(() => emulator!.mode(pin('led.panic')) === PIN_MODES.OUTPUT);
-    await until(() => emulator!.mode(pin('button.panic')) === PIN_MODES.INPUT);
+    await waitFor(() => emulator!.mode(pin('led.voicemail')) === PIN_MODES.PWM);
+    await waitFor(() => emulator!.mode(pin('led.panic')) === PIN_MODES.OUTPUT);
+    await waitFor(() => emulator!.mode(pin('button.panic')) === PIN_MODES.INPUT);
 
     panel.show(indicatorOutputs({ ...IDLE_STATE, voicemailsWaiting: 1 }, settings, new Date()));
-    await until(() => emulator!.level(pin('led.voicemail')) === 255);
+    await waitFor(() => emulator!.level(pin('led.voicemail')) === 255);
     panel.show(indicatorOutputs(IDLE_STATE, settings, new Date()));
-    await until(() => emulator!.level(pin('led.voicemail')) === 0);
+    await waitFor(() => emulator!.level(pin('led.voicemail')) === 0);
     expect(outputs.filter(([p]) => p === pin('led.voicemail')).map(([, v]) => v)).toEqual([255, 0]);
     panel.show(indicatorOutputs({ ...IDLE_STATE, panic: 'acknowledged' }, settings, new Date()));
-    await until(() => emulator!.level(pin('led.panic')) === 1);
+    await waitFor(() => emulator!.level(pin('led.panic')) === 1);
 
     const presses: boolean[] = [];
     panel.on('panic', (p) => presses.push(p));
     await new Promise((r) => setTimeout(r, 50));
     emulator.setInput(pin('button.panic'), 0); // closed to ground: pressed
-    await until(() => presses.includes(true));
+    await waitFor(() => presses.includes(true));
     emulator.setInput(pin('button.panic'), null); // released: the pull-up wins
-    await until(() => presses.includes(false));
+    await waitFor(() => presses.includes(false));
     expect(presses).toEqual([true, false]);
   });
 });

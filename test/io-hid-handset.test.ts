@@ -13,14 +13,7 @@ import { DESK_HANDSET, KEYBOARD_BUTTON, PANIC_BUTTON } from '../device/sim/hid/m
 import { SimHidBus } from '../device/sim/hid/simulated-hid.js';
 import { VirtualIo } from '../device/sim/virtual-io/virtual-io.js';
 import { DeviceSettingsSchema } from '../shared/contract/settings.js';
-
-const until = async (cond: () => boolean, ms = 3000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+import { waitFor } from '../shared/wait.js';
 
 let io: IoService | null = null;
 afterEach(async () => {
@@ -80,7 +73,7 @@ describe('USB HID handset and buttons', () => {
     service.on('answer', (s) => requests.push(`answer:${s}`));
     service.on('hangup', (s) => requests.push(`hangup:${s}`));
     await service.start();
-    await until(() => service.handset !== null);
+    await waitFor(() => service.handset !== null);
     const dev = () => bus.handle(path)!;
 
     service.setCall('ringing');
@@ -89,7 +82,7 @@ describe('USB HID handset and buttons', () => {
     expect(dev().writes).toContainEqual([3, 0b1]);
 
     bus.input(path, DESK_HANDSET.reports.offHook);
-    await until(() => requests.length === 1);
+    await waitFor(() => requests.length === 1);
     expect(requests).toEqual(['answer:handset']);
 
     service.setCall('active');
@@ -97,7 +90,7 @@ describe('USB HID handset and buttons', () => {
     expect(dev().writes.at(-1)).toEqual([3, 0]); // ringer off
 
     bus.input(path, DESK_HANDSET.reports.onHook);
-    await until(() => requests.length === 2);
+    await waitFor(() => requests.length === 2);
     expect(requests).toEqual(['answer:handset', 'hangup:handset']);
     service.setCall('idle');
     expect(dev().writes.slice(-2)).toEqual([
@@ -114,14 +107,14 @@ describe('USB HID handset and buttons', () => {
     // unplug: noticed; replug: reopened and working again
     const first = dev();
     bus.unplug(path);
-    await until(() => service.handset === null);
+    await waitFor(() => service.handset === null);
     expect(first.isOpen).toBe(false);
     bus.plug(DESK_HANDSET, path);
-    await until(() => service.handset !== null);
+    await waitFor(() => service.handset !== null);
     expect(dev()).not.toBe(first);
     service.setCall('ringing');
     bus.input(path, DESK_HANDSET.reports.offHook);
-    await until(() => requests.length === 3);
+    await waitFor(() => requests.length === 3);
     expect(requests[2]).toBe('answer:handset');
   });
 
@@ -132,21 +125,19 @@ describe('USB HID handset and buttons', () => {
     const { service, sink } = make(bus);
     io = service;
     await service.start();
-    await until(() => bus.handle(desk) !== undefined && bus.handle(foot) !== undefined);
+    await waitFor(() => bus.handle(desk) !== undefined && bus.handle(foot) !== undefined);
 
     bus.input(desk, PANIC_BUTTON.reports.press);
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => sink.ofType('panic.pressed').length === 1, 'the panic confirmed by the hold');
     bus.input(desk, PANIC_BUTTON.reports.release);
-    await until(() => sink.ofType('panic.pressed').length === 1);
     expect(sink.ofType('panic.pressed')[0]!.source).toBe('hid-desk');
 
     const panicId = sink.ofType('panic.pressed')[0]!.panicId;
     await service.handlePanicAck({ panicId, by: 'ops:test' });
 
     bus.input(foot, KEYBOARD_BUTTON.reports.press);
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => sink.ofType('panic.pressed').length === 2, 'the second panic confirmed by the hold');
     bus.input(foot, KEYBOARD_BUTTON.reports.release);
-    await until(() => sink.ofType('panic.pressed').length === 2);
     expect(sink.ofType('panic.pressed')[1]!.source).toBe('foot');
   });
 });

@@ -11,6 +11,7 @@ import { detectGpiod, LibgpiodToolsBackend } from '../device/io/linux-gpio.js';
 import { Panel } from '../device/io/outputs.js';
 import { loadPinmap } from '../device/io/pinmap.js';
 import { type GpiodVersion, SimulatedGpioChip } from '../device/sim/gpiod/chip.js';
+import { waitFor } from '../shared/wait.js';
 
 const pinmap = loadPinmap();
 const PANIC = pinmap.signals['button.panic'].gpio;
@@ -20,14 +21,6 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(what: string, pred: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function rig(version: GpiodVersion) {
   const chip = await new SimulatedGpioChip('gpiochip0', version).start();
@@ -56,35 +49,35 @@ describe.each(['v1', 'v2'] as const)("libgpiod %s tools behind the Pi header's I
     const { chip, backend, presses } = await rig(version);
     expect(backend.dialect).toBe(version);
     // The panic input is watched by gpiomon, the LEDs are held by gpioset.
-    await until('panic watched', () => chip.holderTool(PANIC) === 'gpiomon');
-    await until('ring LED held', () => chip.holderTool(RING) === 'gpioset');
+    await waitFor(() => chip.holderTool(PANIC) === 'gpiomon', 'panic watched');
+    await waitFor(() => chip.holderTool(RING) === 'gpioset', 'ring LED held');
     chip.drive(PANIC, 0);
-    await until('press seen', () => presses.includes(true));
+    await waitFor(() => presses.includes(true), 'press seen');
     chip.drive(PANIC, 1);
-    await until('release seen', () => presses.at(-1) === false);
+    await waitFor(() => presses.at(-1) === false, 'release seen');
   }, 60_000);
 
   it('restarts a dead gpiomon, catches the press made while it was down, and is unhealthy meanwhile', async () => {
     const { chip, backend, panel, presses, died } = await rig(version);
-    await until('panic watched', () => chip.holderTool(PANIC) === 'gpiomon');
+    await waitFor(() => chip.holderTool(PANIC) === 'gpiomon', 'panic watched');
     expect(panel.healthy()).toBe(true);
     const pid = chip.holderPid(PANIC)!;
     process.kill(pid, 'SIGKILL');
-    await until('death noticed', () => died.includes(`gpiomon:${PANIC}`));
+    await waitFor(() => died.includes(`gpiomon:${PANIC}`), 'death noticed');
     expect(backend.healthy()).toBe(false);
     expect(panel.healthy()).toBe(false);
     // Pressed while nobody watches: the level read before watching again reports it.
     chip.drive(PANIC, 0);
-    await until('watched again', () => chip.holderTool(PANIC) === 'gpiomon' && chip.holderPid(PANIC) !== pid);
-    await until('press caught', () => presses.includes(true));
+    await waitFor(() => chip.holderTool(PANIC) === 'gpiomon' && chip.holderPid(PANIC) !== pid, 'watched again');
+    await waitFor(() => presses.includes(true), 'press caught');
     expect(panel.healthy()).toBe(true);
     chip.drive(PANIC, 1);
-    await until('release seen', () => presses.at(-1) === false);
+    await waitFor(() => presses.at(-1) === false, 'release seen');
   }, 60_000);
 
   it('holds LED levels, restarts a dead gpioset with the level it should hold, and survives writes to it', async () => {
     const { chip, panel, died } = await rig(version);
-    await until('ring LED held', () => chip.holderTool(RING) === 'gpioset');
+    await waitFor(() => chip.holderTool(RING) === 'gpioset', 'ring LED held');
     const ledPin = (on: boolean) => {
       const activeLow = pinmap.signals['led.ring'].activeLow;
       return on !== activeLow ? 1 : 0;
@@ -100,18 +93,18 @@ describe.each(['v1', 'v2'] as const)("libgpiod %s tools behind the Pi header's I
         buzzer: { pattern: 'silent', volume: 0 },
       } as never);
     show(true);
-    await until('LED on', () => chip.level(RING) === ledPin(true));
+    await waitFor(() => chip.level(RING) === ledPin(true), 'LED on');
     const pid = chip.holderPid(RING)!;
     process.kill(pid, 'SIGKILL');
     // Writing while the holder is dying must not throw (EPIPE on v2's stdin).
     show(false);
     show(true);
     show(false);
-    await until('gpioset restarted', () => died.includes(`gpioset:${RING}`));
-    await until('held again', () => chip.holderTool(RING) === 'gpioset' && chip.holderPid(RING) !== pid);
-    await until('LED off as last shown', () => chip.level(RING) === ledPin(false));
+    await waitFor(() => died.includes(`gpioset:${RING}`), 'gpioset restarted');
+    await waitFor(() => chip.holderTool(RING) === 'gpioset' && chip.holderPid(RING) !== pid, 'held again');
+    await waitFor(() => chip.level(RING) === ledPin(false), 'LED off as last shown');
     show(true);
-    await until('LED on again', () => chip.level(RING) === ledPin(true));
+    await waitFor(() => chip.level(RING) === ledPin(true), 'LED on again');
   }, 60_000);
 });
 

@@ -29,6 +29,7 @@ import { DeviceSettingsSchema } from '../shared/contract/settings.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { RpcResponder } from '../shared/rpc.js';
+import { waitFor } from '../shared/wait.js';
 import { rig } from './modem-helpers.js';
 import { FakeFleet, startBroker } from './uplink-helpers.js';
 
@@ -36,14 +37,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-const until = async (cond: () => boolean, what: string, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 const DEVICE = 'box-panic';
 const CONTACTS = ['+15550001111', '+15550002222'];
@@ -133,11 +126,11 @@ describe('panic with the fleet unreachable', () => {
     await new Promise((r) => setTimeout(r, 50));
     const pressedAt = Date.now();
     vio.press(panicPin, true);
-    await new Promise((r) => setTimeout(r, 700));
+    await waitFor(() => io.indicatorState.panic !== 'idle', 'the panic confirmed by the hold');
     vio.press(panicPin, false);
 
     // first attempt refused by the network, then accepted after the retry
-    await until(() => emu.smsSent.length === CONTACTS.length, 'SMS to every contact');
+    await waitFor(() => emu.smsSent.length === CONTACTS.length, 'SMS to every contact');
     const elapsed = Date.now() - pressedAt;
     expect(elapsed).toBeLessThan(settings.panic.ackTimeoutS * 1000);
     expect(emu.smsSent.map((s) => s.to)).toEqual(CONTACTS);
@@ -151,7 +144,8 @@ describe('panic with the fleet unreachable', () => {
       hourCycle: 'h23',
     }).format(new Date(pressedAt + 500));
     expect(text).toContain(local);
-    expect(io.indicatorState.panic).toBe('escalated');
+    // the emulator has the SMS a moment before the driver has its +CMGS answer and the panic is marked escalated
+    await waitFor(() => io.indicatorState.panic === 'escalated', 'the panic marked escalated');
     expect(link.online).toBe(false);
     expect(fleet.events.count()).toBe(0);
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPinmap, type Pinmap } from '../device/io/pinmap.js';
-import { PARTS_CSV, PI_HEADER, partsCsv, renderSchematic, SCHEMATIC_SVG } from '../hardware-schematics/schematic.js';
+import { PARTS_CSV, PI_HEADER, partsCsv, renderSchematic, SCHEMATIC_SVG } from '../scripts/schematic.js';
 
 interface SvgText {
   x: number;

@@ -9,6 +9,7 @@ import { IDLE_STATE, indicatorOutputs } from '../device/io/indicators.js';
 import { Panel } from '../device/io/outputs.js';
 import { loadPinmap } from '../device/io/pinmap.js';
 import { VirtualIo } from '../device/sim/virtual-io/virtual-io.js';
+import { waitFor } from '../shared/wait.js';
 
 const cfg = { board: 'virtual' as const, firmataPath: '', firmataBaudRate: 57600, gpioChip: 'gpiochip0' };
 const settings = { buzzerVolume: 100, quietHours: null, timezone: 'UTC' };
@@ -20,14 +21,6 @@ afterEach(async () => {
   await panel?.close();
   panel = null;
 });
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('virtual IO board through johnny-five', () => {
   it('drives the LEDs of the pin map and reports the panic button', async () => {
@@ -47,17 +40,15 @@ describe('virtual IO board through johnny-five', () => {
     panel.show(indicatorOutputs({ ...IDLE_STATE, call: 'ringing' }, settings, new Date()));
     const ringWrites = () => io.writes.filter((w) => w.pin === gpio('led.ring')).length;
     const before = ringWrites();
-    await new Promise((r) => setTimeout(r, 600));
-    expect(ringWrites() - before).toBeGreaterThanOrEqual(3);
+    await waitFor(() => ringWrites() - before >= 3, 'the ring LED toggled three times');
     expect(io.writes.some((w) => w.pin === gpio('buzzer') && w.value > 0)).toBe(true);
 
     const levels: boolean[] = [];
     panel.on('panic', (p) => levels.push(p));
-    await new Promise((r) => setTimeout(r, 20));
     io.press(gpio('button.panic'), true);
-    await until(() => levels.includes(true));
+    await waitFor(() => levels.includes(true));
     io.press(gpio('button.panic'), false);
-    await until(() => levels.includes(false));
+    await waitFor(() => levels.includes(false));
     expect(levels).toEqual([true, false]);
   });
 });

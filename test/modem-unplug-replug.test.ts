@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { never } from '../device/sim/modem/behaviors.js';
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
+import { waitFor } from '../shared/wait.js';
 import { nextEvent, type Rig, rig, waitState } from './modem-helpers.js';
 
 let r: Rig | undefined;
@@ -27,7 +28,8 @@ describe('unplug and replug', () => {
     const now = await r.modem.listCalls().catch((e) => e);
     expect(isCallboxError(now, ErrorCode.ModemDisconnected)).toBe(true);
 
-    await new Promise((res) => setTimeout(res, 300)); // a few failed reopen attempts
+    const modem = r.modem;
+    await waitFor(() => modem.stats.reopens >= 2, 'two failed reopen attempts');
     await r.emu.replug();
     await waitState(r.modem, 'ready', 5000);
     expect(r.modem.stats.reopens).toBeGreaterThan(0);

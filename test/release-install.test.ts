@@ -6,13 +6,15 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unitNodeFlags } from '../bench/unit-flags.js';
+import { waitFor as wait } from '../shared/wait.js';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
@@ -33,12 +35,10 @@ async function waitFor<T>(
   ms: number,
   log: () => string,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms\n${log().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
+  try {
+    return (await wait(() => probe().catch(() => undefined), what, { timeoutMs: ms, intervalMs: 250 })) as T;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${log().slice(-3000)}`);
   }
 }
 
@@ -131,6 +131,14 @@ describe('a production install from the release artifacts', () => {
     for (const boxOnly of ['serialport', 'johnny-five', 'node-hid']) {
       expect(existsSync(join(fleetDir, 'node_modules', boxOnly)), boxOnly).toBe(false);
     }
+    // The virtual IO board (a stand-in) is not in the box's main bundle: it is a chunk loaded only when configured.
+    expect(readFileSync(join(deviceDir, 'dist', 'device', 'main.js'), 'utf8')).not.toMatch(/name = "VirtualIo"/);
+    const chunks = readdirSync(join(deviceDir, 'dist', 'device', 'chunks')).filter((f) => f.endsWith('.js'));
+    expect(
+      chunks.some((f) =>
+        readFileSync(join(deviceDir, 'dist', 'device', 'chunks', f), 'utf8').includes('name = "VirtualIo"'),
+      ),
+    ).toBe(true);
   });
 
   it('runs the fleet and a box with plain node: claim, online, events stored', async () => {
@@ -196,8 +204,9 @@ describe('a production install from the release artifacts', () => {
         '',
       ].join('\n'),
     );
+    // With the Node.js flags of the box's systemd unit (--lite-mode and a small young generation), as a Pi runs it.
     const box = start(
-      [join(deviceDir, 'device', 'bin', 'callbox-device.js'), '--config', deviceConfig],
+      [...unitNodeFlags(), join(deviceDir, 'device', 'bin', 'callbox-device.js'), '--config', deviceConfig],
       boxData,
       process.env,
     );

@@ -8,8 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemdNotifier } from '../shared/systemd-notify.js';
+import { waitFor } from '../shared/wait.js';
 
 const procs: ChildProcess[] = [];
 afterEach(() => {
@@ -30,7 +31,8 @@ async function receiver(): Promise<{ path: string; messages: string[] }> {
     '    pid = next((struct.unpack("iII", d[:12])[0] for (l, t, d) in anc if t == socket.SCM_CREDENTIALS), 0)',
     '    print(str(pid) + " " + m.decode().strip().replace("\\n", "|"), flush=True)',
   ].join('\n');
-  const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stderr?.on('data', (d: Buffer) => process.stderr.write(d)); // shown if the test fails
   procs.push(p);
   const messages: string[] = [];
   await new Promise<void>((resolve) => {
@@ -42,22 +44,19 @@ async function receiver(): Promise<{ path: string; messages: string[] }> {
   return { path, messages };
 }
 
-async function until(pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('systemd notification', () => {
   it('does nothing without NOTIFY_SOCKET', async () => {
     const sent: string[][] = [];
     const n = new SystemdNotifier({ env: { WATCHDOG_USEC: '100000' }, send: async (f) => void sent.push(f) });
     expect(n.enabled).toBe(false);
     await n.ready();
-    n.startWatchdog(async () => true);
-    await new Promise((r) => setTimeout(r, 150));
+    vi.useFakeTimers();
+    try {
+      n.startWatchdog(async () => true);
+      await vi.advanceTimersByTimeAsync(150); // three watchdog periods
+    } finally {
+      vi.useRealTimers();
+    }
     await n.stopping();
     expect(sent).toEqual([]);
   });
@@ -66,17 +65,17 @@ describe('systemd notification', () => {
     expect(n.enabled).toBe(true);
     expect(n.watchdogIntervalMs).toBe(100);
     await n.ready('booted');
-    await until(() => rx.messages.some((m) => m.includes('READY=1')));
+    await waitFor(() => rx.messages.some((m) => m.includes('READY=1')));
     let healthy = true;
     n.startWatchdog(async () => healthy);
-    await until(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
+    await waitFor(() => rx.messages.filter((m) => m.includes('WATCHDOG=1')).length >= 2);
     healthy = false;
     await new Promise((r) => setTimeout(r, 150));
     const fed = rx.messages.filter((m) => m.includes('WATCHDOG=1')).length;
     await new Promise((r) => setTimeout(r, 350));
     expect(rx.messages.filter((m) => m.includes('WATCHDOG=1')).length).toBe(fed);
     await n.stopping();
-    await until(() => rx.messages.some((m) => m.includes('STOPPING=1')));
+    await waitFor(() => rx.messages.some((m) => m.includes('STOPPING=1')));
   }
 
   it('READY, WATCHDOG only while healthy, STOPPING, sent by the process itself (NotifyAccess=main)', async () => {

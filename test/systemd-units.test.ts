@@ -27,6 +27,17 @@ describe('systemd units', () => {
     expect(stdout).toMatch(/^tmpfiles: \/etc\/callbox 750 \/var\/lib\/callbox 700 \/var\/lib\/callbox-fleet 700/m);
   }, 70_000);
 
+  it('starts the box from the current release, after the update guard kept outside the releases', () => {
+    const text = readFileSync(join(repo, 'systemd', 'callbox-device.service'), 'utf8');
+    expect(text).toMatch(
+      /^ExecStart=\/usr\/bin\/node (--[a-z0-9=-]+ )*\/opt\/callbox\/current\/dist\/device\/main\.js /m,
+    );
+    expect(text).toMatch(
+      /^ExecStartPre=-\/usr\/bin\/node \/opt\/callbox\/guard\.mjs --root \/opt\/callbox --data \/var\/lib\/callbox$/m,
+    );
+    expect(text).toMatch(/^ReadWritePaths=\/opt\/callbox$/m);
+  });
+
   it.each([
     ['callbox-device.service', 'dist/device/main.js'],
     ['callbox-fleet.service', 'dist/fleet/main.js'],
@@ -34,7 +45,12 @@ describe('systemd units', () => {
     '%s runs the build with plain node, notifies from its main process, stops on a bad configuration',
     (unit, built) => {
       const text = readFileSync(join(repo, 'systemd', unit), 'utf8');
-      expect(text).toMatch(new RegExp(`^ExecStart=/usr/bin/node /opt/callbox/${built.replace('.', '\\.')} `, 'm'));
+      expect(text).toMatch(
+        new RegExp(
+          `^ExecStart=/usr/bin/node (--[a-z0-9=-]+ )*/opt/callbox/(current/)?${built.replace('.', '\\.')} `,
+          'm',
+        ),
+      );
       expect(text).not.toMatch(/tsx/);
       expect(text).toMatch(/^Type=notify$/m);
       expect(text).toMatch(/^NotifyAccess=main$/m);

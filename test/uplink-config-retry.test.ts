@@ -14,6 +14,7 @@ import { Box } from '../device/box.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { defaultSettings } from '../device/uplink/settings.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 import { FakeFleet, startBroker } from './uplink-helpers.js';
 
 const SERIAL = 'CB-RETRY-0001';
@@ -28,14 +29,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('config.get after connect', () => {
   it('is asked again with backoff until the fleet answers, and the desired version is applied', async () => {
@@ -78,7 +71,7 @@ describe('config.get after connect', () => {
     const box = new Box({ config, softwareVersion: 'test-1' });
     cleanups.push(() => box.stop());
     await box.start();
-    await until(() => box.settingsVersion === 2, 'desired version 2 applied');
+    await waitFor(() => box.settingsVersion === 2, 'desired version 2 applied', 20_000);
     expect(box.settings.calls.ringTimeoutS).toBe(40);
     expect(fleet.configGets).toBe(3);
     await fleet.waitFor(() => fleet.reported.some((r) => r.report.version === 2), 5000, 'report of v2');

@@ -20,6 +20,7 @@ import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, parseTopic } from '../s
 import { getLogger } from '../shared/log.js';
 import { RpcRequester, RpcResponder } from '../shared/rpc.js';
 import { decodePayload } from '../shared/validate.js';
+import { waitFor } from '../shared/wait.js';
 
 export interface TestBroker {
   port: number;
@@ -135,8 +136,8 @@ export async function startMosquitto(tls?: {
     url: tls ? `mqtts://localhost:${port}` : `mqtt://127.0.0.1:${port}`,
     async start() {
       proc = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
-      for (let i = 0; i < 100; i++) {
-        const ok = await new Promise<boolean>((resolve) => {
+      const accepts = () =>
+        new Promise<boolean>((resolve) => {
           const s = net.connect(port, '127.0.0.1');
           s.once('connect', () => {
             s.destroy();
@@ -144,10 +145,7 @@ export async function startMosquitto(tls?: {
           });
           s.once('error', () => resolve(false));
         });
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`mosquitto did not listen on ${port}`);
+      await waitFor(accepts, `mosquitto listening on ${port}`, { timeoutMs: 10_000, intervalMs: 50 });
     },
     async stop() {
       const p = proc;
@@ -182,7 +180,6 @@ export class FleetEvents {
   duplicates = 0;
   invalid = 0;
   messages = 0;
-  private waiters: (() => void)[] = [];
 
   onMessage = (topic: string, payload: Buffer): DecodedBatch | undefined => {
     const p = parseTopic(topic);
@@ -214,7 +211,6 @@ export class FleetEvents {
       }
       list.push(e);
     }
-    for (const w of this.waiters.splice(0)) w();
     return batch;
   };
 
@@ -223,14 +219,9 @@ export class FleetEvents {
   }
 
   async waitFor(pred: () => boolean, timeoutMs = 20_000, what = 'events'): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what} (have ${this.count()})`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
+    await waitFor(pred, what, timeoutMs).catch((e: Error) => {
+      throw new Error(`${e.message} (have ${this.count()})`);
+    });
   }
 }
 
@@ -254,6 +245,8 @@ export class FakeFleet {
   /** config.get requests seen; the next `dropConfigGets` of them get no answer (a fleet going down). */
   configGets = 0;
   dropConfigGets = 0;
+  /** Claim requests seen (each answered). */
+  claimRequests = 0;
   private responder: RpcResponder<typeof FLEET_REQUESTS> | undefined;
   private requester: RpcRequester<typeof DEVICE_COMMANDS> | undefined;
 
@@ -327,6 +320,7 @@ export class FakeFleet {
       this.telemetry.push({ deviceId: p.deviceId, t: JSON.parse(payload.toString()) });
     } else if (p.key === 'claimReq' && p.serial) {
       const req = decodePayload(ClaimRequestSchema, payload, 'claim request');
+      this.claimRequests++;
       const a = this.approvals.get(p.serial);
       const res = a
         ? {
@@ -354,11 +348,7 @@ export class FakeFleet {
   }
 
   async waitFor(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitFor(pred, what, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -407,17 +397,5 @@ export function makeCertificates(dir: string, name = 'ca'): { caFile: string; ce
     caFile: join(dir, `${name}.pem`),
     certFile: join(dir, `${name}-server.pem`),
     keyFile: join(dir, `${name}-server.key`),
-  };
-}
-
-/** mulberry32: a small seeded PRNG so a failing run can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -14,6 +14,7 @@ import { UPLINK_MIGRATIONS } from '../device/uplink/migrations.js';
 import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
 import { newBootId } from '../shared/ids.js';
+import { waitFor } from '../shared/wait.js';
 import { FakeFleet, makeCertificates, startMosquitto } from './uplink-helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -89,8 +90,11 @@ describe('uplink against Mosquitto', () => {
     await trusted.outbox.drained(); // receipted by the fleet over TLS
     expect(trusted.link.state).toBe('online');
     const impostor = await box(mosq.url, 'tls-box-2', readFileSync(other.caFile, 'utf8'));
+    const states: string[] = [];
+    impostor.link.on('state', (s) => states.push(s));
     impostor.link.start();
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(() => states.includes('offline'), 'the first attempt to fail (TLS: unknown CA)');
+    expect(states).not.toContain('online');
     expect(impostor.link.online).toBe(false);
     expect(() => new Link({ ...linkDefaults, url: 'mqtt://fleet.example.net:1883' }).start()).toThrow(
       /expected mqtts:\/\/ \(TLS\) for a broker that is not on loopback/,

@@ -9,6 +9,7 @@ import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
 import { newBootId } from '../shared/ids.js';
+import { waitFor } from '../shared/wait.js';
 import { FakeFleet, startBroker, type TestBroker } from './uplink-helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -145,16 +146,23 @@ describe('outbox storage', () => {
     const first = await Store.open({ file, migrations: { uplink: UPLINK_MIGRATIONS } });
     cleanups.push(() => first.close());
     // Hold the write lock as a second box process would.
+    let locked = false;
+    let release = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     const held = first.exclusive(async (q) => {
       await q.exec('BEGIN IMMEDIATE');
-      await new Promise((r) => setTimeout(r, 600));
+      locked = true;
+      await released;
       await q.exec('ROLLBACK');
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => locked, 'the write lock held');
     const err = await Store.open({ file, busyTimeoutMs: 200 }).catch((e) => e);
+    release();
+    await held;
     expect(isCallboxError(err, ErrorCode.StoreUnavailable)).toBe(true);
     expect(String(err.message)).toMatch(/locked by another process/);
-    await held;
   });
 
   it('a corrupt store is quarantined and a new one started', async () => {
@@ -209,8 +217,7 @@ describe('outbox over the MQTT link (aedes)', () => {
     await fleet.events.waitFor(() => fleet.events.count() === 1);
     await outbox.drained(); // receipted: forgotten on the box
     await broker.down();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(link.state === 'offline' || link.state === 'connecting').toBe(true);
+    await waitFor(() => link.state === 'offline' || link.state === 'connecting', 'the link down');
     // Many reconnect attempts fail while events keep coming.
     for (let round = 0; round < 10; round++) {
       await Promise.all(Array.from({ length: 100 }, (_, i) => outbox.record('call.incoming', call(round * 100 + i))));

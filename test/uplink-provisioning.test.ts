@@ -15,6 +15,7 @@ import { ConfigReportedSchema, TelemetrySchema } from '../shared/contract/messag
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
 import { isValid } from '../shared/validate.js';
+import { waitFor } from '../shared/wait.js';
 import { FakeFleet, startBroker, type TestBroker } from './uplink-helpers.js';
 
 const SERIAL = 'CB-TEST-0001';
@@ -75,14 +76,6 @@ function desired(version: number, over: Record<string, unknown> = {}) {
   return { v: 1 as const, version, at: new Date().toISOString(), settings };
 }
 
-async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('claim, provisioning and configuration', () => {
   it('a new box claims, waits while pending, is provisioned, applies and refuses configuration', async () => {
     const { broker, fleet, dataDir } = await setup();
@@ -102,14 +95,15 @@ describe('claim, provisioning and configuration', () => {
     // Events recorded before the box has an id are kept and sent once it has one.
     await box.events.record('modem.state', { state: 'ready' });
     expect(box.state).toBe('unprovisioned');
-    await new Promise((r) => setTimeout(r, 600)); // at least one "pending" answer
+    // a second claim request: the box has had the first "pending" answer and asks again
+    await waitFor(() => fleet.claimRequests >= 2, 'a second claim request');
     expect(box.state).toBe('unprovisioned');
 
     // Ops approve; the fleet's broker now knows the device's own credentials. Configuration v1 is already waiting.
     broker.accounts?.set(DEVICE, DEVICE_PW);
     fleet.approvals.set(SERIAL, { deviceId: DEVICE, password: DEVICE_PW });
     fleet.desired.set(DEVICE, desired(1, { calls: { ...defaultSettings().calls, ringTimeoutS: 30 } }));
-    await until(() => box.state === 'online', 'online as the device');
+    await waitFor(() => box.state === 'online', 'online as the device');
     expect(states).toContain('unprovisioned');
     expect(box.deviceId).toBe(DEVICE);
 
@@ -119,7 +113,7 @@ describe('claim, provisioning and configuration', () => {
     expect(readdirSync(dataDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
 
     // config.get after connect brought v1.
-    await until(() => box.settingsVersion === 1, 'v1 applied');
+    await waitFor(() => box.settingsVersion === 1, 'v1 applied');
     expect(seen.at(-1)).toBe(30);
     await fleet.waitFor(() => fleet.reported.some((r) => r.report.version === 1), 5000, 'report of v1');
     const r1 = fleet.reported.find((r) => r.report.version === 1)?.report;
@@ -137,7 +131,7 @@ describe('claim, provisioning and configuration', () => {
 
     // A change published while online (retained desired).
     await fleet.setDesired(DEVICE, desired(2, { calls: { ...defaultSettings().calls, ringTimeoutS: 45 } }));
-    await until(() => box.settingsVersion === 2, 'v2 applied');
+    await waitFor(() => box.settingsVersion === 2, 'v2 applied');
     expect(box.settings.calls.ringTimeoutS).toBe(45);
 
     // A bad one: refused whole, with the field and what is accepted; v2 stays in force.
@@ -185,7 +179,7 @@ describe('claim, provisioning and configuration', () => {
       return { parts: 1, references: [sent] };
     });
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online');
     const id = '0192f0c4-1c2a-7b3e-9a55-3f1e2d4c5b6a';
     const topic = `callbox/v1/${DEVICE}/cmd/req`;
     const first = await fleet.commands.request(topic, 'sms.send', { to: '+15550002222', text: 'hi' }, { id });
@@ -216,7 +210,7 @@ describe('claim, provisioning and configuration', () => {
       { qos: 1 },
     );
     await fleet.client.publishAsync(topic, 'garbage', { qos: 1 });
-    await until(() => replies.length >= 2, 'answers to bad commands');
+    await waitFor(() => replies.length >= 2, 'answers to bad commands');
     const messages = replies.map((r) => (JSON.parse(r) as { error?: { message: string } }).error?.message).join('\n');
     expect(messages).toMatch(/params of sms\.send is invalid:.*\/to: got "x", expected string matching/);
     expect(messages).toMatch(/is not valid JSON/);
@@ -225,20 +219,19 @@ describe('claim, provisioning and configuration', () => {
 
     // Persistent session: a command sent while the box is cut off is queued by the broker and answered after.
     await broker.down();
-    await until(() => box.state !== 'online', 'box offline');
+    await waitFor(() => box.state !== 'online', 'box offline');
     const queued = fleet.commands.request(
       topic,
       'sms.send',
       { to: '+15550003333', text: 'later' },
       { timeoutMs: 8000 },
     );
-    await new Promise((r) => setTimeout(r, 300));
     await broker.up();
     expect(await queued).toEqual({ parts: 1, references: [2] });
 
     // Telemetry every settings.telemetry.intervalS.
     await fleet.setDesired(DEVICE, desired(7, { telemetry: { intervalS: 5 } }));
-    await until(() => box.settingsVersion === 7, 'v7 applied');
+    await waitFor(() => box.settingsVersion === 7, 'v7 applied');
     const applied = Date.now();
     await new Promise((r) => setTimeout(r, 1000)); // let the one sent at (re)connect pass
     const before = fleet.telemetry.length;
@@ -257,7 +250,6 @@ describe('claim, provisioning and configuration', () => {
         timeoutMs: 8000,
       },
     );
-    await new Promise((r) => setTimeout(r, 300));
     const { box: box2 } = startBox(broker, dataDir);
     box2.handle('sms.send', () => ({ parts: 1, references: [42] }));
     await box2.start();
@@ -271,7 +263,7 @@ describe('claim, provisioning and configuration', () => {
     fleet.approvals.set(SERIAL, { deviceId: DEVICE, password: DEVICE_PW });
     const { box, states } = startBox(broker, dataDir);
     await box.start();
-    await until(() => box.state === 'online', 'online');
+    await waitFor(() => box.state === 'online', 'online');
     fleet.approvals.delete(SERIAL); // ops have not re-approved it
     broker.accounts?.delete(DEVICE);
     await broker.down(); // the box drops without a DISCONNECT: its will is published
@@ -281,8 +273,8 @@ describe('claim, provisioning and configuration', () => {
       5000,
       'last will',
     );
-    await until(() => states.includes('revoked'), 'revoked', 10_000);
-    await until(() => box.state === 'unprovisioned', 'back to claiming', 10_000);
+    await waitFor(() => states.includes('revoked'), 'revoked', 10_000);
+    await waitFor(() => box.state === 'unprovisioned', 'back to claiming', 10_000);
     expect(readdirSync(dataDir).some((n) => n.startsWith('credentials.json.revoked-'))).toBe(true);
     expect(readdirSync(dataDir)).not.toContain('credentials.json');
     expect(logs.text()).toMatch(
@@ -291,6 +283,6 @@ describe('claim, provisioning and configuration', () => {
     // Ops provision it again: it comes back.
     broker.accounts?.set('clinic-main-st-2', DEVICE_PW);
     fleet.approvals.set(SERIAL, { deviceId: 'clinic-main-st-2', password: DEVICE_PW });
-    await until(() => box.state === 'online' && box.deviceId === 'clinic-main-st-2', 're-provisioned', 10_000);
+    await waitFor(() => box.state === 'online' && box.deviceId === 'clinic-main-st-2', 're-provisioned', 10_000);
   });
 });

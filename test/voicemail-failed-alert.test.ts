@@ -14,6 +14,7 @@ import { SimulatedBox } from '../device/sim/box-rig.js';
 import { defaultSettings } from '../device/uplink/settings.js';
 import { type AlertsFeature, alertsFeature } from '../fleet/alerts/feature.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 setupLogging({ level: 'warn', destination: new MemoryLogStream() });
@@ -39,16 +40,6 @@ class FailingCapture extends EventEmitter {
   }
   close(): void {
     clearInterval(this.timer);
-  }
-}
-
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -89,7 +80,7 @@ describe('a voicemail whose recording failed', () => {
         calls: { ...s.calls, inHours: 'voicemail', afterHours: 'voicemail' },
       },
     });
-    await until(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`);
+    await waitFor(() => sim.box.settingsVersion === version || undefined, `settings v${version} applied`, 20_000);
   }, 60_000);
 
   afterAll(async () => {
@@ -100,20 +91,32 @@ describe('a voicemail whose recording failed', () => {
 
   it('ends as voicemail_failed with the reason at the fleet, which raises voicemail_failed', async () => {
     const index = sim.emu.incomingCall(CALLER);
-    await until(() => sim.features.calls.manager.snapshot().inVoicemail || undefined, 'the box taking a voicemail');
+    await waitFor(
+      () => sim.features.calls.manager.snapshot().inVoicemail || undefined,
+      'the box taking a voicemail',
+      20_000,
+    );
     await new Promise((r) => setTimeout(r, 500)); // the caller speaks; the sound card fails meanwhile
     sim.emu.callerHangsUp(index);
-    const ended = await until(async () => {
-      const list = (await tf.admin.call('events.list', { box: SERIAL, type: 'call.ended' })) as {
-        body: Record<string, unknown>;
-      }[];
-      return list[0];
-    }, 'call.ended at the fleet');
+    const ended = await waitFor(
+      async () => {
+        const list = (await tf.admin.call('events.list', { box: SERIAL, type: 'call.ended' })) as {
+          body: Record<string, unknown>;
+        }[];
+        return list[0];
+      },
+      'call.ended at the fleet',
+      20_000,
+    );
     expect(ended.body).toMatchObject({ outcome: 'voicemail_failed', number: CALLER });
     expect(String(ended.body.voicemailError)).toContain('No such device');
     const recorded = await tf.admin.call('events.list', { box: SERIAL, type: 'voicemail.recorded' });
     expect(recorded).toEqual([]);
-    const alert = await until(() => feature.alerts?.store.getActive(clinicId, 'voicemail_failed'), 'the alert');
+    const alert = await waitFor(
+      () => feature.alerts?.store.getActive(clinicId, 'voicemail_failed'),
+      'the alert',
+      20_000,
+    );
     expect(alert).toMatchObject({ severity: 'warning', state: 'open' });
     expect(alert.text).toContain('No such device');
     // The box shows it as a missed call at the desk.

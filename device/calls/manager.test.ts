@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
+import { FakeModem } from '../../test/helpers/fake-modem.js';
 import { MemoryEventSink } from '../events.js';
-import { FakeModem } from './fake-modem.js';
 import {
   CallManager,
   FORWARDING_RETRY_MS,

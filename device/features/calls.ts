@@ -6,10 +6,11 @@
  * the 'forwarding.set' / 'forwarding.query' commands, and calls answered
  * for voicemail handed to the voicemail feature's recorder.
  */
+
+import { checkHours } from '../../shared/clinic-hours.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type { Box, BoxModule } from '../box.js';
-import { checkHours } from '../calls/hours.js';
 import { CallManager, type CallsSnapshot } from '../calls/manager.js';
 import { CALLS_MIGRATIONS, SqliteCallStore } from '../calls/store.js';
 import type { ModemFeature } from './modem.js';
@@ -20,6 +21,8 @@ export class CallsFeature implements BoxModule {
   readonly migrations = CALLS_MIGRATIONS;
   private managerRef: CallManager | undefined;
   private readonly listeners: ((s: CallsSnapshot) => void)[] = [];
+  /** What start() registered on the box (settings listener, commands), removed by stop(). */
+  private readonly detach: (() => void)[] = [];
 
   constructor(
     private readonly modem: ModemFeature,
@@ -31,10 +34,14 @@ export class CallsFeature implements BoxModule {
     return this.managerRef;
   }
 
-  /** Follow the calls (indicators); called with every snapshot. */
-  onChange(fn: (s: CallsSnapshot) => void): void {
+  /** Follow the calls (indicators); called with every snapshot. Returns the removal. */
+  onChange(fn: (s: CallsSnapshot) => void): () => void {
     this.listeners.push(fn);
     if (this.managerRef) fn(this.managerRef.snapshot());
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   async start(box: Box): Promise<void> {
@@ -54,7 +61,7 @@ export class CallsFeature implements BoxModule {
       this.voicemail?.callsChanged(s);
       for (const fn of this.listeners) fn(s);
     });
-    await box.onSettings({
+    const offSettings = await box.onSettings({
       name: 'calls',
       check: (next) => {
         const problems = checkHours(next.hours);
@@ -71,13 +78,17 @@ export class CallsFeature implements BoxModule {
         manager.applySettings();
       },
     });
-    box.handle('forwarding.set', (p) => manager.setForwarding(p));
-    box.handle('forwarding.query', () => manager.queryForwarding());
+    this.detach.push(
+      offSettings,
+      box.handle('forwarding.set', (p) => manager.setForwarding(p)),
+      box.handle('forwarding.query', () => manager.queryForwarding()),
+    );
     await manager.start();
     for (const fn of this.listeners) fn(manager.snapshot());
   }
 
   async stop(): Promise<void> {
+    for (const off of this.detach.splice(0)) off();
     await this.managerRef?.stop();
   }
 }

@@ -21,8 +21,8 @@ import { ModemFeature } from './modem.js';
 import { VoicemailFeature, type VoicemailFeatureOptions } from './voicemail.js';
 
 export { CallsFeature } from './calls.js';
-export { IoFeature, linkOf } from './io.js';
-export { ModemFeature, modemHealth, modemTelemetry } from './modem.js';
+export { IoFeature } from './io.js';
+export { ModemFeature } from './modem.js';
 export { VoicemailFeature } from './voicemail.js';
 
 export interface FeatureOptions {

@@ -49,6 +49,8 @@ export class IoFeature implements BoxModule {
   readonly name = 'io';
   private serviceRef: IoService | undefined;
   private box: Box | undefined;
+  /** What start() registered on the box and the calls feature, removed by stop(). */
+  private readonly detach: (() => void)[] = [];
   private readonly onState = (s: UplinkState) => {
     const { link, provisioning } = linkOf(s);
     this.serviceRef?.setProvisioning(provisioning);
@@ -80,19 +82,22 @@ export class IoFeature implements BoxModule {
       ...(this.opts.pinmap ? { pinmap: this.opts.pinmap } : {}),
     });
     this.serviceRef = io;
-    await box.onSettings({
+    const offSettings = await box.onSettings({
       name: 'io',
       apply: (next) => {
         current = next;
       },
     });
-    box.handle('panic.ack', (p) => io.handlePanicAck(p));
-    box.handle('indicators.test', (p) => io.handleIndicatorsTest(p));
+    this.detach.push(
+      offSettings,
+      box.handle('panic.ack', (p) => io.handlePanicAck(p)),
+      box.handle('indicators.test', (p) => io.handleIndicatorsTest(p)),
+    );
     await io.start();
     io.watchModem(this.modem.modem);
     box.on('state', this.onState);
     this.onState(box.state);
-    this.calls.onChange((s) => this.showCalls(s));
+    this.detach.push(this.calls.onChange((s) => this.showCalls(s)));
     io.on('answer', (source) => {
       this.calls.manager
         .answer('handset')
@@ -114,6 +119,7 @@ export class IoFeature implements BoxModule {
 
   async stop(): Promise<void> {
     this.box?.off('state', this.onState);
+    for (const off of this.detach.splice(0)) off();
     await this.serviceRef?.stop();
   }
 

@@ -58,7 +58,8 @@ export function modemTelemetry(modem: GsmModem): ModemTelemetry {
     state: modem.state,
     signalDbm: n.signalDbm === null ? null : Math.max(-140, Math.min(0, Math.round(n.signalDbm))),
     registration: n.registration,
-    operator: n.operator?.slice(0, 64) ?? null,
+    // A name when the modem knows one; else the MCC-MNC code ("310-260"), which reads as a code.
+    operator: (n.operator ?? n.operatorCode ?? null)?.slice(0, 64) ?? null,
     model: id.model?.slice(0, 64) ?? null,
     firmware: id.firmware?.slice(0, 128) ?? null,
     simPresent: modem.state !== 'sim_missing' && modem.state !== 'disconnected' && modem.state !== 'closed',
@@ -72,6 +73,7 @@ export class ModemFeature implements BoxModule {
   private box: Box | undefined;
   private readonly onHealth = () => this.checkHealth();
   private inbox: SmsInbox | undefined;
+  private offSmsSend: (() => void) | undefined;
 
   constructor(config: ModemConfig, opts: ModemOptions = {}) {
     this.modem = createModem(config, opts);
@@ -80,7 +82,7 @@ export class ModemFeature implements BoxModule {
   async start(box: Box): Promise<void> {
     this.box = box;
     box.provideModemTelemetry(() => modemTelemetry(this.modem));
-    box.handle('sms.send', async ({ to, text }) => {
+    this.offSmsSend = box.handle('sms.send', async ({ to, text }) => {
       const references = await this.modem.sendSms(to, text);
       return { parts: Math.max(1, references.length), references };
     });
@@ -99,6 +101,8 @@ export class ModemFeature implements BoxModule {
   }
 
   async stop(): Promise<void> {
+    this.offSmsSend?.();
+    this.offSmsSend = undefined;
     this.modem.off('state', this.onHealth);
     this.modem.off('network', this.onHealth);
     this.inbox?.stop();

@@ -13,7 +13,7 @@
 import { SerialPort } from 'serialport';
 import { CallboxError, describeError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
-import { VirtualIo } from '../sim/virtual-io/virtual-io.js';
+import type { VirtualIo } from '../sim/virtual-io/virtual-io.js';
 import { type FiveBoard, firmataClass, type IoPlugin, johnnyFive } from './five.js';
 import { detectGpiod, type GpioBackend, LibgpiodToolsBackend, LinuxGpioIo } from './linux-gpio.js';
 import type { PinNumbering } from './pinmap.js';
@@ -54,7 +54,9 @@ export async function openBoard(cfg: BoardConfig, opts: OpenBoardOptions = {}): 
   let startIo: () => Promise<void> = async () => {};
   switch (cfg.board) {
     case 'virtual': {
-      io = opts.virtualIo ?? new VirtualIo();
+      // The stand-in is loaded only when configured: a box on real hardware never evaluates it (the build keeps it
+      // in a chunk of its own, dist/device/chunks/, loaded by this import).
+      io = opts.virtualIo ?? new (await import('../sim/virtual-io/virtual-io.js')).VirtualIo();
       break;
     }
     case 'firmata': {

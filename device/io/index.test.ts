@@ -1,5 +1,5 @@
 import { Value } from '@sinclair/typebox/value';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeviceSettingsSchema } from '../../shared/contract/settings.js';
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { DeviceConfigSchema } from '../config.js';
@@ -13,6 +13,7 @@ import { loadPinmap, parsePinmap } from './pinmap.js';
 const pinmap = loadPinmap();
 let io: IoService | null = null;
 afterEach(async () => {
+  vi.useRealTimers();
   await io?.stop();
   io = null;
 });
@@ -35,7 +36,8 @@ async function start() {
   return { io, vio, sink, settings };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Button debounce (johnny-five's, then the service's debounceMs) and lamp tests are timers: fake time moves past them. */
+const pass = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('IoService', () => {
   it('maps modem state and registration to the phone line shown', () => {
@@ -58,16 +60,17 @@ describe('IoService', () => {
     io.on('answer', (s) => req.push(`answer:${s}`));
     io.on('hangup', (s) => req.push(`hangup:${s}`));
     const hook = pinmap.signals['button.hook'].gpio;
-    await sleep(20);
+    vi.useFakeTimers();
+    await pass(20);
     io.setCall('ringing');
     vio.press(hook, true); // lifted: closed to ground
-    await sleep(150);
+    await pass(150);
     io.setCall('active');
     vio.press(hook, false);
-    await sleep(150);
+    await pass(150);
     io.setCall('idle');
     vio.press(hook, true);
-    await sleep(150);
+    await pass(150);
     expect(req).toEqual(['answer:hook', 'hangup:hook']);
   });
 
@@ -79,11 +82,12 @@ describe('IoService', () => {
     expect(led('led.status')).toBeGreaterThan(0);
     expect(led('led.voicemail')).toBe(0);
     const handlers = io.commandHandlers();
+    vi.useFakeTimers();
     const res = await handlers['indicators.test']!({ durationMs: 150 }, { topic: 't', id: 'r1' });
     expect(res.tested).toEqual(['ring', 'missed', 'voicemail', 'status', 'fault', 'panic', 'buzzer']);
     expect(led('led.voicemail')).toBeGreaterThan(0);
     expect(io.outputs.buzzer.pattern).toBe('test');
-    await sleep(250);
+    await pass(250);
     expect(led('led.voicemail')).toBe(0);
     expect(io.outputs.buzzer.pattern).toBe('silent');
   });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openBoard } from './board.js';
 import { IDLE_STATE, indicatorOutputs } from './indicators.js';
 import { type Bias, type GpioBackend, gpiodV1, gpiodV2, parseGpiodVersion } from './linux-gpio.js';
@@ -56,11 +56,17 @@ describe('linux-gpio IO plugin (johnny-five over a GPIO backend)', () => {
 
     const presses: boolean[] = [];
     panel.on('panic', (p) => presses.push(p));
-    await new Promise((r) => setTimeout(r, 20));
-    chip.inputs.get(gpio('button.panic'))!.onValue(0);
-    await new Promise((r) => setTimeout(r, 30));
-    chip.inputs.get(gpio('button.panic'))!.onValue(1);
-    await new Promise((r) => setTimeout(r, 30));
+    // johnny-five debounces button edges (7 ms): fake time moves past each one
+    vi.useFakeTimers();
+    try {
+      await vi.advanceTimersByTimeAsync(20); // the first reading, at rest
+      chip.inputs.get(gpio('button.panic'))!.onValue(0);
+      await vi.advanceTimersByTimeAsync(30);
+      chip.inputs.get(gpio('button.panic'))!.onValue(1);
+      await vi.advanceTimersByTimeAsync(30);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(presses).toEqual([true, false]);
   });
 

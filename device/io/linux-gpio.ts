@@ -34,6 +34,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
+import { backoffDelay } from '../../shared/backoff.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 
@@ -295,8 +296,7 @@ export class LibgpiodToolsBackend implements GpioBackend {
   }
 
   private backoff(attempt: number): number {
-    const min = this.opts.minBackoffMs ?? 100;
-    return Math.min(this.opts.maxBackoffMs ?? 5000, min * 2 ** Math.min(attempt, 16));
+    return backoffDelay(attempt, { initial: this.opts.minBackoffMs ?? 100, max: this.opts.maxBackoffMs ?? 5000 });
   }
 
   private died(cmd: string, line: number, code: number | null, signal: string | null): void {

@@ -22,6 +22,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { background } from '../../shared/background.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import type { EventBody, EventType } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { describeError } from '../../shared/errors.js';
@@ -327,7 +328,7 @@ export class PanicController extends EventEmitter<PanicControllerEvents> {
       if (a.phase === 'sent') this.setPhase(a, 'escalated');
       return;
     }
-    const waitS = Math.min(this.opts.smsRetryMaxS, this.opts.smsRetryMinS * 2 ** (a.smsRound - 1));
+    const waitS = backoffDelay(a.smsRound - 1, { initial: this.opts.smsRetryMinS, max: this.opts.smsRetryMaxS });
     log.warn({ panicId: a.panicId, round: a.smsRound, waitS }, 'no panic SMS accepted yet: retrying');
     this.after(a, waitS * 1000, () => this.runSmsRound(a));
   }

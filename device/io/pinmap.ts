@@ -1,7 +1,7 @@
 /**
  * The box's wiring: hardware-schematics/pinmap.json is the single source of
  * truth, loaded here as the default wiring, drawn into the schematic by
- * hardware-schematics/schematic.ts and cross-checked by a test.
+ * scripts/schematic.ts and cross-checked by a test.
  */
 import { readFileSync } from 'node:fs';
 import defaultPinmap from '../../hardware-schematics/pinmap.json' with { type: 'json' };
@@ -53,7 +53,6 @@ export const PinmapSchema = Strict({
 });
 export type Pinmap = Static<typeof PinmapSchema>;
 export type SignalName = keyof Pinmap['signals'];
-export type Signal = Pinmap['signals'][SignalName];
 /** Which pin number a board uses: BCM lines on the Pi and the virtual board, Arduino pins over Firmata. */
 export type PinNumbering = 'gpio' | 'firmata';
 

@@ -7,10 +7,12 @@
  *   modem.on('callEnded', ({ index, reason }) => ...);
  *   await modem.start();                           // resolves ready, or in a reported non-ready state
  *
- * Calls: RING/+CRING/+CLIP/+CCWA and the end lines (NO CARRIER, ^CEND,
- * VOICE CALL: END, MISSED_CALL, pushed +CLCC/+QIND) are triggers; AT+CLCC
- * is the truth. A ringing call with no RING for `ringEndMs` is looked up
- * and ended if it is gone; listed calls are polled every `callPollMs`.
+ * The driver owns the AT channel, initialisation, liveness and the URC
+ * dispatch. What it does with calls and SMS lives in parts it composes and
+ * lends a ModemHost (host.ts): call-tracker.ts (RING/+CLIP/end lines as
+ * triggers, AT+CLCC as the truth, reconciled list by list) and
+ * sms-service.ts (send, +CMTI, the stored-message scan, long messages).
+ * The Modem API (types.ts) stays on the driver and delegates to them.
  *
  * Health: a liveness probe (AT after `livenessMs` of silence while ready
  * and idle; no answer -> the port is stalled: closed and reopened); a soft
@@ -24,9 +26,9 @@
  * SIM missing / PIN needed are states; registration and signal are
  * reported through 'network'. Nothing here throws out of an event handler.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { background } from '../../shared/background.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { CallboxError, describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import {
@@ -37,26 +39,16 @@ import {
   type SimStatus,
   simStateFromError,
 } from './at/basic.js';
-import { type CallerId, type ClccLine, formatChld, formatDeflect, parseClccList } from './at/calls.js';
-import { AtChannel, type CommandResult, type CommandSpec, Priority } from './at/channel.js';
+import { AtChannel, type CommandResult, Priority } from './at/channel.js';
 import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
-import { parseCops, parseCsq, parseRegistration } from './at/network.js';
-import type { DecodedPdu } from './at/pdu.js';
-import { decodePdu } from './at/pdu.js';
-import {
-  CMGL_ALL_PDU,
-  cmgrPduLine,
-  formatCmgd,
-  formatCmgr,
-  parseCmglPdu,
-  parseCmgrPdu,
-  parseCmgs,
-  planSms,
-} from './at/sms.js';
+import { COPS_SET_LONG_FORMAT, parseCops, parseCsq, parseRegistration } from './at/network.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
+import { CallTracker } from './call-tracker.js';
 import type { ModemConfig } from './config.js';
+import { type CommandRequest, guard, Lock, type ModemHost } from './host.js';
 import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
+import { SmsService } from './sms-service.js';
 import { type ByteStream, type ByteStreamFactory, devicePresent, isAbsentError, openByteStream } from './transport.js';
 import type {
   CallInfo,
@@ -97,32 +89,9 @@ export interface ModemStats {
   discardedBytes: number;
   strayFinals: number;
   resyncs: number;
+  hookErrors: number;
   resets: number;
   reopens: number;
-}
-
-type Job<T> = () => Promise<T>;
-
-/** Runs jobs one after another (SMS mode switch + send must not interleave with a read). */
-class Lock {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(job: Job<T>): Promise<T> {
-    const p = this.tail.then(job, job);
-    this.tail = p.catch(() => {});
-    return p;
-  }
-}
-
-/** One stored SMS (a long message's single part) as read from the SIM. */
-interface StoredPart {
-  index: number;
-  /** The PDU as stored (hex). */
-  pdu: string;
-  decoded: DecodedPdu;
-}
-
-function sameCalls(a: readonly CallInfo[], b: readonly CallInfo[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
@@ -135,9 +104,14 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     imsi: null,
     profile: 'generic',
   };
-  network: NetworkStatus = { registration: 'unknown', lac: null, cellId: null, signalDbm: null, operator: null };
-  /** The latest AT+CLCC list. */
-  calls: CallInfo[] = [];
+  network: NetworkStatus = {
+    registration: 'unknown',
+    lac: null,
+    cellId: null,
+    signalDbm: null,
+    operator: null,
+    operatorCode: null,
+  };
   sim: SimStatus | null = null;
 
   private readonly log: Logger;
@@ -158,24 +132,9 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private reopenAttempt = 0;
   private healthTimer: ReturnType<typeof setInterval> | null = null;
   private netTimer: ReturnType<typeof setInterval> | null = null;
-  private callPollTimer: ReturnType<typeof setTimeout> | null = null;
-  private ringTimer: ReturnType<typeof setTimeout> | null = null;
-  private ringPending: ReturnType<typeof setTimeout> | null = null;
-  private clipStash: { caller: CallerId; at: number } | null = null;
-  private ringCaller: CallerId | null = null;
-  private ringing = false;
-  private ringCount = 0;
-  private pendingEndReason: string | null = null;
-  private checking: Promise<CallInfo[]> | null = null;
-  private recheck = false;
-  private cmgf: 0 | 1 | null = null;
-  private smsRef = Math.floor(Math.random() * 256);
-  private readonly smsLock = new Lock();
   private readonly ussdLock = new Lock();
-  private readonly smsParts = new Map<
-    string,
-    { parts: Map<number, StoredPart>; total: number; timer: ReturnType<typeof setTimeout> }
-  >();
+  private readonly callTracker: CallTracker;
+  private readonly smsService: SmsService;
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
   private reopens = 0;
@@ -201,7 +160,25 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
         ...(traceOn ? { trace: (dir: 'tx' | 'rx', text: string) => this.atLog.debug({ dir, text }, dir) } : {}),
       },
       { quietMs: config.resyncQuietMs, timeoutMs: config.commandTimeoutMs },
+      { log: this.atLog },
     );
+    const host: ModemHost = {
+      config,
+      log: this.log,
+      profile: () => this.profile,
+      stopped: () => this.stopped,
+      cmd: (spec, priority) => this.cmd(spec, priority),
+      emit: (event, ...args) => {
+        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      },
+    };
+    this.callTracker = new CallTracker(host);
+    this.smsService = new SmsService(host);
+  }
+
+  /** The latest AT+CLCC list (call-tracker.ts). */
+  get calls(): CallInfo[] {
+    return this.callTracker.calls;
   }
 
   get stats(): ModemStats {
@@ -233,12 +210,12 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   }
 
   private clearTimers(): void {
-    for (const g of this.smsParts.values()) clearTimeout(g.timer);
-    this.smsParts.clear();
-    for (const t of [this.reopenTimer, this.callPollTimer, this.ringTimer, this.ringPending]) if (t) clearTimeout(t);
+    this.smsService.stop();
+    this.callTracker.stop();
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.netTimer) clearInterval(this.netTimer);
-    this.reopenTimer = this.callPollTimer = this.ringTimer = this.ringPending = null;
+    this.reopenTimer = null;
     this.healthTimer = this.netTimer = null;
     this.stopPresenceWatch();
   }
@@ -275,7 +252,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     stream.on('data', (d) => this.channel.feed(d));
     stream.once('close', (err) => this.onStreamClose(stream, err));
     this.channel.attach((data) => stream.write(data));
-    this.cmgf = null;
+    this.smsService.forgetMode();
     await this.initialize();
   }
 
@@ -288,7 +265,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       new CallboxError(ErrorCode.ModemDisconnected, `modem port ${this.config.path} is gone (${why})`),
     );
     this.stopHealth();
-    this.endAllCalls('disconnected');
+    this.callTracker.endAll('disconnected');
     this.setState('disconnected', why);
     // A node already gone (or going with the port) makes its return a replug, however soon it comes.
     if (isAbsentError(err)) this.nodeSeenAbsent = true;
@@ -304,7 +281,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   private scheduleReopen(): void {
     if (this.stopped || this.reopenTimer) return;
-    const delay = Math.min(this.config.reopenMinMs * 2 ** this.reopenAttempt, this.config.reopenMaxMs);
+    const delay = backoffDelay(this.reopenAttempt, { initial: this.config.reopenMinMs, max: this.config.reopenMaxMs });
     this.reopenAttempt = Math.min(this.reopenAttempt + 1, 30);
     this.reopenTimer = setTimeout(() => this.reopenNow(), delay);
     this.startPresenceWatch();
@@ -357,7 +334,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.stream = null;
     this.channel.detach(new CallboxError(ErrorCode.ModemDisconnected, `modem does not respond (${why})`));
     this.stopHealth();
-    this.endAllCalls('modem_unresponsive');
+    this.callTracker.endAll('modem_unresponsive');
     this.setState('disconnected', why);
     if (s) await s.close().catch(() => {});
     this.scheduleReopen();
@@ -403,11 +380,11 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       const sim = await this.checkSim();
       if (sim.state !== 'ready') return;
       this.identity.imsi = await this.identityOf('AT+CIMI', '+CIMI:');
-      // 27.005 3.4.1: new messages stored and indicated with +CMTI.
-      await this.tryCmd('AT+CNMI=2,1,0,0,0');
-      await this.setCmgf(0).catch(() => {});
+      // 27.007 7.3: +COPS answers name the operator (long alphanumeric), not its MCC/MNC.
+      await this.tryCmd(COPS_SET_LONG_FORMAT);
+      await this.smsService.configure((c) => this.tryCmd(c));
       await this.refreshNetwork().catch((e) => this.log.warn({ err: describeError(e) }, 'network query failed'));
-      await this.listCalls().catch(() => {});
+      await this.callTracker.listCalls().catch(() => {});
       this.reopenAttempt = 0;
       this.setState('ready');
       this.startHealth();
@@ -528,7 +505,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   // ---------------------------------------------------------------- command plumbing
 
-  private cmd(spec: Partial<CommandSpec> & { command: string }, priority = Priority.Normal): Promise<CommandResult> {
+  private cmd(spec: CommandRequest, priority = Priority.Normal): Promise<CommandResult> {
     return this.channel.run({ timeoutMs: this.config.commandTimeoutMs, priority, ...spec });
   }
 
@@ -552,15 +529,6 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     }
   }
 
-  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      if (e instanceof RangeError) throw new CallboxError(ErrorCode.ValidationFailed, `${what}: ${e.message}`);
-      throw e;
-    }
-  }
-
   // ---------------------------------------------------------------- URCs
 
   private onUrcLine(line: string): boolean {
@@ -574,24 +542,14 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private handleUrc(urc: Urc): void {
     switch (urc.type) {
       case 'ring':
-        this.onRing();
-        break;
       case 'clip':
-        this.onClip(urc.caller);
-        break;
       case 'call':
-        this.onPushedCall(urc.call);
-        break;
       case 'callEnd':
-        this.pendingEndReason = urc.reason;
-        this.checkCalls();
-        break;
       case 'waiting':
-        this.emit('callWaiting', { number: urc.caller.number, withheld: urc.caller.withheld });
-        this.checkCalls();
+        this.callTracker.handleUrc(urc);
         break;
       case 'sms':
-        background(this.onNewSms(urc.index), this.log, 'reading a new SMS');
+        background(this.smsService.onNewSms(urc.index), this.log, 'reading a new SMS');
         break;
       case 'registration':
         if (urc.info.kind === 'CREG' || this.network.registration === 'unknown') {
@@ -623,258 +581,11 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private onBoot(line: string): void {
     if (this.initializing || this.state === 'resetting') return;
     this.log.warn({ line }, 'modem restarted by itself; re-initialising');
-    this.endAllCalls('modem_restarted');
+    this.callTracker.endAll('modem_restarted');
     this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem restarted'));
     this.stopHealth();
-    this.cmgf = null;
+    this.smsService.forgetMode();
     background(this.initialize(), this.log, 'modem initialisation after it restarted');
-  }
-
-  private emitRing(caller: CallerId | null): void {
-    const c = caller ?? this.ringCaller;
-    if (caller) this.ringCaller = caller;
-    this.ringCount++;
-    this.emit('ring', { number: c?.number ?? null, withheld: c?.withheld ?? false, count: this.ringCount });
-  }
-
-  private onRing(): void {
-    this.ringing = true;
-    if (this.ringTimer) clearTimeout(this.ringTimer);
-    this.ringTimer = setTimeout(() => this.onRingSilence(), this.config.ringEndMs);
-    const stash = this.clipStash;
-    this.clipStash = null;
-    if (stash && Date.now() - stash.at <= this.config.clipWaitMs + 1000) this.emitRing(stash.caller);
-    else if (!this.ringPending) {
-      this.ringPending = setTimeout(() => {
-        this.ringPending = null;
-        this.emitRing(null);
-      }, this.config.clipWaitMs);
-    }
-    this.checkCalls();
-  }
-
-  private onClip(caller: CallerId): void {
-    if (this.ringPending) {
-      clearTimeout(this.ringPending);
-      this.ringPending = null;
-      this.emitRing(caller);
-    } else this.clipStash = { caller, at: Date.now() };
-  }
-
-  private onRingSilence(): void {
-    this.ringTimer = null;
-    if (!this.ringing) return;
-    this.pendingEndReason ??= 'ring_timeout';
-    this.checkCalls();
-  }
-
-  private onPushedCall(call: ClccLine): void {
-    const { ended, ...info } = call;
-    const others = this.calls.filter((c) => c.index !== info.index);
-    if (ended) {
-      if (others.length !== this.calls.length) {
-        this.calls = others;
-        this.emit('callEnded', { index: info.index, reason: 'pushed_end' });
-        this.emit('calls', this.calls);
-      }
-      this.afterCallsChanged(true);
-    } else {
-      const next = [...others, info].sort((a, b) => a.index - b.index);
-      if (!sameCalls(next, this.calls)) {
-        this.calls = next;
-        this.emit('calls', this.calls);
-      }
-    }
-    this.checkCalls();
-  }
-
-  /** Look at AT+CLCC soon (coalesced: one in flight, at most one more after it). */
-  private checkCalls(): void {
-    if (this.checking) {
-      this.recheck = true;
-      return;
-    }
-    this.checking = this.listCalls()
-      .catch((e) => {
-        // Without the truth, an end line or a silent ring still ends what we knew.
-        if (this.pendingEndReason && !isCallboxError(e, ErrorCode.ShuttingDown))
-          this.endAllCalls(this.pendingEndReason);
-        return this.calls;
-      })
-      .finally(() => {
-        this.checking = null;
-        if (this.recheck && !this.stopped) {
-          this.recheck = false;
-          this.checkCalls();
-        }
-      });
-  }
-
-  private applyCalls(list: CallInfo[]): void {
-    const reason = this.pendingEndReason ?? 'gone';
-    this.pendingEndReason = null;
-    let endedIncoming = false;
-    const ended = this.calls.filter((c) => !list.some((n) => n.index === c.index && n.direction === c.direction));
-    const changed = !sameCalls(list, this.calls);
-    this.calls = list;
-    for (const c of ended) {
-      if (c.stat === 'incoming' || c.stat === 'waiting') endedIncoming = true;
-      this.emit('callEnded', { index: c.index, reason });
-    }
-    if (changed) this.emit('calls', list);
-    const stillRinging = list.some((c) => c.stat === 'incoming' || c.stat === 'waiting');
-    if (this.ringing && !stillRinging) {
-      // The ringing call is gone (or became active). If we never saw it listed, say so once.
-      const answered = list.some((c) => c.direction === 'mt' && c.stat === 'active');
-      if (!endedIncoming && !answered && ended.length === 0) this.emit('callEnded', { index: null, reason });
-      this.stopRinging();
-    }
-    this.afterCallsChanged(false);
-  }
-
-  private stopRinging(): void {
-    this.ringing = false;
-    this.ringCount = 0;
-    this.ringCaller = null;
-    this.clipStash = null;
-    if (this.ringTimer) clearTimeout(this.ringTimer);
-    this.ringTimer = null;
-  }
-
-  private afterCallsChanged(_pushed: boolean): void {
-    if (this.callPollTimer) clearTimeout(this.callPollTimer);
-    this.callPollTimer = null;
-    if (this.calls.length > 0 && !this.stopped) {
-      const every = this.profile.pushesCallState ? this.config.callPollMs * 3 : this.config.callPollMs;
-      this.callPollTimer = setTimeout(() => {
-        this.callPollTimer = null;
-        this.checkCalls();
-      }, every);
-    }
-  }
-
-  private endAllCalls(reason: string): void {
-    const had = this.calls;
-    const wasRinging = this.ringing;
-    this.calls = [];
-    for (const c of had) this.emit('callEnded', { index: c.index, reason });
-    if (wasRinging && had.length === 0) this.emit('callEnded', { index: null, reason });
-    if (had.length > 0) this.emit('calls', []);
-    this.stopRinging();
-    this.pendingEndReason = null;
-    if (this.ringPending) clearTimeout(this.ringPending);
-    this.ringPending = null;
-    if (this.callPollTimer) clearTimeout(this.callPollTimer);
-    this.callPollTimer = null;
-  }
-
-  /** +CMTI: read the new message (27.005 3.4.1, 4.4). */
-  private async onNewSms(index: number): Promise<void> {
-    try {
-      this.onStoredPart(await this.readPart(index));
-    } catch (e) {
-      this.log.warn({ index, err: describeError(e) }, 'could not read a received SMS');
-    }
-  }
-
-  /**
-   * Every message stored on the SIM (AT+CMGL=4, 27.005 4.1), reported like new
-   * ones. Run each time the modem becomes ready: at start, after a reopen, a
-   * reset or a reboot of the modem. Nothing is deleted here: the consumer
-   * deletes a message once it is safe (device/features/sms.ts: once its event
-   * is committed).
-   */
-  async scanStoredSms(): Promise<number> {
-    try {
-      const entries = await this.guard('listSms', () =>
-        this.smsLock.run(async () => {
-          await this.setCmgf(0);
-          const r = await this.cmd(
-            { command: CMGL_ALL_PDU, prefixes: ['+CMGL:'], bodyLines: 1, timeoutMs: this.cmglTimeoutMs() },
-            Priority.Sms,
-          );
-          return parseCmglPdu(r.lines);
-        }),
-      );
-      let n = 0;
-      for (const e of entries) {
-        let decoded: DecodedPdu;
-        try {
-          decoded = decodePdu(e.pdu);
-        } catch (err) {
-          this.log.warn({ index: e.index, err: describeError(err) }, 'a stored SMS is unreadable; left on the SIM');
-          continue;
-        }
-        if (decoded.type !== 'deliver') continue; // stored outgoing messages are not received ones
-        this.onStoredPart({ index: e.index, pdu: e.pdu.toUpperCase(), decoded });
-        n++;
-      }
-      if (n > 0) this.log.info({ count: n }, 'stored SMS found on the SIM');
-      return n;
-    } catch (e) {
-      if (!isCallboxError(e, ErrorCode.ModemDisconnected) && !isCallboxError(e, ErrorCode.ShuttingDown))
-        this.log.warn({ err: describeError(e) }, 'could not list the stored SMS');
-      return 0;
-    }
-  }
-
-  /**
-   * AT+CMGL reads the SIM, not the network: a plain command's time plus the
-   * time a full SIM's listing (about 50 messages of up to 176 PDU octets as hex,
-   * ~20 KB) takes on the line at the configured speed.
-   */
-  private cmglTimeoutMs(): number {
-    return this.config.commandTimeoutMs + Math.ceil((20_000 * 10 * 1000) / this.config.baudRate);
-  }
-
-  private smsOf(parts: StoredPart[], text: string): SmsReceived {
-    const first = parts[0] as StoredPart;
-    // From what is stored only: nothing that may read differently the next time (an IMSI not yet read).
-    const h = createHash('sha256').update('sms');
-    for (const p of parts) h.update(`|${p.index}:${p.pdu}`);
-    return {
-      index: first.index,
-      indexes: parts.map((p) => p.index),
-      from: first.decoded.address,
-      text,
-      at: first.decoded.at,
-      key: h.digest('hex'),
-    };
-  }
-
-  private onStoredPart(part: StoredPart): void {
-    const pdu = part.decoded;
-    if (!pdu.concat || pdu.concat.total <= 1) {
-      this.emit('sms', this.smsOf([part], pdu.text));
-      return;
-    }
-    // A part of a long message (TS 23.040 9.2.3.24.1): report it once all parts are in.
-    const key = `${pdu.address}/${pdu.concat.ref}/${pdu.concat.total}`;
-    let group = this.smsParts.get(key);
-    if (!group) {
-      const g = {
-        parts: new Map<number, StoredPart>(),
-        total: pdu.concat.total,
-        timer: setTimeout(() => this.flushSmsGroup(key), this.config.smsConcatWaitS * 1000),
-      };
-      this.smsParts.set(key, g);
-      group = g;
-    }
-    group.parts.set(pdu.concat.seq, part);
-    if (group.parts.size >= group.total) this.flushSmsGroup(key);
-  }
-
-  /** Report a long SMS from the parts that came (all of them, or what arrived before the wait ran out). */
-  private flushSmsGroup(key: string): void {
-    const g = this.smsParts.get(key);
-    if (!g) return;
-    this.smsParts.delete(key);
-    clearTimeout(g.timer);
-    const parts = [...g.parts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-    if (parts.length === 0) return;
-    const missing = g.total - parts.length;
-    if (missing > 0) this.log.warn({ missing, total: g.total }, 'long SMS reported with parts missing');
-    this.emit('sms', this.smsOf(parts, parts.map((p) => p.decoded.text).join('')));
   }
 
   private updateNetwork(patch: Partial<NetworkStatus>): void {
@@ -886,68 +597,28 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   // ---------------------------------------------------------------- Modem API
 
-  async listCalls(): Promise<CallInfo[]> {
-    const r = await this.cmd({ command: 'AT+CLCC', prefixes: ['+CLCC:'] }, Priority.CallControl);
-    const list = parseClccList(r.lines);
-    this.applyCalls(list);
-    return list;
+  listCalls(): Promise<CallInfo[]> {
+    return this.callTracker.listCalls();
   }
 
-  async answer(): Promise<void> {
-    try {
-      await this.cmd(
-        { command: 'ATA', callFinals: true, timeoutMs: this.config.callControlTimeoutMs },
-        Priority.CallControl,
-      );
-    } finally {
-      this.checkCalls();
-    }
+  answer(): Promise<void> {
+    return this.callTracker.answer();
   }
 
-  async hangUp(): Promise<void> {
-    let last: unknown = null;
-    try {
-      for (const command of this.profile.hangUp) {
-        try {
-          await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
-          return;
-        } catch (e) {
-          last = e;
-          if (!(isCallboxError(e, ErrorCode.ModemCommandFailed) && e.details?.final === 'error')) throw e;
-        }
-      }
-      throw last;
-    } finally {
-      this.pendingEndReason ??= 'hung_up';
-      this.checkCalls();
-    }
+  hangUp(): Promise<void> {
+    return this.callTracker.hangUp();
   }
 
   deflect(number: string): Promise<void> {
-    return this.guard('deflect', async () => {
-      const command = formatDeflect(number);
-      try {
-        await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
-      } finally {
-        this.pendingEndReason ??= 'deflected';
-        this.checkCalls();
-      }
-    });
+    return this.callTracker.deflect(number);
   }
 
   hold(n: number): Promise<void> {
-    return this.guard('hold', async () => {
-      const command = formatChld(n);
-      try {
-        await this.cmd({ command, timeoutMs: this.config.callControlTimeoutMs }, Priority.CallControl);
-      } finally {
-        this.checkCalls();
-      }
-    });
+    return this.callTracker.hold(n);
   }
 
   setForwarding(reason: ForwardingReason, enable: boolean, number?: string, timeS?: number): Promise<void> {
-    return this.guard('setForwarding', async () => {
+    return guard('setForwarding', async () => {
       // Enabling with a number registers it (27.007 7.11 mode 3, which also activates);
       // disabling erases it (mode 4) so that nothing stale comes back on a later "enable".
       const mode: CcfcMode = enable ? (number ? 'register' : 'enable') : 'erase';
@@ -962,79 +633,32 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   }
 
   queryForwarding(reason: ForwardingReason): Promise<ForwardingStatus[]> {
-    return this.guard('queryForwarding', async () => {
+    return guard('queryForwarding', async () => {
       const command = formatCcfc({ reason, mode: 'query' });
       const r = await this.cmd({ command, prefixes: ['+CCFC:'], timeoutMs: this.config.networkTimeoutMs });
       return parseCcfcList(r.lines, reason);
     });
   }
 
-  private async setCmgf(mode: 0 | 1): Promise<void> {
-    if (this.cmgf === mode) return;
-    await this.cmd({ command: `AT+CMGF=${mode}` }, Priority.Sms);
-    this.cmgf = mode;
-  }
-
   sendSms(to: string, text: string): Promise<number[]> {
-    return this.guard('sendSms', async () => {
-      this.smsRef = (this.smsRef + 1) & 0xff;
-      const steps = planSms(to, text, this.smsRef);
-      return this.smsLock.run(async () => {
-        const refs: number[] = [];
-        for (const s of steps) {
-          await this.setCmgf(s.mode === 'text' ? 1 : 0);
-          const r = await this.cmd(
-            { command: s.command, body: s.body, prefixes: ['+CMGS:'], timeoutMs: this.config.smsTimeoutMs },
-            Priority.Sms,
-          );
-          const mr = r.lines[0] ? parseCmgs(r.lines[0]) : null;
-          if (mr !== null) refs.push(mr);
-        }
-        return refs;
-      });
-    });
+    return this.smsService.sendSms(to, text);
   }
 
-  /** One stored message (a long one's single part), in PDU mode so that any alphabet reads right. */
-  private readPart(index: number): Promise<StoredPart> {
-    return this.guard('readSms', () =>
-      this.smsLock.run(async () => {
-        await this.setCmgf(0);
-        const r = await this.cmd({ command: formatCmgr(index), prefixes: ['+CMGR:'], bodyLines: 1 }, Priority.Sms);
-        let decoded: DecodedPdu | null;
-        try {
-          decoded = parseCmgrPdu(r.lines);
-        } catch (e) {
-          throw new CallboxError(
-            ErrorCode.ModemCommandFailed,
-            `SMS at index ${index} is unreadable: ${describeError(e)}`,
-            {
-              index,
-            },
-          );
-        }
-        const pdu = cmgrPduLine(r.lines);
-        if (!decoded || !pdu)
-          throw new CallboxError(ErrorCode.ModemCommandFailed, `no SMS at index ${index}`, { index });
-        return { index, pdu: pdu.toUpperCase(), decoded };
-      }),
-    );
-  }
-
-  /** One stored message on its own (a long message's part is just that part). */
-  async readSms(index: number): Promise<SmsReceived> {
-    const part = await this.readPart(index);
-    return this.smsOf([part], part.decoded.text);
+  readSms(index: number): Promise<SmsReceived> {
+    return this.smsService.readSms(index);
   }
 
   deleteSms(index: number): Promise<void> {
-    return this.guard('deleteSms', async () => {
-      await this.cmd({ command: formatCmgd(index) }, Priority.Sms);
-    });
+    return this.smsService.deleteSms(index);
+  }
+
+  /** Every message stored on the SIM, reported like new ones (sms-service.ts). */
+  scanStoredSms(): Promise<number> {
+    return this.smsService.scanStoredSms();
   }
 
   ussd(code: string): Promise<{ status: number; text: string | null }> {
-    return this.guard('ussd', () =>
+    return guard('ussd', () =>
       this.ussdLock.run(async () => {
         const command = formatCusd(code, this.profile.ussdPacked);
         let timer: ReturnType<typeof setTimeout> | null = null;
@@ -1073,12 +697,15 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     const csq = await this.cmd({ command: 'AT+CSQ', prefixes: ['+CSQ:'] }, priority);
     const sig = csq.lines[0] ? parseCsq(csq.lines[0]) : null;
     let operator = this.network.operator;
+    let operatorCode = this.network.operatorCode ?? null;
     try {
       const cops = await this.cmd(
         { command: 'AT+COPS?', prefixes: ['+COPS:'], timeoutMs: this.config.networkTimeoutMs },
         priority,
       );
-      operator = cops.lines[0] ? (parseCops(cops.lines[0])?.operator ?? null) : null;
+      const op = cops.lines[0] ? parseCops(cops.lines[0]) : null;
+      operator = op?.operator ?? null;
+      operatorCode = op?.code ?? null;
     } catch (e) {
       if (!isCallboxError(e, ErrorCode.ModemCommandFailed)) throw e;
     }
@@ -1088,6 +715,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       cellId: info?.cellId ?? null,
       signalDbm: sig?.dbm ?? null,
       operator,
+      operatorCode,
     });
     return this.network;
   }

@@ -53,7 +53,13 @@ export interface NetworkStatus {
   cellId: string | null;
   /** dBm from +CSQ, null when 99 (unknown). */
   signalDbm: number | null;
+  /** The operator's name (+COPS long alphanumeric format, 27.007 7.3); null when only its code is known. */
   operator: string | null;
+  /**
+   * The operator's MCC-MNC ("310-260") when the modem gave a code instead of a name (numeric
+   * format, 27.007 7.3); null otherwise. Optional: stand-ins that know only a name leave it out.
+   */
+  operatorCode?: string | null;
 }
 
 export interface ModemIdentity {

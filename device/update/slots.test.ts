@@ -137,6 +137,23 @@ describe('release slots', () => {
     expect((await slots.state()).last?.reason).toMatch(/failed to start 3 time/);
   });
 
+  it('names the failing health checks and the rollout in a rollback, reported once', async () => {
+    let now = new Date('2026-12-01T10:00:00Z');
+    const { work, slots } = setup(() => now);
+    await slots.activate(await slots.stage(makeRelease(work, { version: '1.0.0' })), 60_000);
+    await slots.confirm();
+    await slots.activate(await slots.stage(makeRelease(work, { version: '2.0.0' })), 60_000, 'rollout-7');
+    expect(await slots.guard()).toBe('counted');
+    await slots.noteHealth('modem does not answer AT (not ready)');
+    now = new Date('2026-12-01T10:02:00Z');
+    expect(await slots.guard()).toBe('rolled_back');
+    const last = (await slots.state()).last;
+    expect(last).toMatchObject({ version: '2.0.0', outcome: 'rolled_back', rolloutId: 'rollout-7', reported: false });
+    expect(last?.reason).toMatch(/did not confirm its health before .*: modem does not answer AT/);
+    await slots.markReported();
+    expect((await slots.state()).last?.reported).toBe(true);
+  });
+
   it('refuses a bad signature, an untrusted key, a modified or extra file, an older version, another program', async () => {
     const { root, work, slots } = setup();
     await slots.activate(await slots.stage(makeRelease(work, { version: '1.0.0' })), 60_000);

@@ -26,6 +26,7 @@ import { mkdir, open, readdir, readFile, readlink, rename, rm, symlink } from 'n
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type ReleaseManifest, releaseRefused, verifyRelease } from '../../shared/release-signature.js';
+import { runGuard } from './guard.mjs';
 
 export interface PendingUpdate {
   version: string;
@@ -35,6 +36,10 @@ export interface PendingUpdate {
   deadline: string;
   /** Starts of the new release seen by guard() (a crash loop is a failed update too). */
   starts: number;
+  /** The fleet's rollout that offered it (reported back with the outcome). */
+  rolloutId?: string;
+  /** The health checks still failing, as last seen by the running release (part of a rollback's reason). */
+  health?: string;
 }
 
 export interface UpdateOutcome {
@@ -42,6 +47,9 @@ export interface UpdateOutcome {
   outcome: 'committed' | 'rolled_back';
   reason?: string;
   at: string;
+  rolloutId?: string;
+  /** The fleet has been told (device/update/feature.ts). */
+  reported?: boolean;
 }
 
 export interface UpdateState {
@@ -151,7 +159,7 @@ export class ReleaseSlots {
    * Switch to a staged release: the pending update is recorded first (durably), then `current` is replaced by an
    * atomic rename. The caller restarts the program; the new one must confirm() within `confirmWithinMs`.
    */
-  async activate(version: string, confirmWithinMs: number): Promise<void> {
+  async activate(version: string, confirmWithinMs: number, rolloutId?: string): Promise<void> {
     const target = join(this.opts.root, 'releases', version);
     if (!existsSync(join(target, 'MANIFEST.json'))) throw releaseRefused(`release ${version} is not staged`);
     const from = (await this.currentVersion()) ?? '';
@@ -163,6 +171,7 @@ export class ReleaseSlots {
       activatedAt: now.toISOString(),
       deadline: new Date(now.getTime() + confirmWithinMs).toISOString(),
       starts: 0,
+      ...(rolloutId ? { rolloutId } : {}),
     };
     await this.writeState(s);
     await this.point(version);
@@ -181,30 +190,24 @@ export class ReleaseSlots {
    * before when it did not confirm in time or failed to start more than `maxStarts` times. Returns what it did.
    */
   async guard(maxStarts = 3): Promise<'none' | 'counted' | 'rolled_back'> {
+    // The same code systemd runs before every start (guard.mjs, plain JavaScript).
+    return runGuard({ root: this.opts.root, dataDir: this.opts.dataDir, maxStarts, now: this.now() });
+  }
+
+  /** Note which health checks still fail (a rollback's reason names them). */
+  async noteHealth(detail: string): Promise<void> {
     const s = await this.state();
-    const p = s.pending;
-    if (!p) return 'none';
-    const running = await this.currentVersion();
-    if (running !== p.version) {
-      // Killed between recording the update and switching: the switch never happened.
-      s.pending = null;
-      await this.writeState(s);
-      return 'none';
-    }
-    const late = this.now().getTime() > Date.parse(p.deadline);
-    if (late || p.starts >= maxStarts) {
-      const reason = late
-        ? `release ${p.version} did not confirm its health before ${p.deadline}`
-        : `release ${p.version} failed to start ${p.starts} time(s)`;
-      if (p.from) await this.point(p.from);
-      s.pending = null;
-      s.last = { version: p.version, outcome: 'rolled_back', reason, at: this.now().toISOString() };
-      await this.writeState(s);
-      return 'rolled_back';
-    }
-    p.starts++;
+    if (!s.pending || s.pending.health === detail) return;
+    s.pending.health = detail;
     await this.writeState(s);
-    return 'counted';
+  }
+
+  /** The outcome in `last` has been reported to the fleet. */
+  async markReported(): Promise<void> {
+    const s = await this.state();
+    if (!s.last || s.last.reported) return;
+    s.last.reported = true;
+    await this.writeState(s);
   }
 
   /** The running release is healthy: the pending update is committed (the previous release stays as fallback). */
@@ -213,7 +216,13 @@ export class ReleaseSlots {
     const p = s.pending;
     if (!p || (await this.currentVersion()) !== p.version) return null;
     s.pending = null;
-    s.last = { version: p.version, outcome: 'committed', at: this.now().toISOString() };
+    s.last = {
+      version: p.version,
+      outcome: 'committed',
+      at: this.now().toISOString(),
+      ...(p.rolloutId ? { rolloutId: p.rolloutId } : {}),
+      reported: false,
+    };
     await this.writeState(s);
     return s.last;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { seeded } from '../../test/uplink-helpers.js';
+import { seeded } from '../../test/helpers/seeded.js';
 import { backoffDelay, isLoopbackHost, tlsOptionsFor } from './link.js';
 
 describe('reconnect backoff', () => {

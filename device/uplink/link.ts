@@ -23,6 +23,7 @@
  */
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { backoffDelay as backoff } from '../../shared/backoff.js';
 import type { Status } from '../../shared/contract/messages.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -60,15 +61,14 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK.has(host) || host.startsWith('127.');
 }
 
-/** Delay before reconnect attempt n (0-based): equal jitter over a doubling base, capped. */
+/** Delay before reconnect attempt n (0-based): equal jitter over a doubling base, capped (shared/backoff.ts). */
 export function backoffDelay(
   attempt: number,
   minMs: number,
   maxMs: number,
   random: () => number = Math.random,
 ): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base / 2 + random() * (base / 2));
+  return backoff(attempt, { initial: minMs, max: maxMs, jitter: 'equal', random });
 }
 
 /** Check the URL against the TLS rule; returns the mqtt.js TLS options. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { newBootId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { Store } from '../store/store.js';
 import { UPLINK_MIGRATIONS } from './migrations.js';
 import { Outbox, type Sender } from './outbox.js';
@@ -40,21 +41,13 @@ function sender(deviceId: string) {
   return { s, sent, seqs };
 }
 
-async function until(pred: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('outbox pump: batches, receipts, resends', () => {
   it('sends batches of publishBatch events, at most batchesInFlight unreceipted, and deletes only on receipt', async () => {
     const { store, ob } = await outbox(10, { batchesInFlight: 2 });
     await Promise.all(Array.from({ length: 45 }, (_, i) => ob.record('call.incoming', body(i))));
     const a = sender('box-a');
     ob.attach(a.s);
-    await until(() => a.sent.length === 2);
+    await waitFor(() => a.sent.length === 2);
     await new Promise((r) => setTimeout(r, 50));
     expect(a.sent.length).toBe(2); // the broker took both (PUBACK): nothing more without a receipt
     expect(a.seqs()).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -64,13 +57,13 @@ describe('outbox pump: batches, receipts, resends', () => {
     const stream = ob.delivery.stream;
     await ob.onReceipt({ stream, seq: 10 });
     expect(ob.depth).toBe(35);
-    await until(() => a.sent.length === 3);
+    await waitFor(() => a.sent.length === 3);
     expect(a.sent[2]?.batch).toMatchObject({ floor: 10, after: 20 });
     // A receipt for another outbox (a store set aside) changes nothing.
     await ob.onReceipt({ stream: '00000000-0000-4000-8000-000000000000', seq: 45 });
     expect(ob.depth).toBe(35);
     await ob.onReceipt({ stream, seq: 30 });
-    await until(() => a.sent.length === 5);
+    await waitFor(() => a.sent.length === 5);
     expect(a.seqs()).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
     await ob.onReceipt({ stream, seq: 45 });
     await ob.drained();
@@ -94,7 +87,7 @@ describe('outbox pump: batches, receipts, resends', () => {
     }) as typeof store.get;
     const a = sender('box-a');
     ob.attach(a.s);
-    await until(() => a.sent.length === 1);
+    await waitFor(() => a.sent.length === 1);
     expect(raced).toBe(true);
     // The batch carries seq 1 and does not claim a floor above it.
     expect(a.sent[0]?.batch).toMatchObject({ floor: 0, after: 0 });
@@ -108,7 +101,7 @@ describe('outbox pump: batches, receipts, resends', () => {
     await Promise.all(Array.from({ length: 60 }, (_, i) => ob.record('call.incoming', body(i))));
     const a = sender('box-a');
     ob.attach(a.s);
-    await until(() => a.sent.length >= 3);
+    await waitFor(() => a.sent.length >= 3);
     for (const b of a.sent) expect(JSON.stringify(b.batch).length).toBeLessThanOrEqual(4096);
     expect(a.sent[0]?.batch.events.length).toBeGreaterThan(5);
     await ob.close();
@@ -123,7 +116,7 @@ describe('outbox pump: batches, receipts, resends', () => {
     ob.attach(a.s); // starts reading
     ob.detach(); // link lost before the read returns
     ob.attach(b.s); // and back: no new event will come to wake the pump
-    await until(() => b.seqs().length === 30);
+    await waitFor(() => b.seqs().length === 30);
     expect(b.seqs()).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     await ob.onReceipt({ stream: ob.delivery.stream, seq: 30 });
     await ob.drained();
@@ -137,13 +130,13 @@ describe('outbox pump: batches, receipts, resends', () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => ob.record('call.incoming', body(i))));
     const a = sender('box-a');
     ob.attach(a.s);
-    await until(() => a.sent.length === 3);
+    await waitFor(() => a.sent.length === 3);
     await ob.onReceipt({ stream: ob.delivery.stream, seq: 2 });
-    await until(() => a.sent.length === 4);
+    await waitFor(() => a.sent.length === 4);
     ob.detach();
     const b = sender('box-a');
     ob.attach(b.s);
-    await until(() => b.seqs().length === 6);
+    await waitFor(() => b.seqs().length === 6);
     expect(b.seqs()).toEqual([3, 4, 5, 6, 7, 8]);
     expect(b.sent[0]?.batch).toMatchObject({ floor: 2, after: 2 });
     await ob.close();
@@ -188,5 +181,43 @@ describe('outbox pump: batches, receipts, resends', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('outbox close', () => {
+  it('waits on the commit in flight without polling, and commits what was handed in meanwhile', async () => {
+    const { store, ob } = await outbox(10, { flushDelayMs: 0 });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let entered = 0;
+    const transaction = store.transaction.bind(store);
+    const held = vi.spyOn(store, 'transaction').mockImplementation(async (fn) => {
+      entered++;
+      await gate;
+      return transaction(fn);
+    });
+    const first = ob.record('call.incoming', body(1));
+    await waitFor(() => entered === 1, 'the held commit entered');
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    let closed = false;
+    const closing = ob.close().then(() => {
+      closed = true;
+    });
+    const second = ob.record('call.incoming', body(2));
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    // The old close() polled every millisecond (a setTimeout per turn) while the commit was held.
+    expect(timers).not.toHaveBeenCalled();
+    timers.mockRestore();
+    open();
+    await closing;
+    expect((await first).seq).toBe(1);
+    expect((await second).seq).toBe(2);
+    expect(ob.depth).toBe(2);
+    await expect(ob.record('call.incoming', body(3))).rejects.toThrow(/shutting down/);
+    held.mockRestore();
+    await store.close();
   });
 });

@@ -33,6 +33,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { background } from '../../shared/background.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { EVENT_BODIES, type EventBody, type EventType } from '../../shared/contract/events.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId, newBootId as newStreamId, UUID_PATTERN } from '../../shared/ids.js';
@@ -123,6 +124,8 @@ export class Outbox implements EventSink {
   private depthCount = 0;
   private pending: Pending[] = [];
   private flushing = false;
+  /** The commit run in flight (or the last one). */
+  private flushRun: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
   private sender: Sender | undefined;
   private generation = 0;
@@ -139,7 +142,8 @@ export class Outbox implements EventSink {
   private pumping = false;
   private pumpAgain = false;
   private receiptTimer: NodeJS.Timeout | undefined;
-  private receiptWaitMs: number;
+  /** Receipt timeouts in a row (the wait doubles per timeout while the fleet stays silent). */
+  private receiptTimeouts = 0;
   private readonly receiptTimeoutMs: number;
   private readonly receiptTimeoutMaxMs: number;
   private readonly batchMaxBytes: number;
@@ -160,7 +164,6 @@ export class Outbox implements EventSink {
     this.log = opts.log ?? getLogger('device:uplink:outbox');
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 15_000;
     this.receiptTimeoutMaxMs = Math.max(this.receiptTimeoutMs, opts.receiptTimeoutMaxMs ?? 300_000);
-    this.receiptWaitMs = this.receiptTimeoutMs;
     this.batchMaxBytes = opts.batchMaxBytes ?? 65_536;
     this.batchesInFlight = opts.batchesInFlight ?? 4;
   }
@@ -242,9 +245,15 @@ export class Outbox implements EventSink {
     }, delay);
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
+  /** Commit what is pending; while a run is in flight, its promise (close() waits on it). */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushRun;
     this.flushing = true;
+    this.flushRun = this.flushPending();
+    return this.flushRun;
+  }
+
+  private async flushPending(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, MAX_ROWS_PER_INSERT);
@@ -498,6 +507,11 @@ export class Outbox implements EventSink {
     });
   }
 
+  /** How long to wait for a receipt now: receiptTimeoutMs doubling per silent timeout, up to receiptTimeoutMaxMs. */
+  private get receiptWaitMs(): number {
+    return backoffDelay(this.receiptTimeouts, { initial: this.receiptTimeoutMs, max: this.receiptTimeoutMaxMs });
+  }
+
   private armReceiptTimer(): void {
     if (this.receiptTimer) return;
     this.receiptTimer = setTimeout(() => {
@@ -509,7 +523,7 @@ export class Outbox implements EventSink {
       );
       this.resends++;
       // Back off while the fleet stays silent, so that an outage is not a storm of resends.
-      this.receiptWaitMs = Math.min(this.receiptWaitMs * 2, this.receiptTimeoutMaxMs);
+      this.receiptTimeouts++;
       this.restartRound();
     }, this.receiptWaitMs);
     this.receiptTimer.unref?.();
@@ -530,7 +544,7 @@ export class Outbox implements EventSink {
     this.receipted = seq;
     this.inFlight = this.inFlight.filter((last) => last > seq);
     if (this.sentUpTo >= 0 && this.sentUpTo < seq) this.sentUpTo = seq;
-    this.receiptWaitMs = this.receiptTimeoutMs;
+    this.receiptTimeouts = 0;
     clearTimeout(this.receiptTimer);
     this.receiptTimer = undefined;
     if (this.inFlight.length > 0) this.armReceiptTimer();
@@ -574,9 +588,12 @@ export class Outbox implements EventSink {
     if (this.closed) return;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    // Waits on the run in flight (no polling); its failure is the timer's to report (background()).
     while (this.flushing || this.pending.length > 0) {
-      if (!this.flushing) await this.flush();
-      else await new Promise((r) => setTimeout(r, 1));
+      if (this.flushing) await this.flushRun.catch(() => undefined);
+      else await this.flush();
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
     }
     this.closed = true;
     this.detach();

@@ -8,6 +8,7 @@
  * own credentials and the CA to pin, which the caller stores (0600,
  * atomically) before reconnecting as the device.
  */
+import { sleep } from '../../shared/backoff.js';
 import { type ClaimRequest, ClaimResponseSchema } from '../../shared/contract/messages.js';
 import { claimTopics, usernameFor } from '../../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
@@ -37,18 +38,6 @@ export interface ClaimOptions {
   signal: AbortSignal;
   onState?: (state: ClaimState, detail?: string) => void;
   log?: Logger;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Claim until approved (resolves with the credentials) or aborted (rejects with ShuttingDown). */

@@ -6,6 +6,7 @@
  * fleet must be asked again, not left to a retained message that may never
  * come (the box would run an old version without anyone noticing).
  */
+import { sleep } from '../../shared/backoff.js';
 import { backoffDelay } from './link.js';
 
 export interface RetryOptions {
@@ -31,15 +32,7 @@ export async function retryWithBackoff(fn: () => Promise<unknown>, o: RetryOptio
       if (!o.active() || o.signal?.aborted) return false;
       const waitMs = backoffDelay(attempt, o.minMs, o.maxMs, o.random);
       o.onFailure?.(e, attempt, waitMs);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          o.signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, waitMs);
-        o.signal?.addEventListener('abort', done);
-      });
+      await sleep(waitMs, o.signal);
     }
   }
   return false;

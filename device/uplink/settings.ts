@@ -83,6 +83,11 @@ export class Settings {
   }
 
   /** Register a listener; it is called with the settings in force now. Returns the removal. */
+  /** Listeners registered and not removed (a stopped box has none). */
+  get listenerCount(): number {
+    return this.listeners.length;
+  }
+
   async addListener(l: SettingsListener): Promise<() => void> {
     this.listeners.push(l);
     await l.apply(this.settings, this.settings);

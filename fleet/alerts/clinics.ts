@@ -6,7 +6,7 @@
  * Rules ask it "which clinic is this box in", "is the clinic open now",
  * "who are its contacts", "which boxes can send an SMS for it".
  */
-import { openAt } from '../../device/calls/hours.js';
+import { openAt } from '../../shared/clinic-hours.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -192,7 +192,7 @@ export class ClinicDirectory {
   /** Is the clinic open now on its own wall clock? Unknown hours count as open (alert rather than miss). */
   async isOpen(clinicId: string, at = this.now()): Promise<boolean> {
     const h = await this.hoursOf(clinicId);
-    return h ? openAt(h, at).open : true;
+    return h ? openAt({ timezone: h.clinic.timezone, ...h.hours }, at).open : true;
   }
 
   /** "14:05 Tue 26 Nov" on the clinic's wall clock. */

@@ -22,9 +22,7 @@ import { AlertLinks } from './links.js';
 import { SqlAlertStore } from './store.js';
 import type { AlertStore } from './types.js';
 
-export { AlertsConfigSchema } from './config.js';
 export type { AlertEngine } from './engine.js';
-export { ALERT_OPS_METHODS, alertOpsHandlers } from './ops.js';
 
 export interface AlertsDeps {
   bus: FleetBus;

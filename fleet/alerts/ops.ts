@@ -9,7 +9,7 @@ import type { ParamsOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type { AlertEngine } from './engine.js';
 
-export { ALERT_OPS_METHODS, type AlertOpsMethod } from '../../shared/contract/alerts-ops.js';
+export type { AlertOpsMethod } from '../../shared/contract/alerts-ops.js';
 
 type T = typeof ALERT_OPS_METHODS;
 

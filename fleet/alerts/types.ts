@@ -1,7 +1,7 @@
 /**
  * What the alert engine keeps, and the store interface it keeps it in
  * (fleet/alerts/store.ts implements it for SQLite and PostgreSQL; one
- * conformance suite, fleet/alerts/conformance.ts, holds both to it).
+ * conformance suite, test/helpers/alert-store-conformance.ts, holds both to it).
  *
  * Times are ISO 8601 UTC strings made by toISOString(), so they compare as
  * text. Every change the engine makes is a single conditional statement

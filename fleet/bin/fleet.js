@@ -2,7 +2,7 @@
 // The `fleet` command (package.json "bin"). From a source checkout with its development tools it runs the
 // TypeScript CLI through tsx; in a production install (`npm run build`, then `npm ci --omit=dev`) it runs the
 // built dist/fleet/cli.js.
-import { loadProgram } from '../../scripts/load-program.mjs';
+import { loadProgram } from '../../shared/load-program.mjs';
 
 const { runCli } = await loadProgram({
   source: new URL('../cli.ts', import.meta.url),

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Backoff } from '../../shared/backoff.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import type {
@@ -79,7 +80,8 @@ export class BrokerSupervisor extends EventEmitter {
   private readonly blocked = new Set<string>();
   private readonly pending = new Set<string>();
   private stopping = false;
-  private backoffMs = 100;
+  /** Restart delays: 100 ms doubling to 5 s. */
+  private readonly restartBackoff = new Backoff({ initial: 100, max: 5000 });
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private statsWaiters: ((s: BrokerStats) => void)[] = [];
@@ -112,7 +114,9 @@ export class BrokerSupervisor extends EventEmitter {
     return new Promise((resolve, reject) => {
       const entry = childEntry();
       const child = fork(entry.file, [], {
-        execArgv: [...entry.loader, '--stack-size=4000'],
+        // No --stack-size: the router's recursion (the stack overflow under overload) is cut at its cause by
+        // mq-guard.ts, which drains a 30,000-message backlog on the default stack (fleet-broker-router-recursion test).
+        execArgv: entry.loader,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
       });
@@ -216,9 +220,8 @@ export class BrokerSupervisor extends EventEmitter {
   }
 
   private scheduleRestart(): void {
-    if (Date.now() - this.startedAt > 60_000) this.backoffMs = 100;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, 5000);
+    if (Date.now() - this.startedAt > 60_000) this.restartBackoff.reset();
+    const delay = this.restartBackoff.next();
     this.restartTimer = setTimeout(() => {
       this.restarts++;
       this.spawn().then(

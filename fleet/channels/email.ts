@@ -4,6 +4,7 @@
  * restart is recognisably the same message. Retries with doubling backoff.
  */
 import nodemailer, { type Transporter } from 'nodemailer';
+import { backoffDelay } from '../../shared/backoff.js';
 import { describeError } from '../../shared/errors.js';
 import type { Attempt, Channel, Notification, OnAttempt } from './types.js';
 import { sleep } from './types.js';
@@ -61,7 +62,8 @@ export class EmailChannel implements Channel<string> {
       }
       await onAttempt(last);
       if (last.ok) return last;
-      if (attempt < attempts) await sleep((this.opts.backoffMs ?? 1000) * 2 ** (attempt - 1));
+      if (attempt < attempts)
+        await sleep(backoffDelay(attempt - 1, { initial: this.opts.backoffMs ?? 1000, max: Infinity }));
     }
     return last;
   }

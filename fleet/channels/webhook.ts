@@ -10,6 +10,7 @@
  * not retried (the receiver will not change its mind).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { backoffDelay } from '../../shared/backoff.js';
 import { describeError } from '../../shared/errors.js';
 import type { Attempt, Channel, Notification, OnAttempt } from './types.js';
 import { sleep } from './types.js';
@@ -81,7 +82,8 @@ export class WebhookChannel implements Channel<WebhookTarget> {
       }
       await onAttempt(last);
       if (last.ok || !retry) return last;
-      if (attempt < this.opts.attempts) await sleep(this.opts.backoffMs * 2 ** (attempt - 1));
+      if (attempt < this.opts.attempts)
+        await sleep(backoffDelay(attempt - 1, { initial: this.opts.backoffMs, max: Infinity }));
     }
     return last;
   }

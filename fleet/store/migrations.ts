@@ -150,6 +150,50 @@ export const MIGRATIONS: readonly Migration[] = [
         : ['ALTER TABLE events DROP COLUMN pos']),
     ],
   },
+  {
+    // Over-the-air updates (fleet/updates): signed releases the fleet holds (the tarball is a file under
+    // updates.dir), rollouts of one release to a set of boxes in stages, and each box's progress.
+    version: 4,
+    name: 'releases and rollouts',
+    up: (t) => [
+      `CREATE TABLE releases (
+        version TEXT PRIMARY KEY,
+        program TEXT NOT NULL,
+        arch TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        total_bytes BIGINT NOT NULL,
+        received_bytes BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at ${t.ts} NOT NULL)`,
+      `CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY,
+        version TEXT NOT NULL REFERENCES releases(version),
+        stages TEXT NOT NULL,
+        stage INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        paused_reason TEXT,
+        failure_max_count INTEGER NOT NULL,
+        failure_max_share DOUBLE PRECISION NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at ${t.ts} NOT NULL,
+        updated_at ${t.ts} NOT NULL)`,
+      `CREATE TABLE rollout_boxes (
+        rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+        device_id TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        state TEXT,
+        running TEXT,
+        bytes BIGINT,
+        reason TEXT,
+        updated_at ${t.ts},
+        PRIMARY KEY (rollout_id, device_id))`,
+    ],
+    down: () => ['DROP TABLE rollout_boxes', 'DROP TABLE rollouts', 'DROP TABLE releases'],
+  },
 ];
 
 /** The fleet store's migrations and their bookkeeping table. */

@@ -31,9 +31,12 @@ import type {
   Organisation,
   Page,
   PositionedEvent,
+  Rollout,
+  RolloutBox,
   SeqGap,
   Store,
   StoredEvent,
+  StoredRelease,
 } from './types.js';
 
 export type Row = Record<string, unknown>;
@@ -735,6 +738,179 @@ export abstract class SqlStore implements Store {
     );
     return rows.map((r) => ({ deviceId: String(r.device_id), fromSeq: num(r.from_seq), toSeq: num(r.to_seq) }));
   }
+
+  // ---- over-the-air updates ---------------------------------------------------
+
+  async putRelease(r: StoredRelease): Promise<void> {
+    await this.db.query(
+      `INSERT INTO releases (version, program, arch, key_id, manifest, signature, sha256, total_bytes, received_bytes,
+         state, created_by, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (version) DO UPDATE SET program = excluded.program, arch = excluded.arch, key_id = excluded.key_id,
+         manifest = excluded.manifest, signature = excluded.signature, sha256 = excluded.sha256,
+         total_bytes = excluded.total_bytes, received_bytes = excluded.received_bytes, state = excluded.state,
+         created_by = excluded.created_by, created_at = excluded.created_at`,
+      [
+        r.version,
+        r.program,
+        r.arch,
+        r.keyId,
+        r.manifest,
+        r.signature,
+        r.sha256,
+        r.totalBytes,
+        r.receivedBytes,
+        r.state,
+        r.createdBy,
+        r.createdAt,
+      ],
+    );
+  }
+
+  async getRelease(version: string): Promise<StoredRelease | undefined> {
+    const rows = await this.db.query('SELECT * FROM releases WHERE version = $1', [version]);
+    return rows[0] ? toRelease(rows[0]) : undefined;
+  }
+
+  async listReleases(): Promise<StoredRelease[]> {
+    return (await this.db.query('SELECT * FROM releases ORDER BY created_at DESC, version DESC')).map(toRelease);
+  }
+
+  async createRollout(r: Rollout, boxes: { deviceId: string; rank: number }[]): Promise<void> {
+    await this.db.transaction(async (q) => {
+      await q(
+        `INSERT INTO rollouts (id, version, stages, stage, state, paused_reason, failure_max_count, failure_max_share,
+           created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          r.id,
+          r.version,
+          JSON.stringify(r.stages),
+          r.stage,
+          r.state,
+          r.pausedReason,
+          r.failureMaxCount,
+          r.failureMaxShare,
+          r.createdBy,
+          r.createdAt,
+          r.updatedAt,
+        ],
+      );
+      for (const b of boxes) {
+        await q('INSERT INTO rollout_boxes (rollout_id, device_id, rank) VALUES ($1, $2, $3)', [
+          r.id,
+          b.deviceId,
+          b.rank,
+        ]);
+      }
+    });
+  }
+
+  async getRollout(id: string): Promise<Rollout | undefined> {
+    const rows = await this.db.query('SELECT * FROM rollouts WHERE id = $1', [id]);
+    return rows[0] ? toRollout(rows[0]) : undefined;
+  }
+
+  async listRollouts(filter: { state?: Rollout['state'] } = {}): Promise<Rollout[]> {
+    const rows = filter.state
+      ? await this.db.query('SELECT * FROM rollouts WHERE state = $1 ORDER BY created_at DESC, id DESC', [filter.state])
+      : await this.db.query('SELECT * FROM rollouts ORDER BY created_at DESC, id DESC');
+    return rows.map(toRollout);
+  }
+
+  async updateRollout(id: string, patch: Partial<Pick<Rollout, 'stage' | 'state' | 'pausedReason'>>): Promise<Rollout> {
+    const cols: Record<string, string> = { stage: 'stage', state: 'state', pausedReason: 'paused_reason' };
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined || !cols[k]) continue;
+      params.push(v);
+      sets.push(`${cols[k]} = $${params.length}`);
+    }
+    params.push(now());
+    sets.push(`updated_at = $${params.length}`);
+    params.push(id);
+    const rows = await this.db.query(
+      `UPDATE rollouts SET ${sets.join(', ')} WHERE id = $${params.length} RETURNING *`,
+      params,
+    );
+    if (!rows[0]) throw this.notFound(`rollout ${id}`);
+    return toRollout(rows[0]);
+  }
+
+  async listRolloutBoxes(rolloutId: string): Promise<RolloutBox[]> {
+    const rows = await this.db.query('SELECT * FROM rollout_boxes WHERE rollout_id = $1 ORDER BY rank', [rolloutId]);
+    return rows.map(toRolloutBox);
+  }
+
+  async setRolloutBox(
+    rolloutId: string,
+    deviceId: string,
+    patch: Partial<Pick<RolloutBox, 'state' | 'running' | 'bytes' | 'reason'>>,
+  ): Promise<boolean> {
+    const cols: Record<string, string> = { state: 'state', running: 'running', bytes: 'bytes', reason: 'reason' };
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined || !cols[k]) continue;
+      params.push(v);
+      sets.push(`${cols[k]} = $${params.length}`);
+    }
+    params.push(now());
+    sets.push(`updated_at = $${params.length}`);
+    params.push(rolloutId, deviceId);
+    const rows = await this.db.query(
+      `UPDATE rollout_boxes SET ${sets.join(', ')} WHERE rollout_id = $${params.length - 1} AND device_id = $${params.length} RETURNING rollout_id`,
+      params,
+    );
+    return rows.length > 0;
+  }
+}
+
+function toRelease(r: Row): StoredRelease {
+  return {
+    version: String(r.version),
+    program: String(r.program),
+    arch: String(r.arch),
+    keyId: String(r.key_id),
+    manifest: String(r.manifest),
+    signature: String(r.signature),
+    sha256: String(r.sha256),
+    totalBytes: num(r.total_bytes),
+    receivedBytes: num(r.received_bytes),
+    state: r.state as StoredRelease['state'],
+    createdBy: String(r.created_by),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toRollout(r: Row): Rollout {
+  return {
+    id: String(r.id),
+    version: String(r.version),
+    stages: json<number[]>(r.stages),
+    stage: num(r.stage),
+    state: r.state as Rollout['state'],
+    pausedReason: (r.paused_reason as string | null) ?? null,
+    failureMaxCount: num(r.failure_max_count),
+    failureMaxShare: num(r.failure_max_share),
+    createdBy: String(r.created_by),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+function toRolloutBox(r: Row): RolloutBox {
+  return {
+    rolloutId: String(r.rollout_id),
+    deviceId: String(r.device_id),
+    rank: num(r.rank),
+    state: (r.state as string | null) ?? null,
+    running: (r.running as string | null) ?? null,
+    bytes: r.bytes === null || r.bytes === undefined ? null : num(r.bytes),
+    reason: (r.reason as string | null) ?? null,
+    updatedAt: isoOrNull(r.updated_at),
+  };
 }
 
 /** " LIMIT $n" for a page size (nothing: all rows). */

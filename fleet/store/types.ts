@@ -1,7 +1,7 @@
 /**
  * The fleet store: one interface, two implementations (SQLite by default,
  * PostgreSQL at scale), both held to one conformance suite
- * (fleet/store/conformance.ts). Everything the fleet keeps goes through it:
+ * (test/helpers/store-conformance.ts). Everything the fleet keeps goes through it:
  * the registry (organisations, clinics, boxes, ops users, credentials),
  * versioned desired configuration, the audit log and the event store.
  *
@@ -26,10 +26,8 @@ import type { AnyEvent, EventType } from '../../shared/contract/events.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 
 export type ClaimState = 'registered' | 'pending' | 'approved' | 'rejected' | 'decommissioned';
-export const CLAIM_STATES: readonly ClaimState[] = ['registered', 'pending', 'approved', 'rejected', 'decommissioned'];
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
-export const OPS_ROLES: readonly OpsRole[] = ['viewer', 'operator', 'admin'];
 
 export interface Organisation {
   id: string;
@@ -298,4 +296,63 @@ export interface Store {
   /** Give the lease up (an orderly stop), keeping the position. */
   releaseCursor(name: string, owner: string): Promise<void>;
   getCursor(name: string): Promise<EventCursor | undefined>;
+
+  // over-the-air updates (fleet/updates)
+  /** Insert or replace a release by version. */
+  putRelease(r: StoredRelease): Promise<void>;
+  getRelease(version: string): Promise<StoredRelease | undefined>;
+  listReleases(): Promise<StoredRelease[]>;
+  /** A rollout and its boxes (none offered yet), in one transaction. */
+  createRollout(r: Rollout, boxes: { deviceId: string; rank: number }[]): Promise<void>;
+  getRollout(id: string): Promise<Rollout | undefined>;
+  listRollouts(filter?: { state?: Rollout['state'] }): Promise<Rollout[]>;
+  updateRollout(id: string, patch: Partial<Pick<Rollout, 'stage' | 'state' | 'pausedReason'>>): Promise<Rollout>;
+  listRolloutBoxes(rolloutId: string): Promise<RolloutBox[]>;
+  /** Update one box's progress; false if the box is not part of the rollout. */
+  setRolloutBox(
+    rolloutId: string,
+    deviceId: string,
+    patch: Partial<Pick<RolloutBox, 'state' | 'running' | 'bytes' | 'reason'>>,
+  ): Promise<boolean>;
+}
+
+/** A signed release the fleet holds (the tarball itself is a file under updates.dir). */
+export interface StoredRelease {
+  version: string;
+  program: string;
+  arch: string;
+  keyId: string;
+  manifest: string;
+  signature: string;
+  sha256: string;
+  totalBytes: number;
+  receivedBytes: number;
+  state: 'uploading' | 'ready';
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface Rollout {
+  id: string;
+  version: string;
+  stages: number[];
+  stage: number;
+  state: 'running' | 'paused' | 'done';
+  pausedReason: string | null;
+  failureMaxCount: number;
+  failureMaxShare: number;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RolloutBox {
+  rolloutId: string;
+  deviceId: string;
+  rank: number;
+  state: string | null;
+  running: string | null;
+  bytes: number | null;
+  reason: string | null;
+  updatedAt: string | null;
 }

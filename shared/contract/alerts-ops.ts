@@ -24,7 +24,6 @@ export const ALERT_CONDITIONS = [
   'voicemail_failed',
   'config_drift',
 ] as const;
-export type AlertCondition = (typeof ALERT_CONDITIONS)[number];
 const CONDITIONS = ALERT_CONDITIONS;
 
 type Role = 'viewer' | 'operator' | 'admin';

@@ -47,7 +47,6 @@ export const EventBatchSchema = Strict({
     description: 'consecutive outbox events in seq order (an Event each, see Events)',
   }),
 });
-export type EventBatch = Static<typeof EventBatchSchema>;
 
 /** The header of a batch, checked before its events are checked one by one (clearer errors, faster). */
 const BatchHeaderSchema = Strict({

@@ -6,7 +6,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { EventBatchSchema, ReceiptSchema } from './delivery.js';
-import { EVENT_BODIES, EVENT_SCHEMAS, type EventBody, type EventType } from './events.js';
+import type { EventBody, EventType } from './events.js';
 import {
   ClaimRequestSchema,
   ClaimResponseSchema,
@@ -19,6 +19,7 @@ import {
 } from './messages.js';
 import { RequestSchema, ResponseSchema } from './rpc.js';
 import { DeviceSettingsSchema } from './settings.js';
+import { UpdateOfferSchema, UpdateProgressSchema } from './update.js';
 
 const DEVICE = 'cb-0001';
 const BOOT = '7d0c8a52-3b1e-4c55-9a0e-2f4b6c8d1e3f';
@@ -170,6 +171,32 @@ export const MESSAGE_EXAMPLES: MessageExample[] = [
       configVersion: 7,
     },
   },
+  {
+    name: 'UpdateOffer',
+    schema: UpdateOfferSchema,
+    example: {
+      v: 1,
+      rolloutId: STREAM,
+      program: 'device',
+      version: '1.2.0',
+      totalBytes: 31_457_280,
+      sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      at: AT,
+    },
+  },
+  {
+    name: 'UpdateProgress',
+    schema: UpdateProgressSchema,
+    example: {
+      v: 1,
+      rolloutId: STREAM,
+      version: '1.2.0',
+      state: 'rolled_back',
+      running: '1.1.0',
+      reason: 'release 1.2.0 did not confirm its health before 2026-11-26T10:05:00.000Z: modem not ready',
+      at: AT,
+    },
+  },
   { name: 'ConfigDesired', schema: ConfigDesiredSchema, example: { v: 1, version: 7, at: AT, settings: SETTINGS } },
   {
     name: 'ConfigReported',
@@ -260,5 +287,3 @@ export const MESSAGE_EXAMPLES: MessageExample[] = [
     },
   },
 ];
-
-export { EVENT_BODIES, EVENT_SCHEMAS };

@@ -13,7 +13,7 @@ import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type T
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
 import type { MethodSpec } from './rpc.js';
-import { DeviceSettingsSchema } from './settings.js';
+import { RELEASE_OPS_METHODS } from './update.js';
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
 
@@ -400,12 +400,10 @@ export const OPS_METHODS = {
   }),
   // alerts, acknowledgement and rollover (fleet/alerts)
   ...ALERT_OPS_METHODS,
+  // signed releases and staged rollouts (fleet/updates)
+  ...RELEASE_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
-export type OpsParams<M extends OpsMethod> = Static<(typeof OPS_METHODS)[M]['params']>;
-
-/** Settings as sent by ops: validated against this after defaults are filled in. */
-export const OpsSettingsSchema = DeviceSettingsSchema;
 
 export const ROLE_RANK: Record<OpsRole, number> = { viewer: 0, operator: 1, admin: 2 };

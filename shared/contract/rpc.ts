@@ -21,6 +21,7 @@ import {
   Uuid,
 } from '../schema.js';
 import { ConfigDesiredSchema } from './messages.js';
+import { UPDATE_CHUNK_METHOD } from './update.js';
 
 /**
  * Version 2 (this contract) adds `expiresAt`: the responder refuses a request
@@ -63,7 +64,6 @@ export const ErrorShape = Strict({
   message: Type.String(),
   details: Type.Optional(Type.Unknown()),
 });
-export type RpcError = Static<typeof ErrorShape>;
 
 export const ResponseSchema = Type.Union([
   Strict({ v: SchemaVersion(1), id: Uuid(), ok: Type.Literal(true), result: Type.Unknown() }),
@@ -164,8 +164,8 @@ export const FLEET_REQUESTS = {
     result: Nullable(ConfigDesiredSchema),
     example: { params: {}, result: null },
   }),
+  'update.chunk': method(UPDATE_CHUNK_METHOD),
 } as const;
-export type FleetRequest = keyof typeof FLEET_REQUESTS;
 
 export type MethodTable = Record<string, MethodSpec>;
 export type ParamsOf<T extends MethodTable, M extends keyof T> = Static<T[M]['params']>;

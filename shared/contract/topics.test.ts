@@ -49,9 +49,9 @@ describe('topic tree', () => {
     expect(() => claimTopics('lower')).toThrow(/serial/);
   });
 
-  it('every retained topic is QoS 1 and status/config are retained', () => {
+  it('every retained topic is QoS 1 and status/config/update offer and progress are retained', () => {
     const retained = TOPICS.filter((t) => t.retained).map((t) => t.key);
-    expect(retained.sort()).toEqual(['configDesired', 'configReported', 'status']);
+    expect(retained.sort()).toEqual(['configDesired', 'configReported', 'status', 'updateOffer', 'updateProgress']);
     expect(TOPICS.filter((t) => t.retained).every((t) => t.qos === 1)).toBe(true);
   });
 

@@ -43,6 +43,8 @@ export type TopicKey =
   | 'fleetRes'
   | 'voicemailChunk'
   | 'voicemailAck'
+  | 'updateOffer'
+  | 'updateProgress'
   | 'claimReq'
   | 'claimRes'
   | 'opsReq'
@@ -161,6 +163,24 @@ export const TOPICS: readonly TopicSpec[] = [
     description: 'complete (with the verified checksum), or the chunks still missing',
   },
   {
+    key: 'updateOffer',
+    pattern: `${D}/update/offer`,
+    direction: 'fleet->box',
+    qos: 1,
+    retained: true,
+    message: 'UpdateOffer',
+    description: 'the release this box should run (over-the-air update); an empty retained message withdraws it',
+  },
+  {
+    key: 'updateProgress',
+    pattern: `${D}/update/progress`,
+    direction: 'box->fleet',
+    qos: 1,
+    retained: true,
+    message: 'UpdateProgress',
+    description: 'where the box is with the offered release: downloading … healthy, or rolled_back / failed and why',
+  },
+  {
     key: 'claimReq',
     pattern: `${NAMESPACE}/_claim/{serial}/req`,
     direction: 'box->fleet',
@@ -241,6 +261,8 @@ export function deviceTopics(deviceId: string) {
     fleetRes: t('fleetRes'),
     voicemailChunk: t('voicemailChunk'),
     voicemailAck: t('voicemailAck'),
+    updateOffer: t('updateOffer'),
+    updateProgress: t('updateProgress'),
   };
 }
 export type DeviceTopics = ReturnType<typeof deviceTopics>;
@@ -267,6 +289,7 @@ export const FLEET_SUBSCRIPTIONS = {
   cmdRes: `${NAMESPACE}/+/cmd/res`,
   fleetReq: `${NAMESPACE}/+/fleet/req`,
   voicemailChunk: `${NAMESPACE}/+/voicemail/chunk`,
+  updateProgress: `${NAMESPACE}/+/update/progress`,
   claimReq: `${NAMESPACE}/_claim/+/req`,
   opsReq: `${NAMESPACE}/_ops/+/req`,
 } as const;

@@ -36,8 +36,8 @@ import { FleetBus } from '../../fleet/bus.js';
 import { generateMosquittoConfig } from '../../fleet/mosquitto.js';
 import { Registry } from '../../fleet/registry.js';
 import { SqliteStore } from '../../fleet/store/sqlite.js';
-import { freePort, type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
-import { seeded } from '../uplink-helpers.js';
+import { freePort, type RunningMosquitto, startMosquitto } from '../../scripts/lib/mosquitto.js';
+import { seeded } from '../helpers/seeded.js';
 import type { BoxStats, LedgerEntry } from './boxes.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..');

@@ -34,6 +34,7 @@ export async function startTestFleet(
     http: { port: 0, ...((values.http as object) ?? {}) },
     alerts: { ...((values.alerts as object) ?? {}) },
     voicemail: { dir: join(dir, 'voicemail'), ...((values.voicemail as object) ?? {}) },
+    updates: { dir: join(dir, 'releases'), ...((values.updates as object) ?? {}) },
   };
   const config = loadFleetConfig(undefined, base, {});
   let adminPassword = '';
@@ -59,8 +60,9 @@ export async function startTestFleet(
   };
 }
 
+// 10 s: CONNACK from a broker on a loaded 2-core machine has taken over 3 s (a refused login still answers at once).
 export function connectClient(url: string, opts: IClientOptions): Promise<MqttClient> {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...opts });
+  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
   return new Promise((resolve, reject) => {
     c.once('connect', () => resolve(c));
     c.once('error', (e) => {

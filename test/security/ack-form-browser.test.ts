@@ -7,7 +7,8 @@
  */
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordAttack, until } from './attacks.js';
+import { waitFor } from '../../shared/wait.js';
+import { recordAttack } from './attacks.js';
 import { type LinkServer, startLinkServer } from './link-server.js';
 
 const CHROMIUM_ARGS = [
@@ -34,7 +35,7 @@ describe('security 10: the acknowledge form in a browser', () => {
 
   it('acknowledges the alert when the button is pressed, and the page says so', async () => {
     const { alert } = await s.engine.raise(s.fx.clinic.id, 'panic', { severity: 'critical', text: 'PANIC at Main St' });
-    await until(() => s.sent().length >= 1, 'the notification');
+    await waitFor(() => s.sent().length >= 1, 'the notification', 15_000);
     const n = s.sent()[0];
     if (!n) throw new Error('no notification');
     const page = await browser.newPage();

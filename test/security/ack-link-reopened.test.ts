@@ -6,7 +6,8 @@
  * escalation), and the resolve link of the old opening is pressed too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordAttack, until } from './attacks.js';
+import { waitFor } from '../../shared/wait.js';
+import { recordAttack } from './attacks.js';
 import { type LinkServer, startLinkServer } from './link-server.js';
 
 describe('security 9: an old ack link after the alert opened again', () => {
@@ -20,7 +21,7 @@ describe('security 9: an old ack link after the alert opened again', () => {
 
   it('refuses the links of an earlier opening and changes nothing', async () => {
     const { alert } = await s.engine.raise(s.fx.clinic.id, 'panic', { severity: 'critical', text: 'PANIC at Main St' });
-    await until(() => s.sent().length >= 1, 'the first notification');
+    await waitFor(() => s.sent().length >= 1, 'the first notification', 15_000);
     const first = s.sent()[0];
     if (!first) throw new Error('no notification');
     const ack = await fetch(first.ackUrl, { method: 'POST' });
@@ -30,8 +31,8 @@ describe('security 9: an old ack link after the alert opened again', () => {
     // Not resolved within ackTimeoutMin: it opens again and notifies again, with new links.
     s.clock.t += 11 * 60_000;
     await s.engine.kick();
-    await until(async () => (await s.fx.alerts.getAlert(alert.id))?.epoch === 1, 'the alert to open again');
-    await until(() => s.sent().length >= 2, 'the notification of the new opening');
+    await waitFor(async () => (await s.fx.alerts.getAlert(alert.id))?.epoch === 1, 'the alert to open again', 15_000);
+    await waitFor(() => s.sent().length >= 2, 'the notification of the new opening', 15_000);
 
     let attempts = 0;
     let refused = 0;

@@ -8,9 +8,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { claimTopics, deviceTopics, opsTopics } from '../../shared/contract/topics.js';
 import { closed, connectClient, granted, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
 import { recordAttack } from './attacks.js';
 import { opsUser } from './helpers.js';
 

@@ -12,12 +12,13 @@ import { createHash } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpsClient } from '../../fleet/ops-client.js';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newEventId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
-import { recordAttack, until } from './attacks.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
+import { recordAttack } from './attacks.js';
 import { opsUser } from './helpers.js';
 
 describe('security 2: the fleet cut off from its broker by its own large messages', () => {
@@ -33,9 +34,10 @@ describe('security 2: the fleet cut off from its broker by its own large message
   async function fleetStillWorks(what: string): Promise<void> {
     const e = sampleEvent(deviceId, ++seq);
     await box.publishAsync(deviceTopics(deviceId).events, JSON.stringify(e), { qos: 1 });
-    await until(
+    await waitFor(
       async () => (await tf.fleet.store.listEvents({ deviceId, limit: 5 })).some((x) => x.id === e.id),
       `the fleet to store an event after ${what}`,
+      15_000,
     );
     expect(tf.fleet.client?.connected, what).toBe(true);
     expect(tf.fleet.metrics().reconnects, what).toBe(0);
@@ -61,7 +63,11 @@ describe('security 2: the fleet cut off from its broker by its own large message
     for (let i = 0; i < 60; i++) {
       await box.publishAsync(deviceTopics(deviceId).events, JSON.stringify(sampleEvent(deviceId, ++seq)), { qos: 1 });
     }
-    await until(async () => (await tf.fleet.store.countEvents({ deviceId })) === 60, 'the 60 events to be stored');
+    await waitFor(
+      async () => (await tf.fleet.store.countEvents({ deviceId })) === 60,
+      'the 60 events to be stored',
+      15_000,
+    );
     attempts++;
     const all = await viewer.call('events.list', { box: 'SEC2-0001', limit: 1000 });
     expect(all).toHaveLength(60);

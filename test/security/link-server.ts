@@ -1,6 +1,6 @@
 /**
  * The alert acknowledgement links served for real: an alert engine on
- * SQLite stores (fleet/alerts/testing.ts) with a clock the test moves, a
+ * SQLite stores (test/helpers/alerts.ts) with a clock the test moves, a
  * recording channel that keeps the links the engine sends, and the link
  * pages on fastify listening on a loopback port.
  */
@@ -10,8 +10,8 @@ import { alertsConfig, clinicAlertSettings } from '../../fleet/alerts/config.js'
 import { AlertEngine } from '../../fleet/alerts/engine.js';
 import { alertLinksPlugin } from '../../fleet/alerts/http.js';
 import { AlertLinks } from '../../fleet/alerts/links.js';
-import { type AlertFixture, alertFixture, RecordingChannel } from '../../fleet/alerts/testing.js';
 import type { Notification } from '../../fleet/channels/types.js';
+import { type AlertFixture, alertFixture, RecordingChannel } from '../helpers/alerts.js';
 
 export interface LinkServer {
   fx: AlertFixture;

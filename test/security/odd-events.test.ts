@@ -6,10 +6,11 @@
  * UTF-8 in a string. Before the fix all of them were stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
+import { waitFor } from '../../shared/wait.js';
 import { closed, connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
-import { recordAttack, until } from './attacks.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
+import { recordAttack } from './attacks.js';
 
 describe('security 14: odd events stored', () => {
   let tf: TestFleet;
@@ -59,10 +60,11 @@ describe('security 14: odd events stored', () => {
         await c.publishAsync(t.events, JSON.stringify(good), { qos: 1 });
         c.end(true);
       }
-      await until(
+      await waitFor(
         async () =>
           (await tf.fleet.store.listEvents({ deviceId: box.deviceId, limit: 1000 })).some((x) => x.id === good.id),
         `the good event after "${a.name}"`,
+        15_000,
       );
       const stored = await tf.fleet.store.listEvents({ deviceId: box.deviceId, limit: 1000 });
       const odd = stored.filter((x) => x.seq < 100);

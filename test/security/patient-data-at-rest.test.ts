@@ -16,8 +16,9 @@ import { OpsClient } from '../../fleet/ops-client.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
-import { recordAttack, until } from './attacks.js';
+import { recordAttack } from './attacks.js';
 import { opsUser } from './helpers.js';
 
 const CALLER = '+15553330001';
@@ -78,15 +79,23 @@ describe('security 11: patient data at rest', () => {
       }),
       { qos: 1 },
     );
-    await until(async () => (await tf.fleet.store.countEvents({ deviceId: box.deviceId })) === 2, 'the events');
+    await waitFor(
+      async () => (await tf.fleet.store.countEvents({ deviceId: box.deviceId })) === 2,
+      'the events',
+      15_000,
+    );
     const vmPath = join(tf.fleet.config.voicemail.dir, box.deviceId, `${vmId}.wav`);
-    await until(() => {
-      try {
-        return statSync(vmPath).isFile();
-      } catch {
-        return false;
-      }
-    }, 'the voicemail');
+    await waitFor(
+      () => {
+        try {
+          return statSync(vmPath).isFile();
+        } catch {
+          return false;
+        }
+      },
+      'the voicemail',
+      15_000,
+    );
     c.end(true);
 
     let attempts = 0;

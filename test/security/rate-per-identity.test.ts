@@ -7,9 +7,9 @@
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
 import { recordAttack } from './attacks.js';
 
 const RATE = 5;

@@ -7,10 +7,11 @@
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
+import { waitFor } from '../../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
-import { recordAttack, until } from './attacks.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
+import { recordAttack } from './attacks.js';
 import { opsUser } from './helpers.js';
 
 function watch(c: MqttClient) {
@@ -56,7 +57,7 @@ describe('security 4: session takeover by client id', () => {
       const b = await connectClient(tf.url, boxOpts);
       const boxSeen = watch(b);
       await b.subscribeAsync([t.configDesired], { qos: 1 });
-      await until(() => boxSeen.messages.includes(t.configDesired), 'the box to get its configuration');
+      await waitFor(() => boxSeen.messages.includes(t.configDesired), 'the box to get its configuration', 15_000);
       // The viewer connecting again with the same id does not kick the box either.
       const v2 = await connectClient(tf.url, { ...viewer, clientId, clean: false });
       await b.publishAsync(t.telemetry, '', { qos: 1 });
@@ -85,9 +86,10 @@ describe('security 4: session takeover by client id', () => {
       const e = sampleEvent(box.deviceId, 100 + i);
       await b.publishAsync(deviceTopics(box.deviceId).events, JSON.stringify(e), { qos: 1 });
       // The fleet, still in its session, stores it.
-      await until(
+      await waitFor(
         async () => (await tf.fleet.store.listEvents({ deviceId: box.deviceId })).some((x) => x.id === e.id),
         'the fleet to store the event',
+        15_000,
       );
       stolen.push(...seen.messages);
       if (seen.messages.length === 0) refused++;

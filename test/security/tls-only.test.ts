@@ -15,11 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
-import { sampleEvent } from '../../fleet/store/conformance.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newRequestId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { connectClient } from '../helpers/fleet.js';
-import { recordAttack, until } from './attacks.js';
+import { sampleEvent } from '../helpers/store-conformance.js';
+import { recordAttack } from './attacks.js';
 import { claimWithId } from './helpers.js';
 
 describe('security 15: TLS only', () => {
@@ -91,7 +92,11 @@ describe('security 15: TLS only', () => {
     const box = await connectClient(tlsUrl, { username: a.username, password: a.password, ca });
     const e = sampleEvent(a.deviceId, 1);
     await box.publishAsync(deviceTopics(a.deviceId).events, JSON.stringify(e), { qos: 1 });
-    await until(async () => (await fleet.store.countEvents({ deviceId: a.deviceId })) === 1, 'the event over TLS');
+    await waitFor(
+      async () => (await fleet.store.countEvents({ deviceId: a.deviceId })) === 1,
+      'the event over TLS',
+      15_000,
+    );
     box.end(true);
 
     let attempts = 0;

@@ -10,7 +10,9 @@
  *   3. the command in flight, if the line has one of its expected prefixes
  *      (oFono's rule: a reply is claimed by prefix, nothing else);
  *   4. the URC table (urc.ts) through `onUrc`;
- *   5. the command in flight if it takes bare lines (AT+CGMI);
+ *   5. the command in flight if it takes bare lines (AT+CGMI), unless the
+ *      line has the shape of an extended result code ("+XXX:", "^XXX:"): a
+ *      malformed URC ("+CMTI: "SM",-1") is nobody's answer;
  *   6. otherwise it is discarded and counted.
  * So a RING or +CLIP arriving inside an AT+CSQ reply is a call event, and
  * the +CSQ: line still belongs to AT+CSQ.
@@ -21,7 +23,8 @@
  * "AT" until an OK followed by a quiet spell, so that a late reply to the
  * timed-out command cannot be taken as the next one's.
  */
-import { CallboxError, ErrorCode } from '../../../shared/errors.js';
+import { CallboxError, describeError, ErrorCode } from '../../../shared/errors.js';
+import { getLogger, type Logger } from '../../../shared/log.js';
 import { type Frame, LineFramer } from './lines.js';
 import { CALL_FINALS, type FinalResult, parseFinal } from './results.js';
 import { CTRL_Z } from './sms.js';
@@ -68,10 +71,25 @@ export interface ChannelStats {
   discarded: number;
   strayFinals: number;
   resyncs: number;
+  /** Exceptions thrown by a hook (caught: the channel goes on; logged, rate-limited). */
+  hookErrors: number;
 }
 
+export interface ChannelOptions {
+  /** Where a hook's exception is logged (default: the device:modem:at logger). */
+  log?: Pick<Logger, 'error'>;
+  /**
+   * A hook's exception of a kind (hook, error name, message) not seen before is logged at once with
+   * its stack; repeats are counted and summed up at most once per this many ms per hook (default 60 s).
+   */
+  hookErrorLogEveryMs?: number;
+}
+
+/** Kinds of hook error remembered (a message that varies with each line must not grow the map forever). */
+const MAX_HOOK_ERROR_KINDS = 64;
+
 export interface ChannelHooks {
-  /** Try a line as a URC; true when it was one (handled). Must not throw (exceptions are caught). */
+  /** Try a line as a URC; true when it was one (handled). Should not throw (exceptions are caught and logged). */
   onUrc(line: string): boolean;
   /** A line or bytes nobody claimed. */
   onDiscard(text: string, reason: string): void;
@@ -99,6 +117,9 @@ export type Writer = (data: Buffer) => Promise<void>;
 
 const MAX_QUEUE = 256;
 
+/** "+NAME:" / "^NAME:" (V.250 5.7.2 extended syntax, and vendors' ^ codes): never a bare-line answer. */
+const EXTENDED_RESULT = /^[+^][A-Za-z0-9_]+:/;
+
 export class AtChannel {
   readonly stats: ChannelStats = {
     commands: 0,
@@ -108,6 +129,7 @@ export class AtChannel {
     discarded: 0,
     strayFinals: 0,
     resyncs: 0,
+    hookErrors: 0,
   };
   readonly framer: LineFramer;
   /** Time (Date.now()) the last command ended or the last line arrived. */
@@ -118,12 +140,20 @@ export class AtChannel {
   private closedReason: CallboxError | null = new CallboxError(ErrorCode.ModemNotReady, 'modem port is not open');
   private seq = 0;
   private needResync = false;
+  private readonly hookLog: Pick<Logger, 'error'>;
+  private readonly hookErrorLogEveryMs: number;
+  private readonly hookErrorKinds = new Set<string>();
+  /** Per hook: errors not logged since the last line about it, and when that line was. */
+  private readonly hookErrorQuiet = new Map<string, { unlogged: number; loggedAt: number }>();
 
   constructor(
     private readonly hooks: ChannelHooks,
     private readonly resync: { quietMs: number; timeoutMs: number },
+    opts: ChannelOptions = {},
   ) {
     this.framer = new LineFramer((f) => this.onFrame(f));
+    this.hookLog = opts.log ?? getLogger('device:modem:at');
+    this.hookErrorLogEveryMs = opts.hookErrorLogEveryMs ?? 60_000;
   }
 
   /** Connect to an open port; queued commands start. */
@@ -239,7 +269,7 @@ export class AtChannel {
     if (!entry.resync) this.stats.commands++;
     const writer = this.writer;
     this.framer.expectPrompt = entry.spec.body !== undefined;
-    this.hooks.trace?.('tx', entry.spec.command);
+    this.trace('tx', entry.spec.command);
     writer(Buffer.from(`${entry.spec.command}\r`, 'latin1')).then(
       () => {
         if (this.current !== entry) return;
@@ -294,7 +324,7 @@ export class AtChannel {
       this.fail(entry, err);
     }
     // A failed resync is not retried before the next command: each command still ends within its own timeout.
-    this.hooks.onTimeout(entry.spec.command, this.stats.consecutiveTimeouts);
+    this.safe('onTimeout', () => this.hooks.onTimeout(entry.spec.command, this.stats.consecutiveTimeouts));
     this.pump();
   }
 
@@ -306,19 +336,19 @@ export class AtChannel {
   private onFrame(f: Frame): void {
     if (f.kind === 'discarded') {
       this.stats.discarded++;
-      this.safe(() => this.hooks.onDiscard(f.text, f.reason));
+      this.safe('onDiscard', () => this.hooks.onDiscard(f.text, f.reason));
       return;
     }
     const cur = this.current;
     if (f.kind === 'prompt') {
       if (cur?.spec.body !== undefined && this.writer) {
-        this.hooks.trace?.('tx', `<body ${cur.spec.body.length} chars>`);
+        this.trace('tx', `<body ${cur.spec.body.length} chars>`);
         this.writer(Buffer.from(`${cur.spec.body}${CTRL_Z}`, 'utf8')).catch(() => {});
       }
       return;
     }
     const line = f.text;
-    this.hooks.trace?.('rx', line);
+    this.trace('rx', line);
     if (cur && line.toUpperCase() === cur.spec.command.toUpperCase()) return; // echo (E1)
     if (cur && cur.bodyLeft > 0) {
       cur.bodyLeft--;
@@ -345,7 +375,7 @@ export class AtChannel {
       if (isCallFinal) this.urc(line);
       else {
         this.stats.strayFinals++;
-        this.safe(() => this.hooks.onDiscard(line, 'stray-final'));
+        this.safe('onDiscard', () => this.hooks.onDiscard(line, 'stray-final'));
       }
       return;
     }
@@ -356,17 +386,17 @@ export class AtChannel {
       return;
     }
     if (this.urc(line)) return;
-    if (cur && !cur.resync && cur.spec.anyLine) {
+    if (cur && !cur.resync && cur.spec.anyLine && !EXTENDED_RESULT.test(line)) {
       cur.lines.push(line);
       return;
     }
     this.stats.discarded++;
-    this.safe(() => this.hooks.onDiscard(line, 'unclaimed'));
+    this.safe('onDiscard', () => this.hooks.onDiscard(line, 'unclaimed'));
   }
 
   private urc(line: string): boolean {
     let handled = false;
-    this.safe(() => {
+    this.safe('onUrc', () => {
       handled = this.hooks.onUrc(line);
     });
     if (handled) this.stats.urcs++;
@@ -397,11 +427,52 @@ export class AtChannel {
     entry.reject(err);
   }
 
-  private safe(fn: () => void): void {
+  private trace(dir: 'tx' | 'rx', text: string): void {
+    if (this.hooks.trace) this.safe('trace', () => this.hooks.trace?.(dir, text));
+  }
+
+  /** Run a hook: its exception (a bug in the driver) must not wedge the channel, nor go unseen. */
+  private safe(hook: string, fn: () => void): void {
     try {
       fn();
+    } catch (e) {
+      this.hookFailed(hook, e);
+    }
+  }
+
+  /**
+   * Log a hook's exception: a new kind (hook, error name, message) at once with its stack; the same
+   * kind again, or any kind once MAX_HOOK_ERROR_KINDS are known, only counted and summed up at most
+   * once per hookErrorLogEveryMs per hook (a URC handler that throws on every line must not flood).
+   */
+  private hookFailed(hook: string, e: unknown): void {
+    this.stats.hookErrors++;
+    try {
+      const name = e instanceof Error ? e.name : typeof e;
+      const kind = `${hook}|${name}|${describeError(e).slice(0, 200)}`;
+      const now = Date.now();
+      const quiet = this.hookErrorQuiet.get(hook) ?? { unlogged: 0, loggedAt: 0 };
+      this.hookErrorQuiet.set(hook, quiet);
+      if (!this.hookErrorKinds.has(kind) && this.hookErrorKinds.size < MAX_HOOK_ERROR_KINDS) {
+        this.hookErrorKinds.add(kind);
+        quiet.loggedAt = now;
+        this.hookLog.error(
+          { hook, err: describeError(e), stack: e instanceof Error ? e.stack : undefined },
+          `modem channel: the ${hook} hook threw (caught; the channel goes on)`,
+        );
+        return;
+      }
+      quiet.unlogged++;
+      if (now - quiet.loggedAt >= this.hookErrorLogEveryMs) {
+        this.hookLog.error(
+          { hook, count: quiet.unlogged, err: describeError(e) },
+          `modem channel: the ${hook} hook threw ${quiet.unlogged} more time(s)`,
+        );
+        quiet.unlogged = 0;
+        quiet.loggedAt = now;
+      }
     } catch {
-      /* a hook's bug must not wedge the channel */
+      /* the logger itself failed: counted above, nothing more to do */
     }
   }
 }

@@ -69,9 +69,10 @@ describe('+COPS (27.007 7.3)', () => {
   it.each([
     ['EC25', '+COPS: 0,0,"T-Mobile",7', 'T-Mobile', 7],
     ['SIM800L', '+COPS: 0,0,"vodafone UK"', 'vodafone UK', null],
-    ['SIM7600 numeric', '+COPS: 0,2,"310260",7', '310260', 7],
+    ['SIM7600 numeric', '+COPS: 0,2,"310260",7', null, 7],
     ['not registered', '+COPS: 0', null, null],
   ])('%s: %s', (_m, line, operator, act) => {
     expect(parseCops(line)).toMatchObject({ operator, act });
+    if (line.includes(',2,')) expect(parseCops(line)?.code).toBe('310-260');
   });
 });

@@ -116,10 +116,53 @@ export function parseHuaweiHcsq(line: string): { sysmode: string; dbm: number | 
   return { sysmode, dbm: -120 + v };
 }
 
-/** +COPS: <mode>[,<format>,<oper>[,<AcT>]] (27.007 7.3). */
-export function parseCops(line: string): { mode: number | null; operator: string | null; act: number | null } | null {
+/** <format> of +COPS (27.007 7.3): 0 long alphanumeric, 1 short alphanumeric, 2 numeric. */
+export type CopsFormat = 'long' | 'short' | 'numeric';
+
+const COPS_FORMATS: readonly CopsFormat[] = ['long', 'short', 'numeric'];
+
+/** AT+COPS=3,0 (27.007 7.3): set the format of later +COPS answers to long alphanumeric; no network action. */
+export const COPS_SET_LONG_FORMAT = 'AT+COPS=3,0';
+
+export interface CopsInfo {
+  /** <mode>: 0 automatic, 1 manual, 2 deregister, 3 set format only, 4 manual/automatic. */
+  mode: number | null;
+  /** <format> as sent; null when the line has none (not registered). */
+  format: CopsFormat | null;
+  /** The operator's name (format 0 or 1); null when only a code (or nothing) is known. */
+  operator: string | null;
+  /**
+   * The operator as a code: MCC (3 digits) and MNC (2 or 3 digits) joined with '-', e.g. "310-260".
+   * Set when the modem answered in numeric format (2), and when it put a bare MCC+MNC in an
+   * alphanumeric field (modems without a name for the network do): a number is never a name.
+   */
+  code: string | null;
+  /** <AcT> (0 GSM, 2 UTRAN, 7 E-UTRAN, ...), null when absent. */
+  act: number | null;
+}
+
+/** "310260" / "310 260" / "310-260" -> "310-260"; null when it is not an MCC+MNC. */
+export function plmnCode(oper: string): string | null {
+  const m = /^(\d{3})[\s-]?(\d{2,3})$/.exec(oper.trim());
+  return m ? `${m[1]}-${m[2]}` : null;
+}
+
+/**
+ * +COPS: <mode>[,<format>,<oper>[,<AcT>]] (27.007 7.3), the answer to AT+COPS?.
+ * <oper> quoted (the standard) or not (some firmware); <AcT> present or not.
+ * A numeric <oper> (format 2) is an MCC/MNC code, reported as `code`, never as a name.
+ */
+export function parseCops(line: string): CopsInfo | null {
   if (!line.startsWith('+COPS:')) return null;
   const f = splitFields(afterPrefix(line, '+COPS:')).map((x) => x.value);
-  const oper = f[2]?.trim();
-  return { mode: intOrNull(f[0]), operator: oper ? oper : null, act: intOrNull(f[3]) };
+  const mode = intOrNull(f[0]);
+  if (mode === null) return null;
+  const fmt = intOrNull(f[1]);
+  const format = fmt === null ? null : (COPS_FORMATS[fmt] ?? null);
+  const oper = f[2]?.trim() ?? '';
+  const act = intOrNull(f[3]);
+  if (oper === '' || (fmt !== null && format === null)) return { mode, format, operator: null, code: null, act };
+  if (format === 'numeric') return { mode, format, operator: null, code: plmnCode(oper), act };
+  const code = plmnCode(oper);
+  return { mode, format, operator: code ? null : oper, code, act };
 }

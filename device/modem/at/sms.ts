@@ -50,13 +50,24 @@ export function parseCmgs(line: string): number | null {
   return intOrNull(splitFields(afterPrefix(line, '+CMGS:'))[0]?.value);
 }
 
-/** +CMTI: <mem>,<index> (27.005 3.4.1). */
+/** The highest storage index read or deleted (formatCmgr, formatCmgd; no SIM or modem stores more). */
+export const MAX_SMS_INDEX = 9999;
+
+/**
+ * +CMTI: <mem>,<index> (27.005 3.4.1). <mem> is a storage name (3.2.2: "SM", "ME", "MT",
+ * "BM", "SR", "TA"; quoted by the standard, bare on some firmware); <index> is a location
+ * number: digits only, 0..MAX_SMS_INDEX. Anything else (a negative, signed, fractional,
+ * hex or empty index, no memory) is not a +CMTI: null, so no read is ever sent for it.
+ */
 export function parseCmti(line: string): { mem: string; index: number } | null {
   if (!line.startsWith('+CMTI:')) return null;
   const f = splitFields(afterPrefix(line, '+CMTI:')).map((x) => x.value);
-  const index = intOrNull(f[1]);
-  if (index === null) return null;
-  return { mem: f[0] ?? '', index };
+  if (f.length !== 2) return null;
+  const mem = (f[0] ?? '').trim();
+  const raw = (f[1] ?? '').trim();
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,7}$/.test(mem) || !/^\d{1,4}$/.test(raw)) return null;
+  const index = Number(raw);
+  return index <= MAX_SMS_INDEX ? { mem, index } : null;
 }
 
 /** The answer to AT+CMGR=<i> in PDU mode: "+CMGR: <stat>,[<alpha>],<length>" then the PDU line (27.005 4.4). */
@@ -120,11 +131,13 @@ export function cmgrPduLine(lines: readonly string[]): string | null {
 }
 
 export function formatCmgr(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 9999) throw new RangeError(`SMS index ${index} is not 0..9999`);
+  if (!Number.isInteger(index) || index < 0 || index > MAX_SMS_INDEX)
+    throw new RangeError(`SMS index ${index} is not 0..${MAX_SMS_INDEX}`);
   return `AT+CMGR=${index}`;
 }
 
 export function formatCmgd(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 9999) throw new RangeError(`SMS index ${index} is not 0..9999`);
+  if (!Number.isInteger(index) || index < 0 || index > MAX_SMS_INDEX)
+    throw new RangeError(`SMS index ${index} is not 0..${MAX_SMS_INDEX}`);
   return `AT+CMGD=${index}`;
 }

@@ -39,8 +39,10 @@ export function parseCusd(line: string, packed = false): UssdResult | null {
   const dcs = intOrNull(f[2]?.value);
   let text = f[1] === undefined ? null : f[1].value;
   if (text !== null && /^([0-9A-Fa-f]{2})+$/.test(text)) {
-    if (dcs === 72) text = Buffer.from(text, 'hex').swap16().toString('utf16le');
-    else if (packed) {
+    // UCS-2 is whole 16-bit units: an odd number of octets is not UCS-2 and is left as sent (swap16 would throw).
+    if (dcs === 72) {
+      if (text.length % 4 === 0) text = Buffer.from(text, 'hex').swap16().toString('utf16le');
+    } else if (packed) {
       const bytes = Buffer.from(text, 'hex');
       text = fromGsm7(unpackSeptets(bytes, Math.floor((bytes.length * 8) / 7))).replace(/\r$/, '');
     }

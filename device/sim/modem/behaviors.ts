@@ -133,9 +133,16 @@ export function defaultBehaviors(): EmulatorBehavior[] {
       return { lines: [`+CREG: ${n},${emu.net.stat}${loc}`] };
     }),
     on('CSQ', /^AT\+CSQ$/i, (_m, emu) => ({ lines: [`+CSQ: ${emu.net.csq},99`] })),
-    on('COPS?', /^AT\+COPS\?$/i, (_m, emu) => ({
-      lines: [emu.net.stat === 1 || emu.net.stat === 5 ? `+COPS: 0,0,"${emu.net.operator}",7` : '+COPS: 0'],
-    })),
+    on('COPS=3', /^AT\+COPS=3,([012])$/i, (m, emu) => {
+      emu.settings.copsFormat = Number(m[1]) as 0 | 1 | 2;
+      return ok;
+    }),
+    on('COPS?', /^AT\+COPS\?$/i, (_m, emu) => {
+      if (emu.net.stat !== 1 && emu.net.stat !== 5) return { lines: ['+COPS: 0'] };
+      const f = emu.settings.copsFormat;
+      const oper = f === 2 ? emu.net.plmn.replace('-', '') : f === 1 ? emu.net.operator.slice(0, 8) : emu.net.operator;
+      return { lines: [`+COPS: 0,${f},"${oper}",7`] };
+    }),
     on('identity', /^AT\+(CGMI|CGMM|CGMR)$/i, (m, emu) => {
       const id = IDENTITY[emu.vendor] ?? (IDENTITY.generic as { cgmi: string; cgmm: string; cgmr: string });
       const k = (m[1] as string).toLowerCase() as 'cgmi' | 'cgmm' | 'cgmr';

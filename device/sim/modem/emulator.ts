@@ -92,6 +92,8 @@ interface Settings {
   cnmiMt: number;
   clccPush: boolean;
   qindCcinfo: boolean;
+  /** AT+COPS=3,<format> (27.007 7.3): the format of +COPS answers; numeric (2) until the host sets one. */
+  copsFormat: 0 | 1 | 2;
 }
 
 function defaultSettings(): Settings {
@@ -106,6 +108,7 @@ function defaultSettings(): Settings {
     cnmiMt: 0,
     clccPush: false,
     qindCcinfo: false,
+    copsFormat: 2,
   };
 }
 
@@ -136,7 +139,7 @@ export class ModemEmulator extends EventEmitter {
   /** Added to every reply. */
   replyDelayMs = 0;
   settings: Settings = defaultSettings();
-  net = { stat: 1, lac: '00C3', cellId: '0000A13B', csq: 20, operator: 'Callbox Mobile' };
+  net = { stat: 1, lac: '00C3', cellId: '0000A13B', csq: 20, operator: 'Callbox Mobile', plmn: '001-01' };
   sim: { state: 'ready' | 'missing' | 'pin'; pin: string } = { state: 'ready', pin: '1234' };
   imei = '867584030123456';
   imsi = '001010123456789';

@@ -7,8 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEVICE_ENV_PREFIX, DeviceConfigSchema } from '../device/config.js';
 import { FLEET_ENV_PREFIX, FleetConfigSchema } from '../fleet/config.js';
-import { describeConfig } from './config.js';
-import { DeviceSettingsSchema } from './contract/settings.js';
+import { describeConfig } from '../shared/config.js';
+import { DeviceSettingsSchema } from '../shared/contract/settings.js';
 
 export const CONFIG_DOC_PATH = fileURLToPath(new URL('../docs/CONFIGURATION.md', import.meta.url));
 

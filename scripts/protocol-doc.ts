@@ -6,12 +6,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
-import { EVENT_BODIES, EVENT_SCHEMAS, EVENT_TYPES } from './events.js';
-import { EVENT_EXAMPLES, eventExample, MESSAGE_EXAMPLES } from './examples.js';
-import { DEVICE_COMMANDS, FLEET_REQUESTS, type MethodTable } from './rpc.js';
-import { NAMESPACE, TOPICS } from './topics.js';
+import { EVENT_BODIES, EVENT_SCHEMAS, EVENT_TYPES } from '../shared/contract/events.js';
+import { EVENT_EXAMPLES, eventExample, MESSAGE_EXAMPLES } from '../shared/contract/examples.js';
+import { DEVICE_COMMANDS, FLEET_REQUESTS, type MethodTable } from '../shared/contract/rpc.js';
+import { NAMESPACE, TOPICS } from '../shared/contract/topics.js';
 
-export const PROTOCOL_DOC_PATH = fileURLToPath(new URL('../../docs/PROTOCOL.md', import.meta.url));
+export const PROTOCOL_DOC_PATH = fileURLToPath(new URL('../docs/PROTOCOL.md', import.meta.url));
 
 function typeOf(s: TSchema): string {
   if (Array.isArray(s.anyOf)) return (s.anyOf as TSchema[]).map(typeOf).join(' \\| ');
@@ -158,7 +158,7 @@ export function renderProtocolDoc(
 }
 
 export async function loadExtraTables(): Promise<{ title: string; table: MethodTable; topic: string }[]> {
-  const { OPS_METHODS } = await import('./ops.js');
+  const { OPS_METHODS } = await import('../shared/contract/ops.js');
   return [
     {
       title: 'Ops requests to the fleet',

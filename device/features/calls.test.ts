@@ -4,18 +4,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { ErrorCode } from '../../shared/errors.js';
+import { FakeModem } from '../../test/helpers/fake-modem.js';
 import type { Box } from '../box.js';
+import { settingsFrom } from '../calls/settings.js';
 import { MemoryEventSink } from '../events.js';
 import { Store } from '../store/store.js';
-import { FakeModem } from './fake-modem.js';
-import { type CallsHost, callsModule } from './module.js';
-import { settingsFrom } from './settings.js';
+import { CallsFeature } from './calls.js';
+import type { ModemFeature } from './modem.js';
 
-// The Box is a CallsHost (compile-time check: the module plugs into the real composition root).
-const boxIsHost: (b: Box) => CallsHost = (b) => b;
-void boxIsHost;
-
-const dir = mkdtempSync(join(tmpdir(), 'callbox-calls-module-'));
+const dir = mkdtempSync(join(tmpdir(), 'callbox-calls-feature-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const allDay = [{ open: '00:00', close: '24:00' }];
@@ -27,7 +24,8 @@ const good = settingsFrom({
 /** A stand-in for the Box: the real store, an in-memory sink, settings with check/apply like the box's. */
 async function host(file: string) {
   const modem = new FakeModem();
-  const calls = callsModule({ modem });
+  // The production wiring (device/features/calls.ts); it uses only the modem of the modem feature.
+  const calls = new CallsFeature({ modem } as unknown as ModemFeature, null);
   const store = await Store.open({ file, migrations: { calls: calls.migrations } });
   const sink = new MemoryEventSink();
   const handlers = new Map<string, (p: never, ctx: never) => unknown>();
@@ -59,10 +57,10 @@ async function host(file: string) {
   return { calls, modem, store, sink, handlers, h };
 }
 
-describe('callsModule', () => {
+describe('the calls feature (device/features/calls.ts) on a stand-in box', () => {
   it('keeps call records in the box store, answers the forwarding commands and provisions forwarding', async () => {
     const { calls, modem, store, sink, handlers, h } = await host(join(dir, 'box1.db'));
-    await calls.start(h as unknown as CallsHost);
+    await calls.start(h as unknown as Box);
     expect([...handlers.keys()].sort()).toEqual(['forwarding.query', 'forwarding.set']);
     await calls.manager.idle();
     expect(sink.ofType('forwarding.state').map((s) => [s.reason, s.confirmed])).toEqual([
@@ -84,7 +82,7 @@ describe('callsModule', () => {
 
   it('refuses settings with impossible clinic hours (naming the field) and applies good ones', async () => {
     const { calls, modem, store, h } = await host(join(dir, 'box2.db'));
-    await calls.start(h as unknown as CallsHost);
+    await calls.start(h as unknown as Box);
     const bad = settingsFrom({ ...good, hours: { weekly: { mon: [{ open: '18:00', close: '09:00' }] } } });
     await expect(h.change(bad)).rejects.toMatchObject({
       code: ErrorCode.ValidationFailed,

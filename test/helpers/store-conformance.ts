@@ -5,11 +5,11 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../fleet/store/types.js';
 import type { AnyEvent } from '../../shared/contract/events.js';
 import { DeviceSettingsSchema } from '../../shared/contract/settings.js';
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
-import type { Store } from './types.js';
 
 export interface OpenedStore {
   store: Store;
@@ -331,6 +331,65 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       } finally {
         await other.close();
       }
+    });
+
+    it('keeps releases, rollouts and each box’s progress (over-the-air updates)', async () => {
+      const at = new Date().toISOString();
+      const release = {
+        version: '1.2.0',
+        program: 'device',
+        arch: 'arm64',
+        keyId: '0123456789abcdef',
+        manifest: '{"version":"1.2.0"}',
+        signature: 'c2ln',
+        sha256: 'a'.repeat(64),
+        totalBytes: 3_000_000_000,
+        receivedBytes: 0,
+        state: 'uploading' as const,
+        createdBy: 'ops:alice',
+        createdAt: at,
+      };
+      await store.putRelease(release);
+      await store.putRelease({ ...release, receivedBytes: 3_000_000_000, state: 'ready' });
+      expect(await store.getRelease('1.2.0')).toEqual({ ...release, receivedBytes: 3_000_000_000, state: 'ready' });
+      expect((await store.listReleases()).map((r) => r.version)).toEqual(['1.2.0']);
+      const rollout = {
+        id: newEventId(),
+        version: '1.2.0',
+        stages: [10, 50, 100],
+        stage: 0,
+        state: 'running' as const,
+        pausedReason: null,
+        failureMaxCount: 2,
+        failureMaxShare: 0.25,
+        createdBy: 'ops:alice',
+        createdAt: at,
+        updatedAt: at,
+      };
+      await store.createRollout(rollout, [
+        { deviceId: 'cb-b', rank: 1 },
+        { deviceId: 'cb-a', rank: 0 },
+      ]);
+      expect(await store.getRollout(rollout.id)).toEqual(rollout);
+      expect((await store.listRolloutBoxes(rollout.id)).map((b) => [b.deviceId, b.rank, b.state])).toEqual([
+        ['cb-a', 0, null],
+        ['cb-b', 1, null],
+      ]);
+      expect(await store.setRolloutBox(rollout.id, 'cb-a', { state: 'downloading', bytes: 2_500_000_000 })).toBe(true);
+      expect(await store.setRolloutBox(rollout.id, 'cb-zz', { state: 'failed' })).toBe(false);
+      await store.setRolloutBox(rollout.id, 'cb-a', { state: 'rolled_back', running: '1.1.0', reason: 'health' });
+      expect((await store.listRolloutBoxes(rollout.id))[0]).toMatchObject({
+        state: 'rolled_back',
+        running: '1.1.0',
+        bytes: 2_500_000_000,
+        reason: 'health',
+      });
+      const paused = await store.updateRollout(rollout.id, { state: 'paused', pausedReason: 'too many failures' });
+      expect(paused).toMatchObject({ state: 'paused', pausedReason: 'too many failures', stage: 0 });
+      expect(await store.listRollouts({ state: 'running' })).toEqual([]);
+      expect((await store.listRollouts({ state: 'paused' })).map((r) => r.id)).toEqual([rollout.id]);
+      const resumed = await store.updateRollout(rollout.id, { state: 'running', pausedReason: null, stage: 1 });
+      expect(resumed).toMatchObject({ state: 'running', pausedReason: null, stage: 1 });
     });
   });
 }

@@ -5,7 +5,6 @@
  * tests play the network's part with incoming(), ring(), callerHangsUp().
  */
 import { EventEmitter } from 'node:events';
-import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import type {
   CallInfo,
   ForwardingReason,
@@ -16,7 +15,8 @@ import type {
   ModemState,
   NetworkStatus,
   SmsReceived,
-} from '../modem/types.js';
+} from '../../device/modem/types.js';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
 
 type Method = 'answer' | 'hangUp' | 'deflect' | 'hold' | 'setForwarding' | 'queryForwarding' | 'sendSms' | 'listCalls';
 

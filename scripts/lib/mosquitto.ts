@@ -1,6 +1,7 @@
-/** A Mosquitto the test starts on its own ephemeral port with a generated configuration (never the machine's 1883). */
+/** A Mosquitto started on its own ephemeral port with a generated configuration (never the machine's 1883), for tests and benches. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
+import { waitFor } from '../../shared/wait.js';
 
 export async function freePort(): Promise<number> {
   const s = createServer();
@@ -35,13 +36,18 @@ export async function startMosquitto(confFile: string, port: number): Promise<Ru
   proc.stderr?.on('data', (d) => {
     out += d;
   });
-  const deadline = Date.now() + 5000;
-  while (!(await accepts(port))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`mosquitto did not start on ${port}: ${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor(
+      () => {
+        if (proc.exitCode !== null) throw new Error(`exited (${proc.exitCode})`);
+        return accepts(port);
+      },
+      `mosquitto listening on ${port}`,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw new Error(`mosquitto did not start on ${port} (${(e as Error).message}): ${out}`);
   }
   return {
     proc,

@@ -8,17 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { SqlAlertStore } from '../../fleet/alerts/store.js';
+import { FleetBus } from '../../fleet/bus.js';
+import type { Attempt, Channel, Notification, OnAttempt } from '../../fleet/channels/types.js';
+import type { BoxCommands } from '../../fleet/commands.js';
+import { PostgresStore } from '../../fleet/store/postgres.js';
+import { SqliteStore } from '../../fleet/store/sqlite.js';
+import type { Clinic, Store } from '../../fleet/store/types.js';
 import type { AnyEvent, EventBody, EventType } from '../../shared/contract/events.js';
 import type { DEVICE_COMMANDS, DeviceCommand, ParamsOf, ResultOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
-import { FleetBus } from '../bus.js';
-import type { Attempt, Channel, Notification, OnAttempt } from '../channels/types.js';
-import type { BoxCommands } from '../commands.js';
-import { PostgresStore } from '../store/postgres.js';
-import { SqliteStore } from '../store/sqlite.js';
-import type { Clinic, Store } from '../store/types.js';
-import { SqlAlertStore } from './store.js';
 
 export interface Sent<T> {
   target: T;

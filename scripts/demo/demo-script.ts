@@ -1,5 +1,5 @@
 /**
- * The demo's scenario (device/sim/demo.ts sets up logging, then runs this):
+ * The demo's scenario (scripts/demo/demo.ts sets up logging, then runs this):
  * the real fleet (embedded broker on a free port, SQLite, the alert engine)
  * and one simulated box (modem emulator on a pty, virtual panel, the real
  * Box with every feature module), driven through a short clinic morning
@@ -9,6 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SimulatedBox } from '../../device/sim/box-rig.js';
+import { defaultSettings } from '../../device/uplink/settings.js';
 import { clinicAlertSettings } from '../../fleet/alerts/config.js';
 import { type AlertsFeature, alertsFeature } from '../../fleet/alerts/feature.js';
 import { loadFleetConfig } from '../../fleet/config.js';
@@ -18,8 +20,6 @@ import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
-import { defaultSettings } from '../uplink/settings.js';
-import { SimulatedBox } from './box-rig.js';
 
 export interface DemoOptions {
   /** Temp folder for the fleet's and the box's data and the log file. */
@@ -230,7 +230,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       dataDir: join(o.dir, 'box'),
       ringIntervalMs: 1000,
       softwareVersion: 'demo',
-      // The ALSA file PCM the demo's asoundrc defines (device/sim/demo.ts): the caller's voice.
+      // The ALSA file PCM the demo's asoundrc defines (scripts/demo/demo.ts): the caller's voice.
       config: { audio: { captureDevice: 'caller', sampleRate: 8000 } },
     });
     const box = sim;

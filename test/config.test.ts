@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeviceConfigSchema, loadDeviceConfig } from '../device/config.js';
 import { FleetConfigSchema, loadFleetConfig } from '../fleet/config.js';
-import { undocumentedTimeouts } from './config.js';
-import { DeviceSettingsSchema } from './contract/settings.js';
-import { CallboxError, ErrorCode } from './errors.js';
+import { undocumentedTimeouts } from '../shared/config.js';
+import { DeviceSettingsSchema } from '../shared/contract/settings.js';
+import { CallboxError, ErrorCode } from '../shared/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'callbox-config-'));
 function file(name: string, text: string): string {

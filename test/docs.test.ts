@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_DOC_PATH, renderConfigDoc } from './config-doc.js';
-import { loadExtraTables, PROTOCOL_DOC_PATH, renderProtocolDoc } from './contract/protocol-doc.js';
+import { CONFIG_DOC_PATH, renderConfigDoc } from '../scripts/config-doc.js';
+import { loadExtraTables, PROTOCOL_DOC_PATH, renderProtocolDoc } from '../scripts/protocol-doc.js';
 
 describe('generated docs match the code', () => {
   it('docs/PROTOCOL.md is what the contract renders (run `npm run docs` after changing the contract)', async () => {

@@ -3,9 +3,9 @@
  * PostgreSQL); test/alerts-store-conformance.test.ts runs it against both.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clinicAlertSettings } from '../../fleet/alerts/config.js';
+import type { AlertStore, NewAlert } from '../../fleet/alerts/types.js';
 import { ErrorCode, isCallboxError } from '../../shared/errors.js';
-import { clinicAlertSettings } from './config.js';
-import type { AlertStore, NewAlert } from './types.js';
 
 export interface OpenedAlertStore {
   store: AlertStore;

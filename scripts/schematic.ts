@@ -2,9 +2,9 @@
  * The box's schematic, drawn from its source: pinmap.json (which pin does
  * what) plus the circuit and parts tables below. Running
  *
- *   npm run schematic          (tsx hardware-schematics/schematic.ts --write)
+ *   npm run schematic          (tsx scripts/schematic.ts --write)
  *
- * writes schematic.svg and parts.csv next to this file. Nets are joined by
+ * writes hardware-schematics/schematic.svg and parts.csv. Nets are joined by
  * name, as in any schematic: a flag "RING" at header pin 11 is the same
  * wire as the flag "RING" in front of R1. test/io-schematic-pinmap.test.ts
  * checks that every label in the drawing matches pinmap.json and back.
@@ -726,7 +726,7 @@ export function partsCsv(map: Pinmap): string {
   return ['ref,value,description,manufacturer,mpn,qty', ...rows, ''].join('\n');
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
+const here = join(dirname(fileURLToPath(import.meta.url)), '..', 'hardware-schematics');
 export const SCHEMATIC_SVG = join(here, 'schematic.svg');
 export const PARTS_CSV = join(here, 'parts.csv');
 
