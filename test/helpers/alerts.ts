@@ -3,11 +3,9 @@
  * a recording channel, a scripted box commander, and a fleet with one
  * organisation, clinics and approved boxes on a real SQLite (or PostgreSQL) store.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { SqlAlertStore } from '../../fleet/alerts/store.js';
 import { FleetBus } from '../../fleet/bus.js';
 import type { Attempt, Channel, Notification, OnAttempt } from '../../fleet/channels/types.js';
@@ -19,6 +17,7 @@ import type { AnyEvent, EventBody, EventType } from '../../shared/contract/event
 import type { DEVICE_COMMANDS, DeviceCommand, ParamsOf, ResultOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
+import { createTestDatabase } from './postgres.js';
 
 export interface Sent<T> {
   target: T;
@@ -108,7 +107,8 @@ export async function alertFixture(
   const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
   const dbPath = join(dir, 'fleet.db');
   // dialect 'postgres' without a URL: a database of its own with a random name, dropped by close().
-  const own = opts.dialect === 'postgres' && !opts.storeUrl && !opts.postgresUrl ? await ownDatabase() : undefined;
+  const own =
+    opts.dialect === 'postgres' && !opts.storeUrl && !opts.postgresUrl ? await createTestDatabase() : undefined;
   const url = opts.storeUrl ?? opts.postgresUrl ?? own?.url;
   const store = url ? await PostgresStore.open(url) : await SqliteStore.open(dbPath);
   await store.migrate();
@@ -177,23 +177,6 @@ export async function alertFixture(
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A PostgreSQL database with a random name on the test server (CALLBOX_TEST_PG, trust auth). */
-async function ownDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const base = process.env.CALLBOX_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
-  const name = `callbox_alerts_${process.pid}_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: `${base}/postgres` });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  return { url: `${base}/${name}`, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 let seq = 0;
