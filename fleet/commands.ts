@@ -12,7 +12,18 @@ import { type RequestOptions, RpcRequester } from '../shared/rpc.js';
 
 type T = typeof DEVICE_COMMANDS;
 
-export class DeviceCommands {
+/** What needs to command boxes takes this seam (the alert engine, the SMS channel; tests script it). */
+export interface BoxCommands {
+  send<M extends DeviceCommand>(
+    deviceId: string,
+    method: M,
+    params: ParamsOf<T, M>,
+    /** expiresInMs: the box refuses the command this long after it was sent (default: timeoutMs). */
+    options?: RequestOptions,
+  ): Promise<ResultOf<T, M>>;
+}
+
+export class DeviceCommands implements BoxCommands {
   private requester: RpcRequester<T> | undefined;
 
   constructor(private readonly defaultTimeoutMs: number) {}

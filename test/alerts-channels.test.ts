@@ -12,7 +12,6 @@ import Fastify from 'fastify';
 import mqtt from 'mqtt';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MqttBoxCommands } from '../fleet/alerts/commands.js';
 import { alertsConfig, clinicAlertSettings } from '../fleet/alerts/config.js';
 import { AlertEngine } from '../fleet/alerts/engine.js';
 import { alertLinksPlugin } from '../fleet/alerts/http.js';
@@ -27,6 +26,7 @@ import {
   verifyWebhook,
   WebhookChannel,
 } from '../fleet/channels/webhook.js';
+import { DeviceCommands } from '../fleet/commands.js';
 import { DEVICE_COMMANDS } from '../shared/contract/rpc.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { ErrorCode, isCallboxError } from '../shared/errors.js';
@@ -196,8 +196,8 @@ describe('SMS channel through boxes', () => {
     cleanups.push(() => broker.close());
     const fleetClient = await mqtt.connectAsync(broker.url, { clientId: 'fleet-test' });
     cleanups.push(() => fleetClient.endAsync(true));
-    const commands = new MqttBoxCommands(fleetClient, 5000);
-    await commands.start();
+    const commands = new DeviceCommands(5000);
+    await commands.start(fleetClient);
     cleanups.push(() => commands.stop());
     // cb-second answers sms.send; cb-main is connected but never answers.
     const box = await mqtt.connectAsync(broker.url, { clientId: 'cb-second' });

@@ -50,7 +50,7 @@ function settings(over: Partial<ClinicAlertSettings> = {}): ClinicAlertSettings 
   });
 }
 
-describe('alert engine', () => {
+describe.each(['sqlite', 'postgres'] as const)('alert engine (%s)', (dialect) => {
   let fx: AlertFixture;
   let sms: RecordingChannel<SmsTarget>;
   let email: RecordingChannel<string>;
@@ -81,7 +81,7 @@ describe('alert engine', () => {
   beforeEach(async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     vi.setSystemTime(T0);
-    fx = await alertFixture();
+    fx = await alertFixture({ dialect });
     await fx.alerts.putClinicSettings(fx.clinic.id, settings());
     sms = new RecordingChannel();
     email = new RecordingChannel();
@@ -175,12 +175,9 @@ describe('alert engine', () => {
     await engine.idle();
     expect(smsTo()).toEqual([PHONES.alice, PHONES.bob]);
     const deliveries = await fx.alerts.listDeliveries(alert.id);
-    expect(deliveries.map((d) => [d.step, d.channel, d.target])).toEqual([
-      [0, 'sms', 'alice'],
-      [0, 'webhook', 'webhook1:hooks.test'],
-      [1, 'sms', 'bob'],
-      [1, 'email', 'bob'],
-    ]);
+    // A step's channels send side by side: within a step the order of the records is not fixed.
+    const byStep = deliveries.map((d) => `${d.step} ${d.channel} ${d.target}`).sort();
+    expect(byStep).toEqual(['0 sms alice', '0 webhook webhook1:hooks.test', '1 email bob', '1 sms bob']);
   });
 
   it('re-runs a step cut short by a crash, sending only what was not sent (same dedup key)', async () => {
@@ -486,9 +483,7 @@ describe('alert engine', () => {
   });
 
   it('runs each step once when two fleet instances share the store', async () => {
-    const otherStore = await (await import('../fleet/alerts/store.js')).SqlAlertStore.openSqlite(
-      `${fx.dir}/fleet-alerts.db`,
-    );
+    const otherStore = await fx.another();
     const smsB = new RecordingChannel<SmsTarget>();
     const b = new AlertEngine({
       bus: fx.bus,
@@ -508,11 +503,49 @@ describe('alert engine', () => {
         await Promise.all([engine.idle(), b.idle()]);
       }
       const all = [...sms.sent, ...smsB.sent].map((x) => x.n.dedupKey);
-      expect(all).toHaveLength(2); // step 1 (alice) and step 2 (bob), each by one instance
+      expect(all, all.join(' ')).toHaveLength(2); // step 1 (alice) and step 2 (bob), each by one instance
       expect(new Set(all).size).toBe(2);
       const [alert] = await fx.alerts.listAlerts({ clinicId: fx.clinic.id });
       expect(alert?.occurrences).toBe(2);
     } finally {
+      await b.stop();
+      await otherStore.close();
+    }
+  });
+
+  it('does not run the next step early when another instance ran the due one meanwhile', async () => {
+    const alert = await pressPanic(); // step 1 (alice) now; step 2 (bob) due in 2 min, then round 2 after 5
+    const otherStore = await fx.another();
+    const smsB = new RecordingChannel<SmsTarget>();
+    const b = new AlertEngine({
+      bus: fx.bus,
+      store: fx.store,
+      alerts: otherStore,
+      config: alertsConfig({ sweepS: 15, instance: 'fleet-other' }),
+      channels: { sms: smsB, email: new RecordingChannel(), webhook: new RecordingChannel() },
+      commands: boxes,
+    });
+    await b.start();
+    const store = fx.alerts;
+    const listDue = store.listDue.bind(store);
+    try {
+      // This instance lists the step as due; before it runs it, the other instance runs it whole.
+      store.listDue = async (...args: Parameters<typeof listDue>) => {
+        const due = await listDue(...args);
+        await b.kick();
+        await b.idle();
+        return due;
+      };
+      vi.setSystemTime(T0 + 2 * MIN); // the clock moves without firing timers: only the kick below runs
+      await engine.kick();
+      await engine.idle();
+      expect(smsB.sent.map((x) => x.target.to)).toEqual([PHONES.bob]);
+      expect(smsTo()).toEqual([PHONES.alice]); // not round 2's alice: it is due in 5 minutes
+      const now = await fx.alerts.getAlert(alert.id);
+      expect(now).toMatchObject({ nextStep: 2, nextStepAt: new Date(T0 + 7 * MIN).toISOString() });
+      expect((await fx.alerts.listDeliveries(alert.id)).filter((d) => d.step === 2)).toEqual([]);
+    } finally {
+      store.listDue = listDue;
       await b.stop();
       await otherStore.close();
     }

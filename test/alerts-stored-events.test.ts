@@ -11,6 +11,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alertsConfig } from '../fleet/alerts/config.js';
 import { AlertEngine, EVENT_CURSOR } from '../fleet/alerts/engine.js';
+import { SqlAlertStore } from '../fleet/alerts/store.js';
 import type { AlertStore } from '../fleet/alerts/types.js';
 import { FleetBus } from '../fleet/bus.js';
 import { PostgresStore } from '../fleet/store/postgres.js';
@@ -59,12 +60,10 @@ describe.each(['sqlite', 'postgres'] as const)('stored events reach the alert en
     let store = fx.store;
     let alerts: AlertStore = fx.alerts;
     if (own) {
-      store = kind === 'postgres' ? await PostgresStore.open(url) : await SqliteStore.open(fx.dbPath);
-      alerts = await fx.another();
-      closers.push(
-        () => store.close(),
-        () => alerts.close(),
-      );
+      const own = kind === 'postgres' ? await PostgresStore.open(url) : await SqliteStore.open(fx.dbPath);
+      store = own;
+      alerts = SqlAlertStore.over(own); // one connection per instance, as in the fleet
+      closers.push(() => own.close());
     }
     const bus = new FleetBus();
     const engine = new AlertEngine({

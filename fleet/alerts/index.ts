@@ -1,18 +1,20 @@
 /**
- * The alert engine as one fleet feature: open its store next to the fleet
- * store, build the channels and the link signer, start the engine on the
+ * The alert engine as one fleet feature: open its store in the fleet
+ * store's database (on its connection), build the channels and the link signer, start the engine on the
  * fleet bus. The composition root calls startAlerts() after the fleet is up
  * and stop() before it stops; it registers `http.plugin` (with
  * `http.options`) on its fastify server and merges ALERT_OPS_METHODS /
  * alertOpsHandlers() into its ops responder.
  */
+import { getLogger } from '../../shared/log.js';
 import type { FleetBus } from '../bus.js';
 import { EmailChannel } from '../channels/email.js';
 import { SmsChannel } from '../channels/sms.js';
 import { WebhookChannel } from '../channels/webhook.js';
+import type { BoxCommands } from '../commands.js';
 import type { FleetConfig } from '../config.js';
+import { SqlStore } from '../store/sql-store.js';
 import type { Store } from '../store/types.js';
-import type { BoxCommands } from './commands.js';
 import { type AlertsConfig, alertsConfig } from './config.js';
 import { type AlertChannels, AlertEngine, type Clock } from './engine.js';
 import { alertLinksPlugin } from './http.js';
@@ -26,7 +28,7 @@ export interface AlertsDeps {
   bus: FleetBus;
   store: Store;
   commands: BoxCommands;
-  /** The fleet's store section: the alert tables go in the same file or database. */
+  /** The fleet's store section (the SQLite path names the alert file of earlier versions). */
   storeConfig: FleetConfig['store'];
   config?: Partial<AlertsConfig>;
   /** Use this alert store (tests); not closed by stop(). */
@@ -45,24 +47,33 @@ export interface Alerts {
   stop(): Promise<void>;
 }
 
-/** The alert database beside the fleet's SQLite file: var/fleet.db -> var/fleet-alerts.db. */
+/** Where the alert tables were before they moved into the fleet's file: var/fleet.db -> var/fleet-alerts.db. */
 export function alertsSqlitePath(fleetSqlitePath: string): string {
   if (fleetSqlitePath === ':memory:') return ':memory:';
   return /\.db$/.test(fleetSqlitePath) ? fleetSqlitePath.replace(/\.db$/, '-alerts.db') : `${fleetSqlitePath}-alerts`;
 }
 
-export async function openAlertStore(cfg: FleetConfig['store']): Promise<AlertStore> {
-  const store =
-    cfg.kind === 'postgres'
-      ? await SqlAlertStore.openPostgres(cfg.postgresUrl)
-      : await SqlAlertStore.openSqlite(alertsSqlitePath(cfg.sqlitePath));
-  await store.migrate();
-  return store;
+/**
+ * The alert store in the fleet store's database, on the fleet store's connection (pool), migrated;
+ * with SQLite, the alert file of earlier versions (alertsSqlitePath) is copied in once.
+ */
+export async function openAlertStore(store: Store, cfg: FleetConfig['store']): Promise<AlertStore> {
+  if (!(store instanceof SqlStore)) {
+    throw new TypeError("the alert store needs the fleet's SQL store (SQLite or PostgreSQL) to share its connection");
+  }
+  const alerts = SqlAlertStore.over(store);
+  await alerts.migrate();
+  if (alerts.kind === 'sqlite') {
+    const legacy = alertsSqlitePath(cfg.sqlitePath);
+    const rows = await alerts.importLegacySqlite(legacy);
+    if (rows > 0) getLogger('fleet:alerts').info({ from: legacy, rows }, 'alert tables copied into the fleet database');
+  }
+  return alerts;
 }
 
 export async function startAlerts(deps: AlertsDeps): Promise<Alerts> {
   const config = alertsConfig(deps.config ?? {});
-  const store = deps.alertStore ?? (await openAlertStore(deps.storeConfig));
+  const store = deps.alertStore ?? (await openAlertStore(deps.store, deps.storeConfig));
   const links = new AlertLinks(config.linkSecret, config.publicUrl, config.linkTtlH * 3_600_000);
   let engine: AlertEngine | undefined;
   const channels: AlertChannels = {

@@ -1,12 +1,13 @@
 /**
  * The alert store, written once in SQL both SQLite (3.35+, RETURNING and
- * partial indexes) and PostgreSQL accept. It keeps its own tables and its
- * own migration counter (alert_schema_migrations), over its own connection:
- * in PostgreSQL next to the fleet store's tables in the same database; with
- * SQLite in a file of its own beside the fleet's (alertsSqlitePath), because
- * two connections writing one SQLite file from one process wait on each
- * other's locks inside the shared libuv pool. The alert engine never reaches
- * into the registry's tables.
+ * partial indexes) and PostgreSQL accept. Its tables (migrations.ts, with
+ * their own bookkeeping table alert_schema_migrations, applied by the
+ * fleet's one migration runner) sit in the fleet's database, and it runs
+ * on the fleet store's connection (SQLite) or pool (PostgreSQL):
+ * SqlAlertStore.over(fleetStore). Before, with SQLite, the alert tables
+ * were in a file of their own (fleet-alerts.db); importLegacySqlite() copies
+ * such a file in once. The alert engine never reaches into the registry's
+ * tables.
  *
  * Times and JSON are TEXT in both dialects (ISO strings compare as text).
  * One active alert per clinic and condition, and short codes unique among
@@ -19,13 +20,18 @@
  * (event id, condition) in alert_event_effects in the same transaction, so
  * reading an event again changes nothing.
  */
+
 import { randomInt } from 'node:crypto';
-import pg from 'pg';
-import type sqlite3 from 'sqlite3';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
-import { openSqliteFile } from '../store/sqlite.js';
+import { type Dialect, MigrationRunner } from '../store/migrate.js';
+import { PgDriver } from '../store/postgres.js';
+import type { Driver, Row, SqlStore } from '../store/sql-store.js';
+import { SqliteDriver } from '../store/sqlite.js';
 import { type ClinicAlertSettings, type Condition, clinicAlertSettings } from './config.js';
+import { importLegacyAlertFile } from './legacy-import.js';
+import { ALERT_MIGRATIONS } from './migrations.js';
+import { ALERT_COLUMNS, num, str, toAlert, toDelivery } from './rows.js';
 import type {
   Alert,
   AlertExpect,
@@ -40,117 +46,7 @@ import type {
   Rollover,
 } from './types.js';
 
-type Row = Record<string, unknown>;
-
 type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
-
-interface Driver {
-  readonly kind: 'sqlite' | 'postgres';
-  query(sql: string, params?: unknown[]): Promise<Row[]>;
-  /** Run `fn` in one transaction on one connection. */
-  transaction<T>(fn: (q: Query) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-  /** Which unique index a violation hit, or undefined if the error is not one. */
-  uniqueIndexOf(e: unknown): string | undefined;
-}
-
-interface Migration {
-  version: number;
-  up: (autoId: string) => string[];
-  down: string[];
-}
-
-const MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    up: (autoId) => [
-      `CREATE TABLE alerts (
-        id TEXT PRIMARY KEY,
-        clinic_id TEXT NOT NULL,
-        condition TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        state TEXT NOT NULL,
-        short_code TEXT NOT NULL,
-        text TEXT NOT NULL,
-        device_id TEXT,
-        occurrences INTEGER NOT NULL,
-        first_at TEXT NOT NULL,
-        last_at TEXT NOT NULL,
-        acked_at TEXT,
-        acked_by TEXT,
-        ack_deadline TEXT,
-        resolved_at TEXT,
-        resolved_by TEXT,
-        epoch INTEGER NOT NULL,
-        next_step INTEGER NOT NULL,
-        next_step_at TEXT,
-        lease_owner TEXT,
-        lease_until TEXT,
-        details TEXT NOT NULL,
-        updated_at TEXT NOT NULL)`,
-      "CREATE UNIQUE INDEX alerts_one_active ON alerts (clinic_id, condition) WHERE state <> 'resolved'",
-      "CREATE UNIQUE INDEX alerts_code_active ON alerts (short_code) WHERE state <> 'resolved'",
-      'CREATE INDEX alerts_due ON alerts (state, next_step_at)',
-      'CREATE INDEX alerts_clinic ON alerts (clinic_id, first_at)',
-      `CREATE TABLE alert_deliveries (
-        id ${autoId},
-        alert_id TEXT NOT NULL REFERENCES alerts(id),
-        epoch INTEGER NOT NULL,
-        step INTEGER NOT NULL,
-        channel TEXT NOT NULL,
-        target TEXT NOT NULL,
-        dedup_key TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        error TEXT,
-        detail TEXT,
-        at TEXT NOT NULL)`,
-      'CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id, id)',
-      `CREATE TABLE alert_log (
-        id ${autoId},
-        alert_id TEXT NOT NULL REFERENCES alerts(id),
-        at TEXT NOT NULL,
-        action TEXT NOT NULL,
-        by_whom TEXT,
-        detail TEXT)`,
-      'CREATE INDEX alert_log_alert ON alert_log (alert_id, id)',
-      `CREATE TABLE alert_pending (
-        key TEXT PRIMARY KEY,
-        clinic_id TEXT NOT NULL,
-        condition TEXT NOT NULL,
-        device_id TEXT,
-        since TEXT NOT NULL,
-        meta TEXT NOT NULL)`,
-      `CREATE TABLE alert_rollovers (
-        clinic_id TEXT PRIMARY KEY,
-        active INTEGER NOT NULL,
-        state TEXT NOT NULL)`,
-      'CREATE TABLE alert_clinic_settings (clinic_id TEXT PRIMARY KEY, settings TEXT NOT NULL, updated_at TEXT NOT NULL)',
-    ],
-    down: [
-      'DROP TABLE alert_clinic_settings',
-      'DROP TABLE alert_rollovers',
-      'DROP TABLE alert_pending',
-      'DROP TABLE alert_log',
-      'DROP TABLE alert_deliveries',
-      'DROP TABLE alerts',
-    ],
-  },
-  {
-    // Which stored event already opened or counted an alert of which condition (see the header).
-    version: 2,
-    up: () => [
-      `CREATE TABLE alert_event_effects (
-        event_id TEXT NOT NULL,
-        condition TEXT NOT NULL,
-        alert_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        PRIMARY KEY (event_id, condition))`,
-      'CREATE INDEX alert_event_effects_at ON alert_event_effects (at)',
-    ],
-    down: ['DROP TABLE alert_event_effects'],
-  },
-];
 
 /** Thrown inside a transaction to roll it back: the event was already counted. */
 class AlreadyApplied extends Error {}
@@ -163,72 +59,15 @@ function alreadyApplied(eventId: string, condition: string, alertId: string): Ca
   );
 }
 
-const ALERT_COLUMNS: Record<keyof AlertPatch, string> = {
-  severity: 'severity',
-  state: 'state',
-  text: 'text',
-  ackedAt: 'acked_at',
-  ackedBy: 'acked_by',
-  ackDeadline: 'ack_deadline',
-  resolvedAt: 'resolved_at',
-  resolvedBy: 'resolved_by',
-  epoch: 'epoch',
-  nextStep: 'next_step',
-  nextStepAt: 'next_step_at',
-  leaseOwner: 'lease_owner',
-  leaseUntil: 'lease_until',
-  details: 'details',
-  lastAt: 'last_at',
-};
+/** Which of the alert store's unique indexes a violation names (PostgreSQL: the index; SQLite: the columns). */
+function alertIndexOf(constraint: string | undefined): string | undefined {
+  if (constraint === undefined) return undefined;
+  if (constraint === 'alerts_code_active' || /alerts\.short_code/.test(constraint)) return 'alerts_code_active';
+  if (constraint === 'alerts_one_active' || /alerts\.clinic_id/.test(constraint)) return 'alerts_one_active';
+  return constraint;
+}
 
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const now = () => new Date().toISOString();
-
-function toAlert(r: Row): Alert {
-  return {
-    id: String(r.id),
-    clinicId: String(r.clinic_id),
-    condition: r.condition as Condition,
-    severity: r.severity as Alert['severity'],
-    state: r.state as Alert['state'],
-    shortCode: String(r.short_code),
-    text: String(r.text),
-    deviceId: str(r.device_id),
-    occurrences: num(r.occurrences),
-    firstAt: String(r.first_at),
-    lastAt: String(r.last_at),
-    ackedAt: str(r.acked_at),
-    ackedBy: str(r.acked_by),
-    ackDeadline: str(r.ack_deadline),
-    resolvedAt: str(r.resolved_at),
-    resolvedBy: str(r.resolved_by),
-    epoch: num(r.epoch),
-    nextStep: num(r.next_step),
-    nextStepAt: str(r.next_step_at),
-    leaseOwner: str(r.lease_owner),
-    leaseUntil: str(r.lease_until),
-    details: JSON.parse(String(r.details)) as Record<string, unknown>,
-    updatedAt: String(r.updated_at),
-  };
-}
-
-function toDelivery(r: Row): Delivery {
-  return {
-    id: num(r.id),
-    alertId: String(r.alert_id),
-    epoch: num(r.epoch),
-    step: num(r.step),
-    channel: r.channel as Delivery['channel'],
-    target: String(r.target),
-    dedupKey: String(r.dedup_key),
-    attempt: num(r.attempt),
-    status: r.status as Delivery['status'],
-    error: str(r.error),
-    detail: str(r.detail),
-    at: String(r.at),
-  };
-}
 
 /** Four random digits, not starting with 0 (so nothing strips it). */
 function shortCode(): string {
@@ -236,18 +75,33 @@ function shortCode(): string {
 }
 
 export class SqlAlertStore implements AlertStore {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: Dialect;
+  private readonly migrations: MigrationRunner;
 
-  protected constructor(private readonly db: Driver) {
-    this.kind = db.kind;
+  /** `owned`: close() closes the connection (a store opened on its own); else the fleet store does. */
+  protected constructor(
+    private readonly db: Driver,
+    kind: Dialect,
+    private readonly owned: boolean,
+  ) {
+    this.kind = kind;
+    this.migrations = new MigrationRunner(db, kind, ALERT_MIGRATIONS);
   }
 
+  /** The alert store in the fleet store's database, on its connection (closed by the fleet store). */
+  static over(store: SqlStore): SqlAlertStore {
+    const { driver, dialect } = store.connection();
+    return new SqlAlertStore(driver, dialect, false);
+  }
+
+  /** On a connection of its own to a fleet database file (a second fleet instance, tests). */
   static async openSqlite(path: string): Promise<SqlAlertStore> {
-    return new SqlAlertStore(await SqliteDriver.open(path));
+    return new SqlAlertStore(await SqliteDriver.open(path, 'the fleet database'), 'sqlite', true);
   }
 
+  /** On a pool of its own to a fleet database (a second fleet instance, tests). */
   static async openPostgres(url: string, opts: { max?: number } = {}): Promise<SqlAlertStore> {
-    return new SqlAlertStore(await PgDriver.open(url, opts.max ?? 5));
+    return new SqlAlertStore(await PgDriver.open(url, opts.max ?? 5), 'postgres', true);
   }
 
   private q(sql: string, params: unknown[] = []): Promise<Row[]> {
@@ -255,32 +109,27 @@ export class SqlAlertStore implements AlertStore {
   }
 
   async migrate(): Promise<void> {
-    await this.q('CREATE TABLE IF NOT EXISTS alert_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)');
-    const current = await this.schemaVersion();
-    const autoId = this.kind === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY';
-    for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      for (const sql of m.up(autoId)) await this.q(sql);
-      await this.q('INSERT INTO alert_schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, now()]);
-    }
+    await this.migrations.up();
   }
 
   async migrateDown(version: number): Promise<void> {
-    const current = await this.schemaVersion();
-    for (const m of [...MIGRATIONS].reverse()) {
-      if (m.version > current || m.version <= version) continue;
-      for (const sql of m.down) await this.q(sql);
-      await this.q('DELETE FROM alert_schema_migrations WHERE version = $1', [m.version]);
-    }
+    await this.migrations.down(version);
   }
 
-  async schemaVersion(): Promise<number> {
-    const rows = await this.q('SELECT MAX(version) AS v FROM alert_schema_migrations');
-    return rows[0]?.v == null ? 0 : num(rows[0].v);
+  schemaVersion(): Promise<number> {
+    return this.migrations.version();
   }
 
   close(): Promise<void> {
-    return this.db.close();
+    return this.owned ? this.db.close() : Promise.resolve();
+  }
+
+  /**
+   * SQLite: copy the alert tables of the file the alert store had of its own before (fleet-alerts.db)
+   * into this database once (legacy-import.ts). Call after migrate(). Returns the rows copied.
+   */
+  importLegacySqlite(path: string): Promise<number> {
+    return this.kind === 'sqlite' ? importLegacyAlertFile(this.db, path) : Promise.resolve(0);
   }
 
   async createAlert(a: NewAlert): Promise<Alert> {
@@ -325,7 +174,7 @@ export class SqlAlertStore implements AlertStore {
           return toAlert(rows[0] as Row);
         });
       } catch (e) {
-        const index = this.db.uniqueIndexOf(e);
+        const index = alertIndexOf(this.db.uniqueConstraint(e));
         if (index === 'alerts_code_active' && tries < 50) continue;
         if (index === 'alerts_one_active') {
           const existing = await this.getActive(a.clinicId, a.condition);
@@ -589,129 +438,5 @@ export class SqlAlertStore implements AlertStore {
        ON CONFLICT (clinic_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at`,
       [clinicId, JSON.stringify(checked), now()],
     );
-  }
-}
-
-class SqliteDriver implements Driver {
-  readonly kind = 'sqlite' as const;
-  /**
-   * One statement at a time. node-sqlite3 runs each statement on a libuv pool thread, and a
-   * connection is used by one thread at a time: statements issued together would park pool threads
-   * on this connection's mutex (or in its busy wait), starving every other connection and file
-   * operation of the process, the fleet store's included.
-   */
-  private chain: Promise<unknown> = Promise.resolve();
-  private constructor(private readonly db: sqlite3.Database) {}
-
-  static async open(path: string): Promise<SqliteDriver> {
-    const db = await openSqliteFile(path, 'the alert database');
-    const driver = new SqliteDriver(db);
-    await driver.query('PRAGMA journal_mode = WAL');
-    await driver.query('PRAGMA synchronous = NORMAL');
-    await driver.query('PRAGMA busy_timeout = 5000');
-    await driver.query('PRAGMA foreign_keys = ON');
-    return driver;
-  }
-
-  query(sql: string, params: unknown[] = []): Promise<Row[]> {
-    const run = this.chain.then(() => this.run(sql, params));
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
-    const run = this.chain.then(async () => {
-      await this.run('BEGIN IMMEDIATE', []);
-      try {
-        const out = await fn((sql, params) => this.run(sql, params ?? []));
-        await this.run('COMMIT', []);
-        return out;
-      } catch (e) {
-        await this.run('ROLLBACK', []).catch(() => undefined);
-        throw e;
-      }
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async run(sql: string, params: unknown[]): Promise<Row[]> {
-    // "$1" -> "?1": SQLite's numbered parameters, so one SQL text serves both dialects.
-    const text = sql.replace(/\$(\d+)/g, '?$1');
-    // The fleet store writes the same file over its own connection. busy_timeout covers most waits, but
-    // WAL can answer SQLITE_BUSY at once (a snapshot that cannot be upgraded): each statement here is
-    // its own transaction, so trying it again is safe.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await new Promise<Row[]>((resolve, reject) => {
-          this.db.all(text, params, (err, rows) => (err ? reject(err) : resolve(rows as Row[])));
-        });
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 20) throw e;
-        await new Promise((r) => setTimeout(r, Math.min(500, 5 * 2 ** attempt) * (0.5 + Math.random())));
-      }
-    }
-  }
-
-  close(): Promise<void> {
-    return this.chain.then(
-      () => new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve()))),
-    );
-  }
-
-  uniqueIndexOf(e: unknown): string | undefined {
-    const err = e as { code?: string; message?: string };
-    if (err?.code !== 'SQLITE_CONSTRAINT' || !/UNIQUE/.test(err.message ?? '')) return undefined;
-    if (/alerts\.short_code/.test(err.message ?? '')) return 'alerts_code_active';
-    if (/alerts\.clinic_id/.test(err.message ?? '')) return 'alerts_one_active';
-    return 'unknown';
-  }
-}
-
-class PgDriver implements Driver {
-  readonly kind = 'postgres' as const;
-  private constructor(private readonly pool: pg.Pool) {}
-
-  static async open(url: string, max: number): Promise<PgDriver> {
-    const pool = new pg.Pool({ connectionString: url, max });
-    pool.on('error', () => undefined);
-    try {
-      (await pool.connect()).release();
-    } catch (e) {
-      await pool.end().catch(() => undefined);
-      throw new CallboxError(
-        ErrorCode.StoreUnavailable,
-        `cannot connect to PostgreSQL at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`,
-      );
-    }
-    return new PgDriver(pool);
-  }
-
-  async query(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return (await this.pool.query(sql, params)).rows as Row[];
-  }
-
-  async transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(async (sql, params) => (await client.query(sql, params ?? [])).rows as Row[]);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
-  }
-
-  close(): Promise<void> {
-    return this.pool.end();
-  }
-
-  uniqueIndexOf(e: unknown): string | undefined {
-    const err = e as { code?: string; constraint?: string };
-    return err?.code === '23505' ? (err.constraint ?? 'unknown') : undefined;
   }
 }

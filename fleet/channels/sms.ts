@@ -5,7 +5,7 @@
  * tried is one attempt; the first that answers ok has sent it.
  */
 import { describeError } from '../../shared/errors.js';
-import type { BoxCommands } from '../alerts/commands.js';
+import type { BoxCommands } from '../commands.js';
 import type { Attempt, Channel, Notification, OnAttempt } from './types.js';
 
 export interface SmsTarget {

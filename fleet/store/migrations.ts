@@ -1,39 +1,11 @@
 /**
- * Paired up/down migrations for both stores. One list; each step is written
- * once with the few types that differ between SQLite and PostgreSQL filled
- * in per dialect. Applied in order at start (Store.migrate), undone in
- * reverse (Store.migrateDown); the version lives in schema_migrations.
+ * The fleet store's paired up/down migrations, for both dialects. One list;
+ * each step is written once with the few types that differ between SQLite
+ * and PostgreSQL filled in per dialect. Applied in order at start
+ * (Store.migrate), undone in reverse (Store.migrateDown) by the one runner
+ * (migrate.ts); the version lives in schema_migrations.
  */
-export type Dialect = 'sqlite' | 'postgres';
-
-interface Types {
-  dialect: Dialect;
-  ts: string;
-  json: string;
-  bool: string;
-  autoId: string;
-  /** The current time as an expression of the dialect (the same ISO form the stores write). */
-  now: string;
-}
-
-const TYPES: Record<Dialect, Types> = {
-  sqlite: {
-    dialect: 'sqlite',
-    ts: 'TEXT',
-    json: 'TEXT',
-    bool: 'INTEGER',
-    autoId: 'INTEGER PRIMARY KEY AUTOINCREMENT',
-    now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-  },
-  postgres: {
-    dialect: 'postgres',
-    ts: 'TIMESTAMPTZ',
-    json: 'JSONB',
-    bool: 'BOOLEAN',
-    autoId: 'BIGSERIAL PRIMARY KEY',
-    now: 'now()',
-  },
-};
+import type { Migration, MigrationSet, Types } from './migrate.js';
 
 const EVENT_COLUMNS = 'id, device_id, boot_id, seq, type, at, received_at, body';
 
@@ -48,13 +20,6 @@ function eventsTable(name: string, t: Types, idColumn: string): string {
         at ${t.ts} NOT NULL,
         received_at ${t.ts} NOT NULL,
         body ${t.json} NOT NULL)`;
-}
-
-export interface Migration {
-  version: number;
-  name: string;
-  up: (t: Types) => string[];
-  down: (t: Types) => string[];
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -246,6 +211,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export function migrationSql(dialect: Dialect, m: Migration, direction: 'up' | 'down'): string[] {
-  return m[direction](TYPES[dialect]);
-}
+/** The fleet store's migrations and their bookkeeping table. */
+export const FLEET_MIGRATIONS: MigrationSet = { table: 'schema_migrations', migrations: MIGRATIONS };
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

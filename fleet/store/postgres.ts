@@ -8,8 +8,26 @@ import { type Driver, type Row, SqlStore } from './sql-store.js';
 /** The advisory lock key that orders event inserts ("cbev" in ASCII). */
 const EVENT_INSERT_LOCK = 0x63626576;
 
-class PgDriver implements Driver {
+export class PgDriver implements Driver {
   constructor(private readonly pool: pg.Pool) {}
+
+  /** A pool of `max` connections, tried once (StoreUnavailable naming the URL without its password). */
+  static async open(url: string, max: number): Promise<PgDriver> {
+    const pool = new pg.Pool({ connectionString: url, max });
+    pool.on('error', () => undefined); // an idle client's error surfaces on the next query
+    try {
+      const c = await pool.connect();
+      c.release();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw new CallboxError(
+        ErrorCode.StoreUnavailable,
+        `cannot connect to PostgreSQL at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}; ` +
+          'check store.postgresUrl (CALLBOX_FLEET__STORE__POSTGRES_URL)',
+      );
+    }
+    return new PgDriver(pool);
+  }
 
   async query(sql: string, params: unknown[] = []): Promise<Row[]> {
     const res = await this.pool.query(sql, params);
@@ -38,15 +56,19 @@ class PgDriver implements Driver {
   isUniqueViolation(e: unknown): boolean {
     return (e as { code?: string })?.code === '23505';
   }
+
+  uniqueConstraint(e: unknown): string | undefined {
+    return this.isUniqueViolation(e) ? ((e as { constraint?: string }).constraint ?? 'unknown') : undefined;
+  }
 }
 
 export class PostgresStore extends SqlStore {
   readonly kind = 'postgres' as const;
   protected readonly db: Driver;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(db: PgDriver) {
     super();
-    this.db = new PgDriver(pool);
+    this.db = db;
   }
 
   /**
@@ -64,19 +86,6 @@ export class PostgresStore extends SqlStore {
   }
 
   static async open(url: string, opts: { max?: number } = {}): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
-    pool.on('error', () => undefined); // an idle client's error surfaces on the next query
-    try {
-      const c = await pool.connect();
-      c.release();
-    } catch (e) {
-      await pool.end().catch(() => undefined);
-      throw new CallboxError(
-        ErrorCode.StoreUnavailable,
-        `cannot connect to PostgreSQL at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}; ` +
-          'check store.postgresUrl (CALLBOX_FLEET__STORE__POSTGRES_URL)',
-      );
-    }
-    return new PostgresStore(pool);
+    return new PostgresStore(await PgDriver.open(url, opts.max ?? 10));
   }
 }

@@ -9,7 +9,8 @@ import type { DeviceSettings } from '../../shared/contract/settings.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newEventId } from '../../shared/ids.js';
 import type { PatientCipher } from '../crypto/patient-data.js';
-import { type Dialect, MIGRATIONS, migrationSql } from './migrations.js';
+import { type Dialect, MigrationRunner } from './migrate.js';
+import { FLEET_MIGRATIONS } from './migrations.js';
 import type {
   AuditEntry,
   AuditFilter,
@@ -47,6 +48,11 @@ export interface Driver {
   close(): Promise<void>;
   /** Is this error a unique-key violation? */
   isUniqueViolation(e: unknown): boolean;
+  /**
+   * Which unique constraint a violation hit, or undefined if the error is not one: PostgreSQL's
+   * constraint (index) name, SQLite's "table.column, ..." list.
+   */
+  uniqueConstraint(e: unknown): string | undefined;
 }
 
 const now = () => new Date().toISOString();
@@ -189,6 +195,7 @@ function toCursor(r: Row): EventCursor {
 export abstract class SqlStore implements Store {
   abstract readonly kind: Dialect;
   protected abstract readonly db: Driver;
+  private migrations: MigrationRunner | undefined;
   /** Seals patient fields of event bodies at rest (fleet/crypto/patient-data.ts); none: stored as sent. */
   protected patient: PatientCipher | undefined;
 
@@ -224,42 +231,29 @@ export abstract class SqlStore implements Store {
 
   // ---- migrations ----------------------------------------------------------
 
-  private async ensureMigrationTable(): Promise<void> {
-    await this.db.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
+  private runner(): MigrationRunner {
+    this.migrations ??= new MigrationRunner(this.db, this.kind, FLEET_MIGRATIONS);
+    return this.migrations;
   }
 
   async schemaVersion(): Promise<number> {
-    await this.ensureMigrationTable();
-    const rows = await this.db.query('SELECT MAX(version) AS v FROM schema_migrations');
-    return rows[0]?.v === null || rows[0]?.v === undefined ? 0 : num(rows[0].v);
+    return this.runner().version();
   }
 
   async migrate(): Promise<void> {
-    const current = await this.schemaVersion();
-    for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      await this.db.transaction(async (q) => {
-        for (const sql of migrationSql(this.kind, m, 'up')) await q(sql);
-        await q('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-          m.version,
-          m.name,
-          now(),
-        ]);
-      });
-    }
+    await this.runner().up();
   }
 
   async migrateDown(version: number): Promise<void> {
-    const current = await this.schemaVersion();
-    for (const m of [...MIGRATIONS].reverse()) {
-      if (m.version > current || m.version <= version) continue;
-      await this.db.transaction(async (q) => {
-        for (const sql of migrationSql(this.kind, m, 'down')) await q(sql);
-        await q('DELETE FROM schema_migrations WHERE version = $1', [m.version]);
-      });
-    }
+    await this.runner().down(version);
+  }
+
+  /**
+   * The store's one connection (SQLite) or pool (PostgreSQL) and its dialect: the alert store keeps
+   * its tables in the same database through it (fleet/alerts/store.ts).
+   */
+  connection(): { driver: Driver; dialect: Dialect } {
+    return { driver: this.db, dialect: this.kind };
   }
 
   async close(): Promise<void> {

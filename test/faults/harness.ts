@@ -274,9 +274,9 @@ async function panicsWithoutAlert(storeFile: string): Promise<Panics> {
   );
   let alerted: { clinic_id: string; n: number }[] = [];
   try {
-    // The alert store sits beside the fleet's (fleet/alerts/index.ts alertsSqlitePath).
+    // The alert tables are in the fleet's database (fleet/alerts/store.ts).
     alerted = await query(
-      storeFile.replace(/\.db$/, '-alerts.db'),
+      storeFile,
       "SELECT clinic_id, SUM(occurrences) AS n FROM alerts WHERE condition = 'panic' GROUP BY clinic_id",
     );
   } catch {

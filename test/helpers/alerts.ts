@@ -1,15 +1,15 @@
 /**
  * Stand-ins and fixtures for alert tests (not used by the running fleet):
  * a recording channel, a scripted box commander, and a fleet with one
- * organisation, clinics and approved boxes on real SQLite stores.
+ * organisation, clinics and approved boxes on a real SQLite (or PostgreSQL) store.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BoxCommands } from '../../fleet/alerts/commands.js';
 import { SqlAlertStore } from '../../fleet/alerts/store.js';
 import { FleetBus } from '../../fleet/bus.js';
 import type { Attempt, Channel, Notification, OnAttempt } from '../../fleet/channels/types.js';
+import type { BoxCommands } from '../../fleet/commands.js';
 import { PostgresStore } from '../../fleet/store/postgres.js';
 import { SqliteStore } from '../../fleet/store/sqlite.js';
 import type { Clinic, Store } from '../../fleet/store/types.js';
@@ -17,6 +17,7 @@ import type { AnyEvent, EventBody, EventType } from '../../shared/contract/event
 import type { DEVICE_COMMANDS, DeviceCommand, ParamsOf, ResultOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
+import { createTestDatabase } from './postgres.js';
 
 export interface Sent<T> {
   target: T;
@@ -96,20 +97,28 @@ export interface AlertFixture {
 export const PHONES = { alice: '+15550001001', bob: '+15550001002', service: '+15550009999' };
 
 /**
- * `postgresUrl`: keep the alerts in this PostgreSQL database (made and dropped by the caller) instead of
- * a SQLite file; `storeUrl`: keep the registry and the events in this PostgreSQL database too (else SQLite).
+ * `postgresUrl` (or `storeUrl`): keep the registry, the events and the alerts in this PostgreSQL database
+ * (made and dropped by the caller) instead of a SQLite file. The alert store runs on the fleet store's
+ * connection, as in the fleet; another() opens a second connection (pool) as a second instance would.
  */
-export async function alertFixture(opts: { postgresUrl?: string; storeUrl?: string } = {}): Promise<AlertFixture> {
+export async function alertFixture(
+  opts: { postgresUrl?: string; storeUrl?: string; dialect?: 'sqlite' | 'postgres' } = {},
+): Promise<AlertFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
   const dbPath = join(dir, 'fleet.db');
-  const store: Store = opts.storeUrl ? await PostgresStore.open(opts.storeUrl) : await SqliteStore.open(dbPath);
+  // dialect 'postgres' without a URL: a database of its own with a random name, dropped by close().
+  const own =
+    opts.dialect === 'postgres' && !opts.storeUrl && !opts.postgresUrl ? await createTestDatabase() : undefined;
+  const url = opts.storeUrl ?? opts.postgresUrl ?? own?.url;
+  const store = url ? await PostgresStore.open(url) : await SqliteStore.open(dbPath);
   await store.migrate();
-  const openAlerts = () =>
-    opts.postgresUrl
-      ? SqlAlertStore.openPostgres(opts.postgresUrl)
-      : SqlAlertStore.openSqlite(join(dir, 'fleet-alerts.db'));
+  const openAlerts = async () => {
+    const a = SqlAlertStore.over(store);
+    await a.migrate();
+    return a;
+  };
+  const openAnother = () => (url ? SqlAlertStore.openPostgres(url) : SqlAlertStore.openSqlite(dbPath));
   let alerts = await openAlerts();
-  await alerts.migrate();
   const org = await store.createOrganisation('Acme Health');
   const clinic = await store.createClinic({
     organisationId: org.id,
@@ -152,19 +161,19 @@ export async function alertFixture(opts: { postgresUrl?: string; storeUrl?: stri
     other,
     boxes,
     async another() {
-      const other = await openAlerts();
+      const other = await openAnother();
       await other.migrate();
       return other;
     },
     async reopen() {
       await alerts.close();
       alerts = await openAlerts();
-      await alerts.migrate();
       return alerts;
     },
     async close() {
       await alerts.close().catch(() => undefined);
       await store.close().catch(() => undefined);
+      await own?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
