@@ -603,4 +603,30 @@ describe.each(['sqlite', 'postgres'] as const)('alert engine (%s)', (dialect) =>
     });
     await vi.waitFor(async () => expect(await engine.smsSenders(fx.clinic.id)).toEqual([fx.boxes.sibling]));
   });
+
+  it('an occurrence that meets its alert being resolved opens a new alert (the event is not dropped)', async () => {
+    const first = await pressPanic();
+    // Resolved between the engine's read of the active alert and its count (a notice resolving itself once
+    // sent does this, outside the raise lock): the count finds no open alert.
+    const addOccurrence = fx.alerts.addOccurrence.bind(fx.alerts);
+    const spy = vi.spyOn(fx.alerts, 'addOccurrence').mockImplementationOnce(async (id, at, eventId) => {
+      await fx.alerts.updateAlert(id, { state: 'resolved', resolvedAt: at, resolvedBy: 'test' });
+      return addOccurrence(id, at, eventId);
+    });
+    const second = boxEvent(fx.boxes.main, 'panic.pressed', {
+      panicId: '0193b2a4-4c00-7a21-8f00-6b1d2e3f4a5c',
+      source: 'gpio:panic',
+    });
+    const { alert, created } = await engine.raise(fx.clinic.id, 'panic', {
+      severity: 'critical',
+      text: 'second press',
+      deviceId: fx.boxes.main,
+      eventId: second.id,
+    });
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(created).toBe(true);
+    expect(alert.id).not.toBe(first.id);
+    expect(await fx.alerts.getActive(fx.clinic.id, 'panic')).toMatchObject({ id: alert.id, state: 'open' });
+    expect(await fx.alerts.getAlert(first.id)).toMatchObject({ state: 'resolved', occurrences: 1 });
+  });
 });

@@ -252,11 +252,16 @@ export class AlertEngine implements AlertLifecycle {
       const { alerts } = this.deps;
       const active = await alerts.getActive(clinicId, condition);
       if (active) {
-        const a = (await alerts.addOccurrence(active.id, this.iso(at), o.eventId)) ?? active;
-        if ((o.occurrences ?? 1) > 1 && a.occurrences > active.occurrences) {
-          for (let i = 1; i < (o.occurrences ?? 1); i++) await alerts.addOccurrence(active.id, this.iso(at));
+        const a = await alerts.addOccurrence(active.id, this.iso(at), o.eventId);
+        if (a) {
+          if ((o.occurrences ?? 1) > 1 && a.occurrences > active.occurrences) {
+            for (let i = 1; i < (o.occurrences ?? 1); i++) await alerts.addOccurrence(active.id, this.iso(at));
+          }
+          return { alert: a, created: false };
         }
-        return { alert: a, created: false };
+        // Resolved between the read and the count (a notice resolves itself once sent, outside this lock; a
+        // person resolved it): this occurrence opens a new alert below. Returning the resolved one would drop
+        // the event's effect, and a replay of the event after a crash would then open the alert it should have.
       }
       const s = await this.settingsOf(clinicId);
       const silencedUntil = silenceEnd(s, condition, this.now());
