@@ -11,15 +11,8 @@ import { Box } from '../device/box.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { runCli } from '../fleet/cli.js';
 import { CLAIM_SECRET_MIN } from '../shared/claim-secret.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('claims', () => {
   let tf: TestFleet;
@@ -58,18 +51,22 @@ describe('claims', () => {
     const box = new Box({ config, softwareVersion: 'test-1' });
     try {
       await box.start();
-      await until(async () => (await cli(['--json', 'claims', 'list'])).out.includes('CB-PUSH-0001'), 'the claim');
+      await waitFor(async () => (await cli(['--json', 'claims', 'list'])).out.includes('CB-PUSH-0001'), 'the claim', {
+        timeoutMs: 20_000,
+        intervalMs: 20,
+      });
       // The box has its "pending" answer and sleeps 30 s before asking again.
-      await until(
+      await waitFor(
         async () => (await tf.fleet.store.getBox('CB-PUSH-0001'))?.lastClaimRequestId != null,
         'the claim request',
+        { timeoutMs: 20_000, intervalMs: 20 },
       );
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();
       const r = await cli(['claims', 'approve', 'CB-PUSH-0001']);
       expect(r.err).toBe('');
       expect(r.out).toMatch(/CB-PUSH-0001 approved as cb-cb-push-0001/);
-      await until(() => box.state === 'online', 'online', 10_000);
+      await waitFor(() => box.state === 'online', 'online', 10_000);
       const ms = Date.now() - t0;
       console.log(`approved box online ${ms} ms after \`claims approve\` (claim retry: 30000 ms)`);
       expect(ms).toBeLessThan(5000);

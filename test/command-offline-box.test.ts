@@ -7,15 +7,8 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../fleet/cli.js';
 import { deviceTopics } from '../shared/contract/topics.js';
+import { waitFor } from '../shared/wait.js';
 import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
-
-async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('commands for an offline box', () => {
   let tf: TestFleet;
@@ -44,9 +37,9 @@ describe('commands for an offline box', () => {
     await c.subscribeAsync(deviceTopics(creds.deviceId).cmdReq, { qos: 1 });
     const status = (state: string) => JSON.stringify({ v: 1, state, at: new Date().toISOString() });
     await c.publishAsync(deviceTopics(creds.deviceId).status, status('online'), { qos: 1 });
-    await until(() => tf.fleet.presence.isOnline(creds.deviceId), 'online');
+    await waitFor(() => tf.fleet.presence.isOnline(creds.deviceId), 'online', 10_000);
     await c.publishAsync(deviceTopics(creds.deviceId).status, status('offline'), { qos: 1 });
-    await until(() => !tf.fleet.presence.isOnline(creds.deviceId), 'offline');
+    await waitFor(() => !tf.fleet.presence.isOnline(creds.deviceId), 'offline', 10_000);
     await c.endAsync();
   });
   afterAll(async () => {
@@ -76,7 +69,7 @@ describe('commands for an offline box', () => {
     const c = mqtt.connect(tf.url, { ...creds, clientId: creds.deviceId, clean: false, reconnectPeriod: 0 });
     c.on('message', (_t, p) => requests.push(JSON.parse(p.toString())));
     try {
-      await until(() => requests.some((q) => q.method === 'indicators.test'), 'the queued command delivered', 30_000);
+      await waitFor(() => requests.some((q) => q.method === 'indicators.test'), 'the queued command delivered', 30_000);
       const q = requests.find((x) => x.method === 'indicators.test');
       // The expiry the box gets is the one announced (to the millisecond the request was stamped).
       expect(Math.abs(Date.parse(q?.expiresAt ?? '') - Date.parse(m?.[1] ?? ''))).toBeLessThan(1000);

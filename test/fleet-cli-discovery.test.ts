@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveTarget, runCli } from '../fleet/cli.js';
 import { CONNECTION_FILE } from '../fleet/connection-file.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestBroker } from './helpers/aedes.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -28,16 +29,6 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
     env,
   });
   return { code, out, err, ms: Date.now() - t0 };
-}
-
-async function until<T>(what: string, f: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('the CLI finds the local fleet', () => {
@@ -74,11 +65,10 @@ describe('the CLI finds the local fleet', () => {
       stderr += b.toString();
     });
     const file = join(data, CONNECTION_FILE);
-    await until(
-      'connection.json',
-      () => (existsSync(file) ? true : fleet?.exitCode != null ? true : undefined),
-      90_000,
-    );
+    await waitFor(() => existsSync(file) || fleet?.exitCode != null, 'connection.json', {
+      timeoutMs: 90_000,
+      intervalMs: 50,
+    });
     expect(fleet.exitCode, stderr).toBeNull();
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const conn = JSON.parse(readFileSync(file, 'utf8'));

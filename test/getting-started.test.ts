@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../shared/wait.js';
 
 const repo = join(import.meta.dirname, '..');
 const doc = readFileSync(join(repo, 'docs', 'GETTING-STARTED.md'), 'utf8');
@@ -68,15 +69,8 @@ function run(command: string): Promise<{ code: number | null; out: string; err: 
   });
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Polls every 200 ms (the conditions run the CLI), for up to a minute unless told. */
+const poll = (timeoutMs = 60_000) => ({ timeoutMs, intervalMs: 200 });
 
 afterAll(async () => {
   for (const p of running.reverse()) {
@@ -105,7 +99,11 @@ describe('docs/GETTING-STARTED.md', () => {
     };
 
     const fleet = start(fromDoc('npm start'));
-    await until('var/connection.json', () => existsSync(join(data, 'connection.json')) || fleet.proc.exitCode !== null);
+    await waitFor(
+      () => existsSync(join(data, 'connection.json')) || fleet.proc.exitCode !== null,
+      'var/connection.json',
+      poll(),
+    );
     expect(fleet.proc.exitCode, fleet.out()).toBeNull();
     step('fleet started');
 
@@ -127,15 +125,19 @@ describe('docs/GETTING-STARTED.md', () => {
     step('CLI: a clinic with box defaults');
 
     const sim = start(fromDoc('npm run sim'));
-    await until('the sim', () => sim.out().includes('box configuration:') || sim.proc.exitCode !== null, 60_000);
+    await waitFor(
+      () => sim.out().includes('box configuration:') || sim.proc.exitCode !== null,
+      'the sim',
+      poll(60_000),
+    );
     expect(sim.out()).toContain(`box configuration: ${join(data, 'sim', 'device.yaml')}`);
     const box = start(fromDoc('npx callbox-device --config var/sim/device.yaml'));
     step('sim and box started');
 
-    await until(
-      'the claim',
+    await waitFor(
       async () => (await run(fromDoc('npx fleet claims list'))).out.includes('CB-SIM-0001'),
-      90_000,
+      'the claim',
+      poll(90_000),
     ).catch((e) => {
       throw new Error(`${(e as Error).message}\nbox:\n${box.out().slice(-3000)}`);
     });
@@ -143,12 +145,16 @@ describe('docs/GETTING-STARTED.md', () => {
     const approve = await run(fromDoc('npx fleet claims approve CB-SIM-0001 --clinic <clinic-id>', fill));
     expect(approve.out, approve.err).toMatch(/CB-SIM-0001 approved as cb-cb-sim-0001/);
     const tApproved = Date.now();
-    await until('the box online', async () => {
-      const r = await run(`${fromDoc('npx fleet boxes list')} --json`);
-      return (JSON.parse(r.out || '[]') as { serial: string; online: boolean }[]).some(
-        (b) => b.serial === 'CB-SIM-0001' && b.online,
-      );
-    });
+    await waitFor(
+      async () => {
+        const r = await run(`${fromDoc('npx fleet boxes list')} --json`);
+        return (JSON.parse(r.out || '[]') as { serial: string; online: boolean }[]).some(
+          (b) => b.serial === 'CB-SIM-0001' && b.online,
+        );
+      },
+      'the box online',
+      poll(),
+    );
     const onlineAfterApproval = Date.now() - tApproved;
     const onlineAfterStart = Date.now() - t0;
     step('box online');
@@ -158,20 +164,28 @@ describe('docs/GETTING-STARTED.md', () => {
 
     expect(doc).toMatch(/\n```\nring\n```\n/);
     sim.proc.stdin?.write('ring\n');
-    const rolled = await until('the call rolled over', async () => {
-      const r = await run(fromDoc('npx fleet events --box CB-SIM-0001 --type call.rolled_over'));
-      return /call\.rolled_over/.test(r.out) ? r.out : undefined;
-    });
+    const rolled = await waitFor(
+      async () => {
+        const r = await run(fromDoc('npx fleet events --box CB-SIM-0001 --type call.rolled_over'));
+        return /call\.rolled_over/.test(r.out) ? r.out : undefined;
+      },
+      'the call rolled over',
+      poll(),
+    );
     expect(rolled).toMatch(/cb-cb-sim-0001/);
     step('a call rung and rolled over');
 
     expect(doc).toMatch(/\n```\npanic\n```\n/);
     sim.proc.stdin?.write('panic\n');
-    const code = await until('the panic alert', async () => {
-      const r = await run(`${fromDoc('npx fleet alerts list')} --json`);
-      const list = JSON.parse(r.out || '[]') as { condition: string; shortCode: string }[];
-      return list.find((a) => a.condition === 'panic')?.shortCode;
-    });
+    const code = await waitFor(
+      async () => {
+        const r = await run(`${fromDoc('npx fleet alerts list')} --json`);
+        const list = JSON.parse(r.out || '[]') as { condition: string; shortCode: string }[];
+        return list.find((a) => a.condition === 'panic')?.shortCode;
+      },
+      'the panic alert',
+      poll(),
+    );
     const ack = await run(fromDoc('npx fleet alerts ack <code>', { code }));
     expect(ack.out, ack.err).toMatch(new RegExp(`alert ${code} is acknowledged`));
     step('an alert raised and acknowledged');

@@ -44,6 +44,7 @@ import { type UpdatesFeature, updatesFeature } from '../fleet/updates/feature.js
 import { includedCount, rolloutOrder } from '../fleet/updates/rollouts.js';
 import type { RolloutStatus } from '../shared/contract/update.js';
 import { generateSigningKey, signManifest } from '../shared/release-signature.js';
+import { waitFor } from '../shared/wait.js';
 import { startTestFleet, type TestFleet } from './helpers/fleet.js';
 import { Supervisor } from './helpers/supervisor.js';
 
@@ -106,21 +107,6 @@ function makeRelease(
   const tarball = join(work, `${name}-${randomBytes(3).toString('hex')}.tar.gz`);
   execFileSync('tar', ['-czf', tarball, '-C', join(dir, '..'), name]);
   return tarball;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms: number) {
-  const until = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 interface TestBox {
@@ -224,13 +210,13 @@ beforeAll(async () => {
     boxes.push({ serial, root, dataDir, sup, modem, deviceId: '' });
   }
   await waitFor(
-    'three boxes online',
     async () => {
       const rows = await tf.admin.call('boxes.list', {});
       for (const b of boxes) b.deviceId = rows.find((r) => r.serial === b.serial && r.online)?.deviceId ?? '';
       return boxes.every((b) => b.deviceId);
     },
-    90_000,
+    'three boxes online',
+    { timeoutMs: 90_000, intervalMs: 250 },
   ).catch((e) => {
     throw new Error(`${(e as Error).message}\n${boxLogs()}`);
   });
@@ -266,12 +252,12 @@ describe('over-the-air updates with three box processes', () => {
     const rolloutId = (JSON.parse(start.out) as { id: string }).id;
 
     const s1 = await waitFor(
-      'the first box healthy on 2.0.0',
       async () => {
         const s = await status();
         return s.boxes.find((b) => b.deviceId === first.deviceId)?.state === 'healthy' && s;
       },
-      120_000,
+      'the first box healthy on 2.0.0',
+      { timeoutMs: 120_000, intervalMs: 250 },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}\n${boxLogs()}`);
     });
@@ -294,12 +280,12 @@ describe('over-the-air updates with three box processes', () => {
     const adv = await cli('release', 'rollout', 'advance', rolloutId);
     expect(adv.code, adv.err).toBe(0);
     const done = await waitFor(
-      'every box healthy on 2.0.0',
       async () => {
         const s = await status();
         return s.rollout.state === 'done' && s;
       },
-      120_000,
+      'every box healthy on 2.0.0',
+      { timeoutMs: 120_000, intervalMs: 250 },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}\n${boxLogs()}`);
     });
@@ -327,12 +313,12 @@ describe('over-the-air updates with three box processes', () => {
     const start = await cli('release', 'rollout', 'start', '3.0.0', '--stages', '33,100', '--max-failures', '1');
     expect(start.code, start.err).toBe(0);
     const paused = await waitFor(
-      'the rollout paused by itself',
       async () => {
         const s = await status();
         return s.rollout.state === 'paused' && s;
       },
-      150_000,
+      'the rollout paused by itself',
+      { timeoutMs: 150_000, intervalMs: 250 },
     ).catch((e) => {
       throw new Error(`${(e as Error).message}\n${boxLogs()}`);
     });
@@ -371,12 +357,12 @@ describe('over-the-air updates with three box processes', () => {
     const r1 = await cli('release', 'rollout', 'start', '1.0.0', '--boxes', older.serial, '--stages', '100');
     expect(r1.code, r1.err).toBe(0);
     const s1 = await waitFor(
-      'the older release refused',
       async () => {
         const s = await status();
         return s.boxes[0]?.state === 'failed' && s.rollout.state === 'paused' && s;
       },
-      60_000,
+      'the older release refused',
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     expect(s1.boxes[0]?.reason).toMatch(/update refused: release 1\.0\.0 is not newer than the running 2\.0\.0/);
     expect(s1.rollout.pausedReason).toMatch(/1 of 1 box\(es\) offered failed/);
@@ -403,12 +389,12 @@ describe('over-the-air updates with three box processes', () => {
     const r2 = await cli('release', 'rollout', 'start', '4.1.0', '--boxes', target.serial, '--stages', '100');
     expect(r2.code, r2.err).toBe(0);
     const s2 = await waitFor(
-      'the tampered release refused',
       async () => {
         const s = await status();
         return s.boxes[0]?.state === 'failed' && s.rollout.state === 'paused' && s;
       },
-      60_000,
+      'the tampered release refused',
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     expect(s2.boxes[0]?.reason).toMatch(/share\/payload\.bin does not match its sha256 in the signed manifest/);
     expect(running(target)).toBe('2.0.0');

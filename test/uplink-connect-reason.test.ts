@@ -12,6 +12,7 @@ import { loadDeviceConfig } from '../device/config.js';
 import { Link } from '../device/uplink/link.js';
 import { newBootId } from '../shared/ids.js';
 import { MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 
 const logs = new MemoryLogStream();
 setupLogging({ level: 'info', destination: logs });
@@ -22,14 +23,6 @@ async function deadPort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-async function until(pred: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const dirs: string[] = [];
@@ -59,7 +52,7 @@ describe('connection failures', () => {
     const from = logs.lines.length;
     link.start();
     try {
-      await until(() => attempts >= 6, 'six attempts');
+      await waitFor(() => attempts >= 6, 'six attempts', 15_000);
       const warns = logs.lines
         .slice(from)
         .filter((l) => String(l.msg).startsWith('cannot connect to the fleet broker'));
@@ -89,7 +82,7 @@ describe('connection failures', () => {
     const t0 = Date.now();
     await box.start();
     try {
-      await until(
+      await waitFor(
         () => logs.lines.slice(from).some((l) => String(l.msg).startsWith('cannot connect to the fleet broker')),
         'the reason logged',
         10_000,

@@ -19,6 +19,7 @@ import { UplinkSession, type UplinkState } from '../device/uplink/session.js';
 import { Settings } from '../device/uplink/settings.js';
 import { newBootId } from '../shared/ids.js';
 import { getLogger, MemoryLogStream, setupLogging } from '../shared/log.js';
+import { waitFor } from '../shared/wait.js';
 import { startBroker } from './uplink-helpers.js';
 
 const logs = new MemoryLogStream();
@@ -28,14 +29,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('uplink session: refusals', () => {
   it('many refusals in a row leave no abort listener behind, and stop() ends the backoff at once', async () => {
@@ -87,10 +80,14 @@ describe('uplink session: refusals', () => {
     session.start();
     cleanups.push(() => session.stop());
     let most = 0;
-    await until(() => {
-      most = Math.max(most, getEventListeners(session.signal, 'abort').length);
-      return refusals() >= 25;
-    }, '25 refusals');
+    await waitFor(
+      () => {
+        most = Math.max(most, getEventListeners(session.signal, 'abort').length);
+        return refusals() >= 25;
+      },
+      '25 refusals',
+      20_000,
+    );
     // A backoff wait holds one listener while it runs (claim and config retries hold none here).
     expect(most).toBeLessThanOrEqual(1);
     expect(getEventListeners(session.signal, 'abort').length).toBeLessThanOrEqual(1);

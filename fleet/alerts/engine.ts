@@ -53,7 +53,6 @@ export type { Clock } from './clinics.js';
 export { EVENT_CURSOR } from './cursor.js';
 export type { AlertChannels } from './escalator.js';
 export type { RaiseOptions, RaiseResult, RolloverOptions } from './lifecycle.js';
-export { samePhone } from './sms-reply.js';
 
 export interface AlertEngineDeps {
   bus: FleetBus;

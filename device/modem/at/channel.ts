@@ -27,7 +27,7 @@ import { CallboxError, describeError, ErrorCode } from '../../../shared/errors.j
 import { getLogger, type Logger } from '../../../shared/log.js';
 import { type Frame, LineFramer } from './lines.js';
 import { CALL_FINALS, type FinalResult, parseFinal } from './results.js';
-import { CTRL_Z } from './sms.js';
+import { CTRL_Z, ESC } from './sms.js';
 
 /** Queue levels, most urgent first. Within a level, first come first served. */
 export enum Priority {
@@ -312,7 +312,7 @@ export class AtChannel {
     this.stats.consecutiveTimeouts++;
     this.framer.expectPrompt = false;
     // A modem still waiting for message text would take the next commands as text: ESC cancels (27.005 3.5.1).
-    if (entry.spec.body !== undefined) this.writer?.(Buffer.from('\x1b')).catch(() => {});
+    if (entry.spec.body !== undefined) this.writer?.(Buffer.from(ESC)).catch(() => {});
     if (!entry.resync) {
       this.needResync = true;
       const err = new CallboxError(

@@ -43,25 +43,10 @@ export function afterPrefix(line: string, prefix: string): string {
   return line.startsWith(prefix) ? line.slice(prefix.length).trim() : line;
 }
 
-/** Fields of `+CMD: ...` values only. */
-export function values(line: string, prefix: string): string[] {
-  return splitFields(afterPrefix(line, prefix)).map((f) => f.value);
-}
-
 /** An integer field, or null when empty/missing/not a number. */
 export function intOrNull(v: string | undefined): number | null {
   if (v === undefined) return null;
   const t = v.trim();
   if (!/^-?\d+$/.test(t)) return null;
   return Number(t);
-}
-
-export function strOrNull(v: string | undefined): string | null {
-  if (v === undefined) return null;
-  return v === '' ? null : v;
-}
-
-/** A string for an AT command argument: quoted, with characters that would end it rejected by the caller. */
-export function quote(s: string): string {
-  return `"${s}"`;
 }

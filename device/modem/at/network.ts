@@ -28,10 +28,6 @@ export function registrationOf(stat: number | null): Registration {
   return REG_STATS[stat] ?? 'unknown';
 }
 
-export function isRegistered(r: Registration): boolean {
-  return r === 'home' || r === 'roaming' || r.startsWith('sms_only') || r.startsWith('csfb_');
-}
-
 export interface RegistrationInfo {
   kind: 'CREG' | 'CGREG' | 'CEREG';
   /** <n> in the solicited form; null in the unsolicited one. */
