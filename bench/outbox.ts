@@ -23,6 +23,8 @@ import { Link } from '../device/uplink/link.js';
 import { UPLINK_MIGRATIONS } from '../device/uplink/migrations.js';
 import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
+import { decodeEventsPayload, ReceiptWatermarks } from '../shared/contract/delivery.js';
+import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { setupLogging } from '../shared/log.js';
 import { procStat } from './proc.js';
@@ -112,12 +114,25 @@ async function replay(): Promise<void> {
   const arrived = new Promise<void>((r) => {
     allIn = r;
   });
+  // The fleet's side as the real one does it: decode the batch, then receipt it (cumulative), or the box keeps it.
+  const marks = new ReceiptWatermarks();
   fleet.on('message', (_topic, payload) => {
-    const e = JSON.parse(payload.toString()) as { id: string; seq: number };
-    if (seen.has(e.id)) return;
-    seen.add(e.id);
-    if (e.seq <= lastSeq) outOfOrder++;
-    lastSeq = e.seq;
+    const decoded = decodeEventsPayload(payload);
+    const events = decoded.kind === 'batch' ? decoded.batch.events : [decoded.event];
+    for (const e of events) {
+      if (seen.has(e.id)) continue;
+      seen.add(e.id);
+      if (e.seq <= lastSeq) outOfOrder++;
+      lastSeq = e.seq;
+    }
+    if (decoded.kind === 'batch') {
+      const b = decoded.batch;
+      fleet.publish(
+        deviceTopics(b.deviceId).receipt,
+        JSON.stringify({ v: 1, stream: b.stream, seq: marks.committed(b), at: new Date().toISOString() }),
+        { qos: 1 },
+      );
+    }
     if (seen.size === REPLAY) allIn();
   });
   await fleet.subscribeAsync('callbox/v1/+/events', { qos: 1 });
