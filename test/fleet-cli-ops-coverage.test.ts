@@ -46,7 +46,10 @@ describe('the CLI and the ops API', () => {
   });
 
   it('has a command for every ops method', () => {
-    const source = readFileSync(join(import.meta.dirname, '..', 'fleet', 'cli.ts'), 'utf8');
+    // The CLI's commands: fleet/cli.ts and the command groups it adds (fleet/updates/cli.ts: releases, rollouts).
+    const source = ['cli.ts', join('updates', 'cli.ts')]
+      .map((f) => readFileSync(join(import.meta.dirname, '..', 'fleet', f), 'utf8'))
+      .join('\n');
     const missing = Object.keys(OPS_METHODS).filter((m) => !source.includes(`'${m}'`));
     expect(missing).toEqual([]);
   });

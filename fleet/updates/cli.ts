@@ -109,6 +109,13 @@ export function addRolloutCommands(
       },
     );
   rollout
+    .command('list')
+    .description('rollouts, newest first')
+    .action(async () => {
+      const rows = await (await connect()).call('rollouts.list', {});
+      print(rows, () => rows.map((r) => rolloutLine(r)).join('\n'));
+    });
+  rollout
     .command('status [id]')
     .description('progress of every box (default: the newest rollout)')
     .action(async (id?: string) => {

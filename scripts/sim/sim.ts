@@ -22,10 +22,10 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { stringify } from 'yaml';
+import { loadPinmap } from '../../device/io/pinmap.js';
+import { FirmataEmulator } from '../../device/sim/firmata/emulator.js';
+import { ModemEmulator } from '../../device/sim/modem/emulator.js';
 import { readConnectionFile } from '../../fleet/connection-file.js';
-import { loadPinmap } from '../io/pinmap.js';
-import { FirmataEmulator } from './firmata/emulator.js';
-import { ModemEmulator } from './modem/emulator.js';
 
 const program = new Command('callbox-sim')
   .description("a call box's hardware emulated on this machine, and the box configuration to use it")
