@@ -9,28 +9,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Box } from '../device/box.js';
 import { loadDeviceConfig } from '../device/config.js';
-import { runCli } from '../fleet/cli.js';
 import { CLAIM_SECRET_MIN } from '../shared/claim-secret.js';
 import { waitFor } from '../shared/wait.js';
-import { startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { runFleetCli, startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 describe('claims', () => {
   let tf: TestFleet;
   const dirs: string[] = [];
-  const cli = async (args: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await runCli(['--url', tf.url, ...args], {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-      env: { CALLBOX_OPS_PASSWORD: tf.adminPassword },
-    });
-    return { code, out, err };
-  };
+  const cli = (args: string[]) => runFleetCli(tf.url, args, tf.adminPassword);
   afterAll(async () => {
     await tf?.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });

@@ -6,28 +6,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../fleet/cli.js';
 import { mergeSettings } from '../fleet/clinic-defaults.js';
 import { openStore } from '../fleet/store/index.js';
-import { claim, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { claim, runFleetCli, startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 describe('clinic box defaults', () => {
   let tf: TestFleet;
   let clinicId: string;
-  const cli = async (args: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await runCli(['--url', tf.url, ...args], {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-      env: { CALLBOX_OPS_PASSWORD: tf.adminPassword },
-    });
-    return { code, out, err };
-  };
+  const cli = (args: string[]) => runFleetCli(tf.url, args, tf.adminPassword);
   const settingsOf = async (box: string) =>
     JSON.parse((await cli(['--json', 'boxes', 'config', 'get', box])).out).settings;
 

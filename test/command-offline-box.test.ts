@@ -5,28 +5,17 @@
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../fleet/cli.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { waitFor } from '../shared/wait.js';
-import { connectClient, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { connectClient, provisionBox, runFleetCli, startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 describe('commands for an offline box', () => {
   let tf: TestFleet;
   let creds: { deviceId: string; username: string; password: string };
   const cli = async (args: string[]) => {
-    let out = '';
-    let err = '';
     const t0 = Date.now();
-    const code = await runCli(['--url', tf.url, ...args], {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-      env: { CALLBOX_OPS_PASSWORD: tf.adminPassword },
-    });
-    return { code, out, err, ms: Date.now() - t0 };
+    const r = await runFleetCli(tf.url, args, tf.adminPassword);
+    return { ...r, ms: Date.now() - t0 };
   };
 
   beforeAll(async () => {

@@ -9,27 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clinicAlertSettings } from '../fleet/alerts/config.js';
 import { type AlertsFeature, alertsFeature } from '../fleet/alerts/feature.js';
 import { unreachableReason } from '../fleet/alerts/reach.js';
-import { runCli } from '../fleet/cli.js';
 import { OPS_METHODS } from '../shared/contract/ops.js';
-import { startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { runFleetCli, startTestFleet, type TestFleet } from './helpers/fleet.js';
 
 describe('the CLI and the ops API', () => {
   let tf: TestFleet;
   let clinicId: string;
-  const cli = async (args: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await runCli(['--url', tf.url, ...args], {
-      out: (s) => {
-        out += s;
-      },
-      err: (s) => {
-        err += s;
-      },
-      env: { CALLBOX_OPS_PASSWORD: tf.adminPassword },
-    });
-    return { code, out, err };
-  };
+  const cli = (args: string[]) => runFleetCli(tf.url, args, tf.adminPassword);
   beforeAll(async () => {
     tf = await startTestFleet({}, { features: [alertsFeature({ serveHttp: false })] });
     const c = await tf.admin.call('clinics.create', {

@@ -39,13 +39,12 @@ import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModemEmulator } from '../device/sim/modem/emulator.js';
-import { runCli } from '../fleet/cli.js';
 import { type UpdatesFeature, updatesFeature } from '../fleet/updates/feature.js';
 import { includedCount, rolloutOrder } from '../fleet/updates/rollouts.js';
 import type { RolloutStatus } from '../shared/contract/update.js';
 import { generateSigningKey, signManifest } from '../shared/release-signature.js';
 import { waitFor } from '../shared/wait.js';
-import { startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { runFleetCli, startTestFleet, type TestFleet } from './helpers/fleet.js';
 import { Supervisor } from './helpers/supervisor.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -125,18 +124,7 @@ const boxes: TestBox[] = [];
 let ordered: TestBox[] = [];
 
 async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(['--url', tf.url, '--user', 'admin', '--json', ...args], {
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-    env: { CALLBOX_OPS_PASSWORD: tf.adminPassword },
-  });
-  return { code, out, err };
+  return runFleetCli(tf.url, ['--user', 'admin', '--json', ...args], tf.adminPassword);
 }
 
 async function status(): Promise<RolloutStatus> {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { runCli } from '../../fleet/cli.js';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet, type FleetOptions } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
@@ -125,4 +126,24 @@ export async function granted(c: MqttClient, filters: string[]): Promise<number[
     if (!packet?.granted) throw e;
     return packet.granted.map((g) => (typeof g === 'number' ? g : g.qos));
   }
+}
+
+/** The `fleet` CLI run in this process against a fleet at `url` (as `--url url ...args`), its output collected. */
+export async function runFleetCli(
+  url: string,
+  args: string[],
+  password: string,
+): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['--url', url, ...args], {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+    env: { CALLBOX_OPS_PASSWORD: password },
+  });
+  return { code, out, err };
 }
