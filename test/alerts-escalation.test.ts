@@ -78,6 +78,21 @@ describe.each(['sqlite', 'postgres'] as const)('alert engine (%s)', (dialect) =>
 
   const smsTo = () => sms.sent.map((s) => s.target.to);
 
+  /** A second fleet instance on the same store (its own alert store connection and SMS channel). */
+  async function secondInstance() {
+    const otherStore = await fx.another();
+    const smsB = new RecordingChannel<SmsTarget>();
+    const b = new AlertEngine({
+      bus: fx.bus,
+      store: fx.store,
+      alerts: otherStore,
+      config: alertsConfig({ sweepS: 15, instance: 'fleet-other' }),
+      channels: { sms: smsB, email: new RecordingChannel(), webhook: new RecordingChannel() },
+      commands: boxes,
+    });
+    return { otherStore, smsB, b };
+  }
+
   beforeEach(async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     vi.setSystemTime(T0);
@@ -483,16 +498,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert engine (%s)', (dialect) =>
   });
 
   it('runs each step once when two fleet instances share the store', async () => {
-    const otherStore = await fx.another();
-    const smsB = new RecordingChannel<SmsTarget>();
-    const b = new AlertEngine({
-      bus: fx.bus,
-      store: fx.store,
-      alerts: otherStore,
-      config: alertsConfig({ sweepS: 15, instance: 'fleet-other' }),
-      channels: { sms: smsB, email: new RecordingChannel(), webhook: new RecordingChannel() },
-      commands: boxes,
-    });
+    const { otherStore, smsB, b } = await secondInstance();
     await b.start();
     try {
       await engine.raise(fx.clinic.id, 'panic', { severity: 'critical', text: 'PANIC' });
@@ -515,16 +521,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert engine (%s)', (dialect) =>
 
   it('does not run the next step early when another instance ran the due one meanwhile', async () => {
     const alert = await pressPanic(); // step 1 (alice) now; step 2 (bob) due in 2 min, then round 2 after 5
-    const otherStore = await fx.another();
-    const smsB = new RecordingChannel<SmsTarget>();
-    const b = new AlertEngine({
-      bus: fx.bus,
-      store: fx.store,
-      alerts: otherStore,
-      config: alertsConfig({ sweepS: 15, instance: 'fleet-other' }),
-      channels: { sms: smsB, email: new RecordingChannel(), webhook: new RecordingChannel() },
-      commands: boxes,
-    });
+    const { otherStore, smsB, b } = await secondInstance();
     await b.start();
     const store = fx.alerts;
     const listDue = store.listDue.bind(store);
