@@ -23,6 +23,11 @@ packages=(
   python3            # node-gyp
   openssl            # TLS certificates for the embedded broker
   gpiod              # libgpiod's gpioset/gpioget/gpiomon: the Pi header's LEDs and panic button (io.board linux-gpio)
+  pocketsphinx       # the fleet's offline keyword spotting of urgent phrases in voicemail (triage)
+  pocketsphinx-en-us # its US English acoustic model and dictionary
+  espeak-ng          # text to speech: greetings as WAV, and the triage test set's synthetic callers
+  sox                # audio conversion (8 kHz mono PCM), noise and speed for the triage test set
+  nats-server        # cluster mode: NATS with JetStream and its MQTT gateway (three-node test cluster)
 )
 # systemd-notify (READY/WATCHDOG/STOPPING for the box's unit); present on any
 # systemd machine, installed only where missing (containers).
