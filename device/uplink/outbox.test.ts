@@ -96,6 +96,39 @@ describe('outbox pump: batches, receipts, resends', () => {
     await store.close();
   });
 
+  it('a receipt that lands while a round reads its rows never makes a batch start at or below its own after', async () => {
+    // Found by the SIGKILL fault injection on a loaded machine: a new round (reconnect) read rows from seq 1; a
+    // receipt of the previous round arrived during the read and moved sentUpTo to 20; the batch then said
+    // after: 20 while carrying seq 1..10, and the fleet refused it whole as invalid.
+    const { store, ob } = await outbox(10, { batchesInFlight: 2 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => ob.record('call.incoming', body(i))));
+    const a = sender('box-a');
+    ob.attach(a.s);
+    await waitFor(() => a.sent.length === 2);
+    ob.detach();
+    const realAll = store.all.bind(store);
+    let raced = false;
+    store.all = (async (sql: string, params?: unknown[]) => {
+      const r = await realAll(sql, params);
+      if (!raced && sql.includes('FROM events WHERE seq >')) {
+        raced = true;
+        await ob.onReceipt({ stream: ob.delivery.stream, seq: 20 });
+      }
+      return r;
+    }) as typeof store.all;
+    const b = sender('box-a');
+    ob.attach(b.s);
+    await waitFor(() => b.seqs().includes(30), 'seq 30 sent');
+    expect(raced).toBe(true);
+    for (const { batch } of b.sent) {
+      expect(batch.events[0]?.seq, `batch after ${batch.after}`).toBeGreaterThan(batch.after);
+      expect(batch.floor).toBeLessThanOrEqual(batch.after);
+    }
+    expect(b.seqs()).toEqual(Array.from({ length: 10 }, (_, i) => i + 21));
+    await ob.close();
+    await store.close();
+  });
+
   it('bounds a batch in bytes too (one event at least)', async () => {
     const { store, ob } = await outbox(100, { batchMaxBytes: 4096 });
     await Promise.all(Array.from({ length: 60 }, (_, i) => ob.record('call.incoming', body(i))));

@@ -459,11 +459,17 @@ export class Outbox implements EventSink {
           }
           const committedBefore = this.lastSeq;
           if (this.sentUpTo >= committedBefore) break;
-          const rows = await this.store.all<Row>(
+          const read = await this.store.all<Row>(
             'SELECT seq, id, type, at, boot_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
             [this.sentUpTo, this.opts.publishBatch],
           );
           if (gen !== this.generation || !this.sender) return;
+          // A receipt that landed during the read may have moved sentUpTo past some of these rows (the fleet has
+          // them): a batch must start above its own `after`, or the fleet refuses it whole (found by the SIGKILL
+          // fault injection on a loaded machine).
+          const upTo = this.sentUpTo;
+          const rows = read.filter((r) => r.seq > upTo);
+          if (rows.length === 0 && read.length > 0) continue;
           if (rows.length === 0) {
             // Not lastSeq now: rows committed during the read are above committedBefore and still to send.
             this.sentUpTo = Math.max(this.sentUpTo, committedBefore);
