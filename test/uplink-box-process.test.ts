@@ -71,7 +71,7 @@ describe('the box process', () => {
 
     await fleet.waitFor(
       () => fleet.statuses.some((s) => s.deviceId === 'proc-box' && s.status.state === 'online'),
-      20_000,
+      60_000, // a box process starting (tsx, SQLite, MQTT): 20 s was not enough at load 20 on 2 cores
       'box online',
     );
     await fleet.events.waitFor(() => fleet.events.count() >= 1, 10_000);
