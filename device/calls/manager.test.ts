@@ -195,11 +195,12 @@ describe('CallManager: outcomes', () => {
     modem.incoming(ALICE);
     await step(0);
     expect(sink.ofType('call.answered')[0]).toMatchObject({ by: 'voicemail' });
-    await step(39_000);
+    // 30 s of message after a greeting of at most 60 s, plus 10 s.
+    await step(99_000);
     expect(modem.commands).not.toContain('hangUp');
     await step(1000);
     expect(modem.commands).toContain('hangUp');
-    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail', durationMs: 40_000 });
+    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail', durationMs: 100_000 });
     await mgr.stop();
   });
 

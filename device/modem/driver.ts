@@ -50,6 +50,7 @@ import { type CommandRequest, guard, Lock, type ModemHost } from './host.js';
 import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
 import { SmsService } from './sms-service.js';
 import { type ByteStream, type ByteStreamFactory, devicePresent, isAbsentError, openByteStream } from './transport.js';
+import { type SpeakOptions, type SpeakResult, TtsService } from './tts-service.js';
 import type {
   CallInfo,
   ForwardingReason,
@@ -135,6 +136,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly ussdLock = new Lock();
   private readonly callTracker: CallTracker;
   private readonly smsService: SmsService;
+  private readonly ttsService: TtsService;
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
   private reopens = 0;
@@ -174,6 +176,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     };
     this.callTracker = new CallTracker(host);
     this.smsService = new SmsService(host);
+    this.ttsService = new TtsService(host);
   }
 
   /** The latest AT+CLCC list (call-tracker.ts). */
@@ -266,6 +269,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     stream.once('close', (err) => this.onStreamClose(stream, err));
     this.channel.attach((data) => stream.write(data));
     this.smsService.forgetMode();
+    this.ttsService.forget();
     await this.initialize();
   }
 
@@ -583,6 +587,9 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       case 'boot':
         this.onBoot(urc.line);
         break;
+      case 'tts':
+        this.ttsService.onDone(urc.status);
+        break;
       case 'sim':
         if (urc.status.state === 'missing' && this.state === 'ready') this.setState('sim_missing', urc.status.detail);
         break;
@@ -598,6 +605,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem restarted'));
     this.stopHealth();
     this.smsService.forgetMode();
+    this.ttsService.forget();
     background(this.initialize(), this.log, 'modem initialisation after it restarted');
   }
 
@@ -663,6 +671,16 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   deleteSms(index: number): Promise<void> {
     return this.smsService.deleteSms(index);
+  }
+
+  /** Whether the modem has its own text-to-speech (the vendor profile in use says so). */
+  get canSpeak(): boolean {
+    return this.ttsService.available;
+  }
+
+  /** Speak text into the call with the modem's text-to-speech (tts-service.ts). */
+  speak(text: string, opts: SpeakOptions): Promise<SpeakResult> {
+    return this.ttsService.speak(text, opts);
   }
 
   /** Every message stored on the SIM, reported like new ones (sms-service.ts). */
