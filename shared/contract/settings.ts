@@ -80,6 +80,8 @@ const Greeting = (text: string) =>
           }),
         ),
         default: null,
+        description:
+          "mode wav: absolute path of a WAV file on the box (16-bit PCM at the modem's rate, e.g. 8000 Hz mono), played with aplay into audio.playbackDevice",
       },
     },
     'one greeting',
