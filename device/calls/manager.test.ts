@@ -172,7 +172,8 @@ describe('CallManager: outcomes', () => {
     await step(1);
     expect(modem.commands).toContain('answer');
     expect(voicemails).toEqual([
-      { callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE, maxLengthMs: 120_000 },
+      // in hours and nobody answered: the "all staff busy" greeting
+      { callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE, maxLengthMs: 120_000, situation: 'busy' },
     ]);
     expect(mgr.snapshot()).toMatchObject({ inVoicemail: true, ringing: false });
     await step(30_000);
