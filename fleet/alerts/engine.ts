@@ -220,16 +220,14 @@ export class AlertEngine implements AlertLifecycle {
       if (!deviceId) this.log.warn({ voicemailId }, 'voicemail heard, but no box is known to have recorded it');
       return deviceId;
     }
-    commands
-      .send(deviceId, 'voicemail.heard', { voicemailId }, { expiresInMs: VOICEMAIL_HEARD_EXPIRES_MS })
-      .then(
-        (r) => this.log.info({ deviceId, voicemailId, ...r }, 'box told the voicemail was heard'),
-        (err) =>
-          this.log.info(
-            { deviceId, voicemailId, err: String(err) },
-            'box not told yet that the voicemail was heard (it gets the command when it is back)',
-          ),
-      );
+    commands.send(deviceId, 'voicemail.heard', { voicemailId }, { expiresInMs: VOICEMAIL_HEARD_EXPIRES_MS }).then(
+      (r) => this.log.info({ deviceId, voicemailId, ...r }, 'box told the voicemail was heard'),
+      (err) =>
+        this.log.info(
+          { deviceId, voicemailId, err: String(err) },
+          'box not told yet that the voicemail was heard (it gets the command when it is back)',
+        ),
+    );
     return deviceId;
   }
 
