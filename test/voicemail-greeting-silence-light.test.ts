@@ -3,8 +3,8 @@
  * pty, the real alsa-capture binding and aplay on ALSA file PCMs defined in
  * an asoundrc) and a real fleet over MQTT:
  *  - after hours the modem speaks the after-hours greeting (AT+CTTS, played
- *    to the caller after AT+CDTAM=1), then the message ends on trailing
- *    silence and the box hangs up;
+ *    to the caller after AT+CDTAM=1) and sends the tone (AT+VTS), then the
+ *    message ends on trailing silence and the box hangs up;
  *  - a message of silence only is kept and marked empty; one that reaches
  *    voicemail.maxLengthS ends there;
  *  - at lunch a WAV greeting is played through aplay into the playback PCM;
@@ -157,6 +157,9 @@ describe('greeting, silence and the voicemail light', () => {
     const cmds = sim.emu.commands;
     expect(cmds.indexOf('AT+CDTAM=1')).toBeGreaterThan(cmds.indexOf('ATA'));
     expect(cmds.indexOf(`AT+CTTS=2,"${AFTER_HOURS_TEXT}"`)).toBeGreaterThan(cmds.indexOf('AT+CDTAM=1'));
+    // then the tone that marks the start of the recording
+    expect(cmds.indexOf('AT+VTS=1,5')).toBeGreaterThan(cmds.indexOf(`AT+CTTS=2,"${AFTER_HOURS_TEXT}"`));
+    expect(sim.emu.tones).toEqual([{ dtmf: '1', durationMs: 500 }]);
     // 1 s of tone, then the 4 s of silence (voicemail.silenceEndS) that ended it
     expect(body).toMatchObject({ endedBy: 'silence', empty: false, durationMs: 5000, number: CALLER });
     await lineFree();
@@ -200,6 +203,7 @@ describe('greeting, silence and the voicemail light', () => {
     const { callId } = await call();
     expect(await greeted).toMatchObject({ callId, situation: 'lunch', mode: 'wav', result: 'played' });
     expect(readFileSync(playedFile).subarray(0, greetingPcm.length).equals(greetingPcm)).toBe(true);
+    expect(sim.emu.tones).toHaveLength(2); // the tone after the WAV greeting too
     expect(await recordedAtFleet(callId)).toMatchObject({ endedBy: 'silence', empty: false });
     await lineFree();
   }, 60_000);
@@ -210,6 +214,7 @@ describe('greeting, silence and the voicemail light', () => {
     });
     sim.emu.ttsMsPerChar = 1000; // a greeting of a minute: the caller will not wait
     const spoken = sim.emu.spoken.length;
+    const tonesBefore = sim.emu.tones.length;
     const { index, callId } = await call();
     await waitFor(() => sim.emu.spoken.length > spoken, 'the greeting playing');
     sim.emu.callerHangsUp(index);
@@ -220,6 +225,7 @@ describe('greeting, silence and the voicemail light', () => {
     );
     expect(ended.body.outcome).toBe('abandoned');
     expect(ended.body.voicemailError).toBeUndefined();
+    expect(sim.emu.tones).toHaveLength(tonesBefore); // no tone: the greeting never finished
     expect((await events('voicemail.recorded')).some((x) => x.body.callId === callId)).toBe(false);
     expect(sim.emu.commands).toContain('AT+CTTS=0'); // the box stopped its greeting
     sim.emu.ttsMsPerChar = 2;

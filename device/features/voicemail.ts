@@ -1,7 +1,8 @@
 /**
  * Voicemail as a box feature: the encrypted vault under <dataDir>/voicemail,
  * the greeting (voicemail/greeting.ts: the modem's TTS or a WAV through
- * aplay, per situation, from settings.voicemail.greeting), the recorder on
+ * aplay, per situation, from settings.voicemail.greeting) and the tone after
+ * it (AT+VTS, settings.voicemail.toneAfterGreeting), the recorder on
  * alsa-capture (when the module loads; otherwise the clear AudioUnavailable
  * error is logged once and calls answered for voicemail are not recorded),
  * which ends on hang-up, at voicemail.maxLengthS or after
@@ -213,6 +214,8 @@ export class VoicemailFeature extends EventEmitter<VoicemailFeatureEvents> imple
       });
       log.info({ callId: call.callId, ...outcome }, 'greeting');
       this.emit('greeting', { callId: call.callId, ...outcome });
+      if (outcome.result === 'played' && s.voicemail.toneAfterGreeting && !v.abort.signal.aborted)
+        await this.tone(call);
     }
     if (v.abort.signal.aborted) {
       return { stored: false, abandoned: true, reason: 'the caller hung up during the greeting' };
@@ -241,6 +244,15 @@ export class VoicemailFeature extends EventEmitter<VoicemailFeatureEvents> imple
     this.emit('recorded', meta);
     background(this.kick(), log, 'voicemail upload');
     return { stored: true };
+  }
+
+  /** The beep before recording; a modem that cannot send it is logged, the recording goes on. */
+  private async tone(call: VoicemailCall): Promise<void> {
+    const modem = this.modem?.();
+    if (!modem?.tone) return;
+    await modem
+      .tone()
+      .catch((e) => log.warn({ callId: call.callId, err: describeError(e) }, 'no tone after the greeting'));
   }
 
   private players() {

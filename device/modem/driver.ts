@@ -44,6 +44,7 @@ import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
 import { COPS_SET_LONG_FORMAT, parseCops, parseCsq, parseRegistration } from './at/network.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
+import { formatVts } from './at/vts.js';
 import { CallTracker } from './call-tracker.js';
 import type { ModemConfig } from './config.js';
 import { type CommandRequest, guard, Lock, type ModemHost } from './host.js';
@@ -681,6 +682,13 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   /** Speak text into the call with the modem's text-to-speech (tts-service.ts). */
   speak(text: string, opts: SpeakOptions): Promise<SpeakResult> {
     return this.ttsService.speak(text, opts);
+  }
+
+  /** A tone to the caller (AT+VTS, at/vts.ts): the beep that marks the start of a voicemail recording. */
+  tone(dtmf = '1', durationMs = 500): Promise<void> {
+    return guard('tone', async () => {
+      await this.cmd({ command: formatVts(dtmf, durationMs) }, Priority.CallControl);
+    });
   }
 
   /** Every message stored on the SIM, reported like new ones (sms-service.ts). */

@@ -157,4 +157,6 @@ export interface Modem extends EventEmitter<ModemEventMap> {
    * 'stopped' when the signal aborted it. ModemUnsupported when the modem has none.
    */
   speak?(text: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<'done' | 'stopped'>;
+  /** A tone to the caller in a call (AT+VTS; optional: stand-ins may lack it). */
+  tone?(dtmf?: string, durationMs?: number): Promise<void>;
 }

@@ -216,6 +216,11 @@ export const DeviceSettingsSchema = Strict(
           minimum: 0,
           maximum: 60,
         }),
+        toneAfterGreeting: Type.Boolean({
+          default: true,
+          description:
+            'after a greeting that played to the end, the modem sends a tone to the caller (AT+VTS, half a second) as recording starts',
+        }),
         greeting: Section(
           {
             afterHours: Greeting(DEFAULT_GREETINGS.afterHours),

@@ -360,6 +360,12 @@ export function defaultBehaviors(): EmulatorBehavior[] {
       const text = m[3];
       return { after: () => emu.startSpeaking(command, text) };
     }),
+    // 27.007 C.11: a DTMF tone to the remote party, only in a call.
+    on('VTS', /^AT\+VTS=([0-9A-D*#])(?:,(\d+))?$/i, (m, emu) => {
+      if (!emu.calls.some((c) => c.stat === 'active')) return cmeError(emu, 3, 'operation not allowed');
+      emu.tones.push({ dtmf: m[1] as string, durationMs: m[2] === undefined ? null : Number(m[2]) * 100 });
+      return ok;
+    }),
     on('CFUN', /^AT\+CFUN=/i, () => ok),
     on('CSCS', /^AT\+CSCS=/i, () => ok),
     { name: 'unknown', onCommand: () => error },

@@ -43,6 +43,7 @@
  *                                              // with the vendor command and the play path; the done URC
  *                                              // (+CTTS: 0 / +QTTS: 0) follows after ttsMsPerChar per character;
  *                                              // a call that ends stops playback without it
+ *   emu.tones                                  // AT+VTS tones sent to the caller ({ dtmf, durationMs })
  *   events: 'tts' ({ text, command, remote }), 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index, sms)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -168,6 +169,8 @@ export class ModemEmulator extends EventEmitter {
   deflections: { number: string | null; to: string }[] = [];
   ussdAnswers = new Map<string, string>([['*100#', 'Your balance is 5.00 EUR']]);
   readonly commands: string[] = [];
+  /** Tones sent to the caller with AT+VTS, in order (durationMs null: the network's default). */
+  readonly tones: { dtmf: string; durationMs: number | null }[] = [];
   /** What the modem was asked to speak, in order. */
   readonly spoken: SpokenText[] = [];
   /** How long speaking takes per character of text (ms; real TTS: about 60). */
