@@ -11,6 +11,7 @@
  *   box.onSettings({ name, check?, apply })               settings in force now and on every change (check may veto)
  *   box.provideModemTelemetry(() => ({ ... }))            modem fields of telemetry (default: unknown)
  *   box.provideVoicemailsPending(() => n)                 voicemails awaiting upload
+ *   box.provideVoicemailsUnheard(() => n)                 voicemails nobody listened to yet (the light)
  *   box.on('state', (state, detail) => ...)               uplink state for the indicators
  *   box.store                                             the SQLite store (own tables via migrations)
  *
@@ -109,6 +110,7 @@ export class Box extends EventEmitter<BoxEvents> {
   private softwareVersion: string;
   private modemTelemetry: () => ModemTelemetry | Promise<ModemTelemetry> = () => UNKNOWN_MODEM;
   private voicemailsPending: () => number | Promise<number> = () => 0;
+  private voicemailsUnheard: (() => number) | null = null;
   private telemetryTimer: NodeJS.Timeout | undefined;
   private telemetryEveryS = 0;
   private offTelemetrySettings: (() => void) | undefined;
@@ -214,6 +216,11 @@ export class Box extends EventEmitter<BoxEvents> {
 
   provideVoicemailsPending(fn: () => number | Promise<number>): void {
     this.voicemailsPending = fn;
+  }
+
+  /** Voicemails recorded and not yet heard at the fleet (telemetry voicemailsUnheard). */
+  provideVoicemailsUnheard(fn: () => number): void {
+    this.voicemailsUnheard = fn;
   }
 
   // ---- lifecycle ---------------------------------------------------------------------
@@ -376,6 +383,7 @@ export class Box extends EventEmitter<BoxEvents> {
       freeDiskBytes: Math.max(0, Math.floor(free)),
       outboxDepth: Math.max(0, this.outboxRef?.depth ?? 0),
       voicemailsPending: Math.max(0, Math.floor(voicemails)),
+      ...(this.voicemailsUnheard ? { voicemailsUnheard: Math.max(0, Math.floor(this.voicemailsUnheard())) } : {}),
       configVersion: this.settingsStore.version,
     };
   }

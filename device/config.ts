@@ -7,12 +7,13 @@
 import { CLAIM_SECRET_RULE, ClaimSecret } from '../shared/claim-secret.js';
 import { loadConfig } from '../shared/config.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
-import { Section, type Static, Strict, Type } from '../shared/schema.js';
+import { Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { IoConfigSchema } from './io/config.js';
 import { ModemConfigSchema } from './modem/config.js';
 import { UpdateConfigSchema } from './update/config.js';
 import { MqttConfigSchema, OutboxConfigSchema } from './uplink/config.js';
 import { isLoopbackHost } from './uplink/link.js';
+import { GREETING_MAX_MS } from './voicemail/greeting.js';
 
 export const DeviceConfigSchema = Strict({
   box: Section(
@@ -43,8 +44,23 @@ export const DeviceConfigSchema = Strict({
     {
       captureDevice: Type.String({ default: 'default', description: 'ALSA capture device for voicemail' }),
       sampleRate: Type.Integer({ minimum: 8000, maximum: 48000, default: 8000, description: 'sample rate in Hz' }),
+      playbackDevice: Type.String({
+        minLength: 1,
+        default: 'default',
+        description: "ALSA playback device into the modem's audio path, for WAV greetings (played with aplay)",
+      }),
+      aplay: Type.String({
+        minLength: 1,
+        default: 'aplay',
+        description: 'the aplay program (alsa-utils) that plays WAV greetings: a name on the PATH or a path',
+      }),
+      greetingMaxS: Seconds('a greeting (tts or wav) that plays longer than this is stopped and recording starts', {
+        default: 30,
+        minimum: 5,
+        maximum: GREETING_MAX_MS / 1000,
+      }),
     },
-    'voicemail audio',
+    'voicemail audio: recording, and greetings played before it',
   ),
   update: UpdateConfigSchema,
   log: Section(

@@ -85,6 +85,8 @@ describe('voicemail: recorded from ALSA, encrypted at rest, deleted only after t
         durationMs: 1000,
         bytes: wav.length,
         sha256: meta.sha256,
+        endedBy: 'max',
+        empty: false,
       },
     ]);
   });

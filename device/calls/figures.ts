@@ -32,6 +32,8 @@ export function endFigures(
   settings: Pick<DeviceSettings, 'calls' | 'rollover'>,
   noReplyForwarding: boolean,
   voicemailFailed = false,
+  /** The caller hung up during the greeting, before recording began: abandoned, nothing was lost. */
+  voicemailAbandoned = false,
 ): EndFigures {
   const answered = call.answeredAt !== null && call.answeredBy !== null;
   const durationMs = answered ? Math.max(0, at - (call.answeredAt as number)) : 0;
@@ -39,6 +41,8 @@ export function endFigures(
     answered && call.answeredBy !== 'voicemail' ? Math.max(0, (call.answeredAt as number) - call.startedAt) : null;
   if (call.phase === 'rolled_over' || call.phase === 'rolling_over')
     return { outcome: 'rolled_over', forwardedByNetwork: false, timeToAnswerMs: null, durationMs: 0 };
+  if (answered && call.answeredBy === 'voicemail' && voicemailAbandoned)
+    return { outcome: 'abandoned', forwardedByNetwork: false, timeToAnswerMs: null, durationMs };
   if (answered)
     return {
       outcome: call.answeredBy !== 'voicemail' ? 'answered' : voicemailFailed ? 'voicemail_failed' : 'voicemail',

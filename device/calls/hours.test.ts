@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideCall } from './hours.js';
+import { decideCall, greetingSituation } from './hours.js';
 import { settingsFrom } from './settings.js';
 
 const weekday = [{ open: '08:00', close: '17:00' }];
@@ -35,5 +35,15 @@ describe('decideCall', () => {
       mode: 'voicemail',
     });
     expect(decideCall(ny, t('2026-12-25T15:00:00Z'))).toMatchObject({ inHours: false, reason: 'closure' });
+  });
+});
+
+describe('which greeting a voicemail call gets', () => {
+  it('lunch at lunch, after hours when closed for any other reason, busy in hours', () => {
+    expect(greetingSituation({ inHours: false, reason: 'lunch' })).toBe('lunch');
+    expect(greetingSituation({ inHours: false, reason: 'outside_hours' })).toBe('afterHours');
+    expect(greetingSituation({ inHours: false, reason: 'closure' })).toBe('afterHours');
+    expect(greetingSituation({ inHours: false, reason: 'closed_day' })).toBe('afterHours');
+    expect(greetingSituation({ inHours: true, reason: 'open' })).toBe('busy');
   });
 });

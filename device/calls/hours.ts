@@ -21,3 +21,12 @@ export function decideCall(settings: Pick<DeviceSettings, 'clinic' | 'hours' | '
   const { open, reason, wall } = openAt(clinicHoursOf(settings), at);
   return { inHours: open, reason, mode: open ? settings.calls.inHours : settings.calls.afterHours, wall };
 }
+
+/** Which greeting a call answered for voicemail gets (settings.voicemail.greeting.<situation>). */
+export type GreetingSituation = 'afterHours' | 'lunch' | 'busy';
+
+/** The lunch break, any other closed time (after hours, closed day, holiday), or open with nobody answering. */
+export function greetingSituation(d: Pick<HoursDecision, 'inHours' | 'reason'>): GreetingSituation {
+  if (d.reason === 'lunch') return 'lunch';
+  return d.inHours ? 'busy' : 'afterHours';
+}

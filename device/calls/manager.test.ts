@@ -172,7 +172,8 @@ describe('CallManager: outcomes', () => {
     await step(1);
     expect(modem.commands).toContain('answer');
     expect(voicemails).toEqual([
-      { callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE, maxLengthMs: 120_000 },
+      // in hours and nobody answered: the "all staff busy" greeting
+      { callId: sink.ofType('call.incoming')[0]?.callId, number: ALICE, maxLengthMs: 120_000, situation: 'busy' },
     ]);
     expect(mgr.snapshot()).toMatchObject({ inVoicemail: true, ringing: false });
     await step(30_000);
@@ -195,11 +196,12 @@ describe('CallManager: outcomes', () => {
     modem.incoming(ALICE);
     await step(0);
     expect(sink.ofType('call.answered')[0]).toMatchObject({ by: 'voicemail' });
-    await step(39_000);
+    // 30 s of message after a greeting of at most 60 s, plus 10 s.
+    await step(99_000);
     expect(modem.commands).not.toContain('hangUp');
     await step(1000);
     expect(modem.commands).toContain('hangUp');
-    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail', durationMs: 40_000 });
+    expect(sink.ofType('call.ended')[0]).toMatchObject({ outcome: 'voicemail', durationMs: 100_000 });
     await mgr.stop();
   });
 

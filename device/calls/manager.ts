@@ -39,24 +39,34 @@ import type { Handlers } from '../../shared/rpc.js';
 import { validate } from '../../shared/validate.js';
 import type { EventSink } from '../events.js';
 import type { CallInfo, Modem, ModemEventMap, ModemState } from '../modem/types.js';
+import { GREETING_MAX_MS } from '../voicemail/greeting.js';
 import { type Clock, systemClock } from './clock.js';
 import { callerOf, endFigures, followUpEligibility, HOUR_MS, sameNumber } from './figures.js';
 import { FORWARDING_REASONS, ForwardingController, type ForwardingState } from './forwarding.js';
-import { type CallMode, decideCall } from './hours.js';
+import { type CallMode, decideCall, type GreetingSituation, greetingSituation } from './hours.js';
 import { type AnsweredBy, type CallOutcome, type CallRecord, type CallStore, MemoryCallStore } from './store.js';
 
-/** Safety margin after voicemail.maxLengthS before the box hangs up a voicemail call itself. */
-const VOICEMAIL_HANGUP_MARGIN_MS = 10_000;
+/**
+ * Safety margin after voicemail.maxLengthS before the box hangs up a voicemail call itself: the
+ * greeting (at most GREETING_MAX_MS) plays before the recording's maxLengthS starts, plus 10 s. The
+ * recorder normally ends the call first (at its maximum or on trailing silence).
+ */
+const VOICEMAIL_HANGUP_MARGIN_MS = GREETING_MAX_MS + 10_000;
 
 export interface VoicemailCall {
   callId: string;
   number: string | null;
   /** Longest recording wanted (settings.voicemail.maxLengthS) in ms. */
   maxLengthMs: number;
+  /** Which greeting the caller hears (hours.ts greetingSituation; absent: after hours). */
+  situation?: GreetingSituation;
 }
 
-/** How the recording of a call answered for voicemail ended. */
-export type VoicemailResult = { stored: true } | { stored: false; reason: string };
+/**
+ * How the recording of a call answered for voicemail ended. `abandoned`: the caller hung up during
+ * the greeting, before recording began (call outcome abandoned: no message was lost).
+ */
+export type VoicemailResult = { stored: true } | { stored: false; reason: string; abandoned?: boolean };
 
 /** How long the end of a voicemail call waits for the recorder to say whether the message was kept. */
 export const VOICEMAIL_RESULT_WAIT_MS = 30_000;
@@ -798,7 +808,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (by === 'voicemail') {
       const maxLengthMs = this.armVoicemailLimit(call);
       try {
-        this.onVoicemail?.({ callId: call.callId, number: call.number, maxLengthMs });
+        const situation = greetingSituation(decideCall(this.settings(), call.startedAt));
+        this.onVoicemail?.({ callId: call.callId, number: call.number, maxLengthMs, situation });
       } catch (e) {
         this.log.error({ callId: call.callId, err: describeError(e) }, 'voicemail hook failed');
       }
@@ -838,7 +849,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     const vm = call.answeredBy === 'voicemail' ? await this.voicemailKept(call) : null;
     const s = this.settings();
     const noReply = this.forwarding.knownState('no_reply');
-    const fig = endFigures(call, now, s, !!noReply?.enabled && noReply.confirmed, vm?.stored === false);
+    const abandoned = vm?.stored === false && vm.abandoned === true;
+    const fig = endFigures(call, now, s, !!noReply?.enabled && noReply.confirmed, vm?.stored === false, abandoned);
     const forwardedTo = noReply?.number ?? s.rollover.number;
     if (fig.forwardedByNetwork && forwardedTo) {
       call.rolledOverTo = forwardedTo;
@@ -862,7 +874,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
         durationMs: fig.durationMs,
         repeatCaller: call.repeatCaller,
         inHours: call.inHours,
-        ...(vm?.stored === false ? { voicemailError: vm.reason.slice(0, 200) } : {}),
+        ...(vm?.stored === false && !abandoned ? { voicemailError: vm.reason.slice(0, 200) } : {}),
       },
       new Date(now),
     );
@@ -891,7 +903,9 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       }),
     ]);
     this.clock.clearTimeout(timer);
-    if (!r.stored) this.log.error({ callId: call.callId, reason: r.reason }, 'voicemail lost: the recording failed');
+    if (!r.stored && r.abandoned) this.log.info({ callId: call.callId }, 'the caller hung up during the greeting');
+    else if (!r.stored)
+      this.log.error({ callId: call.callId, reason: r.reason }, 'voicemail lost: the recording failed');
     return r;
   }
 

@@ -57,6 +57,7 @@ export class CallsFeature implements BoxModule {
         : {}),
     });
     this.managerRef = manager;
+    this.voicemail?.attachHangUp(() => manager.hangUp());
     manager.on('change', (s) => {
       this.voicemail?.callsChanged(s);
       for (const fn of this.listeners) fn(s);

@@ -3,9 +3,11 @@
  * them in with box.use()):
  *
  *   modem      createModem(config.modem): telemetry, 'modem.state', 'sms.received', command 'sms.send'
- *   voicemail  vault under <dataDir>/voicemail, recorder (alsa-capture, optional), uploader on connect
+ *   voicemail  greeting (modem TTS or aplay), vault under <dataDir>/voicemail, recorder (alsa-capture,
+ *              optional; ends on hang-up, maximum or silence), uploader on connect, unheard list and
+ *              'voicemail.heard'
  *   calls      CallManager: call.* / forwarding.state events, settings, 'forwarding.set' / 'forwarding.query'
- *   io         IoService: link, line and call indicators; panic flow; handset answers/hangs up;
+ *   io         IoService: link, line, call and voicemail indicators; panic flow; handset answers/hangs up;
  *              'panic.ack' / 'indicators.test'
  *
  * They start in that order (calls need the modem; io follows calls) and stop
@@ -42,9 +44,9 @@ export interface Features {
 
 export function createFeatures(config: DeviceConfig, opts: FeatureOptions = {}): Features {
   const modem = new ModemFeature(config.modem, opts.modem);
-  const voicemail = new VoicemailFeature(opts.voicemail);
+  const voicemail = new VoicemailFeature(opts.voicemail, () => modem.modem);
   const calls = new CallsFeature(modem, voicemail);
-  const io = new IoFeature(modem, calls, opts.io);
+  const io = new IoFeature(modem, calls, opts.io, voicemail);
   return { modem, voicemail, calls, io, modules: [modem, voicemail, calls, io] };
 }
 

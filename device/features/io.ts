@@ -2,7 +2,7 @@
  * The panel as a box feature: IoService on config.io (johnny-five board,
  * pin map, HID buttons and handset). Inputs: the uplink state (link LED,
  * provisioning), the modem's line state, the calls (ringing, in call,
- * waiting, missed). Outputs: panic events through box.events and the SMS
+ * waiting, missed), the unheard voicemails (the voicemail LED). Outputs: panic events through box.events and the SMS
  * fallback through the modem; the handset or hook switch answers and hangs
  * up calls. Commands 'panic.ack' and 'indicators.test'.
  */
@@ -18,6 +18,7 @@ import type { LinkState } from '../io/indicators.js';
 import type { Pinmap } from '../io/pinmap.js';
 import type { CallsFeature } from './calls.js';
 import type { ModemFeature } from './modem.js';
+import type { VoicemailFeature } from './voicemail.js';
 
 const log = getLogger('device:features:io');
 
@@ -61,6 +62,8 @@ export class IoFeature implements BoxModule {
     private readonly modem: ModemFeature,
     private readonly calls: CallsFeature,
     private readonly opts: IoFeatureOptions = {},
+    /** Unheard voicemails light the voicemail LED (absent: it stays off). */
+    private readonly voicemail?: VoicemailFeature,
   ) {}
 
   get service(): IoService {
@@ -98,6 +101,7 @@ export class IoFeature implements BoxModule {
     box.on('state', this.onState);
     this.onState(box.state);
     this.detach.push(this.calls.onChange((s) => this.showCalls(s)));
+    if (this.voicemail) this.detach.push(this.voicemail.onUnheard((n) => io.setVoicemailsWaiting(n)));
     io.on('answer', (source) => {
       this.calls.manager
         .answer('handset')

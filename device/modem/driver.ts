@@ -44,12 +44,14 @@ import { type CcfcMode, formatCcfc, parseCcfcList } from './at/forwarding.js';
 import { COPS_SET_LONG_FORMAT, parseCops, parseCsq, parseRegistration } from './at/network.js';
 import { matchUrc, type Urc } from './at/urc.js';
 import { formatCusd } from './at/ussd.js';
+import { formatVts } from './at/vts.js';
 import { CallTracker } from './call-tracker.js';
 import type { ModemConfig } from './config.js';
 import { type CommandRequest, guard, Lock, type ModemHost } from './host.js';
 import { detectProfile, PROFILES, type VendorProfile } from './profiles.js';
 import { SmsService } from './sms-service.js';
 import { type ByteStream, type ByteStreamFactory, devicePresent, isAbsentError, openByteStream } from './transport.js';
+import { type SpeakOptions, type SpeakResult, TtsService } from './tts-service.js';
 import type {
   CallInfo,
   ForwardingReason,
@@ -135,6 +137,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
   private readonly ussdLock = new Lock();
   private readonly callTracker: CallTracker;
   private readonly smsService: SmsService;
+  private readonly ttsService: TtsService;
   private ussdWaiter: ((r: { status: number; text: string | null }) => void) | null = null;
   private resets = 0;
   private reopens = 0;
@@ -174,6 +177,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     };
     this.callTracker = new CallTracker(host);
     this.smsService = new SmsService(host);
+    this.ttsService = new TtsService(host);
   }
 
   /** The latest AT+CLCC list (call-tracker.ts). */
@@ -266,6 +270,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     stream.once('close', (err) => this.onStreamClose(stream, err));
     this.channel.attach((data) => stream.write(data));
     this.smsService.forgetMode();
+    this.ttsService.forget();
     await this.initialize();
   }
 
@@ -583,6 +588,9 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
       case 'boot':
         this.onBoot(urc.line);
         break;
+      case 'tts':
+        this.ttsService.onDone(urc.status);
+        break;
       case 'sim':
         if (urc.status.state === 'missing' && this.state === 'ready') this.setState('sim_missing', urc.status.detail);
         break;
@@ -598,6 +606,7 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
     this.channel.flush(new CallboxError(ErrorCode.ModemNotReady, 'modem restarted'));
     this.stopHealth();
     this.smsService.forgetMode();
+    this.ttsService.forget();
     background(this.initialize(), this.log, 'modem initialisation after it restarted');
   }
 
@@ -663,6 +672,23 @@ export class GsmModem extends EventEmitter<ModemEventMap> implements Modem {
 
   deleteSms(index: number): Promise<void> {
     return this.smsService.deleteSms(index);
+  }
+
+  /** Whether the modem has its own text-to-speech (the vendor profile in use says so). */
+  get canSpeak(): boolean {
+    return this.ttsService.available;
+  }
+
+  /** Speak text into the call with the modem's text-to-speech (tts-service.ts). */
+  speak(text: string, opts: SpeakOptions): Promise<SpeakResult> {
+    return this.ttsService.speak(text, opts);
+  }
+
+  /** A tone to the caller (AT+VTS, at/vts.ts): the beep that marks the start of a voicemail recording. */
+  tone(dtmf = '1', durationMs = 500): Promise<void> {
+    return guard('tone', async () => {
+      await this.cmd({ command: formatVts(dtmf, durationMs) }, Priority.CallControl);
+    });
   }
 
   /** Every message stored on the SIM, reported like new ones (sms-service.ts). */

@@ -150,4 +150,13 @@ export interface Modem extends EventEmitter<ModemEventMap> {
   deleteSms(index: number): Promise<void>;
   ussd(code: string): Promise<{ status: number; text: string | null }>;
   refreshNetwork(): Promise<NetworkStatus>;
+  /** Whether speak() can work: the modem has its own text-to-speech (optional: stand-ins may lack it). */
+  readonly canSpeak?: boolean;
+  /**
+   * Speak text into the call with the modem's text-to-speech; resolves 'done' when it finished,
+   * 'stopped' when the signal aborted it. ModemUnsupported when the modem has none.
+   */
+  speak?(text: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<'done' | 'stopped'>;
+  /** A tone to the caller in a call (AT+VTS; optional: stand-ins may lack it). */
+  tone?(dtmf?: string, durationMs?: number): Promise<void>;
 }

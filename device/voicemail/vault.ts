@@ -27,6 +27,10 @@ export interface VoicemailMeta {
   bytes: number;
   sha256: string;
   recordedAt: string;
+  /** Why the recording ended (absent in sidecars written before it was recorded). */
+  endedBy?: 'hangup' | 'max' | 'silence';
+  /** The message holds only silence. */
+  empty?: boolean;
 }
 
 function writeDurably(path: string, data: Buffer, mode = 0o600): void {

@@ -60,6 +60,11 @@ export class PendingConditions {
     if (grace === 0) await this.deps.lifecycle.kick();
   }
 
+  /** The pending condition under this key, if any. */
+  get(key: string): PendingCondition | undefined {
+    return this.pending.get(key);
+  }
+
   async clear(key: string, why: string): Promise<void> {
     const p = this.pending.get(key);
     if (!p) return;

@@ -70,6 +70,8 @@ export interface AlertEngineDeps {
 
 /** A panic.ack queued for an offline box is still shown when it comes back within this time. */
 const PANIC_ACK_EXPIRES_MS = 3_600_000;
+/** A voicemail.heard queued for an offline box still puts its light out when it comes back within a week. */
+export const VOICEMAIL_HEARD_EXPIRES_MS = 7 * 24 * 3_600_000;
 
 export class AlertEngine implements AlertLifecycle {
   private readonly log: Logger;
@@ -203,9 +205,37 @@ export class AlertEngine implements AlertLifecycle {
     await this.rules.onEvent(raw);
   }
 
-  /** A voicemail was listened to (dashboard, API): no unheard-voicemail alert for it. */
-  async voicemailHeard(voicemailId: string, by: string): Promise<void> {
-    await this.pending.clear(`voicemail:${voicemailId}`, `heard by ${by}`);
+  /**
+   * A voicemail was listened to (dashboard, API): no unheard-voicemail alert for it, and its box is
+   * told (device command voicemail.heard) so that its voicemail light goes out when none is left.
+   * The command is not waited for: a box that is offline gets it from its persistent session when it
+   * is back, within VOICEMAIL_HEARD_EXPIRES_MS. Returns the box told, or null when none is known.
+   */
+  async voicemailHeard(voicemailId: string, by: string): Promise<string | null> {
+    const key = `voicemail:${voicemailId}`;
+    const deviceId = this.pending.get(key)?.deviceId ?? (await this.deviceOfVoicemail(voicemailId));
+    await this.pending.clear(key, `heard by ${by}`);
+    const commands = this.deps.commands;
+    if (!deviceId || !commands) {
+      if (!deviceId) this.log.warn({ voicemailId }, 'voicemail heard, but no box is known to have recorded it');
+      return deviceId;
+    }
+    commands.send(deviceId, 'voicemail.heard', { voicemailId }, { expiresInMs: VOICEMAIL_HEARD_EXPIRES_MS }).then(
+      (r) => this.log.info({ deviceId, voicemailId, ...r }, 'box told the voicemail was heard'),
+      (err) =>
+        this.log.info(
+          { deviceId, voicemailId, err: String(err) },
+          'box not told yet that the voicemail was heard (it gets the command when it is back)',
+        ),
+    );
+    return deviceId;
+  }
+
+  /** The box that recorded a voicemail, from its stored voicemail.recorded event (newest 10 000 looked at). */
+  private async deviceOfVoicemail(voicemailId: string): Promise<string | null> {
+    const events = await this.deps.store.listEvents({ type: 'voicemail.recorded', limit: 10_000 });
+    const e = events.find((x) => (x.body as { voicemailId?: string }).voicemailId === voicemailId);
+    return e?.deviceId ?? null;
   }
 
   // ---------------------------------------------------------------- the clinic directory

@@ -111,6 +111,18 @@ export const EVENT_BODIES = {
     durationMs: Type.Integer({ minimum: 0 }),
     bytes: Type.Integer({ minimum: 0 }),
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    endedBy: Type.Optional(
+      Type.Union([Type.Literal('hangup'), Type.Literal('max'), Type.Literal('silence')], {
+        description:
+          'why the recording ended: the caller hung up, it reached voicemail.maxLengthS, or voicemail.silenceEndS of trailing silence (added in contract 1.2: absent from older boxes, refused by older fleets, so update the fleet first)',
+      }),
+    ),
+    empty: Type.Optional(
+      Type.Boolean({
+        description:
+          'true when no 20 ms frame of the message was louder than voicemail.silenceDbfs: the message is kept but holds only silence (added in contract 1.2, like endedBy)',
+      }),
+    ),
   }),
   'modem.state': Strict({
     state: Type.Union([

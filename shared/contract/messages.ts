@@ -37,6 +37,13 @@ export const TelemetrySchema = Strict({
   freeDiskBytes: Type.Integer({ minimum: 0 }),
   outboxDepth: Type.Integer({ minimum: 0 }),
   voicemailsPending: Type.Integer({ minimum: 0 }),
+  voicemailsUnheard: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description:
+        'voicemails recorded on this box that the fleet has not reported heard (voicemail.heard): the voicemail light is on while above 0 (added in contract 1.2; older fleets refuse it, so update the fleet first)',
+    }),
+  ),
   configVersion: Nullable(Type.Integer({ minimum: 0 })),
 });
 export type Telemetry = Static<typeof TelemetrySchema>;

@@ -142,6 +142,22 @@ export const DEVICE_COMMANDS = {
     result: Strict({ tested: Type.Array(Type.String()) }),
     example: { params: { durationMs: 2000 }, result: { tested: ['ring', 'missed', 'voicemail', 'status', 'buzzer'] } },
   }),
+  'voicemail.heard': method({
+    description:
+      'someone listened to a voicemail of this box at the fleet: it is no longer unheard, and the voicemail light goes out when none is left (idempotent; an id the box does not hold changes nothing)',
+    params: Strict({ voicemailId: Uuid('the voicemail, as in voicemail.recorded') }),
+    result: Strict({
+      cleared: Type.Boolean({ description: 'the box held it as unheard until now' }),
+      unheard: Type.Integer({
+        minimum: 0,
+        description: 'voicemails still unheard on the box (the light is on while above 0)',
+      }),
+    }),
+    example: {
+      params: { voicemailId: '0193b2a4-5d00-7b32-9a11-7c2e3f4a5b6c' },
+      result: { cleared: true, unheard: 0 },
+    },
+  }),
   reboot: method({
     description: 'restart the box software (systemd restarts it)',
     params: Strict({ delayS: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })) }),

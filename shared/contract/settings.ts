@@ -46,6 +46,47 @@ export const CallMode = Type.Union(
   { description: 'what a call does: ring, then roll over or voicemail; or at once' },
 );
 
+/** The greeting texts a clinic starts with (spoken only once a situation's mode is set to tts). */
+export const DEFAULT_GREETINGS = {
+  afterHours:
+    'You have reached the clinic outside opening hours. Please leave your name, number and message after the tone.',
+  lunch: 'The clinic is closed for lunch. Please leave your name, number and message after the tone.',
+  busy: 'All our staff are busy. Please leave your name, number and message after the tone.',
+} as const;
+
+/** What the modem's text-to-speech takes in its ASCII mode: printable ASCII without the double quote. */
+export const GREETING_TEXT_PATTERN = '^[\\x20\\x21\\x23-\\x7E]*$';
+
+const Greeting = (text: string) =>
+  Section(
+    {
+      mode: Type.Union([Type.Literal('tts'), Type.Literal('wav'), Type.Literal('none')], {
+        default: 'none',
+        description:
+          "tts: the modem speaks `text` (SIMCom AT+CTTS, Quectel AT+QTTS; other modems play nothing); wav: `file` is played into the modem's audio path through ALSA (aplay); none: no greeting",
+      }),
+      text: Type.String({
+        maxLength: 500,
+        pattern: GREETING_TEXT_PATTERN,
+        default: text,
+        description: 'mode tts: what the modem says (printable ASCII, no double quote)',
+      }),
+      file: {
+        ...Nullable(
+          Type.String({
+            pattern: '^/.+\\.wav$',
+            maxLength: 300,
+            description: 'mode wav: absolute path of a WAV file on the box',
+          }),
+        ),
+        default: null,
+        description:
+          "mode wav: absolute path of a WAV file on the box (16-bit PCM at the modem's rate, e.g. 8000 Hz mono), played with aplay into audio.playbackDevice",
+      },
+    },
+    'one greeting',
+  );
+
 export const DeviceSettingsSchema = Strict(
   {
     clinic: Section(
@@ -163,6 +204,31 @@ export const DeviceSettingsSchema = Strict(
     voicemail: Section(
       {
         maxLengthS: Seconds('longest voicemail recorded', { default: 120, minimum: 10, maximum: 600 }),
+        silenceDbfs: Type.Number({
+          minimum: -90,
+          maximum: -10,
+          default: -45,
+          description:
+            'the recording counts as silent while its loudness (RMS of each 20 ms frame, dBFS: 0 is full scale) stays below this',
+        }),
+        silenceEndS: Seconds('the recording ends after this much trailing silence; 0 never ends on silence', {
+          default: 4,
+          minimum: 0,
+          maximum: 60,
+        }),
+        toneAfterGreeting: Type.Boolean({
+          default: true,
+          description:
+            'after a greeting that played to the end, the modem sends a tone to the caller (AT+VTS, half a second) as recording starts',
+        }),
+        greeting: Section(
+          {
+            afterHours: Greeting(DEFAULT_GREETINGS.afterHours),
+            lunch: Greeting(DEFAULT_GREETINGS.lunch),
+            busy: Greeting(DEFAULT_GREETINGS.busy),
+          },
+          'what a caller hears after the box answers for voicemail and before recording starts, per situation: after hours (closed, holiday), the lunch break, in hours when nobody answered (all staff busy)',
+        ),
         unheardAlertMin: Minutes('alert when a voicemail is unheard this long', {
           default: 60,
           minimum: 5,

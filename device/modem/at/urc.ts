@@ -18,6 +18,7 @@ import {
 } from './calls.js';
 import { parseHuaweiHcsq, parseHuaweiRssi, parseRegistration, type RegistrationInfo } from './network.js';
 import { parseCmti } from './sms.js';
+import { parseTtsUrc } from './tts.js';
 import { parseCusd, type UssdResult } from './ussd.js';
 
 export type Urc =
@@ -41,6 +42,8 @@ export type Urc =
   | { type: 'signal'; dbm: number | null }
   /** The modem (re)started: RDY, START, *ATREADY. */
   | { type: 'boot'; line: string }
+  /** Text-to-speech finished: +CTTS: <n> (SIMCom), +QTTS: <n> (Quectel); 0 = played to the end. */
+  | { type: 'tts'; status: number }
   /** +CPIN: sent unsolicited at start-up. */
   | { type: 'sim'; status: SimStatus }
   /** Known chatter with no meaning for us (SMS Ready, ^BOOT, +CFUN: 1, ...). */
@@ -133,6 +136,14 @@ export const URC_TABLE: readonly UrcEntry[] = [
     parse: (l, o) => {
       const r = parseCusd(l, o.ussdPacked ?? false);
       return r ? { type: 'ussd', result: r } : null;
+    },
+  },
+  {
+    name: '+CTTS/+QTTS',
+    test: /^\+(CTTS|QTTS):/,
+    parse: (l) => {
+      const t = parseTtsUrc(l);
+      return t ? { type: 'tts', status: t.status } : null;
     },
   },
   { name: '^RSSI', test: /^\^RSSI:/, parse: (l) => ({ type: 'signal', dbm: parseHuaweiRssi(l) }) },

@@ -344,6 +344,28 @@ export function defaultBehaviors(): EmulatorBehavior[] {
           }, 30),
       };
     }),
+    // SIMCom TTS (AT+CDTAM play path, AT+CTTS) and Quectel TTS (AT+QTTS): device/modem/at/tts.ts.
+    on('CDTAM', /^AT\+CDTAM=([01])$/i, (m, emu) => {
+      if (emu.vendor !== 'sim7600') return error;
+      emu.settings.cdtam = Number(m[1]) as 0 | 1;
+      return ok;
+    }),
+    on('CTTS/QTTS', /^AT\+(CTTS|QTTS)=(\d)(?:,"([^"]*)")?$/i, (m, emu) => {
+      const command = `AT+${(m[1] as string).toUpperCase()}` as 'AT+CTTS' | 'AT+QTTS';
+      const simcom = emu.vendor === 'sim7600' || emu.vendor === 'sim800';
+      if (command === 'AT+CTTS' ? !simcom : emu.vendor !== 'ec25') return error;
+      const mode = Number(m[2]);
+      if (mode === 0) return emu.stopSpeaking() ? { lines: [`+${command.slice(3)}: 0`] } : ok;
+      if (mode !== 2 || m[3] === undefined || m[3] === '') return cmeError(emu, 4, 'operation not supported');
+      const text = m[3];
+      return { after: () => emu.startSpeaking(command, text) };
+    }),
+    // 27.007 C.11: a DTMF tone to the remote party, only in a call.
+    on('VTS', /^AT\+VTS=([0-9A-D*#])(?:,(\d+))?$/i, (m, emu) => {
+      if (!emu.calls.some((c) => c.stat === 'active')) return cmeError(emu, 3, 'operation not allowed');
+      emu.tones.push({ dtmf: m[1] as string, durationMs: m[2] === undefined ? null : Number(m[2]) * 100 });
+      return ok;
+    }),
     on('CFUN', /^AT\+CFUN=/i, () => ok),
     on('CSCS', /^AT\+CSCS=/i, () => ok),
     { name: 'unknown', onCommand: () => error },

@@ -39,7 +39,12 @@
  *   await emu.waitForCommand(/^ATA$/)          // resolves with the command line
  *   await emu.waitUntil(() => emu.smsSent.length > 0)
  *   emu.commands                               // every command received, in order
- *   events: 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index, sms)
+ *   emu.spoken                                 // texts the modem was asked to speak (AT+CTTS=2 / AT+QTTS=2),
+ *                                              // with the vendor command and the play path; the done URC
+ *                                              // (+CTTS: 0 / +QTTS: 0) follows after ttsMsPerChar per character;
+ *                                              // a call that ends stops playback without it
+ *   emu.tones                                  // AT+VTS tones sent to the caller ({ dtmf, durationMs })
+ *   events: 'tts' ({ text, command, remote }), 'command' (line), 'sms-sent' ({to,text,parts}), 'sms-stored' ({index,from,text}), 'sms-deleted' (index, sms)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -94,6 +99,8 @@ interface Settings {
   qindCcinfo: boolean;
   /** AT+COPS=3,<format> (27.007 7.3): the format of +COPS answers; numeric (2) until the host sets one. */
   copsFormat: 0 | 1 | 2;
+  /** SIMCom AT+CDTAM: TTS to the remote party (1) or the local speaker (0, the default). */
+  cdtam: 0 | 1;
 }
 
 function defaultSettings(): Settings {
@@ -109,7 +116,15 @@ function defaultSettings(): Settings {
     clccPush: false,
     qindCcinfo: false,
     copsFormat: 2,
+    cdtam: 0,
   };
+}
+
+export interface SpokenText {
+  text: string;
+  command: 'AT+CTTS' | 'AT+QTTS';
+  /** SIMCom's play path (AT+CDTAM): true when played to the remote party. Quectel: always true. */
+  remote: boolean;
 }
 
 export interface SentSms {
@@ -154,6 +169,13 @@ export class ModemEmulator extends EventEmitter {
   deflections: { number: string | null; to: string }[] = [];
   ussdAnswers = new Map<string, string>([['*100#', 'Your balance is 5.00 EUR']]);
   readonly commands: string[] = [];
+  /** Tones sent to the caller with AT+VTS, in order (durationMs null: the network's default). */
+  readonly tones: { dtmf: string; durationMs: number | null }[] = [];
+  /** What the modem was asked to speak, in order. */
+  readonly spoken: SpokenText[] = [];
+  /** How long speaking takes per character of text (ms; real TTS: about 60). */
+  ttsMsPerChar = 60;
+  private ttsTimer: ReturnType<typeof setTimeout> | null = null;
 
   private behaviors: EmulatorBehavior[];
   private readonly dir: string;
@@ -202,6 +224,7 @@ export class ModemEmulator extends EventEmitter {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopSpeaking();
     for (const t of this.ringTimers.values()) clearInterval(t);
     this.ringTimers.clear();
     await this.pullOut();
@@ -223,6 +246,7 @@ export class ModemEmulator extends EventEmitter {
 
   /** The USB cable is pulled: the driver's port hangs up (end of file) and the path disappears. Calls are lost. */
   async unplug(): Promise<void> {
+    this.stopSpeaking();
     for (const t of this.ringTimers.values()) clearInterval(t);
     this.ringTimers.clear();
     this.calls = [];
@@ -237,6 +261,7 @@ export class ModemEmulator extends EventEmitter {
 
   /** The modem restarts by itself: calls gone, settings reset, then the boot lines. */
   async reboot(bootDelayMs = 50): Promise<void> {
+    this.stopSpeaking();
     for (const t of this.ringTimers.values()) clearInterval(t);
     this.ringTimers.clear();
     this.calls = [];
@@ -476,9 +501,30 @@ export class ModemEmulator extends EventEmitter {
   }
 
   /** End matching calls with the vendor's end lines. */
+  /** Start speaking (replacing what plays); the done URC follows after ttsMsPerChar per character. */
+  startSpeaking(command: SpokenText['command'], text: string): void {
+    const remote = command === 'AT+QTTS' || this.settings.cdtam === 1;
+    this.stopSpeaking();
+    this.spoken.push({ text, command, remote });
+    this.emit('tts', { text, command, remote });
+    this.ttsTimer = setTimeout(() => {
+      this.ttsTimer = null;
+      this.urc(`+${command.slice(3)}: 0`);
+    }, text.length * this.ttsMsPerChar);
+  }
+
+  /** Stop speaking without the done URC; returns whether something was playing. */
+  stopSpeaking(): boolean {
+    if (!this.ttsTimer) return false;
+    clearTimeout(this.ttsTimer);
+    this.ttsTimer = null;
+    return true;
+  }
+
   endCalls(pred: (c: EmuCall) => boolean, by: 'local' | 'remote'): void {
     const ending = this.calls.filter(pred);
     this.calls = this.calls.filter((c) => !pred(c));
+    if (ending.some((c) => c.stat === 'active') && !this.calls.some((c) => c.stat === 'active')) this.stopSpeaking();
     for (const c of ending) {
       const t = this.ringTimers.get(c.index);
       if (t) clearInterval(t);
