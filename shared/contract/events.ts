@@ -87,6 +87,19 @@ export const EVENT_BODIES = {
     status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
     reason: Type.Optional(Type.String({ maxLength: 500 })),
   }),
+  'survey.sent': Strict({
+    callId: CallId(),
+    number: PhoneNumber(),
+    status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
+    attempts: Type.Integer({ minimum: 1, description: 'sends tried (failed: all of them failed)' }),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  }),
+  'survey.reply': Strict({
+    callId: CallId(),
+    number: PhoneNumber(),
+    score: Type.Integer({ minimum: 1, maximum: 5, description: 'the digit the caller replied, 1 (bad) to 5 (good)' }),
+    sentAt: Timestamp('when the survey SMS this answers was sent'),
+  }),
   'panic.pressed': Strict({
     panicId: Uuid('id of this panic'),
     source: Type.String({ maxLength: 120, description: 'button that was pressed' }),
