@@ -29,7 +29,10 @@ export function checkFhirBase(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new CallboxError(ErrorCode.ValidationFailed, `baseUrl "${url}" is not a URL; give e.g. https://fhir.example.org/r4`);
+    throw new CallboxError(
+      ErrorCode.ValidationFailed,
+      `baseUrl "${url}" is not a URL; give e.g. https://fhir.example.org/r4`,
+    );
   }
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
     throw new CallboxError(
@@ -119,7 +122,9 @@ export async function searchPatientByPhone(s: FhirSearch): Promise<FhirAnswer> {
   }
   if (res.status === 401 || res.status === 403) {
     await res.body?.cancel().catch(() => undefined);
-    throw new FhirError(`the FHIR server refused the token (HTTP ${res.status}): set it again with patients.settings.set`);
+    throw new FhirError(
+      `the FHIR server refused the token (HTTP ${res.status}): set it again with patients.settings.set`,
+    );
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);

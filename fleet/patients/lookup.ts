@@ -153,10 +153,7 @@ export class CallerLookup {
     }
   }
 
-  private async finish(
-    job: LookupJob,
-    r: Parameters<PatientStore['setLookup']>[2],
-  ): Promise<void> {
+  private async finish(job: LookupJob, r: Parameters<PatientStore['setLookup']>[2]): Promise<void> {
     await this.store.setLookup(job.deviceId, job.callId, r);
     log.info({ clinicId: job.clinicId, callId: job.callId, lookup: r.state }, 'caller looked up');
     try {

@@ -4,8 +4,7 @@
  * callers' numbers and the FHIR match; a viewer sees numbers masked to their
  * last four digits and no match. The FHIR token is never returned.
  */
-import type { PatientOpsMethod } from '../../shared/contract/patients-ops.js';
-import type { PATIENT_OPS_METHODS } from '../../shared/contract/patients-ops.js';
+import type { PATIENT_OPS_METHODS, PatientOpsMethod } from '../../shared/contract/patients-ops.js';
 import type { ParamsOf } from '../../shared/contract/rpc.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { maskNumber } from '../../shared/log.js';

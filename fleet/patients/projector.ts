@@ -232,7 +232,15 @@ export class Projector {
       lookup,
     });
     if (clinicId && number) {
-      await patients.addContact({ eventId: e.id, clinicId, number, kind: 'call', at: e.at, callId: b.callId, detail: null });
+      await patients.addContact({
+        eventId: e.id,
+        clinicId,
+        number,
+        kind: 'call',
+        at: e.at,
+        callId: b.callId,
+        detail: null,
+      });
       const earlier = await patients.contactsBefore(clinicId, patients.ix(number), e.at, 200, b.callId);
       const reason = repeatReason(e.at, earlier, cfg);
       await patients.setRepeat(e.deviceId, b.callId, reason);

@@ -32,7 +32,8 @@ export function repeatReason(
   const t = Date.parse(at);
   const reasons: string[] = [];
   const since = t - cfg.repeatCallsWindowH * HOUR;
-  const calls = earlier.filter((c) => c.kind === 'call' && Date.parse(c.at) >= since && Date.parse(c.at) < t).length + 1;
+  const calls =
+    earlier.filter((c) => c.kind === 'call' && Date.parse(c.at) >= since && Date.parse(c.at) < t).length + 1;
   if (calls >= cfg.repeatCalls) reasons.push(`${calls} calls from this number within ${cfg.repeatCallsWindowH} h`);
   const vmSince = t - cfg.repeatAfterVoicemailH * HOUR;
   const lastVm = earlier

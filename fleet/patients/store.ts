@@ -10,10 +10,11 @@
  * applying a stored event a second time (the projector reads at least once)
  * changes nothing.
  */
+
+import type { PatientCipher } from '../crypto/patient-data.js';
 import type { Dialect } from '../store/migrate.js';
 import { MigrationRunner } from '../store/migrate.js';
 import type { Driver, Row, SqlStore } from '../store/sql-store.js';
-import type { PatientCipher } from '../crypto/patient-data.js';
 import type { PatientMatch } from './fhir.js';
 import { PATIENT_MIGRATIONS } from './migrations.js';
 
@@ -455,7 +456,11 @@ export class PatientStore {
   }
 
   /** Counts per kind and score in [from, to). */
-  async surveyCounts(clinicId: string, from: string, to: string): Promise<{ kind: string; score: number | null; n: number }[]> {
+  async surveyCounts(
+    clinicId: string,
+    from: string,
+    to: string,
+  ): Promise<{ kind: string; score: number | null; n: number }[]> {
     const rows = await this.q(
       `SELECT kind, score, COUNT(*) AS n FROM survey_log WHERE clinic_id = $1 AND at >= $2 AND at < $3
        GROUP BY kind, score`,

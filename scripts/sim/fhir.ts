@@ -67,7 +67,6 @@ function patientResource(p: FixturePatient) {
   };
 }
 
-
 function outcome(code: string, text: string) {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics: text }] };
 }

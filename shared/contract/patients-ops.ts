@@ -25,16 +25,7 @@ const ClinicId = () => Type.String({ minLength: 1, maxLength: 64, description: '
 const CallId = () => Type.String({ minLength: 1, maxLength: 64, description: 'call id (as in the call.* events)' });
 const Limit = () => Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'at most (default 100)' }));
 
-export const LOOKUP_STATES = [
-  'pending',
-  'found',
-  'none',
-  'several',
-  'error',
-  'skipped',
-  'off',
-  'withheld',
-] as const;
+export const LOOKUP_STATES = ['pending', 'found', 'none', 'several', 'error', 'skipped', 'off', 'withheld'] as const;
 
 const Lookup = Type.Union(
   LOOKUP_STATES.map((s) => Type.Literal(s)),
@@ -77,7 +68,9 @@ export const CallLogEntrySchema = Strict({
   patient: Nullable(PatientMatchSchema),
   lastContacts: Type.Array(ContactSchema),
   repeat: Nullable(Strict({ reason: Type.String() })),
-  callback: Nullable(Strict({ state: CallbackState, doneBy: Nullable(Type.String()), doneAt: Nullable(Type.String()) })),
+  callback: Nullable(
+    Strict({ state: CallbackState, doneBy: Nullable(Type.String()), doneAt: Nullable(Type.String()) }),
+  ),
 });
 
 export const CallbackSchema = Strict({
@@ -89,7 +82,9 @@ export const CallbackSchema = Strict({
   createdAt: Type.String(),
   state: CallbackState,
   doneAt: Nullable(Type.String()),
-  doneBy: Nullable(Type.String({ description: 'ops:<user>, or auto:answered-call when a later answered call closed it' })),
+  doneBy: Nullable(
+    Type.String({ description: 'ops:<user>, or auto:answered-call when a later answered call closed it' }),
+  ),
   note: Nullable(Type.String()),
   closedByCall: Nullable(Type.String()),
   patient: Nullable(PatientMatchSchema),
@@ -267,7 +262,9 @@ export const PATIENT_OPS_METHODS = {
       "set a clinic's FHIR R4 server (base URL, https or http to loopback) and bearer token, stored encrypted; baseUrl null turns the lookup off",
     params: Strict({
       clinicId: ClinicId(),
-      baseUrl: Nullable(Type.String({ minLength: 8, maxLength: 500, description: 'FHIR base, e.g. https://fhir.example.org/r4' })),
+      baseUrl: Nullable(
+        Type.String({ minLength: 8, maxLength: 500, description: 'FHIR base, e.g. https://fhir.example.org/r4' }),
+      ),
       token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'bearer token (write-only)' })),
     }),
     result: FhirSettingsSchema,
