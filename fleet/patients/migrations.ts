@@ -9,8 +9,6 @@
  */
 import type { MigrationSet } from '../store/migrate.js';
 
-export const PATIENT_TABLES = ['patient_fhir', 'call_log', 'patient_contacts', 'callbacks', 'survey_log'] as const;
-
 export const PATIENT_MIGRATIONS: MigrationSet = {
   table: 'patients_schema_migrations',
   migrations: [
