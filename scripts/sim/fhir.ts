@@ -33,6 +33,8 @@ export interface FhirStandIn {
   readonly requests: { path: string; authorized: boolean; accept: string | undefined }[];
   /** Answers sent so far (a slow one counts once it is sent). */
   answered: number;
+  /** The most requests it held at once (a slow server shows the client's concurrency). */
+  maxInFlight: number;
   /** Stop listening (connection refused) until up(). */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startFhirStandIn(
   const timers = new Set<NodeJS.Timeout>();
   let server: Server | undefined;
   let port = opts.port ?? 0;
+  let inFlight = 0;
 
   const send = (res: ServerResponse, status: number, body: unknown): void => {
     const text = JSON.stringify(body);
@@ -91,6 +94,9 @@ export async function startFhirStandIn(
     const u = new URL(req.url ?? '/', 'http://stand-in');
     const authorized = req.headers.authorization === `Bearer ${s.token}`;
     s.requests.push({ path: `${u.pathname}${u.search}`, authorized, accept: req.headers.accept });
+    inFlight++;
+    s.maxInFlight = Math.max(s.maxInFlight, inFlight);
+    res.once('close', () => inFlight--);
     const answer = () => {
       if (!authorized) return send(res, 401, outcome('login', 'a valid bearer token is required'));
       if (req.method !== 'GET' || u.pathname.replace(/\/+$/, '') !== '/Patient') {
@@ -151,6 +157,7 @@ export async function startFhirStandIn(
     delayMs: opts.delayMs ?? 0,
     requests: [],
     answered: 0,
+    maxInFlight: 0,
     down: stop,
     up: async () => {
       if (!server) await listen();
