@@ -44,7 +44,7 @@ class ReportingBox {
       }
     });
   }
-  /** Publish events (each [type, body, at?]); resolves with the last seq once the broker has them. */
+  /** Publish events (each [type, body, at?]); resolves with the last seq once the fleet has receipted them. */
   async report(...events: [EventType, unknown, Date?][]): Promise<number> {
     const after = this.seq;
     const list = events.map(([type, body, at]) => ({
@@ -59,7 +59,10 @@ class ReportingBox {
     }));
     const batch = { v: 1, deviceId: this.deviceId, stream: STREAM, floor: 0, after, events: list };
     await this.client.publishAsync(deviceTopics(this.deviceId).events, JSON.stringify(batch), { qos: 1 });
-    return this.seq;
+    const last = this.seq;
+    // Stored at the fleet (the receipt comes after the commit), so the call log can be read.
+    await waitFor(() => this.receipted(last), `receipt of seq ${last}`);
+    return last;
   }
   receipted(seq: number): boolean {
     return this.receipts.some((r) => r.seq >= seq);
