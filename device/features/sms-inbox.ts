@@ -16,6 +16,10 @@
  * fleet (idempotent by id) keeps it once. A message whose event could not be
  * committed (store full or failing) stays on the SIM and is tried again by
  * a rescan `RETRY_MS` later.
+ *
+ * A reply 1-5 to the after-call survey (device/calls/survey.ts, through the
+ * `claimer`) is recorded as `survey.reply` instead, under an id derived the
+ * same way, and the survey is marked answered once that is committed.
  */
 import { createHash } from 'node:crypto';
 import type { EventBody } from '../../shared/contract/events.js';
