@@ -160,6 +160,11 @@ describe('who is calling: FHIR lookup, call log, repeat flags, call-backs', () =
     await box.report(grace.incoming);
     await waitFor(async () => (await logged(grace.callId)).lookup === 'found', 'grace found');
     expect((await logged(grace.callId)).patient?.name).toBe('Grace Brewster Hopper');
+    expect(JSON.parse((await cli(['--json', 'call', grace.callId])).out)).toMatchObject({
+      callId: grace.callId,
+      lookup: 'found',
+      patient: { birthDate: '1976-12-09' },
+    });
     // The CLI's call log: one line per call, the match on the known number's.
     const out = (await cli(['calls', clinicId])).out;
     expect(out).toMatch(/Ada Lovelace \(1985-12-10\)/);
@@ -232,6 +237,11 @@ describe('who is calling: FHIR lookup, call log, repeat flags, call-backs', () =
     const got = await tf.admin.call('patients.settings.get', { clinicId });
     expect(got).toMatchObject({ baseUrl: fhir.url, tokenSet: true });
     expect(JSON.stringify(got)).not.toContain(fhir.token);
+    const shown = await cli(['patients', 'fhir', 'get', clinicId]);
+    expect(shown.out.trim()).toBe(`${fhir.url} (token set)`);
+    const audit = JSON.stringify(await tf.admin.call('audit.list', { target: `clinic:${clinicId}` }));
+    expect(audit).toContain('patients.settings.set');
+    expect(audit).not.toContain(fhir.token);
   });
 
   it('flags repeat concerns: a third call in a week, a call after a voicemail', async () => {
