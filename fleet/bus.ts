@@ -26,6 +26,8 @@ export interface FleetBusEvents {
     at: string;
     reason: 'traffic' | 'status' | 'will' | 'timeout';
   };
+  /** A caller's FHIR lookup finished (fleet/patients): the call log row has its answer. No patient data here. */
+  'patients.lookup': { clinicId: string; deviceId: string; callId: string; state: string };
   /** Every valid telemetry message. */
   telemetry: { deviceId: string; telemetry: Telemetry };
   /** Every valid status message (retained ones included, flagged). */

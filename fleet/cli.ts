@@ -14,6 +14,7 @@ import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
 import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
 import { OpsClient } from './ops-client.js';
+import { addPatientCommands } from './patients/cli.js';
 import { addReleaseCommands } from './release-cli.js';
 import { addRolloutCommands } from './updates/cli.js';
 
@@ -651,6 +652,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
 
   addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
+  addPatientCommands(program, connect, print, table);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

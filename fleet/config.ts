@@ -6,6 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { loadConfig } from '../shared/config.js';
 import { BrokerUrl, Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { AlertsConfigSchema } from './alerts/config.js';
+import { PatientsConfigSchema } from './patients/config.js';
 
 export const FleetConfigSchema = Strict({
   data: Section(
@@ -225,6 +226,7 @@ export const FleetConfigSchema = Strict({
     'presence',
   ),
   alerts: AlertsConfigSchema,
+  patients: PatientsConfigSchema,
   voicemail: Section(
     {
       dir: Type.String({

@@ -91,6 +91,14 @@ describe('npm run demo', () => {
       expect(out).toMatch(/skipped: (voicemail recording is off|this machine has no ALSA configuration)/);
       expect(out).toContain('2 calls: 1 answered');
     }
+    // who called (the FHIR stand-in's patients), who to call back, the survey reply counted
+    expect(out).toMatch(/\+\*+0001 +answered +Ada Lovelace \(born 1985-12-10\)/);
+    expect(out).toMatch(/\+\*+0002 +rolled_over +Grace Brewster Hopper/);
+    expect(out).toMatch(/call-back list: [12] to return \(\+\*+0002 rolled_over/);
+    expect(out).toContain('satisfaction: 1 survey sent, 1 reply, average 5 of 5');
+    expect(readFileSync(/Logs \(JSON, one line per entry\): (\S+)/.exec(out)?.[1] ?? '', 'utf8')).not.toMatch(
+      /Lovelace|Hopper|1985-12-10/,
+    );
     expect(out).toContain('Demo finished');
     // no phone number in clear on the console
     expect(out).not.toMatch(/\+1555\d{7}/);

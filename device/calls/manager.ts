@@ -91,6 +91,8 @@ export interface CallManagerOptions {
   voicemailResult?: (callId: string) => Promise<VoicemailResult>;
   /** Register conditional forwarding at start (provisioning); default true. */
   provisionForwarding?: boolean;
+  /** A call ended (after its call.ended is recorded): the survey (device/calls/survey.ts) plugs in here. */
+  onEnded?: (call: Pick<CallRecord, 'callId' | 'number' | 'withheld'>, outcome: CallOutcome) => void;
   log?: Logger;
 }
 
@@ -149,6 +151,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   private readonly voicemailResult: ((callId: string) => Promise<VoicemailResult>) | undefined;
   private readonly log: Logger;
   private readonly provisionOnStart: boolean;
+  private readonly onEnded: CallManagerOptions['onEnded'];
   readonly forwarding: ForwardingController;
 
   private readonly live = new Map<string, LiveCall>();
@@ -182,6 +185,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     this.voicemailResult = opts.voicemailResult;
     this.log = opts.log ?? getLogger('device:calls');
     this.provisionOnStart = opts.provisionForwarding ?? true;
+    this.onEnded = opts.onEnded;
     this.forwarding = new ForwardingController(this.modem, this.sink, this.log);
   }
 
@@ -882,6 +886,11 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     if (fig.outcome === 'missed' || fig.outcome === 'abandoned' || fig.outcome === 'voicemail_failed') this.missed++;
     this.changed();
     this.track(this.followUp(call, fig.outcome));
+    try {
+      this.onEnded?.({ callId: call.callId, number: call.number, withheld: call.withheld }, fig.outcome);
+    } catch (err) {
+      this.log.error({ err: describeError(err), callId: call.callId }, 'call end listener failed');
+    }
   }
 
   /** Whether the voicemail of this call was kept (null: no recorder to ask). Bounded by VOICEMAIL_RESULT_WAIT_MS. */

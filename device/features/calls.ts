@@ -14,6 +14,7 @@ import type { Box, BoxModule } from '../box.js';
 import { CallManager, type CallsSnapshot } from '../calls/manager.js';
 import { CALLS_MIGRATIONS, SqliteCallStore } from '../calls/store.js';
 import type { ModemFeature } from './modem.js';
+import type { SurveyFeature } from './survey.js';
 import type { VoicemailFeature } from './voicemail.js';
 
 export class CallsFeature implements BoxModule {
@@ -27,6 +28,7 @@ export class CallsFeature implements BoxModule {
   constructor(
     private readonly modem: ModemFeature,
     private readonly voicemail: VoicemailFeature | null,
+    private readonly survey: SurveyFeature | null = null,
   ) {}
 
   get manager(): CallManager {
@@ -52,6 +54,7 @@ export class CallsFeature implements BoxModule {
       settings: () => current,
       store: new SqliteCallStore(box.store),
       onVoicemail: (call) => this.voicemail?.record(call),
+      onEnded: (call, outcome) => this.survey?.callEnded(call, outcome),
       ...(this.voicemail
         ? { voicemailResult: (callId: string) => (this.voicemail as VoicemailFeature).result(callId) }
         : {}),

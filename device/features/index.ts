@@ -2,6 +2,7 @@
  * The box's feature modules, wired to the real pieces (device/main.ts plugs
  * them in with box.use()):
  *
+ *   survey     after-call SMS survey: settings.survey, its table; claims replies 1-5 among received SMS
  *   modem      createModem(config.modem): telemetry, 'modem.state', 'sms.received', command 'sms.send'
  *   voicemail  greeting (modem TTS or aplay), vault under <dataDir>/voicemail, recorder (alsa-capture,
  *              optional; ends on hang-up, maximum or silence), uploader on connect, unheard list and
@@ -10,7 +11,8 @@
  *   io         IoService: link, line, call and voicemail indicators; panic flow; handset answers/hangs up;
  *              'panic.ack' / 'indicators.test'
  *
- * They start in that order (calls need the modem; io follows calls) and stop
+ * They start in that order (the survey before the modem, so that replies stored on the SIM are
+ * recognised; calls need the modem; io follows calls) and stop
  * in reverse. The seams (modem byte stream, board, HID backend, audio
  * capture) are options for the demo and tests.
  */
@@ -20,11 +22,13 @@ import type { ModemOptions } from '../modem/driver.js';
 import { CallsFeature } from './calls.js';
 import { IoFeature, type IoFeatureOptions } from './io.js';
 import { ModemFeature } from './modem.js';
+import { SurveyFeature } from './survey.js';
 import { VoicemailFeature, type VoicemailFeatureOptions } from './voicemail.js';
 
 export { CallsFeature } from './calls.js';
 export { IoFeature } from './io.js';
 export { ModemFeature } from './modem.js';
+export { SurveyFeature } from './survey.js';
 export { VoicemailFeature } from './voicemail.js';
 
 export interface FeatureOptions {
@@ -38,6 +42,7 @@ export interface Features {
   voicemail: VoicemailFeature;
   calls: CallsFeature;
   io: IoFeature;
+  survey: SurveyFeature;
   /** In start order. */
   modules: BoxModule[];
 }
@@ -45,9 +50,10 @@ export interface Features {
 export function createFeatures(config: DeviceConfig, opts: FeatureOptions = {}): Features {
   const modem = new ModemFeature(config.modem, opts.modem);
   const voicemail = new VoicemailFeature(opts.voicemail, () => modem.modem);
-  const calls = new CallsFeature(modem, voicemail);
+  const survey = new SurveyFeature(modem);
+  const calls = new CallsFeature(modem, voicemail, survey);
   const io = new IoFeature(modem, calls, opts.io, voicemail);
-  return { modem, voicemail, calls, io, modules: [modem, voicemail, calls, io] };
+  return { modem, voicemail, calls, io, survey, modules: [survey, modem, voicemail, calls, io] };
 }
 
 /** Every feature module for a box with this configuration, in start order. */

@@ -16,7 +16,7 @@ import type { Box, BoxModule, ModemTelemetry } from '../box.js';
 import type { ModemConfig } from '../modem/config.js';
 import { createModem, type GsmModem, type ModemOptions } from '../modem/driver.js';
 import type { ModemState, NetworkStatus } from '../modem/types.js';
-import { SmsInbox } from './sms-inbox.js';
+import { type SmsClaimer, SmsInbox } from './sms-inbox.js';
 
 const log = getLogger('device:features:modem');
 
@@ -74,6 +74,8 @@ export class ModemFeature implements BoxModule {
   private readonly onHealth = () => this.checkHealth();
   private inbox: SmsInbox | undefined;
   private offSmsSend: (() => void) | undefined;
+  /** Claims survey replies among received SMS (set before start; the survey feature). */
+  smsClaimer: SmsClaimer | undefined;
 
   constructor(config: ModemConfig, opts: ModemOptions = {}) {
     this.modem = createModem(config, opts);
@@ -90,6 +92,7 @@ export class ModemFeature implements BoxModule {
     this.modem.on('network', this.onHealth);
     // Listening before the modem starts: the messages stored on the SIM are reported once it is ready.
     this.inbox = new SmsInbox(this.modem, box.events, this.modem.config.deleteSmsAfterRead, box.config.box.serial);
+    this.inbox.claimer = this.smsClaimer;
     this.inbox.start();
     // Resolves once ready or in a reported non-ready state (a missing port is 'disconnected' and retried).
     // Should it fail anyway, the box still starts: the panel, the panic flow and the uplink do not need the modem.

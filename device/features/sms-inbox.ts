@@ -16,8 +16,13 @@
  * fleet (idempotent by id) keeps it once. A message whose event could not be
  * committed (store full or failing) stays on the SIM and is tried again by
  * a rescan `RETRY_MS` later.
+ *
+ * A reply 1-5 to the after-call survey (device/calls/survey.ts, through the
+ * `claimer`) is recorded as `survey.reply` instead, under an id derived the
+ * same way, and the survey is marked answered once that is committed.
  */
 import { createHash } from 'node:crypto';
+import type { EventBody } from '../../shared/contract/events.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, type Logger } from '../../shared/log.js';
 import type { EventSink } from '../events.js';
@@ -35,12 +40,16 @@ const RETRY_MS = 60_000;
  * the same box always gets the same id. A message without a usable time stamp
  * (a mandatory field; only a broken PDU lacks it) gets time 0.
  */
-export function smsEventId(sms: Pick<SmsReceived, 'key' | 'at'>, box: string): string {
+export function smsEventId(
+  sms: Pick<SmsReceived, 'key' | 'at'>,
+  box: string,
+  type: 'sms.received' | 'survey.reply' = 'sms.received',
+): string {
   const ms = sms.at ? Date.parse(sms.at) : Number.NaN;
   const t = Number.isFinite(ms) && ms >= 0 && ms < 2 ** 48 ? ms : 0;
   const b = Buffer.alloc(16);
   b.writeUIntBE(t, 0, 6);
-  createHash('sha256').update(`sms.received|${box}|`).update(sms.key).digest().copy(b, 6, 0, 10);
+  createHash('sha256').update(`${type}|${box}|`).update(sms.key).digest().copy(b, 6, 0, 10);
   b[6] = 0x70 | ((b[6] as number) & 0x0f);
   b[8] = 0x80 | ((b[8] as number) & 0x3f);
   const h = b.toString('hex');
@@ -51,6 +60,16 @@ export function smsEventId(sms: Pick<SmsReceived, 'key' | 'at'>, box: string): s
 function smsTime(at: string | null): string {
   const t = at ? new Date(at) : null;
   return t && !Number.isNaN(t.getTime()) ? t.toISOString() : new Date().toISOString();
+}
+
+/**
+ * A reader of received SMS that claims some of them before they become `sms.received` (the survey: a reply
+ * 1-5 from a surveyed number is a `survey.reply`). `match` must not change anything; `recorded` runs once the
+ * claimed event is committed. A match that throws leaves the message an ordinary SMS.
+ */
+export interface SmsClaimer {
+  match(from: string, text: string): Promise<EventBody<'survey.reply'> | null>;
+  recorded(body: EventBody<'survey.reply'>): Promise<void>;
 }
 
 export interface SmsInboxStats {
@@ -67,6 +86,8 @@ export class SmsInbox {
   private stopped = false;
   private readonly onSms = (sms: SmsReceived) => void this.handle(sms);
   private readonly log: Logger;
+  /** Set before start: claims survey replies (device/calls/survey.ts). */
+  claimer: SmsClaimer | undefined;
 
   constructor(
     private readonly modem: GsmModem,
@@ -95,14 +116,25 @@ export class SmsInbox {
     if (this.busy.has(sms.key)) return;
     this.busy.add(sms.key);
     try {
-      const id = smsEventId(sms, this.box);
+      const reply = await this.claimed(sms);
       try {
-        await this.events.record(
-          'sms.received',
-          { from: (sms.from || 'unknown').slice(0, 32), text: sms.text.slice(0, 1600), at: smsTime(sms.at) },
-          new Date(),
-          { id },
-        );
+        if (reply) {
+          await this.events.record('survey.reply', reply, new Date(), {
+            id: smsEventId(sms, this.box, 'survey.reply'),
+          });
+          await this.claimer
+            ?.recorded(reply)
+            .catch((err) =>
+              this.log.warn({ err: describeError(err) }, 'survey reply recorded but not marked answered'),
+            );
+        } else {
+          await this.events.record(
+            'sms.received',
+            { from: (sms.from || 'unknown').slice(0, 32), text: sms.text.slice(0, 1600), at: smsTime(sms.at) },
+            new Date(),
+            { id: smsEventId(sms, this.box) },
+          );
+        }
       } catch (e) {
         this.stats.failed++;
         this.log.error(
@@ -126,6 +158,16 @@ export class SmsInbox {
       }
     } finally {
       this.busy.delete(sms.key);
+    }
+  }
+
+  private async claimed(sms: SmsReceived): Promise<EventBody<'survey.reply'> | null> {
+    if (!this.claimer || !sms.from) return null;
+    try {
+      return await this.claimer.match(sms.from, sms.text);
+    } catch (e) {
+      this.log.warn({ err: describeError(e) }, 'survey reply check failed; kept as an ordinary SMS');
+      return null;
     }
   }
 

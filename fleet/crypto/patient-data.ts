@@ -15,7 +15,7 @@
  * side and both be read. Sealed bytes (voicemail): "CBE1", the key id's
  * length and bytes, the 12-byte IV, the 16-byte tag, the ciphertext.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -107,6 +107,24 @@ export class PatientCipher {
       );
     }
     return k;
+  }
+
+  /**
+   * A keyed, deterministic digest of a value (a caller's number) to find rows by it without storing it in
+   * clear: HMAC-SHA-256 under a key derived (HKDF) from the key file's FIRST key, so it stays the same when
+   * keys are rotated (keep the first line as long as such rows are kept). Base64url, 22 characters (128 bits).
+   */
+  blindIndex(value: string): string {
+    this.indexKey ??= Buffer.from(
+      hkdfSync('sha256', this.key(this.firstId), Buffer.alloc(0), 'callbox blind index v1', 32),
+    );
+    return createHmac('sha256', this.indexKey).update(value, 'utf8').digest().subarray(0, 16).toString('base64url');
+  }
+
+  private indexKey: Buffer | undefined;
+
+  private get firstId(): string {
+    return this.keys.keys().next().value as string;
   }
 
   sealText(plain: string): string {

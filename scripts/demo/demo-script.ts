@@ -1,9 +1,12 @@
 /**
  * The demo's scenario (scripts/demo/demo.ts sets up logging, then runs this):
- * the real fleet (embedded broker on a free port, SQLite, the alert engine)
- * and one simulated box (modem emulator on a pty, virtual panel, the real
- * Box with every feature module), driven through a short clinic morning
- * and narrated in plain language on the console. Logs go to a file.
+ * the real fleet (embedded broker on a free port, SQLite, the alert engine,
+ * the call log with caller lookup in a FHIR stand-in holding a few
+ * patients: scripts/sim/fhir.ts) and one simulated box (modem emulator on a
+ * pty, virtual panel, the real Box with every feature module), driven
+ * through a short clinic morning and narrated in plain language on the
+ * console: it ends with the call log (who called), the call-back list and
+ * the survey figure. Logs go to a file.
  */
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,10 +19,12 @@ import { type AlertsFeature, alertsFeature } from '../../fleet/alerts/feature.js
 import { loadFleetConfig } from '../../fleet/config.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
+import { type PatientsFeature, patientsFeature } from '../../fleet/patients/feature.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
+import { DEMO_PATIENTS, type FhirStandIn, startFhirStandIn } from '../sim/fhir.js';
 
 export interface DemoOptions {
   /** Temp folder for the fleet's and the box's data and the log file. */
@@ -138,6 +143,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   let fleet: Fleet | undefined;
   let admin: OpsClient | undefined;
   let sim: SimulatedBox | undefined;
+  let fhir: FhirStandIn | undefined;
   let stage = 'starting';
   let cleaned: Promise<void> | undefined;
   const cleanup = () => {
@@ -149,6 +155,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     await sim?.stop().catch((e) => log.error({ err: e }, 'box stop failed'));
     await admin?.close().catch(() => undefined);
     await fleet?.stop().catch((e) => log.error({ err: e }, 'fleet stop failed'));
+    await fhir?.close().catch(() => undefined);
   };
 
   out('Callbox demo: one clinic, one call box and the fleet, all on this machine.');
@@ -184,6 +191,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         voicemailFeature((v) => {
           voicemailsStored.push(v);
         }),
+        patientsFeature(),
       ],
       onBootstrapAdmin: (_user, password) => {
         adminPassword = password;
@@ -214,6 +222,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         hours: { mon: ALL_DAY, tue: ALL_DAY, wed: ALL_DAY, thu: ALL_DAY, fri: ALL_DAY, sat: ALL_DAY, sun: ALL_DAY },
       }),
     });
+    fhir = await startFhirStandIn({ token: 'demo-fhir-token', patients: DEMO_PATIENTS });
+    await admin.call('patients.settings.set', { clinicId: clinic.id, baseUrl: fhir.url, token: fhir.token });
+    say(
+      `the clinic's patient records: a FHIR R4 stand-in on ${fhir.url} with ${DEMO_PATIENTS.length} patients; the fleet looks every caller up there (bearer token kept encrypted)`,
+    );
     say(
       `ops created the clinic "${clinic.name}" (answering service ${maskNumber(ANSWERING_SERVICE)}, on call: Dr Alice ${maskNumber(ON_CALL)})`,
     );
@@ -256,6 +269,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       calls: { ...s.calls, inHours: 'ring-then-rollover' as const, ringTimeoutS: RING_TIMEOUT_S },
       rollover: { ...s.rollover, number: ANSWERING_SERVICE, networkForwarding: false },
       panic: { ...s.panic, holdMs: 800 },
+      survey: { ...s.survey, enabled: true, delayS: 0, text: 'How did we do today? Reply 1-5 (5 = very good).' },
     };
     const { version } = await admin.call('boxes.setConfig', { box: SERIAL, settings });
     say(
@@ -286,6 +300,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     await box.putDownHandset();
     await until(() => !calls.snapshot().inCall && !box.emu.calls.some((c) => c.index === idx1), 'the call ending');
     say('call over');
+    await until(() => box.emu.smsSent.some((m) => m.to === CALLER_1), 'the survey SMS after the answered call');
+    box.emu.receiveSms(CALLER_1, '5');
+    say(`the patient answers the survey: "5"`);
 
     // ---- 4. a call nobody answers ------------------------------------------------------------
     stage = 'the unanswered call';
@@ -431,6 +448,42 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         `  panic: acknowledged by ${acked.body.by} ${secs(Date.parse(acked.at) - Date.parse(pressed.at))} after the press`,
       );
     }
+
+    // ---- 9. who called, who to call back, how we did -------------------------------------------
+    stage = 'reading the call log';
+    step(9, 'Who called, who to call back, how we did');
+    const patients = fleet.feature<PatientsFeature>('patients');
+    const clinicId = clinic.id;
+    const log9 = await until(async () => {
+      await patients?.settled();
+      const list = await admin?.call('calls.list', { clinicId, limit: 50 });
+      return list && list.length >= ended.length && list.every((c) => c.outcome && c.lookup !== 'pending')
+        ? list
+        : undefined;
+    }, 'the call log with every caller looked up');
+    out(`  ${'started'.padEnd(8)}  ${'caller'.padEnd(14)}  ${'outcome'.padEnd(12)}  patient record (FHIR)`);
+    for (const c of [...log9].reverse()) {
+      const p = c.patient
+        ? `${c.patient.name} (born ${c.patient.birthDate})`
+        : c.lookup === 'several'
+          ? `several patients share this number (${c.matches}): none picked`
+          : c.lookup === 'none'
+            ? 'no patient with this number'
+            : c.lookup;
+      out(
+        `  ${time(c.startedAt)}  ${who(c.caller).padEnd(14)}  ${String(c.outcome).padEnd(12)}  ${p}${c.repeat ? `  [repeat: ${c.repeat.reason}]` : ''}`,
+      );
+    }
+    const callbacks = (await admin.call('callbacks.list', { clinicId })) ?? [];
+    out(
+      `  call-back list: ${callbacks.length} to return (${callbacks.map((c) => `${who(c.caller)} ${c.reason}`).join(', ') || 'none'})`,
+    );
+    const survey = await until(async () => {
+      await patients?.settled();
+      const r = await admin?.call('surveys.summary', { clinicId });
+      return r && r.replies > 0 ? r : undefined;
+    }, 'the survey reply counted');
+    out(`  satisfaction: ${survey.sent} survey sent, ${survey.replies} reply, average ${survey.average} of 5`);
 
     if (o.keepRunning) {
       out('\nStill running (--keep-running). Try, in another terminal:');

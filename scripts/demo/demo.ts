@@ -5,7 +5,9 @@
  * virtual panel, the real box software) and a narrated scenario: a call
  * answered at the desk, one rolled over to the answering service, a panic
  * press acknowledged through the alert engine, rollover on and off, and the
- * events the fleet stored with their figures (scripts/demo/demo-script.ts).
+ * events the fleet stored with their figures, then the call log with each
+ * caller's patient record from a FHIR stand-in, the call-back list and the
+ * after-call survey's reply counted (scripts/demo/demo-script.ts).
  *
  * Data and the log file go to a new temp folder (printed). Exits 0 on its
  * own when the scenario worked, 1 with the reason when it did not, 2 when

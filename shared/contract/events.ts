@@ -87,6 +87,31 @@ export const EVENT_BODIES = {
     status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
     reason: Type.Optional(Type.String({ maxLength: 500 })),
   }),
+  'survey.sent': Strict(
+    {
+      callId: CallId(),
+      number: PhoneNumber(),
+      status: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
+      attempts: Type.Integer({ minimum: 1, description: 'sends tried (failed: all of them failed)' }),
+      reason: Type.Optional(Type.String({ maxLength: 500 })),
+    },
+    {
+      description:
+        'the after-call survey SMS to the caller of an answered call (settings.survey); added in contract 1.2: a fleet before it refuses the event, so update the fleet before enabling the survey',
+    },
+  ),
+  'survey.reply': Strict(
+    {
+      callId: CallId(),
+      number: PhoneNumber(),
+      score: Type.Integer({ minimum: 1, maximum: 5, description: 'the digit the caller replied, 1 (bad) to 5 (good)' }),
+      sentAt: Timestamp('when the survey SMS this answers was sent'),
+    },
+    {
+      description:
+        'a reply 1-5 to a survey, from the surveyed number within settings.survey.replyWindowH (instead of sms.received); added in contract 1.2',
+    },
+  ),
   'panic.pressed': Strict({
     panicId: Uuid('id of this panic'),
     source: Type.String({ maxLength: 120, description: 'button that was pressed' }),

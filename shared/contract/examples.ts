@@ -65,6 +65,8 @@ export const EVENT_EXAMPLES: { [K in EventType]: EventBody<K> } = {
     inHours: true,
   },
   'call.followup_sms': { callId: CALL, number: '+15551234567', status: 'sent' },
+  'survey.sent': { callId: CALL, number: '+15551234567', status: 'sent', attempts: 1 },
+  'survey.reply': { callId: CALL, number: '+15551234567', score: 4, sentAt: '2026-11-26T09:20:02.000Z' },
   'panic.pressed': { panicId: PANIC, source: 'gpio:panic' },
   'panic.cancelled': { panicId: PANIC },
   'panic.acknowledged': { panicId: PANIC, by: 'ops:alice' },

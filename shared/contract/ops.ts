@@ -13,6 +13,7 @@ import { ClaimSecret } from '../claim-secret.js';
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
+import { PATIENT_OPS_METHODS } from './patients-ops.js';
 import type { MethodSpec } from './rpc.js';
 import { RELEASE_OPS_METHODS } from './update.js';
 
@@ -434,6 +435,8 @@ export const OPS_METHODS = {
   }),
   // alerts, acknowledgement and rollover (fleet/alerts)
   ...ALERT_OPS_METHODS,
+  // call log, call-backs, surveys, FHIR settings (fleet/patients)
+  ...PATIENT_OPS_METHODS,
   // signed releases and staged rollouts (fleet/updates)
   ...RELEASE_OPS_METHODS,
 } as const;

@@ -164,6 +164,53 @@ export const DeviceSettingsSchema = Strict(
       },
       'missed-call follow-up SMS',
     ),
+    survey: Section(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description: 'after an answered call, text the caller a one-question survey; replies 1-5 are counted',
+        }),
+        text: Type.String({
+          minLength: 1,
+          maxLength: 320,
+          default: 'How did we do today? Reply with a number from 1 (poor) to 5 (very good).',
+          description: 'the survey SMS',
+        }),
+        delayS: Seconds('wait this long after the call ended before sending', {
+          default: 120,
+          minimum: 0,
+          maximum: 86_400,
+        }),
+        windowH: Hours('at most one survey per number within this time (kept on the box across restarts)', {
+          default: 720,
+          minimum: 1,
+          maximum: 8760,
+        }),
+        replyWindowH: Hours('a reply 1-5 within this time of the survey counts as its answer', {
+          default: 48,
+          minimum: 1,
+          maximum: 720,
+        }),
+        maxAttempts: Type.Integer({
+          minimum: 1,
+          maximum: 10,
+          default: 3,
+          description: 'tries to send the survey SMS (30 s, doubling, between tries)',
+        }),
+        excludeNumbers: Type.Array(Type.String({ pattern: '^\\+\\d{1,15}$' }), {
+          default: [],
+          maxItems: 1000,
+          description: 'numbers, or prefixes of numbers, never surveyed (staff, landlines, premium lines)',
+        }),
+        mobilePrefixes: Type.Array(Type.String({ pattern: '^\\+\\d{1,14}$' }), {
+          default: [],
+          maxItems: 100,
+          description:
+            'when set, only numbers starting with one of these are surveyed (mobile ranges, e.g. +447 in the UK); empty: every E.164 number not excluded',
+        }),
+      },
+      'the after-call satisfaction survey by SMS',
+    ),
     panic: Section(
       {
         holdMs: Millis('press and hold this long to confirm a panic', { default: 1000, minimum: 100, maximum: 10_000 }),

@@ -36,6 +36,7 @@ export async function startTestFleet(
     alerts: { ...((values.alerts as object) ?? {}) },
     voicemail: { dir: join(dir, 'voicemail'), ...((values.voicemail as object) ?? {}) },
     updates: { dir: join(dir, 'releases'), ...((values.updates as object) ?? {}) },
+    ...(values.patients ? { patients: values.patients } : {}),
   };
   const config = loadFleetConfig(undefined, base, {});
   let adminPassword = '';
