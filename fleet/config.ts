@@ -6,6 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { loadConfig } from '../shared/config.js';
 import { BrokerUrl, Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { AlertsConfigSchema } from './alerts/config.js';
+import { TriageConfigSchema } from './triage/config.js';
 
 export const FleetConfigSchema = Strict({
   data: Section(
@@ -234,6 +235,7 @@ export const FleetConfigSchema = Strict({
     },
     'voicemail received from the boxes',
   ),
+  triage: TriageConfigSchema,
   updates: Section(
     {
       dir: Type.String({

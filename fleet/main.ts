@@ -14,6 +14,7 @@ import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
 import { Fleet } from './fleet.js';
+import { triageFeature } from './triage/feature.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
 
@@ -46,7 +47,11 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const notifier = new SystemdNotifier({ log: getLogger('fleet:systemd') });
   try {
     const config = loadFleetConfig(configFile(argv));
-    fleet = await Fleet.start(config, { features: [alertsFeature(), voicemailFeature(), updatesFeature()] });
+    // Triage before voicemail: a voicemail stored at once gets its pending triage row (fleet/triage/feature.ts).
+    const triage = triageFeature();
+    fleet = await Fleet.start(config, {
+      features: [alertsFeature(), triage, voicemailFeature(triage.stored), updatesFeature()],
+    });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +

@@ -15,7 +15,7 @@
  * side and both be read. Sealed bytes (voicemail): "CBE1", the key id's
  * length and bytes, the 12-byte IV, the 16-byte tag, the ciphertext.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -134,6 +134,16 @@ export class PatientCipher {
   /** A copy with sealed fields opened (plain ones are left as they are). */
   openFields<T>(value: T): T {
     return walk(value, (s) => this.openText(s)) as T;
+  }
+
+  /**
+   * A keyed hash of a value (HMAC-SHA256 under a key derived from the file's first key, so a rotation does
+   * not change it): to find the same caller again without keeping the number (voicemail triage).
+   */
+  keyedHash(value: string, purpose: string): string {
+    const first = this.keys.values().next().value as Buffer;
+    const key = createHmac('sha256', first).update(`callbox keyed hash: ${purpose}`).digest();
+    return createHmac('sha256', key).update(value).digest('base64url');
   }
 
   sealBytes(plain: Buffer): Buffer {

@@ -14,6 +14,7 @@ import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type T
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
 import type { MethodSpec } from './rpc.js';
+import { TRIAGE_OPS_METHODS } from './triage-ops.js';
 import { RELEASE_OPS_METHODS } from './update.js';
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
@@ -436,6 +437,8 @@ export const OPS_METHODS = {
   ...ALERT_OPS_METHODS,
   // signed releases and staged rollouts (fleet/updates)
   ...RELEASE_OPS_METHODS,
+  // voicemail triage: urgent phrases and results (fleet/triage)
+  ...TRIAGE_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
