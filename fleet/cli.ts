@@ -15,6 +15,7 @@ import { loadFleetConfig } from './config.js';
 import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
 import { OpsClient } from './ops-client.js';
 import { addReleaseCommands } from './release-cli.js';
+import { addTriageCommands } from './triage/cli.js';
 import { addRolloutCommands } from './updates/cli.js';
 
 class UsageError extends Error {}
@@ -651,6 +652,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
 
   addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
+  addTriageCommands(program, connect, print);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -166,6 +166,9 @@ export async function spotPhrases(
     ['-hmm', cfg.hmmDir],
     ['-dict', cfg.dictPath],
     ['-samprate', String(SAMPLE_RATE)],
+    // Keep silent frames: times stay counted from the start of the recording (with silence removed they are
+    // not), and detection after a pause was better in our measurements.
+    ['-remove_silence', 'no'],
     ['-time', 'yes'],
     ['-logfn', log],
   ].flat();
