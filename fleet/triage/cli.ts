@@ -114,7 +114,10 @@ export function addTriageCommands(
           print(r, () => phraseTable(r));
           return;
         }
-        const r = (await ops.call('triage.phrases.set', { clinicId, phrases: phrases as never })) as PhrasesAnswer;
+        const r = (await ops.call(
+          'triage.phrases.set',
+          phrases === null ? { clinicId, reset: true } : { clinicId, phrases: phrases as never },
+        )) as PhrasesAnswer;
         print(r, () => phraseTable(r));
       },
     );

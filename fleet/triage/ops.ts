@@ -58,7 +58,11 @@ export function triageOpsHandlers(feature: TriageFeature, fleet: Fleet, authoriz
     'triage.phrases.set': async (p: P<'triage.phrases.set'>, ctx: Ctx) => {
       const by = await authorize('triage.phrases.set', ctx);
       await clinic(p.clinicId);
-      const list = p.phrases === null ? null : validatePhrases(p.phrases, fleet.config.triage.dictPath);
+      const reset = p.reset === true;
+      if (reset === (p.phrases !== undefined)) {
+        throw new CallboxError(ErrorCode.ValidationFailed, 'give either phrases (the new list) or reset: true');
+      }
+      const list = reset ? null : validatePhrases(p.phrases, fleet.config.triage.dictPath, '/phrases');
       const before = await store.getPhrases(p.clinicId);
       await store.putPhrases(p.clinicId, list, by, new Date().toISOString());
       await fleet.store.appendAudit({

@@ -55,8 +55,8 @@ export function dictionaryWords(path: string): Set<string> {
  * otherwise. With `dictPath` readable, every word must be in the dictionary (pocketsphinx refuses the whole list
  * for one unknown word).
  */
-export function validatePhrases(input: unknown, dictPath?: string): UrgentPhrase[] {
-  const problems = problemsOf(UrgentPhraseListSchema, input);
+export function validatePhrases(input: unknown, dictPath?: string, field = ''): UrgentPhrase[] {
+  const problems = problemsOf(UrgentPhraseListSchema, input).map((p) => ({ ...p, path: `${field}${p.path}` }));
   if (problems.length > 0) {
     throw new CallboxError(ErrorCode.ValidationFailed, `urgent phrases are invalid: ${formatProblems(problems)}`, {
       problems,
@@ -68,7 +68,7 @@ export function validatePhrases(input: unknown, dictPath?: string): UrgentPhrase
     if (seen.has(p.phrase)) {
       throw new CallboxError(
         ErrorCode.ValidationFailed,
-        `urgent phrases are invalid: /${i}/phrase "${p.phrase}" is listed twice (each phrase once)`,
+        `urgent phrases are invalid: ${field}/${i}/phrase "${p.phrase}" is listed twice (each phrase once)`,
       );
     }
     seen.add(p.phrase);
@@ -85,7 +85,7 @@ export function validatePhrases(input: unknown, dictPath?: string): UrgentPhrase
       if (unknown.length > 0) {
         throw new CallboxError(
           ErrorCode.ValidationFailed,
-          `urgent phrases are invalid: /${i}/phrase "${p.phrase}": ${unknown.map((w) => `"${w}"`).join(', ')} not in the recogniser's dictionary ${dictPath} (use words it knows, e.g. "cannot" for "can not")`,
+          `urgent phrases are invalid: ${field}/${i}/phrase "${p.phrase}": ${unknown.map((w) => `"${w}"`).join(', ')} not in the recogniser's dictionary ${dictPath} (use words it knows, e.g. "cannot" for "can not")`,
         );
       }
     });

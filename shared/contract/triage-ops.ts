@@ -6,7 +6,7 @@
  * transcript.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { Nullable, type Static, Strict, Type } from '../schema.js';
+import { type Static, Strict, Type } from '../schema.js';
 import type { MethodSpec } from './rpc.js';
 
 type Role = 'viewer' | 'operator' | 'admin';
@@ -86,8 +86,12 @@ export const TRIAGE_OPS_METHODS = {
   'triage.phrases.set': op({
     role: 'admin',
     description:
-      "replace a clinic's urgent phrases (validated whole: every word must be in the recogniser's dictionary); null: back to the defaults",
-    params: Strict({ clinicId: ClinicId, phrases: Nullable(UrgentPhraseListSchema) }),
+      "replace a clinic's urgent phrases (validated whole: every word must be in the recogniser's dictionary), or reset them to the defaults",
+    params: Strict({
+      clinicId: ClinicId,
+      phrases: Type.Optional(UrgentPhraseListSchema),
+      reset: Type.Optional(Type.Boolean({ description: 'true: back to the default list (no phrases given)' })),
+    }),
     result: Any,
     example: {
       params: { clinicId: 'c1', phrases: [{ phrase: 'chest pain', threshold: 1e-30 }] },
