@@ -13,7 +13,7 @@ import type { UrgentPhrase } from '../fleet/triage/phrases.js';
 import { SAMPLE_RATE, type SpotterConfig, spotPhrases, toPcm16k, withWorkDir } from '../fleet/triage/spotter.js';
 import type { Message } from '../scripts/lib/speech-set.js';
 
-export const GRID = [1e-10, 1e-20, 1e-30, 1e-40, 1e-50, 1e-60, 1e-70] as const;
+export const GRID = [1e-1, 1e-5, 1e-10, 1e-15, 1e-20, 1e-30] as const;
 
 export interface PhraseTuning {
   phrase: string;

@@ -9,7 +9,7 @@
  * Options:
  *   --defaults       evaluate the shipped thresholds (fleet/triage/phrases.ts) instead of tuning now
  *   --both-halves    also report on the tuning half (optimistic: those are the messages it was tuned on)
- *   --small          one voice per sentence and half (48 messages) instead of two (96)
+ *   --large          two voices per sentence and half (96 messages) instead of one (48)
  *   --stress <s>     stress score that makes a message urgent on its own (default: the fleet's default)
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
   const t0 = Date.now();
-  const set = await makeSpeechSet({ voicesPerSentence: flag('--small') ? 1 : 2 });
+  const set = await makeSpeechSet({ voicesPerSentence: flag('--large') ? 2 : 1 });
   out(
     `labelled set: ${set.messages.length} messages in ${set.dir} (${set.made ? `${set.made} made in ${((Date.now() - t0) / 1000).toFixed(0)} s` : 'cached'})`,
   );

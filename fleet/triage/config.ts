@@ -16,6 +16,7 @@ export const TRIAGE_DEFAULTS = {
   baselineS: 3,
   stressUrgentScore: 0.85,
   historyMessages: 5,
+  phoneLoopProbability: 1e-30,
 } as const;
 
 export const TriageConfigSchema = Section(
@@ -51,6 +52,13 @@ export const TriageConfigSchema = Section(
       default: TRIAGE_DEFAULTS.dictPath,
       minLength: 1,
       description: 'pronunciation dictionary; every word of an urgent phrase must be in it',
+    }),
+    phoneLoopProbability: Type.Number({
+      minimum: 1e-80,
+      maximum: 1,
+      default: TRIAGE_DEFAULTS.phoneLoopProbability,
+      description:
+        "pocketsphinx -kws_plp: probability of the phone loop each phrase is weighed against (smaller: more detections); the phrases' thresholds were tuned with the default",
     }),
     baselineS: Type.Integer({
       minimum: 1,

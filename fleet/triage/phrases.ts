@@ -15,7 +15,7 @@ import { type UrgentPhrase, UrgentPhraseListSchema } from '../../shared/contract
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { formatProblems, problemsOf } from '../../shared/validate.js';
 
-export { type UrgentPhrase, UrgentPhraseListSchema } from '../../shared/contract/triage-ops.js';
+export type { UrgentPhrase } from '../../shared/contract/triage-ops.js';
 
 /**
  * The default list (medical emergencies). Thresholds from `npm run bench:triage -- --tune` on the tuning half;

@@ -63,6 +63,7 @@ export class TriageService {
       hmmDir: c.hmmDir,
       dictPath: c.dictPath,
       timeoutMs: c.timeoutMs,
+      phoneLoopProbability: c.phoneLoopProbability,
     };
   }
 

@@ -28,6 +28,8 @@ export interface SpotterConfig {
   dictPath: string;
   /** Each tool run may take this long before it is killed. */
   timeoutMs: number;
+  /** pocketsphinx -kws_plp: the phone loop's probability, the alternative a phrase is weighed against. */
+  phoneLoopProbability: number;
 }
 
 export const DEFAULT_SPOTTER: SpotterConfig = {
@@ -36,6 +38,7 @@ export const DEFAULT_SPOTTER: SpotterConfig = {
   hmmDir: TRIAGE_DEFAULTS.hmmDir,
   dictPath: TRIAGE_DEFAULTS.dictPath,
   timeoutMs: TRIAGE_DEFAULTS.timeoutMs,
+  phoneLoopProbability: TRIAGE_DEFAULTS.phoneLoopProbability,
 };
 
 export interface Detection {
@@ -169,6 +172,7 @@ export async function spotPhrases(
     // Keep silent frames: times stay counted from the start of the recording (with silence removed they are
     // not), and detection after a pause was better in our measurements.
     ['-remove_silence', 'no'],
+    ['-kws_plp', cfg.phoneLoopProbability.toExponential()],
     ['-time', 'yes'],
     ['-logfn', log],
   ].flat();

@@ -172,17 +172,17 @@ export const VOICES: Record<'tune' | 'eval', readonly Voice[]> = {
 };
 
 /** Bump when the way audio is made changes (the cache key includes it). */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 
 export interface SetOptions {
   /** Where caches go (default .cache/speech-set under the working folder). */
   cacheRoot?: string;
-  /** Voices per sentence and half (1 or 2; default 2: 96 messages). */
+  /** Voices per sentence and half (1 or 2; default 1: 48 messages). */
   voicesPerSentence?: 1 | 2;
 }
 
 function plan(o: SetOptions): Omit<Message, 'file'>[] {
-  const per = o.voicesPerSentence ?? 2;
+  const per = o.voicesPerSentence ?? 1;
   const out: Omit<Message, 'file'>[] = [];
   for (const half of ['tune', 'eval'] as const) {
     const voices = VOICES[half];
@@ -215,13 +215,15 @@ function plan(o: SetOptions): Omit<Message, 'file'>[] {
   return out;
 }
 
-/** One message: espeak-ng -> (phone band at 8 kHz and back) -> padded -> noise -> 8 kHz 16-bit mono WAV. */
+/** One message: espeak-ng -> (phone band at 8 kHz and back) -> padded -> noise -> 16-bit mono WAV (8 kHz for phone). */
 async function render(m: Omit<Message, 'file'>, file: string): Promise<void> {
   const tmp = `${file}.tmp.wav`;
   const speech = `${tmp}.speech.wav`;
   const shaped = `${tmp}.shaped.wav`;
   try {
     await run('espeak-ng', ['-v', m.voice.v, '-s', String(m.voice.s), '-p', String(m.voice.p), '-w', speech, m.text]);
+    // A phone-band message is kept at 8 kHz (as a GSM call is recorded), the others at 16 kHz.
+    const rate = m.voice.phone ? '8000' : '16000';
     const band = m.voice.phone ? ['rate', '8000', 'sinc', '300-3400', 'rate', '16000'] : ['rate', '16000'];
     await run('sox', ['-V1', speech, '-c', '1', '-b', '16', shaped, ...band, 'pad', '0.6', '1.2', 'norm', '-3']);
     if (m.voice.noise > 0) {
@@ -244,10 +246,10 @@ async function render(m: Omit<Message, 'file'>, file: string): Promise<void> {
         'vol',
         String(m.voice.noise),
       ]);
-      await run('sox', ['-V1', '-m', shaped, noise, '-b', '16', '-r', '8000', tmp, 'dither', '-s']);
+      await run('sox', ['-V1', '-m', shaped, noise, '-b', '16', '-r', rate, tmp, 'dither', '-s']);
       await rm(noise, { force: true });
     } else {
-      await run('sox', ['-V1', shaped, '-r', '8000', '-b', '16', tmp]);
+      await run('sox', ['-V1', shaped, '-r', rate, '-b', '16', tmp]);
     }
     await rename(tmp, file);
   } finally {
@@ -259,7 +261,7 @@ async function render(m: Omit<Message, 'file'>, file: string): Promise<void> {
 /** The cache folder of these options (made by makeSpeechSet). */
 export function setDir(o: SetOptions = {}): string {
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: GENERATOR_VERSION, URGENT, ROUTINE, VOICES, per: o.voicesPerSentence ?? 2 }))
+    .update(JSON.stringify({ v: GENERATOR_VERSION, URGENT, ROUTINE, VOICES, per: o.voicesPerSentence ?? 1 }))
     .digest('hex')
     .slice(0, 16);
   return join(o.cacheRoot ?? join(process.cwd(), '.cache', 'speech-set'), key);
