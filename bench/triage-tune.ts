@@ -4,8 +4,9 @@
  * of silence between them) and spotted once per threshold of a grid, every
  * phrase at that threshold; each detection is given back to its message by
  * time. For each phrase, the threshold kept is the one with the best
- * (messages of that phrase found) - (routine messages where it fired), the
- * stricter one on a tie.
+ * (messages of that phrase found) - 0.5 x (routine messages where it fired), the
+ * stricter one on a tie. A false alarm counts half a found message: a missed
+ * emergency costs more than a call back that was not needed.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import type { UrgentPhrase } from '../fleet/triage/phrases.js';
 import { SAMPLE_RATE, type SpotterConfig, spotPhrases, toPcm16k, withWorkDir } from '../fleet/triage/spotter.js';
 import type { Message } from '../scripts/lib/speech-set.js';
 
-export const GRID = [1e-1, 1e-5, 1e-10, 1e-15, 1e-20, 1e-30] as const;
+export const GRID = [1, 1e-2, 1e-5, 1e-10, 1e-15, 1e-20, 1e-30] as const;
 
 export interface PhraseTuning {
   phrase: string;
@@ -71,7 +72,8 @@ export async function tuneThresholds(
         const fired = hits[i]?.get(phrase) ?? new Set<string>();
         const found = own.filter((m) => fired.has(m.id)).length;
         const falseAlarms = [...fired].filter((id) => routine.has(id)).length;
-        const value = found - falseAlarms;
+        // A missed emergency costs more than a false alarm: a false alarm counts half.
+        const value = found - 0.5 * falseAlarms;
         // GRID runs from strict to loose: keep the first (strictest) of equal value.
         if (value > bestValue) {
           bestValue = value;

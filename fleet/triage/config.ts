@@ -16,7 +16,7 @@ export const TRIAGE_DEFAULTS = {
   baselineS: 3,
   stressUrgentScore: 0.85,
   historyMessages: 5,
-  phoneLoopProbability: 1e-30,
+  phoneLoopProbability: 1e-10,
 } as const;
 
 export const TriageConfigSchema = Section(
