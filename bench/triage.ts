@@ -72,6 +72,16 @@ function report(title: string, rows: Row[]): { precision: number; recall: number
     `  triage time: ${(triageS / audioMin).toFixed(1)} s per minute of audio ` +
       `(${triageS.toFixed(1)} s for ${audioMin.toFixed(1)} min, one at a time)`,
   );
+  for (const [what, phone] of [
+    ['wideband (16 kHz)', false],
+    ['phone band (8 kHz)', true],
+  ] as const) {
+    const part = rows.filter((x) => x.m.voice.phone === phone);
+    const found = part.filter((x) => x.m.urgent && x.urgent).length;
+    const urgent = part.filter((x) => x.m.urgent).length;
+    const alarms = part.filter((x) => !x.m.urgent && x.urgent).length;
+    out(`  ${what}: urgent found ${found}/${urgent}, false alarms ${alarms}/${part.length - urgent} routine`);
+  }
   for (const r of rows.filter((x) => x.m.urgent !== x.urgent)) {
     out(
       `  ${r.m.urgent ? 'missed' : 'false alarm'}: ${r.m.id} [${r.m.voice.v} ${r.m.voice.s} wpm${r.m.voice.phone ? ', phone' : ''}${r.m.voice.noise ? `, noise ${r.m.voice.noise}` : ''}] "${r.m.text}" -> ${r.why}`,
