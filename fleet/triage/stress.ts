@@ -76,13 +76,14 @@ function quantile(sorted: number[], q: number): number {
   return (sorted[lo] ?? 0) + ((sorted[hi] ?? 0) - (sorted[lo] ?? 0)) * (i - lo);
 }
 
-/** Speech frames: above the noise floor of the recording (its quiet 20 %) by 10 dB, and above -55 dBFS. */
+/**
+ * Speech frames: above -55 dBFS, and 10 dB above the noise floor (the quietest 20 % of frames) or within 20 dB of
+ * the loud frames (the loudest 10 %), whichever is lower: a message talked from end to end has no quiet fifth.
+ */
 function speech(all: Frame[]): Frame[] {
-  const floor = quantile(
-    all.map((f) => f.db).sort((a, b) => a - b),
-    0.2,
-  );
-  return all.filter((f) => f.db > Math.max(floor + 10, -55));
+  const levels = all.map((f) => f.db).sort((a, b) => a - b);
+  const cut = Math.max(-55, Math.min(quantile(levels, 0.2) + 10, quantile(levels, 0.9) - 20));
+  return all.filter((f) => f.db > cut);
 }
 
 function stats(fs: Frame[], rate: number): VoiceStats | null {
