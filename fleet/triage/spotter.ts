@@ -123,7 +123,7 @@ export async function toPcm16k(input: Buffer | string, output: string, cfg: Spot
 }
 
 /** The model files are there (pocketsphinx itself says little when they are not). */
-export function checkModel(cfg: SpotterConfig): void {
+function checkModel(cfg: SpotterConfig): void {
   const missing = [join(cfg.hmmDir, 'mdef'), cfg.dictPath].filter((p) => !existsSync(p));
   if (missing.length > 0) {
     throw new CallboxError(

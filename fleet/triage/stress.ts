@@ -106,7 +106,7 @@ export function voiceStats(samples: Float32Array, rate: number): VoiceStats | nu
 }
 
 /** The mean of earlier messages' figures (weighted by their voiced seconds). */
-export function meanStats(list: VoiceStats[]): VoiceStats | null {
+function meanStats(list: VoiceStats[]): VoiceStats | null {
   const total = list.reduce((s, v) => s + v.voicedS, 0);
   if (list.length === 0 || total <= 0) return null;
   const avg = (k: keyof VoiceStats) => list.reduce((s, v) => s + v[k] * v.voicedS, 0) / total;
@@ -117,7 +117,7 @@ const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Score a stretch against a baseline: cues and reasons. */
-export function compare(now: VoiceStats, base: VoiceStats, against: string): { score: number; reasons: string[] } {
+function compare(now: VoiceStats, base: VoiceStats, against: string): { score: number; reasons: string[] } {
   const pitchUp = 12 * Math.log2(now.pitchHz / base.pitchHz);
   const louder = now.levelDb - base.levelDb;
   const wider = now.pitchSpreadSt - base.pitchSpreadSt;

@@ -44,7 +44,7 @@ export interface Message {
 }
 
 /** Urgent phrasings: two natural sentences for each default phrase (A tunes, B evaluates). */
-export const URGENT: readonly { phrase: string; a: string; b: string }[] = [
+const URGENT: readonly { phrase: string; a: string; b: string }[] = [
   {
     phrase: 'chest pain',
     a: 'hi this is John, my father has chest pain and he is sweating, please call me back',
@@ -108,7 +108,7 @@ export const URGENT: readonly { phrase: string; a: string; b: string }[] = [
 ];
 
 /** Routine phrasings (A tunes, B evaluates). */
-export const ROUTINE: readonly { a: string; b: string }[] = [
+const ROUTINE: readonly { a: string; b: string }[] = [
   {
     a: "hi, I'd like to reschedule my appointment on thursday to next week",
     b: 'hello, could I move my check up to a morning slot please',
@@ -160,7 +160,7 @@ export const ROUTINE: readonly { a: string; b: string }[] = [
 ];
 
 /** Voices of the tuning half and of the evaluation half: none shared. */
-export const VOICES: Record<'tune' | 'eval', readonly Voice[]> = {
+const VOICES: Record<'tune' | 'eval', readonly Voice[]> = {
   tune: [
     { v: 'en-us', s: 150, p: 50, noise: 0, phone: false },
     { v: 'en-gb-x-rp+f2', s: 170, p: 65, noise: 0.01, phone: true },
@@ -259,7 +259,7 @@ async function render(m: Omit<Message, 'file'>, file: string): Promise<void> {
 }
 
 /** The cache folder of these options (made by makeSpeechSet). */
-export function setDir(o: SetOptions = {}): string {
+function setDir(o: SetOptions = {}): string {
   const key = createHash('sha256')
     .update(JSON.stringify({ v: GENERATOR_VERSION, URGENT, ROUTINE, VOICES, per: o.voicesPerSentence ?? 1 }))
     .digest('hex')

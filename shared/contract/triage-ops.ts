@@ -17,7 +17,7 @@ function op<P extends TSchema, R extends TSchema>(spec: TriageOpsSpec<P, R>): Tr
   return spec;
 }
 
-export const UrgentPhraseSchema = Strict({
+const UrgentPhraseSchema = Strict({
   phrase: Type.String({
     minLength: 2,
     maxLength: 60,
