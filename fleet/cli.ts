@@ -16,6 +16,7 @@ import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './con
 import { OpsClient } from './ops-client.js';
 import { addPatientCommands } from './patients/cli.js';
 import { addReleaseCommands } from './release-cli.js';
+import { addTriageCommands } from './triage/cli.js';
 import { addRolloutCommands } from './updates/cli.js';
 
 class UsageError extends Error {}
@@ -653,6 +654,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
   addPatientCommands(program, connect, print, table);
+  addTriageCommands(program, connect, print);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

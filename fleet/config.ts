@@ -7,6 +7,7 @@ import { loadConfig } from '../shared/config.js';
 import { BrokerUrl, Millis, Seconds, Section, type Static, Strict, Type } from '../shared/schema.js';
 import { AlertsConfigSchema } from './alerts/config.js';
 import { PatientsConfigSchema } from './patients/config.js';
+import { TriageConfigSchema } from './triage/config.js';
 
 export const FleetConfigSchema = Strict({
   data: Section(
@@ -236,6 +237,7 @@ export const FleetConfigSchema = Strict({
     },
     'voicemail received from the boxes',
   ),
+  triage: TriageConfigSchema,
   updates: Section(
     {
       dir: Type.String({

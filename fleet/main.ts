@@ -15,6 +15,7 @@ import { loadFleetConfig } from './config.js';
 import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
 import { Fleet } from './fleet.js';
 import { patientsFeature } from './patients/feature.js';
+import { triageFeature } from './triage/feature.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
 
@@ -47,8 +48,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const notifier = new SystemdNotifier({ log: getLogger('fleet:systemd') });
   try {
     const config = loadFleetConfig(configFile(argv));
+    // Triage before voicemail: a voicemail stored at once gets its pending triage row (fleet/triage/feature.ts).
+    const triage = triageFeature();
     fleet = await Fleet.start(config, {
-      features: [alertsFeature(), voicemailFeature(), updatesFeature(), patientsFeature()],
+      features: [alertsFeature(), triage, voicemailFeature(triage.stored), updatesFeature(), patientsFeature()],
     });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +

@@ -46,13 +46,16 @@ export interface ClinicDirectoryDeps {
 }
 
 /** When the silence windows covering `condition` at `at` end (undefined: not silenced). */
+/** Conditions a silence window holds back only when it lists them: a person may be in danger. */
+const NEVER_SILENCED = new Set<Condition>(['panic', 'voicemail_urgent']);
+
 export function silenceEnd(s: ClinicAlertSettings, condition: Condition, at: number): number | undefined {
   let end: number | undefined;
   for (const w of s.silences as SilenceWindow[]) {
     const from = Date.parse(w.from);
     const until = Date.parse(w.until);
     if (at < from || at >= until) continue;
-    const applies = w.conditions ? w.conditions.includes(condition) : condition !== 'panic';
+    const applies = w.conditions ? w.conditions.includes(condition) : !NEVER_SILENCED.has(condition);
     if (applies) end = Math.max(end ?? 0, until);
   }
   return end;

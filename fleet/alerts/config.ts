@@ -90,7 +90,9 @@ export const SilenceWindow = Strict({
   from: Timestamp('silence starts'),
   until: Timestamp('silence ends'),
   conditions: Type.Optional(
-    Type.Array(ConditionT, { description: 'conditions silenced; absent: every condition except panic' }),
+    Type.Array(ConditionT, {
+      description: 'conditions silenced; absent: every condition except panic and voicemail_urgent',
+    }),
   ),
   reason: Type.Optional(Type.String({ maxLength: 200 })),
 });
@@ -199,6 +201,10 @@ export const ClinicAlertSettingsSchema = Strict(
         voicemailFailed: Section(
           { severity: { ...SeverityT, default: 'warning' } },
           "a voicemail whose recording failed: the caller's message is lost, someone must call back",
+        ),
+        voicemailUrgent: Section(
+          { severity: { ...SeverityT, default: 'critical' } },
+          'a voicemail triaged urgent (an urgent phrase or strong stress cues), or one that could not be triaged: escalates like a panic press, never held back by a silence window unless it lists voicemail_urgent',
         ),
         configDrift: Section(
           { severity: { ...SeverityT, default: 'warning' } },

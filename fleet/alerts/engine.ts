@@ -45,7 +45,7 @@ import {
 } from './lifecycle.js';
 import type { AlertLinks } from './links.js';
 import { RolloverService } from './rollover.js';
-import { Rules } from './rules.js';
+import { Rules, type VoicemailAttention } from './rules.js';
 import { Scheduler } from './scheduler.js';
 import type { Alert, AlertStore, Delivery, Rollover } from './types.js';
 
@@ -53,6 +53,7 @@ export type { Clock } from './clinics.js';
 export { EVENT_CURSOR } from './cursor.js';
 export type { AlertChannels } from './escalator.js';
 export type { RaiseOptions, RaiseResult, RolloverOptions } from './lifecycle.js';
+export type { VoicemailAttention } from './rules.js';
 
 export interface AlertEngineDeps {
   bus: FleetBus;
@@ -203,6 +204,11 @@ export class AlertEngine implements AlertLifecycle {
   async handleEvent(raw: AnyEvent, _receivedAt?: string): Promise<void> {
     if (!this.running) return;
     await this.rules.onEvent(raw);
+  }
+
+  /** A voicemail triaged urgent or not triaged at all (fleet/triage): raise voicemail_urgent. Returns the alert id. */
+  voicemailNeedsAttention(v: VoicemailAttention): Promise<string> {
+    return this.rules.onVoicemailAttention(v);
   }
 
   /**

@@ -78,3 +78,11 @@ export class AlertLinks {
     return createHmac('sha256', this.key).update(payload).digest('base64url');
   }
 }
+
+/**
+ * Where a voicemail plays: GET /api/v1/voicemail/<id>/audio on the fleet's HTTP server (authenticated there),
+ * from the same public URL as the alert links.
+ */
+export function voicemailAudioUrl(publicUrl: string, voicemailId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/api/v1/voicemail/${encodeURIComponent(voicemailId)}/audio`;
+}

@@ -21,6 +21,26 @@ import type { AlertStore } from './types.js';
 
 const MISSED_OUTCOMES = new Set(['missed', 'voicemail', 'voicemail_failed', 'rolled_over']);
 
+/** What the triage of one voicemail found, for its alert. */
+export interface VoicemailAttention {
+  clinicId: string;
+  deviceId: string;
+  voicemailId: string;
+  /** When the message was left (ms). */
+  at: number;
+  /** "…1234"; null: withheld; undefined: the box has not reported the call yet. */
+  callerLastFour: string | null | undefined;
+  /** Spotted urgent phrases. */
+  phrases: string[];
+  stressScore: number | null;
+  /** Why it is urgent, for people. */
+  reasons: string[];
+  /** Triage could not run: why. */
+  unavailable?: string;
+  /** Where the message plays (the fleet's public URL). */
+  listenUrl: string;
+}
+
 export interface RulesDeps {
   alerts: AlertStore;
   directory: ClinicDirectory;
@@ -131,6 +151,42 @@ export class Rules {
     }
     // One decision at a time per clinic: events of a burst arrive together and must count once each.
     await this.deps.lock.run(`missed:${clinicId}`, () => this.countMissed(clinicId, e, at, s, name));
+  }
+
+  /**
+   * A voicemail triaged urgent, or one that could not be triaged (fleet/triage): an alert that escalates like a
+   * panic press, opened or counted once per voicemail. The caller's number is not in the text (kept in the
+   * alerts table and sent by SMS, email and webhook): its last four digits are, and the link plays the message.
+   */
+  async onVoicemailAttention(v: VoicemailAttention): Promise<string> {
+    const { directory, lifecycle } = this.deps;
+    const s = await directory.settingsOf(v.clinicId);
+    const name = await directory.clinicName(v.clinicId);
+    const when = await directory.localTime(v.clinicId, v.at);
+    const caller =
+      v.callerLastFour === undefined
+        ? 'a caller the box has not reported yet'
+        : v.callerLastFour === null
+          ? 'a caller who withheld the number'
+          : `the caller ${v.callerLastFour}`;
+    const why = v.unavailable
+      ? `could NOT be triaged (${v.unavailable}), so nobody knows whether it is urgent`
+      : `sounds URGENT: ${v.reasons.slice(0, 3).join('; ')}`;
+    const r = await lifecycle.raise(v.clinicId, 'voicemail_urgent', {
+      severity: s.rules.voicemailUrgent.severity,
+      text: `A voicemail left at ${name} at ${when} by ${caller} ${why}. Listen to it now: ${v.listenUrl} (the number to call back is with the message).`,
+      deviceId: v.deviceId,
+      details: {
+        voicemailId: v.voicemailId,
+        listenUrl: v.listenUrl,
+        phrases: v.phrases,
+        stressScore: v.stressScore,
+        unavailable: v.unavailable ?? null,
+      },
+      at: v.at,
+      eventId: `voicemail-triage:${v.voicemailId}`,
+    });
+    return r.alert.id;
   }
 
   /** The box answered for voicemail but did not keep the recording: the caller's message is gone. */

@@ -154,6 +154,16 @@ export class PatientCipher {
     return walk(value, (s) => this.openText(s)) as T;
   }
 
+  /**
+   * A keyed hash of a value (HMAC-SHA256 under a key derived from the file's first key, so a rotation does
+   * not change it): to find the same caller again without keeping the number (voicemail triage).
+   */
+  keyedHash(value: string, purpose: string): string {
+    const first = this.keys.values().next().value as Buffer;
+    const key = createHmac('sha256', first).update(`callbox keyed hash: ${purpose}`).digest();
+    return createHmac('sha256', key).update(value).digest('base64url');
+  }
+
   sealBytes(plain: Buffer): Buffer {
     const iv = randomBytes(12);
     const id = Buffer.from(this.currentId, 'utf8');

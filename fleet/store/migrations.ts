@@ -209,6 +209,46 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE clinics DROP COLUMN box_defaults',
     ],
   },
+  {
+    // Urgency triage of voicemail (fleet/triage): one row per stored voicemail, made when its checksum is
+    // confirmed (state pending) and filled in by the triage queue; a clinic's own urgent phrases. No caller
+    // number is kept here: caller_key is a keyed hash of it (the stress baseline of the caller's messages).
+    version: 6,
+    name: 'voicemail triage',
+    up: (t) => [
+      `CREATE TABLE voicemail_triage (
+        voicemail_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        clinic_id TEXT,
+        sha256 TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        urgent ${t.bool},
+        attention ${t.bool} NOT NULL,
+        phrases ${t.json},
+        stress_score DOUBLE PRECISION,
+        reasons ${t.json},
+        voice ${t.json},
+        caller_key TEXT,
+        model TEXT,
+        duration_ms INTEGER,
+        triage_ms INTEGER,
+        error TEXT,
+        alert_id TEXT,
+        stored_at ${t.ts} NOT NULL,
+        triaged_at ${t.ts})`,
+      'CREATE INDEX voicemail_triage_state ON voicemail_triage (state, stored_at)',
+      'CREATE INDEX voicemail_triage_caller ON voicemail_triage (caller_key, stored_at)',
+      'CREATE INDEX voicemail_triage_clinic ON voicemail_triage (clinic_id, stored_at)',
+      `CREATE TABLE triage_phrases (
+        clinic_id TEXT PRIMARY KEY,
+        phrases ${t.json} NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at ${t.ts} NOT NULL)`,
+    ],
+    down: () => ['DROP TABLE triage_phrases', 'DROP TABLE voicemail_triage'],
+  },
 ];
 
 /** The fleet store's migrations and their bookkeeping table. */

@@ -23,6 +23,7 @@ export const ALERT_CONDITIONS = [
   'rollover',
   'voicemail_failed',
   'config_drift',
+  'voicemail_urgent',
 ] as const;
 const CONDITIONS = ALERT_CONDITIONS;
 

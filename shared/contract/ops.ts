@@ -15,6 +15,7 @@ import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
 import { PATIENT_OPS_METHODS } from './patients-ops.js';
 import type { MethodSpec } from './rpc.js';
+import { TRIAGE_OPS_METHODS } from './triage-ops.js';
 import { RELEASE_OPS_METHODS } from './update.js';
 
 export type OpsRole = 'viewer' | 'operator' | 'admin';
@@ -439,6 +440,8 @@ export const OPS_METHODS = {
   ...PATIENT_OPS_METHODS,
   // signed releases and staged rollouts (fleet/updates)
   ...RELEASE_OPS_METHODS,
+  // voicemail triage: urgent phrases and results (fleet/triage)
+  ...TRIAGE_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
