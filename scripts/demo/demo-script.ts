@@ -18,6 +18,7 @@ import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
+import { webFeature } from '../../fleet/web/server.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
 
@@ -180,6 +181,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const voicemailsStored: StoredVoicemail[] = [];
     fleet = await Fleet.start(config, {
       features: [
+        webFeature(),
         alertsFeature(),
         voicemailFeature((v) => {
           voicemailsStored.push(v);
