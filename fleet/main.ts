@@ -18,6 +18,7 @@ import { patientsFeature } from './patients/feature.js';
 import { triageFeature } from './triage/feature.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
+import { webFeature } from './web/server.js';
 
 const log = getLogger('fleet:main');
 
@@ -51,7 +52,14 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // Triage before voicemail: a voicemail stored at once gets its pending triage row (fleet/triage/feature.ts).
     const triage = triageFeature();
     fleet = await Fleet.start(config, {
-      features: [alertsFeature(), triage, voicemailFeature(triage.stored), updatesFeature(), patientsFeature()],
+      features: [
+        webFeature(),
+        alertsFeature(),
+        triage,
+        voicemailFeature(triage.stored),
+        updatesFeature(),
+        patientsFeature(),
+      ],
     });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +

@@ -22,6 +22,7 @@ import { OpsClient } from '../../fleet/ops-client.js';
 import { type PatientsFeature, patientsFeature } from '../../fleet/patients/feature.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
+import { webFeature } from '../../fleet/web/server.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
 import { DEMO_PATIENTS, type FhirStandIn, startFhirStandIn } from '../sim/fhir.js';
@@ -187,6 +188,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const voicemailsStored: StoredVoicemail[] = [];
     fleet = await Fleet.start(config, {
       features: [
+        webFeature(),
         alertsFeature(),
         voicemailFeature((v) => {
           voicemailsStored.push(v);
