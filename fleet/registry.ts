@@ -106,6 +106,46 @@ export class Registry {
     return box;
   }
 
+  /**
+   * A clinic by its id or its exact name. A name several clinics share is refused (Conflict) with the
+   * candidates listed; an unknown one (NotFound) names clinics whose names come close.
+   */
+  async resolveClinic(ref: string): Promise<Clinic> {
+    const byId = await this.store.getClinic(ref);
+    if (byId) return byId;
+    const all: Clinic[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.store.listClinics({ limit: 1000, ...(after ? { after } : {}) });
+      all.push(...page);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]?.id;
+    }
+    const exact = all.filter((c) => c.name === ref);
+    if (exact.length === 1 && exact[0]) return exact[0];
+    if (exact.length > 1) {
+      throw new CallboxError(
+        ErrorCode.Conflict,
+        `clinic name "${ref}" is ambiguous: ${exact.length} clinics have it (${exact
+          .map((c) => `${c.id} in ${c.timezone}`)
+          .join('; ')}); give the clinic id instead`,
+        { candidates: exact.map((c) => ({ id: c.id, name: c.name, timezone: c.timezone })) },
+      );
+    }
+    const lower = ref.toLowerCase();
+    const near = all.filter((c) => c.name.toLowerCase().includes(lower) || lower.includes(c.name.toLowerCase()));
+    throw new CallboxError(
+      ErrorCode.NotFound,
+      `no clinic "${ref}" (by id or exact name)${
+        near.length > 0
+          ? `; did you mean ${near
+              .slice(0, 5)
+              .map((c) => `"${c.name}" (${c.id})`)
+              .join(', ')}?`
+          : ''
+      }; list them with \`fleet clinics list\``,
+    );
+  }
+
   private async requireClinic(id: string): Promise<Clinic> {
     const c = await this.store.getClinic(id);
     if (!c) throw new CallboxError(ErrorCode.NotFound, `no clinic ${id}; list them with \`fleet clinics list\``);
