@@ -14,6 +14,7 @@ import type { Fleet, FleetFeature } from '../fleet.js';
 import { SqlStore } from '../store/sql-store.js';
 import { figuresOpsHandlers } from './ops.js';
 import { FiguresReader } from './reader.js';
+import { TelemetryRetention } from './retention.js';
 import type { RollupDeps } from './rollup.js';
 import { FiguresService } from './service.js';
 import { FiguresStore, telemetryPoint } from './store.js';
@@ -26,7 +27,7 @@ export function numberHasher(key: Buffer): (number: string) => string {
 }
 
 export interface FiguresFeatureOptions {
-  /** The clock of the telemetry pruning (tests). */
+  /** The clock of telemetry receipt times (tests). */
   now?: () => number;
 }
 
@@ -36,7 +37,7 @@ export class FiguresFeature implements FleetFeature {
   reader: FiguresReader | undefined;
   service: FiguresService | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private pruneTimer: NodeJS.Timeout | undefined;
+  retention: TelemetryRetention | undefined;
   private telemetryWrites = Promise.resolve();
 
   constructor(
@@ -80,26 +81,13 @@ export class FiguresFeature implements FleetFeature {
     });
     this.pollTimer = setInterval(() => void reader.kick(), cfg.pollMs);
     this.pollTimer.unref?.();
-    const every = f.config.telemetry.pruneEveryMin * 60_000;
-    this.pruneTimer = setInterval(() => void this.prune(), every);
-    this.pruneTimer.unref?.();
-    await this.prune();
+    this.retention = new TelemetryRetention(figures, {
+      retentionDays: f.config.telemetry.retentionDays,
+      everyMs: f.config.telemetry.pruneEveryMin * 60_000,
+      log,
+    });
+    await this.retention.start();
     void reader.kick();
-  }
-
-  /** Delete telemetry received more than telemetry.retentionDays ago; returns how many samples. */
-  async prune(): Promise<number> {
-    const figures = this.figures;
-    if (!figures) return 0;
-    const before = new Date(this.now() - this.fleet.config.telemetry.retentionDays * 86_400_000).toISOString();
-    try {
-      const n = await figures.pruneTelemetry(before);
-      if (n > 0) log.info({ n, before }, 'old telemetry deleted');
-      return n;
-    } catch (err) {
-      log.warn({ err }, 'deleting old telemetry failed');
-      return 0;
-    }
   }
 
   /** Wait until the stored events and telemetry seen so far are applied (tests, benchmarks). */
@@ -110,7 +98,7 @@ export class FiguresFeature implements FleetFeature {
 
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
-    clearInterval(this.pruneTimer);
+    await this.retention?.stop();
     this.fleet.bus.removeAll(this);
     await this.telemetryWrites;
     await this.reader?.stop();
