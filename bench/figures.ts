@@ -9,7 +9,8 @@
  * Then, BENCH_RUNS times each (default 200): figures.clinic for the whole range by day and by week and
  * the 52-week heatmap (FiguresService, the ops handlers' code, clinic named by name). Prints p50/p99 ms
  * for SQLite and for PostgreSQL (CALLBOX_TEST_PG or postgres://postgres@127.0.0.1:5432; skipped, said so,
- * when it cannot be reached). Goal: under 50 ms.
+ * when it cannot be reached). Goal: under 50 ms. BENCH_STORES=sqlite: SQLite only; BENCH_SQLITE_DIR: keep
+ * the SQLite file there (an empty folder).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -193,14 +194,15 @@ async function main(): Promise<void> {
   console.log(
     `figures benchmark: one clinic, ${CALLS} calls a day for ${DAYS} days; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`,
   );
-  const dir = mkdtempSync(join(tmpdir(), 'bench-figures-'));
+  const dir = process.env.BENCH_SQLITE_DIR ?? mkdtempSync(join(tmpdir(), 'bench-figures-'));
   const sqlite = await SqliteStore.open(join(dir, 'fleet.db'));
   try {
     await benchStore('sqlite', sqlite);
   } finally {
     await sqlite.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!process.env.BENCH_SQLITE_DIR) rmSync(dir, { recursive: true, force: true });
   }
+  if (process.env.BENCH_STORES === 'sqlite') return;
   const name = `callbox_bench_figures_${process.pid}`;
   const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
   try {
