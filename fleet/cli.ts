@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
 import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
+import { addFiguresCommands } from './figures/cli.js';
 import { OpsClient } from './ops-client.js';
 import { addPatientCommands } from './patients/cli.js';
 import { addReleaseCommands } from './release-cli.js';
@@ -661,6 +662,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
   addPatientCommands(program, connect, print, table);
   addTriageCommands(program, connect, print);
+  addFiguresCommands(program, connect, print, io.out);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

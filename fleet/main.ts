@@ -13,6 +13,7 @@ import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
+import { figuresFeature } from './figures/feature.js';
 import { Fleet } from './fleet.js';
 import { patientsFeature } from './patients/feature.js';
 import { triageFeature } from './triage/feature.js';
@@ -59,6 +60,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         voicemailFeature(triage.stored),
         updatesFeature(),
         patientsFeature(),
+        figuresFeature(),
       ],
     });
     const where = fleet.broker?.ports

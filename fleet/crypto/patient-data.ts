@@ -127,6 +127,15 @@ export class PatientCipher {
     return this.keys.keys().next().value as string;
   }
 
+  /**
+   * A 32-byte key for another purpose (the figures' keyed hash of caller numbers), derived with HKDF-SHA256
+   * from the key file's first key, so it stays the same across rotations.
+   */
+  deriveKey(purpose: string): Buffer {
+    const first = this.keys.values().next().value as Buffer;
+    return Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), `callbox:${purpose}`, 32));
+  }
+
   sealText(plain: string): string {
     if (plain.startsWith(TEXT_PREFIX)) return plain;
     const iv = randomBytes(12);

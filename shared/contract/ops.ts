@@ -13,6 +13,7 @@ import { ClaimSecret } from '../claim-secret.js';
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
+import { FIGURES_OPS_METHODS, TelemetryPointSchema } from './figures-ops.js';
 import { PATIENT_OPS_METHODS } from './patients-ops.js';
 import type { MethodSpec } from './rpc.js';
 import { TRIAGE_OPS_METHODS } from './triage-ops.js';
@@ -69,6 +70,8 @@ export const BoxSchema = Type.Object({
   lastSeenAt: Nullable(Type.String()),
   online: Type.Boolean(),
   lastClaimRequestId: Nullable(Type.String()),
+  /** The newest telemetry the box sent (fleet/figures keeps the history): signal, operator, outbox, disk, version. */
+  telemetry: Type.Optional(Nullable(TelemetryPointSchema)),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -340,8 +343,10 @@ export const OPS_METHODS = {
   'clinics.show': op({
     role: 'viewer',
     clinic: 'clinicId',
-    description: 'one clinic and its boxes',
-    params: Strict({ clinicId: Id('clinic id') }),
+    description: 'one clinic and its boxes (by id or exact name)',
+    params: Strict({
+      clinicId: Type.String({ minLength: 1, maxLength: 120, description: 'clinic id or exact clinic name' }),
+    }),
     result: Type.Object({ clinic: ClinicSchema, boxes: Type.Array(BoxSchema) }),
     example: { params: { clinicId: EXAMPLE_CLINIC.id }, result: { clinic: EXAMPLE_CLINIC, boxes: [EXAMPLE_BOX] } },
   }),
@@ -480,6 +485,8 @@ export const OPS_METHODS = {
   ...RELEASE_OPS_METHODS,
   // voicemail triage: urgent phrases and results (fleet/triage)
   ...TRIAGE_OPS_METHODS,
+  // call figures, stored telemetry and CSV exports (fleet/figures)
+  ...FIGURES_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
