@@ -13,6 +13,7 @@ import { ClaimSecret } from '../claim-secret.js';
 import { Nullable, PhoneNumber, type Static, Strict, Timestamp, Timezone, type TSchema, Type } from '../schema.js';
 import { ALERT_OPS_METHODS } from './alerts-ops.js';
 import { EVENT_TYPES } from './events.js';
+import { FIGURES_OPS_METHODS, TelemetryPointSchema } from './figures-ops.js';
 import type { MethodSpec } from './rpc.js';
 import { RELEASE_OPS_METHODS } from './update.js';
 
@@ -51,6 +52,8 @@ export const BoxSchema = Type.Object({
   lastSeenAt: Nullable(Type.String()),
   online: Type.Boolean(),
   lastClaimRequestId: Nullable(Type.String()),
+  /** The newest telemetry the box sent (fleet/figures keeps the history): signal, operator, outbox, disk, version. */
+  telemetry: Type.Optional(Nullable(TelemetryPointSchema)),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -436,6 +439,8 @@ export const OPS_METHODS = {
   ...ALERT_OPS_METHODS,
   // signed releases and staged rollouts (fleet/updates)
   ...RELEASE_OPS_METHODS,
+  // call figures, stored telemetry and CSV exports (fleet/figures)
+  ...FIGURES_OPS_METHODS,
 } as const;
 
 export type OpsMethod = keyof typeof OPS_METHODS;
