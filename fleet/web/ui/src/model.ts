@@ -1,25 +1,12 @@
 /** The shapes the pages read from the fleet (types only: the contract in shared/ is the source of truth). */
 import type { Static } from '@sinclair/typebox';
+import type { TelemetryPointSchema } from '../../../../shared/contract/figures-ops.js';
 import type { BoxSchema } from '../../../../shared/contract/ops.js';
 
-export type Box = Static<typeof BoxSchema> & { telemetry?: TelemetrySnapshot | null; openAlerts?: number };
+export type Box = Static<typeof BoxSchema> & { openAlerts?: number };
 
-/** The last telemetry of a box (shared/contract/messages.ts TelemetrySchema), as the fleet keeps it. */
-export interface TelemetrySnapshot {
-  at: string;
-  softwareVersion?: string;
-  uptimeS?: number;
-  modem?: {
-    state?: string;
-    signalDbm?: number | null;
-    registration?: string;
-    operator?: string | null;
-  };
-  freeDiskBytes?: number;
-  outboxDepth?: number;
-  voicemailsPending?: number;
-  configVersion?: number | null;
-}
+/** One telemetry sample of a box as the fleet stores it (the newest is on the box: Box.telemetry). */
+export type TelemetryPoint = Static<typeof TelemetryPointSchema>;
 
 /** An alert (fleet/alerts/types.ts Alert). */
 export interface Alert {

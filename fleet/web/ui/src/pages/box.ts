@@ -9,7 +9,7 @@ import { Page } from '../base.js';
 import { clinicName, loadClinics } from '../clinics.js';
 import { ago, bytes, dateTime } from '../format.js';
 import { type LiveMessage, live } from '../live.js';
-import { type Box, drift, type TelemetrySnapshot } from '../model.js';
+import { type Box, drift, type TelemetryPoint } from '../model.js';
 import '../chart.js';
 import '../config-editor.js';
 
@@ -51,7 +51,7 @@ class BoxPage extends Page {
   declare ref: string;
   declare shown: Shown | null;
   declare events: StoredEvent[];
-  declare telemetry: TelemetrySnapshot[];
+  declare telemetry: TelemetryPoint[];
   declare error: string;
   private unsubscribe: (() => void) | null = null;
   private loadedFor = '';
@@ -92,12 +92,9 @@ class BoxPage extends Page {
       this.error = e instanceof Error ? e.message : String(e);
     }
     try {
-      const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
-      const t = await call<TelemetrySnapshot[] | { samples: TelemetrySnapshot[] }>('telemetry.history', {
-        box: this.ref,
-        since,
-      });
-      this.telemetry = (Array.isArray(t) ? t : t.samples).slice().sort((a, b) => a.at.localeCompare(b.at));
+      const from = new Date(Date.now() - 7 * 86_400_000).toISOString();
+      const t = await call<TelemetryPoint[]>('telemetry.history', { box: this.ref, from, limit: 5000 });
+      this.telemetry = t.slice().sort((a, b) => a.at.localeCompare(b.at));
     } catch {
       this.telemetry = [];
     }
@@ -129,7 +126,7 @@ class BoxPage extends Page {
       const e = (d.event ?? d) as StoredEvent;
       if (e.id && !this.events.some((x) => x.id === e.id)) this.events = [e, ...this.events].slice(0, 500);
     } else if (m.kind === 'telemetry') {
-      const t = (d.telemetry ?? d) as TelemetrySnapshot;
+      const t = (d.telemetry ?? d) as TelemetryPoint;
       if (t.at) this.telemetry = [...this.telemetry, t].slice(-5000);
     } else if (m.kind === 'box' || m.kind === 'config') {
       this.shown = { ...this.shown, box: { ...this.shown.box, ...((d.box ?? d) as Partial<Box>) } };
@@ -145,10 +142,10 @@ class BoxPage extends Page {
       <u-chart
         label="Signal (dBm) and outbox depth over time"
         .series=${[{ label: 'signal dBm', color: '#1f6feb' }, { label: 'outbox depth', color: '#d97706' }]}
-        .data=${[x, t.map((s) => s.modem?.signalDbm ?? null), t.map((s) => s.outboxDepth ?? null)]}
+        .data=${[x, t.map((s) => s.signalDbm ?? null), t.map((s) => s.outboxDepth ?? null)]}
       ></u-chart>
       <p>
-        Last sample ${ago(last.at)}: signal ${last.modem?.signalDbm ?? '—'} dBm, operator ${last.modem?.operator ?? '—'},
+        Last sample ${ago(last.at)}: signal ${last.signalDbm ?? '—'} dBm, operator ${last.operator ?? '—'},
         outbox ${last.outboxDepth ?? '—'}, free disk ${bytes(last.freeDiskBytes)}, version ${last.softwareVersion ?? '—'}.
       </p>
     `;

@@ -13,7 +13,7 @@ import { Page } from '../base.js';
 import { clinicList, clinicName, loadClinics } from '../clinics.js';
 import { ago, bytes } from '../format.js';
 import { type LiveMessage, live } from '../live.js';
-import { type Alert, type Box, drift, type TelemetrySnapshot } from '../model.js';
+import { type Alert, type Box, drift, type TelemetryPoint } from '../model.js';
 
 /** Telemetry older than this is shown greyed (stale), as are the values of an offline box. */
 const STALE_MS = 15 * 60_000;
@@ -153,7 +153,7 @@ class FleetPage extends Page {
       }
       case 'telemetry':
         this.patch(key, {
-          telemetry: (d.telemetry ?? d) as TelemetrySnapshot,
+          telemetry: (d.telemetry ?? d) as TelemetryPoint,
           lastSeenAt: typeof d.at === 'string' ? d.at : undefined,
         });
         return;
@@ -188,7 +188,7 @@ class FleetPage extends Page {
       if (this.clinic && b.clinicId !== this.clinic) continue;
       if (text) {
         const hay =
-          `${b.serial} ${b.deviceId ?? ''} ${clinicName(b.clinicId)} ${b.telemetry?.modem?.operator ?? ''}`.toLowerCase();
+          `${b.serial} ${b.deviceId ?? ''} ${clinicName(b.clinicId)} ${b.telemetry?.operator ?? ''}`.toLowerCase();
         if (!hay.includes(text)) continue;
       }
       rows.push(b);
@@ -206,14 +206,14 @@ class FleetPage extends Page {
     const t = b.telemetry ?? null;
     const stale = !b.online || !t || now - Date.parse(t.at) > STALE_MS;
     const d = drift(b);
-    const signal = t?.modem?.signalDbm;
+    const signal = t?.signalDbm;
     return html`<tr class=${b.online ? 'online' : 'offline'} data-serial=${b.serial}>
       <th scope="row"><a href="/boxes/${encodeURIComponent(b.serial)}">${b.serial}</a></th>
       <td>${clinicName(b.clinicId)}</td>
       <td><span class="pill ${b.online ? 'ok' : 'bad'}">${b.online ? 'online' : 'offline'}</span></td>
       <td title=${b.lastSeenAt ?? ''}>${ago(b.lastSeenAt, now)}</td>
       <td class=${stale ? 'stale' : ''}>${signal === null || signal === undefined ? '—' : `${signal} dBm`}</td>
-      <td class=${stale ? 'stale' : ''}>${t?.modem?.operator ?? '—'}</td>
+      <td class=${stale ? 'stale' : ''}>${t?.operator ?? '—'}</td>
       <td class=${stale ? 'stale' : ''}>${t?.softwareVersion ?? b.firmware ?? '—'}</td>
       <td class=${stale ? 'stale' : ''}>${t?.outboxDepth ?? '—'}</td>
       <td class=${stale ? 'stale' : ''}>${bytes(t?.freeDiskBytes)}</td>
