@@ -96,11 +96,39 @@ export async function signOut(): Promise<void> {
   }
 }
 
-/** Methods read with GET (their parameters in the query string); every other method is a POST. */
-const READS = /\.(list|show|get|status|hello)$|^(figures|telemetry|callbacks|voicemail)\.(?!heard|mark|set)/;
+/**
+ * Methods open to viewers (role 'viewer' in the contract), which the fleet serves as GET; the compiler
+ * checks that each one listed exists. A method not listed is read as GET when its name says it reads.
+ */
+const READS = new Set<string>([
+  'fleet.hello',
+  'boxes.list',
+  'boxes.show',
+  'boxes.getConfig',
+  'claims.list',
+  'clinics.list',
+  'clinics.show',
+  'orgs.list',
+  'events.list',
+  'audit.list',
+  'alerts.list',
+  'alerts.show',
+  'alerts.settings.get',
+  'rollover.status',
+  'releases.list',
+  'rollouts.list',
+  'rollouts.status',
+  'figures.clinic',
+  'figures.heatmap',
+  'figures.targets.get',
+  'telemetry.history',
+  'export.calls',
+  'export.events',
+  'export.alerts',
+] satisfies OpsMethod[]);
 
 function isRead(method: string): boolean {
-  return READS.test(method) && !/\.(set|setConfig|ack|resolve|silence|heard|mark|approve)/.test(method);
+  return READS.has(method) || /\.(list|show|get|status|history)$/.test(method);
 }
 
 /** Call an ops method (or a method the contract does not list yet: the fleet answers what it knows). */
