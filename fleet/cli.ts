@@ -599,10 +599,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('users')
     .description('ops users')
     .command('create <name>')
-    .requiredOption('--role <role>', 'viewer, operator or admin')
-    .action(async (name: string, o: { role: string }) => {
-      const r = await (await connect()).call('users.create', { name, role: o.role as never });
-      print(r, () => `created ${r.username} (${r.role}); password (shown once): ${r.password}`);
+    .requiredOption('--role <role>', 'viewer, operator, admin or clinic (a clinic manager: give --clinic)')
+    .option('--clinic <clinic>', 'role clinic: the clinic it manages, by id or name')
+    .action(async (name: string, o: { role: string; clinic?: string }) => {
+      const r = await (await connect()).call('users.create', {
+        name,
+        role: o.role as never,
+        ...(o.clinic ? { clinic: o.clinic } : {}),
+      });
+      const of = r.clinicId ? ` of clinic ${r.clinicId}` : '';
+      print(r, () => `created ${r.username} (${r.role}${of}); password (shown once): ${r.password}`);
     });
   program
     .command('mosquitto-config')

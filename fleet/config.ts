@@ -168,6 +168,47 @@ export const FleetConfigSchema = Strict({
     {
       host: Type.String({ default: '127.0.0.1', description: 'API and dashboard listen address' }),
       port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'API and dashboard port' }),
+      tlsCertFile: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description:
+          'serve HTTPS with this certificate (PEM; with tlsKeyFile); null: plain HTTP (loopback or behind a TLS proxy)',
+      }),
+      tlsKeyFile: Type.Union([Type.String(), Type.Null()], { default: null, description: 'HTTPS key (PEM)' }),
+      secureCookies: Type.Boolean({
+        default: false,
+        description:
+          'mark the session cookie Secure even when this server speaks plain HTTP (set it behind a TLS proxy); with tlsCertFile it is always Secure',
+      }),
+      sessionIdleMin: Type.Integer({
+        minimum: 1,
+        maximum: 1440,
+        default: 30,
+        description: 'a sign-in session unused this long (minutes) ends',
+      }),
+      sessionAbsoluteH: Type.Integer({
+        minimum: 1,
+        maximum: 720,
+        default: 12,
+        description: 'a sign-in session ends this long (hours) after sign-in, used or not',
+      }),
+      loginPerMinute: Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        default: 5,
+        description: 'sign-in attempts one address may make for one user name per minute (above: 429 with Retry-After)',
+      }),
+      metricsTokenFile: Type.Union([Type.String(), Type.Null()], {
+        default: null,
+        description:
+          '/metrics asks for `Authorization: Bearer <token>` with the token in this file; null: /metrics is open (keep http.host on loopback or the ops network)',
+      }),
+      liveBuffer: Type.Integer({
+        minimum: 10,
+        maximum: 100_000,
+        default: 1000,
+        description:
+          'live stream (/api/v1/live): messages kept for clients that reconnect with Last-Event-ID; older: they are told to reload',
+      }),
     },
     'the HTTP API and dashboard',
   ),
@@ -277,6 +318,10 @@ export function underDataDir(config: FleetConfig): FleetConfig {
     store: { ...config.store, sqlitePath: at(config.store.sqlitePath) },
     ops: { ...config.ops, bootstrapPasswordFile: at(config.ops.bootstrapPasswordFile) },
     voicemail: { ...config.voicemail, dir: at(config.voicemail.dir) },
+    http: {
+      ...config.http,
+      metricsTokenFile: config.http.metricsTokenFile === null ? null : at(config.http.metricsTokenFile),
+    },
     updates: { ...config.updates, dir: at(config.updates.dir) },
   };
 }

@@ -59,7 +59,16 @@ const log = getLogger('fleet');
 export interface FleetFeature {
   readonly name: string;
   start(): Promise<void> | void;
+  /** Called once every feature has started (the web server registers the others' routes, then listens). */
+  ready?(): Promise<void> | void;
   stop(): Promise<void> | void;
+}
+
+/** A fastify plugin a feature serves on the fleet's HTTP server (fleet/web), with its options. */
+export interface HttpPlugin {
+  // biome-ignore lint/suspicious/noExplicitAny: fastify plugins differ in their options' type
+  plugin: import('fastify').FastifyPluginAsync<any>;
+  options: object;
 }
 
 /** Where the patient-data keys are (store.keyFile, or beside the SQLite file). */
@@ -107,6 +116,8 @@ export class Fleet {
   readonly moreFleetRequests: {
     -readonly [M in keyof Handlers<typeof FLEET_REQUESTS>]: Handlers<typeof FLEET_REQUESTS>[M];
   } = {};
+  /** Plugins features serve on the fleet's HTTP server (fleet/web registers them when every feature has started). */
+  readonly httpPlugins: HttpPlugin[] = [];
   private rejected = 0;
   private readonly features: FleetFeature[] = [];
   private reconnects = 0;
@@ -247,6 +258,7 @@ export class Fleet {
       this.features.push(feature);
       log.info({ feature: feature.name }, 'feature started');
     }
+    for (const feature of this.features) await feature.ready?.();
   }
 
   private claimExpiry: NodeJS.Timeout | undefined;

@@ -69,6 +69,8 @@ interface Item {
   events: AnyEvent[];
   batch: DecodedBatch | undefined;
   onCommitted: (() => void) | undefined;
+  /** When the message arrived (performance.now()), for the ingest latency. */
+  arrivedAt?: number;
 }
 
 export class Ingest {
@@ -96,6 +98,8 @@ export class Ingest {
   private readonly maxQueued: number;
   /** Set by the fleet once it is connected. */
   sendReceipt: ReceiptSender | undefined;
+  /** Told, for each stored message, the seconds from its arrival to its commit and its events (metrics). */
+  onLatency: ((seconds: number, events: number) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -139,6 +143,7 @@ export class Ingest {
       this.bus.emit('message.rejected', { topic, deviceId, reason });
       return false;
     }
+    item.arrivedAt = performance.now();
     this.queue.push(item);
     this.queuedEvents += item.events.length;
     if (!this.hasRoom()) this.counters.backpressure++;
@@ -214,7 +219,9 @@ export class Ingest {
   private committed(items: Item[]): void {
     const receipts = new Map<string, Receipt>();
     const at = new Date().toISOString();
+    const now = performance.now();
     for (const it of items) {
+      if (this.onLatency && it.arrivedAt !== undefined) this.onLatency((now - it.arrivedAt) / 1000, it.events.length);
       try {
         it.onCommitted?.();
       } catch (err) {

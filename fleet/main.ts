@@ -16,6 +16,7 @@ import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
 import { Fleet } from './fleet.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
+import { webFeature } from './web/server.js';
 
 const log = getLogger('fleet:main');
 
@@ -46,7 +47,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const notifier = new SystemdNotifier({ log: getLogger('fleet:systemd') });
   try {
     const config = loadFleetConfig(configFile(argv));
-    fleet = await Fleet.start(config, { features: [alertsFeature(), voicemailFeature(), updatesFeature()] });
+    fleet = await Fleet.start(config, {
+      features: [webFeature(), alertsFeature(), voicemailFeature(), updatesFeature()],
+    });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +

@@ -1,16 +1,21 @@
 /**
- * The ops API over MQTT: an RpcResponder on callbox/v1/_ops/+/req with the
- * OPS_METHODS table (shared/contract/ops.ts). The user is the topic's (the
- * broker lets only ops:<user> publish there); the user's role is checked
- * against the method's before anything runs.
+ * The ops API: the handlers of the OPS_METHODS table (shared/contract/ops.ts), and the check of who calls.
+ * Two transports call the same handlers with a caller identity: over MQTT an RpcResponder on
+ * callbox/v1/_ops/+/req (the user is the topic's: the broker lets only ops:<user> publish there); over
+ * HTTP the fleet's web server (fleet/web) with the user of the sign-in session, through call().
+ * Before any handler runs the caller is looked up in the store (unknown or disabled: refused), checked
+ * for the method's role, and a clinic user (role clinic) is kept to its own clinic as the method's
+ * ClinicScope says (params checked or set, or the answer filtered).
  */
 import type { MqttClient } from 'mqtt';
-import { DEFAULT_PAGE, OPS_METHODS, type OpsMethod, ROLE_RANK } from '../shared/contract/ops.js';
+import { DEFAULT_PAGE, OPS_METHODS, type OpsMethod, type OpsRole, ROLE_RANK } from '../shared/contract/ops.js';
 import { DEVICE_COMMANDS } from '../shared/contract/rpc.js';
 import { FLEET_SUBSCRIPTIONS, parseTopic } from '../shared/contract/topics.js';
 import { CallboxError, ErrorCode } from '../shared/errors.js';
+import { newRequestId } from '../shared/ids.js';
 import { getLogger } from '../shared/log.js';
 import { type Handlers, type RequestContext, RpcResponder } from '../shared/rpc.js';
+import { validate } from '../shared/validate.js';
 import { SOFTWARE_VERSION } from '../shared/version.js';
 import type { DeviceCommands } from './commands.js';
 import type { Presence } from './presence.js';
@@ -21,8 +26,27 @@ const log = getLogger('fleet:ops');
 
 type T = typeof OPS_METHODS;
 
+/** Who calls an ops method, as the store knows them now. */
+export interface Caller {
+  user: string;
+  role: OpsRole;
+  /** A clinic user's clinic (role clinic); null for the others. */
+  clinicId: string | null;
+}
+
+/** The clinic a request's subject (an alert, a voicemail) belongs to; features add these (addClinicOf). */
+export type ClinicOf = (params: Record<string, unknown>) => Promise<string | null>;
+
+/** Refused: NotAuthorized with `status` 403 in its details (the HTTP API's status). */
+function refused(message: string, details: Record<string, unknown> = {}): CallboxError {
+  return new CallboxError(ErrorCode.NotAuthorized, message, { status: 403, ...details });
+}
+
 export class OpsApi {
   private responder: RpcResponder<T> | undefined;
+  /** Callers checked for a request (its context object): the handlers' actor() reads them. */
+  private readonly callers = new WeakMap<RequestContext, Caller>();
+  private readonly clinicOf = new Map<'alert' | 'voicemail', ClinicOf>();
 
   constructor(
     private readonly store: Store,
@@ -33,21 +57,112 @@ export class OpsApi {
     private readonly commandTimeoutMs = 15_000,
   ) {}
 
-  /** The ops user behind a request, checked to exist, be enabled and hold the role. */
-  private async actor(method: OpsMethod, ctx: RequestContext): Promise<string> {
-    const user = parseTopic(ctx.topic)?.user;
+  /** The caller named `user`, as the store has them (unknown or disabled: NotAuthorized). */
+  async identify(user: string | undefined): Promise<Caller> {
     const found = user ? await this.store.getOpsUser(user) : undefined;
     if (!user || !found || found.disabledAt) {
-      throw new CallboxError(ErrorCode.NotAuthorized, `ops user ${user ?? '?'} is unknown or disabled`);
+      throw new CallboxError(ErrorCode.NotAuthorized, `ops user ${user ?? '?'} is unknown or disabled`, {
+        status: 401,
+      });
     }
-    const need = OPS_METHODS[method].role;
-    if (ROLE_RANK[found.role] < ROLE_RANK[need]) {
-      throw new CallboxError(
-        ErrorCode.NotAuthorized,
-        `${method} needs the ${need} role; ops:${user} is ${found.role} (an admin can change it)`,
-      );
+    return { user, role: found.role, clinicId: found.clinicId ?? null };
+  }
+
+  /** May this caller call this method at all? (The clinic scope of its params is scope()'s.) */
+  authorize(method: OpsMethod, caller: Caller): void {
+    const spec = OPS_METHODS[method];
+    if (caller.role === 'clinic') {
+      if (!('clinic' in spec) || !spec.clinic) {
+        throw refused(`${method} is not open to clinic users; ops:${caller.user} is a clinic user`, { method });
+      }
+      if (!caller.clinicId) throw refused(`clinic user ops:${caller.user} has no clinic`);
+      return;
     }
-    return `ops:${user}`;
+    const need = spec.role;
+    if (ROLE_RANK[caller.role] < ROLE_RANK[need]) {
+      throw refused(`${method} needs the ${need} role; ops:${caller.user} is ${caller.role} (an admin can change it)`, {
+        method,
+      });
+    }
+  }
+
+  /** A feature tells which clinic an alert or a voicemail belongs to (null: unknown). */
+  addClinicOf(kind: 'alert' | 'voicemail', fn: ClinicOf): void {
+    this.clinicOf.set(kind, fn);
+  }
+
+  /** Keep a clinic user's request to its clinic: the params to run with (checked or completed). */
+  async scope<P>(method: OpsMethod, params: P, caller: Caller): Promise<P> {
+    if (caller.role !== 'clinic') return params;
+    const own = caller.clinicId as string;
+    const spec = OPS_METHODS[method] as { clinic?: string };
+    const p = { ...(params as Record<string, unknown>) };
+    const other = (what: string) =>
+      refused(`${what} is not of clinic ${own}; clinic user ops:${caller.user} sees its own clinic only`, {
+        field: 'clinicId',
+      });
+    switch (spec.clinic) {
+      case 'none':
+      case 'clinics':
+        return params;
+      case 'clinicId':
+        if (p.clinicId !== undefined && p.clinicId !== own) throw other(`clinic ${String(p.clinicId)}`);
+        p.clinicId = own;
+        return p as P;
+      case 'box': {
+        if (typeof p.box !== 'string') throw refused(`${method} by a clinic user needs box (a box of its clinic)`);
+        const box = await this.registry.resolveBox(p.box).catch(() => undefined);
+        if (!box || box.clinicId !== own) throw other(`box ${p.box}`);
+        return params;
+      }
+      case 'alert':
+      case 'voicemail': {
+        const find = this.clinicOf.get(spec.clinic);
+        const clinic = find ? await find(p) : null;
+        if (clinic !== own) throw other(`that ${spec.clinic}`);
+        return params;
+      }
+      default:
+        throw refused(`${method} is not open to clinic users`);
+    }
+  }
+
+  /** A clinic user's answer, cut to its clinic where the method lists clinics. */
+  private cut(method: OpsMethod, result: unknown, caller: Caller): unknown {
+    const spec = OPS_METHODS[method] as { clinic?: string };
+    if (caller.role !== 'clinic' || spec.clinic !== 'clinics' || !Array.isArray(result)) return result;
+    return result.filter((c: { id?: string }) => c.id === caller.clinicId);
+  }
+
+  /** The ops user behind a request, checked before its handler ran ("ops:<user>"). */
+  private async actor(method: OpsMethod, ctx: RequestContext): Promise<string> {
+    let caller = this.callers.get(ctx);
+    if (!caller) {
+      // A handler called without the check (a feature's own use): check now.
+      caller = await this.identify(parseTopic(ctx.topic)?.user);
+      this.authorize(method, caller);
+    }
+    return `ops:${caller.user}`;
+  }
+
+  /**
+   * Call a method as `caller` (the HTTP API): params validated against the method's schema
+   * (ValidationFailed naming the field), the caller checked, the handler run.
+   */
+  async call(method: OpsMethod, params: unknown, caller: Caller, id = newRequestId()): Promise<unknown> {
+    const spec = OPS_METHODS[method];
+    const handler = this.build()[method];
+    if (!spec || !handler) {
+      throw new CallboxError(ErrorCode.UnknownMethod, `unknown method "${method}"`, { status: 404 });
+    }
+    const valid = validate(spec.params, params, `params of ${method}`);
+    const ctx: RequestContext = { topic: `http:${caller.user}`, id };
+    return (handler as (p: unknown, c: RequestContext, who?: Caller) => Promise<unknown>)(valid, ctx, caller);
+  }
+
+  /** Every method this API answers (the table's, once their feature added them). */
+  methods(): OpsMethod[] {
+    return Object.keys(this.build()) as OpsMethod[];
   }
 
   handlers(): Handlers<T> {
@@ -192,8 +307,24 @@ export class OpsApi {
         return s.listOrganisations({ ...p, limit: p.limit ?? DEFAULT_PAGE });
       },
       'users.create': async (p, ctx) => {
-        const u = await r.createOpsUser(await this.actor('users.create', ctx), p.name, p.role);
-        return { name: u.name, role: u.role, username: u.username, password: u.password };
+        const actor = await this.actor('users.create', ctx);
+        if (p.role === 'clinic' && !p.clinic) {
+          throw new CallboxError(ErrorCode.ValidationFailed, 'a clinic user needs its clinic (clinic: id or name)', {
+            field: 'clinic',
+            value: null,
+            accepted: 'a clinic id or name',
+          });
+        }
+        if (p.role !== 'clinic' && p.clinic) {
+          throw new CallboxError(ErrorCode.ValidationFailed, `clinic is for role clinic only, not ${p.role}`, {
+            field: 'clinic',
+            value: p.clinic,
+            accepted: 'no clinic (or role clinic)',
+          });
+        }
+        const clinicId = p.clinic ? (await r.resolveClinic(p.clinic)).id : null;
+        const u = await r.createOpsUser(actor, p.name, p.role, undefined, clinicId);
+        return { name: u.name, role: u.role, clinicId: u.clinicId, username: u.username, password: u.password };
       },
       'events.list': async (p, ctx) => {
         await this.actor('events.list', ctx);
@@ -221,21 +352,48 @@ export class OpsApi {
   }
 
   private readonly extra: Handlers<T> = {};
+  /** The handlers as written (unchecked), and the checked ones the transports call. */
+  private raw: Handlers<T> | undefined;
   private live: Handlers<T> | undefined;
 
   /**
    * Add a feature's handlers (the alert engine's ALERT_OPS_METHODS) for methods of OPS_METHODS, before or
-   * after start; `actor` is this API's check of the user and the method's role.
+   * after start; `actor` gives the caller checked for the method ("ops:<user>").
    */
   extend(make: (actor: (method: OpsMethod, ctx: RequestContext) => Promise<string>) => Handlers<T>): void {
     const h = make((method, ctx) => this.actor(method, ctx));
     Object.assign(this.extra, h);
-    if (this.live) Object.assign(this.live, h);
+    if (this.raw) this.install(h);
+  }
+
+  private install(h: Handlers<T>): void {
+    Object.assign(this.raw as Handlers<T>, h);
+    const live = this.live as Record<string, unknown>;
+    for (const m of Object.keys(h) as OpsMethod[]) {
+      const inner = (this.raw as Record<string, (p: unknown, c: RequestContext) => Promise<unknown>>)[m];
+      if (!inner) continue;
+      live[m] = async (params: unknown, ctx: RequestContext, known?: Caller) => {
+        const caller = known ?? (await this.identify(parseTopic(ctx.topic)?.user));
+        this.authorize(m, caller);
+        const p = await this.scope(m, params, caller);
+        this.callers.set(ctx, caller);
+        return this.cut(m, await inner(p, ctx), caller);
+      };
+    }
+  }
+
+  /** Build the checked handlers (once; the HTTP API may ask before the MQTT responder starts). */
+  private build(): Handlers<T> {
+    if (!this.live) {
+      this.raw = {};
+      this.live = {};
+      this.install(Object.assign(this.handlers(), this.extra));
+    }
+    return this.live;
   }
 
   async start(client: MqttClient): Promise<void> {
-    this.live = Object.assign(this.handlers(), this.extra);
-    this.responder = new RpcResponder(client, OPS_METHODS, this.live, {
+    this.responder = new RpcResponder(client, OPS_METHODS, this.build(), {
       requestFilter: FLEET_SUBSCRIPTIONS.opsReq,
       log,
     });

@@ -95,6 +95,27 @@ export class Registry {
   }
 
   /** A box by serial or device id, or NotFound naming what was asked. */
+  /** A clinic by id, or by its name (case-insensitive; NotFound, or ValidationFailed when two share it). */
+  async resolveClinic(ref: string): Promise<Clinic> {
+    const byId = await this.store.getClinic(ref);
+    if (byId) return byId;
+    const want = ref.trim().toLowerCase();
+    const named: Clinic[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.store.listClinics({ limit: 1000, ...(after ? { after } : {}) });
+      named.push(...page.filter((c) => c.name.toLowerCase() === want));
+      if (page.length < 1000) break;
+      after = page[page.length - 1]?.id;
+    }
+    if (named.length === 1) return named[0] as Clinic;
+    if (named.length === 0) throw new CallboxError(ErrorCode.NotFound, `no clinic with id or name "${ref}"`);
+    throw new CallboxError(
+      ErrorCode.ValidationFailed,
+      `${named.length} clinics are named "${ref}": give the clinic id (${named.map((c) => c.id).join(', ')})`,
+      { field: 'clinic', value: ref },
+    );
+  }
+
   async resolveBox(ref: string): Promise<Box> {
     const box = isSerial(ref) ? await this.store.getBox(ref) : await this.store.getBoxByDeviceId(ref);
     if (!box) {
@@ -514,8 +535,14 @@ export class Registry {
   }
 
   /** Create an ops user with a new password (returned once, never stored plain). */
-  async createOpsUser(actor: string, name: string, role: OpsRole, password = newSecret()) {
-    const user = await this.store.createOpsUser({ name, role });
+  async createOpsUser(
+    actor: string,
+    name: string,
+    role: OpsRole,
+    password = newSecret(),
+    clinicId: string | null = null,
+  ) {
+    const user = await this.store.createOpsUser({ name, role, clinicId });
     await this.issue('ops', `ops:${name}`, name, password);
     await this.audit(actor, 'users.create', `user:${name}`, null, user);
     return { ...user, username: `ops:${name}`, password };

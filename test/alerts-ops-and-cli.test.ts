@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertsFeature, alertsFeature } from '../fleet/alerts/feature.js';
 import { runCli } from '../fleet/cli.js';
 import type { Clinic } from '../fleet/store/types.js';
+import { webFeature } from '../fleet/web/server.js';
 import { DEVICE_COMMANDS } from '../shared/contract/rpc.js';
 import { deviceTopics } from '../shared/contract/topics.js';
 import { newBootId, newEventId } from '../shared/ids.js';
@@ -41,7 +42,7 @@ describe('alerts through the ops API, the CLI and links', () => {
   beforeAll(async () => {
     tf = await startTestFleet(
       { alerts: { publicUrl: 'http://fleet.test', linkSecret: 'ops-test-link-secret' } },
-      { features: [alertsFeature()] },
+      { features: [webFeature(), alertsFeature()] },
     );
     feature = tf.fleet.feature<AlertsFeature>('alerts') as AlertsFeature;
     clinic = await tf.fleet.store.createClinic({

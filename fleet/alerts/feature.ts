@@ -2,14 +2,11 @@
  * The alert engine as a fleet feature: `Fleet.start(config, { features:
  * [alertsFeature()] })`. On start it opens the alert store (beside the fleet
  * store), starts the engine on the fleet bus with the fleet's device
- * commands and live presence, adds its ops methods to the fleet's ops API,
- * and, while the fleet has no HTTP server of its own, serves the
- * acknowledgement links with fastify on `http.host:http.port`. When an HTTP
- * API feature exists, start this one with `{ serveHttp: false }` and
- * register `feature.alerts.http.plugin` there.
+ * commands and live presence, adds its ops methods to the fleet's ops API
+ * (and tells it which clinic an alert is of, for clinic users), and hands its acknowledgement-link plugin to the fleet's HTTP
+ * server (fleet.httpPlugins, served by the web feature, fleet/web).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
-import { CallboxError, describeError, ErrorCode } from '../../shared/errors.js';
+import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import type { Fleet, FleetFeature } from '../fleet.js';
 import type { Clock } from './engine.js';
@@ -20,7 +17,7 @@ import { unreachableReason } from './reach.js';
 const log = getLogger('fleet:alerts');
 
 export interface AlertsFeatureOptions {
-  /** Serve the acknowledgement links on the fleet's http section (default true). */
+  /** Serve the acknowledgement links on the fleet's HTTP server (default true; needs the web feature). */
   serveHttp?: boolean;
   clock?: Clock;
 }
@@ -28,9 +25,11 @@ export interface AlertsFeatureOptions {
 export class AlertsFeature implements FleetFeature {
   readonly name = 'alerts';
   alerts: Alerts | undefined;
-  http: FastifyInstance | undefined;
-  /** Where the links are served (http://host:port), once started with serveHttp. */
-  httpUrl = '';
+
+  /** Where the links are served (http://host:port): the fleet's HTTP server, once every feature is ready. */
+  get httpUrl(): string {
+    return this.opts.serveHttp === false ? '' : (this.fleet.feature<{ url: string } & FleetFeature>('web')?.url ?? '');
+  }
 
   constructor(
     private readonly fleet: Fleet,
@@ -52,23 +51,13 @@ export class AlertsFeature implements FleetFeature {
     const ops = f.opsApi;
     if (!ops) throw new CallboxError(ErrorCode.Internal, 'the alerts feature needs the fleet ops API running');
     ops.extend((actor) => alertOpsHandlers(engine, actor));
-    if (this.opts.serveHttp !== false) {
-      const app = Fastify({ logger: false });
-      await app.register(this.alerts.http.plugin, this.alerts.http.options);
-      try {
-        const url = await app.listen({ host: f.config.http.host, port: f.config.http.port });
-        this.httpUrl = url;
-      } catch (e) {
-        await app.close().catch(() => undefined);
-        throw new CallboxError(
-          ErrorCode.ConfigInvalid,
-          `cannot serve alert links on ${f.config.http.host}:${f.config.http.port}: ${describeError(e)}; ` +
-            'set http.port (CALLBOX_FLEET__HTTP__PORT)',
-        );
-      }
-      this.http = app;
-      log.info({ url: this.httpUrl }, 'alert links served');
-    }
+    ops.addClinicOf('alert', async (p) => {
+      const id = typeof p.id === 'string' ? p.id : undefined;
+      const code = typeof p.code === 'string' ? p.code : undefined;
+      const alert = id ? (await engine.get(id)).alert : code ? await engine.byCode(code) : undefined;
+      return alert?.clinicId ?? null;
+    });
+    if (this.opts.serveHttp !== false) f.httpPlugins.push(this.alerts.http);
     await this.warnUnreachable().catch((err) => log.warn({ err }, 'checking the alert channels failed'));
   }
 
@@ -94,7 +83,6 @@ export class AlertsFeature implements FleetFeature {
   }
 
   async stop(): Promise<void> {
-    await this.http?.close().catch(() => undefined);
     await this.alerts?.stop();
   }
 }

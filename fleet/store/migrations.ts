@@ -209,6 +209,26 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE clinics DROP COLUMN box_defaults',
     ],
   },
+  {
+    // The HTTP API and dashboard (fleet/web): a clinic manager is an ops user bound to one clinic, and
+    // sign-in sessions live here (the id hashed, with idle and absolute expiry; revoked by deleting).
+    version: 6,
+    name: 'clinic users and web sessions',
+    up: (t) => [
+      'ALTER TABLE ops_users ADD COLUMN clinic_id TEXT',
+      `CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES ops_users(name),
+        csrf_secret TEXT NOT NULL,
+        created_at ${t.ts} NOT NULL,
+        last_seen_at ${t.ts} NOT NULL,
+        expires_at ${t.ts} NOT NULL,
+        ip TEXT,
+        user_agent TEXT)`,
+      'CREATE INDEX web_sessions_user ON web_sessions (user_name)',
+    ],
+    down: () => ['DROP TABLE web_sessions', 'ALTER TABLE ops_users DROP COLUMN clinic_id'],
+  },
 ];
 
 /** The fleet store's migrations and their bookkeeping table. */

@@ -481,35 +481,38 @@ export abstract class SqlStore implements Store {
 
   // ---- ops users --------------------------------------------------------------
 
-  async createOpsUser(u: { name: string; role: OpsRole }): Promise<OpsUser> {
+  async createOpsUser(u: { name: string; role: OpsRole; clinicId?: string | null }): Promise<OpsUser> {
     const t = now();
+    const clinicId = u.clinicId ?? null;
     await this.guard(`ops user ${u.name}`, () =>
-      this.db.query('INSERT INTO ops_users (name, role, created_at) VALUES ($1, $2, $3)', [u.name, u.role, t]),
+      this.db.query('INSERT INTO ops_users (name, role, created_at, clinic_id) VALUES ($1, $2, $3, $4)', [
+        u.name,
+        u.role,
+        t,
+        clinicId,
+      ]),
     );
-    return { name: u.name, role: u.role, createdAt: t, disabledAt: null };
+    return { name: u.name, role: u.role, clinicId, createdAt: t, disabledAt: null };
+  }
+
+  private opsUserOf(r: Row): OpsUser {
+    return {
+      name: String(r.name),
+      role: r.role as OpsRole,
+      clinicId: r.clinic_id === null || r.clinic_id === undefined ? null : String(r.clinic_id),
+      createdAt: iso(r.created_at),
+      disabledAt: isoOrNull(r.disabled_at),
+    };
   }
 
   async getOpsUser(name: string): Promise<OpsUser | undefined> {
     const rows = await this.db.query('SELECT * FROM ops_users WHERE name = $1', [name]);
-    const r = rows[0];
-    return r
-      ? {
-          name: String(r.name),
-          role: r.role as OpsRole,
-          createdAt: iso(r.created_at),
-          disabledAt: isoOrNull(r.disabled_at),
-        }
-      : undefined;
+    return rows[0] ? this.opsUserOf(rows[0]) : undefined;
   }
 
   async listOpsUsers(): Promise<OpsUser[]> {
     const rows = await this.db.query('SELECT * FROM ops_users ORDER BY name');
-    return rows.map((r) => ({
-      name: String(r.name),
-      role: r.role as OpsRole,
-      createdAt: iso(r.created_at),
-      disabledAt: isoOrNull(r.disabled_at),
-    }));
+    return rows.map((r) => this.opsUserOf(r));
   }
 
   // ---- configuration ----------------------------------------------------------

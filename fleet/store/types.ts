@@ -27,7 +27,8 @@ import type { DeviceSettings } from '../../shared/contract/settings.js';
 
 export type ClaimState = 'registered' | 'pending' | 'approved' | 'rejected' | 'decommissioned';
 
-export type OpsRole = 'viewer' | 'operator' | 'admin';
+/** clinic: a clinic manager, bound to one clinic (OpsUser.clinicId): sees and acts on that clinic only. */
+export type OpsRole = 'viewer' | 'operator' | 'admin' | 'clinic';
 
 export interface Organisation {
   id: string;
@@ -126,6 +127,8 @@ export interface Credential {
 export interface OpsUser {
   name: string;
   role: OpsRole;
+  /** The clinic of a clinic user (role 'clinic'); null for the others. */
+  clinicId: string | null;
   createdAt: string;
   disabledAt: string | null;
 }
@@ -259,7 +262,7 @@ export interface Store {
   revokeCredential(username: string): Promise<boolean>;
 
   // ops users
-  createOpsUser(user: { name: string; role: OpsRole }): Promise<OpsUser>;
+  createOpsUser(user: { name: string; role: OpsRole; clinicId?: string | null }): Promise<OpsUser>;
   getOpsUser(name: string): Promise<OpsUser | undefined>;
   listOpsUsers(): Promise<OpsUser[]>;
 

@@ -27,8 +27,11 @@ export const ALERT_CONDITIONS = [
 const CONDITIONS = ALERT_CONDITIONS;
 
 type Role = 'viewer' | 'operator' | 'admin';
+/** How a clinic user is kept to its clinic (ClinicScope in ./ops.ts). */
+type Scope = 'clinicId' | 'alert' | 'voicemail';
 interface AlertOpsSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: Role;
+  clinic?: Scope;
 }
 function op<P extends TSchema, R extends TSchema>(spec: AlertOpsSpec<P, R>): AlertOpsSpec<P, R> {
   return spec;
@@ -45,6 +48,7 @@ const EXAMPLE_ALERT = { id: '0193b2a4-4c00-7a21-8f00-6b1d2e3f4a5b', state: 'ackn
 export const ALERT_OPS_METHODS = {
   'alerts.list': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: 'alerts, newest first',
     params: Strict({
       clinicId: Type.Optional(ClinicId),
@@ -71,6 +75,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.show': op({
     role: 'viewer',
+    clinic: 'alert',
     description: 'one alert with every delivery attempt and its history',
     params: AlertRef,
     result: Any,
@@ -78,6 +83,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.ack': op({
     role: 'operator',
+    clinic: 'alert',
     description: 'acknowledge an alert (stops its escalation until the acknowledgement times out)',
     params: AlertRef,
     result: Any,
@@ -85,6 +91,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.resolve': op({
     role: 'operator',
+    clinic: 'alert',
     description: 'resolve an alert',
     params: Strict({
       id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -99,6 +106,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.settings.get': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: "a clinic's alert settings (defaults filled in)",
     params: Strict({ clinicId: ClinicId }),
     result: Any,
@@ -106,6 +114,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.settings.set': op({
     role: 'admin',
+    clinic: 'clinicId',
     description: "replace a clinic's alert settings (validated whole; bad input changes nothing)",
     params: Strict({ clinicId: ClinicId, settings: Any }),
     result: Any,
@@ -113,6 +122,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'alerts.silence': op({
     role: 'operator',
+    clinic: 'clinicId',
     description: "silence a clinic's alerts for a maintenance window (panic excepted unless listed)",
     params: Strict({
       clinicId: ClinicId,
@@ -134,6 +144,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'rollover.start': op({
     role: 'operator',
+    clinic: 'clinicId',
     description: "switch a clinic's calls to its answering service (confirmed by its boxes)",
     params: Strict({
       clinicId: ClinicId,
@@ -147,6 +158,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'rollover.stop': op({
     role: 'operator',
+    clinic: 'clinicId',
     description: "switch a clinic's calls back to the clinic (confirmed by its boxes)",
     params: Strict({ clinicId: ClinicId }),
     result: Any,
@@ -154,6 +166,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'rollover.status': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: "a clinic's rollover state",
     params: Strict({ clinicId: ClinicId }),
     result: Any,
@@ -161,6 +174,7 @@ export const ALERT_OPS_METHODS = {
   }),
   'voicemail.heard': op({
     role: 'operator',
+    clinic: 'voicemail',
     description: 'a voicemail was listened to (no unheard-voicemail alert for it)',
     params: Strict({ voicemailId: Type.String({ minLength: 1, maxLength: 64 }) }),
     result: Any,

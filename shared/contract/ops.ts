@@ -17,10 +17,26 @@ import { FIGURES_OPS_METHODS, TelemetryPointSchema } from './figures-ops.js';
 import type { MethodSpec } from './rpc.js';
 import { RELEASE_OPS_METHODS } from './update.js';
 
-export type OpsRole = 'viewer' | 'operator' | 'admin';
+/** clinic: a clinic manager bound to one clinic; may call only methods that say how they keep to its clinic. */
+export type OpsRole = 'viewer' | 'operator' | 'admin' | 'clinic';
+
+/**
+ * How a method keeps a clinic user (role clinic) to its own clinic; a method without one is refused to
+ * clinic users (NotAuthorized), whatever its role. Checked by the fleet before the method runs, for the MQTT
+ * and the HTTP API alike (fleet/ops-api.ts):
+ *   none       the method shows no clinic's data (fleet.hello)
+ *   clinicId   params.clinicId is the caller's clinic (set to it when absent; another clinic is refused)
+ *   box        params.box names a box of the caller's clinic (required)
+ *   alert      the alert named by id or code is of the caller's clinic
+ *   voicemail  params.voicemailId is a voicemail of a box of the caller's clinic
+ *   clinics    the answer lists the caller's clinic only
+ */
+export type ClinicScope = 'none' | 'clinicId' | 'box' | 'alert' | 'voicemail' | 'clinics';
 
 export interface OpsMethodSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: OpsRole;
+  /** What a clinic user may do with it (none given: clinic users are refused). */
+  clinic?: ClinicScope;
 }
 
 function op<P extends TSchema, R extends TSchema>(spec: OpsMethodSpec<P, R>): OpsMethodSpec<P, R> {
@@ -170,6 +186,7 @@ const After = (key: string) =>
 export const OPS_METHODS = {
   'fleet.hello': op({
     role: 'viewer',
+    clinic: 'none',
     description:
       'a cheap check that a Callbox fleet answers here and knows the caller (the CLI sends it first and gives up within a second)',
     params: Strict({}),
@@ -182,6 +199,7 @@ export const OPS_METHODS = {
   }),
   'boxes.list': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: 'boxes, optionally of one clinic or claim state',
     params: Strict({
       clinicId: Type.Optional(Id('clinic id')),
@@ -194,6 +212,7 @@ export const OPS_METHODS = {
   }),
   'boxes.show': op({
     role: 'viewer',
+    clinic: 'box',
     description: 'one box: registry row, presence, desired configuration, sequence gaps',
     params: Strict({ box: BoxRef() }),
     result: Type.Object({
@@ -271,6 +290,7 @@ export const OPS_METHODS = {
   }),
   'boxes.getConfig': op({
     role: 'viewer',
+    clinic: 'box',
     description: 'the desired configuration of a box (a version, default the newest)',
     params: Strict({ box: BoxRef(), version: Type.Optional(Type.Integer({ minimum: 1 })) }),
     result: Nullable(DesiredSchema),
@@ -312,6 +332,7 @@ export const OPS_METHODS = {
   }),
   'clinics.list': op({
     role: 'viewer',
+    clinic: 'clinics',
     description: 'clinics, optionally of one organisation',
     params: Strict({ organisationId: Type.Optional(Id('organisation id')), after: After('id'), limit: Limit() }),
     result: Type.Array(ClinicSchema),
@@ -319,6 +340,7 @@ export const OPS_METHODS = {
   }),
   'clinics.show': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: 'one clinic and its boxes',
     params: Strict({ clinicId: Id('clinic id') }),
     result: Type.Object({ clinic: ClinicSchema, boxes: Type.Array(BoxSchema) }),
@@ -391,12 +413,27 @@ export const OPS_METHODS = {
   }),
   'users.create': op({
     role: 'admin',
-    description: 'create an ops user; the answer holds its password, shown once',
+    description:
+      'create an ops user (role clinic: a clinic manager, bound to the clinic given); the answer holds its password, shown once',
     params: Strict({
       name: Type.String({ pattern: '^[a-z][a-z0-9._-]{1,63}$' }),
-      role: Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]),
+      role: Type.Union([
+        Type.Literal('viewer'),
+        Type.Literal('operator'),
+        Type.Literal('admin'),
+        Type.Literal('clinic'),
+      ]),
+      clinic: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 120, description: 'role clinic: its clinic, by id or by name' }),
+      ),
     }),
-    result: Strict({ name: Type.String(), role: Type.String(), username: Type.String(), password: Type.String() }),
+    result: Strict({
+      name: Type.String(),
+      role: Type.String(),
+      clinicId: Type.Optional(Nullable(Type.String())),
+      username: Type.String(),
+      password: Type.String(),
+    }),
     example: {
       params: { name: 'bob', role: 'viewer' },
       result: { name: 'bob', role: 'viewer', username: 'ops:bob', password: '...' },
@@ -404,6 +441,7 @@ export const OPS_METHODS = {
   }),
   'events.list': op({
     role: 'viewer',
+    clinic: 'box',
     description: 'stored events, newest first',
     params: Strict({
       box: Type.Optional(BoxRef()),
@@ -445,4 +483,5 @@ export const OPS_METHODS = {
 
 export type OpsMethod = keyof typeof OPS_METHODS;
 
-export const ROLE_RANK: Record<OpsRole, number> = { viewer: 0, operator: 1, admin: 2 };
+/** Rank of the fleet-wide roles; a clinic user ranks below all (its methods are those with a ClinicScope). */
+export const ROLE_RANK: Record<OpsRole, number> = { clinic: -1, viewer: 0, operator: 1, admin: 2 };
