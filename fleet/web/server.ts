@@ -30,6 +30,7 @@ import { useErrorShape } from './errors.js';
 import { healthRoute } from './health.js';
 import { type AlertFigures, FleetMetrics, metricsRoute } from './metrics.js';
 import { SESSION_COOKIE, Sessions } from './session.js';
+import { uiStatic } from './ui-static.js';
 import { clinicOfVoicemail, voicemailAudioRoute } from './voicemail-audio.js';
 
 const log = getLogger('fleet:web');
@@ -141,6 +142,7 @@ export class WebFeature implements FleetFeature {
     voicemailAudioRoute(app, f);
     app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     for (const p of f.httpPlugins) await app.register(p.plugin, p.options);
+    await app.register(uiStatic); // the dashboard at / (fleet/web/ui, built by npm run build:web)
     try {
       this.url = await app.listen({ host: cfg.host, port: cfg.port });
     } catch (e) {
