@@ -5,8 +5,10 @@
  */
 import type { MqttClient } from 'mqtt';
 import type { EventBody, EventType } from '../../shared/contract/events.js';
+import { DEVICE_COMMANDS } from '../../shared/contract/rpc.js';
 import { deviceTopics } from '../../shared/contract/topics.js';
 import { newBootId, newEventId } from '../../shared/ids.js';
+import { RpcResponder } from '../../shared/rpc.js';
 import { connectClient } from '../helpers/fleet.js';
 
 export class TestBox {
@@ -14,6 +16,8 @@ export class TestBox {
   private seq = 0;
   private readonly bootId = newBootId();
   readonly topics: ReturnType<typeof deviceTopics>;
+  /** The commands the fleet sent (method names), in order. */
+  readonly commands: string[] = [];
 
   constructor(
     readonly url: string,
@@ -34,6 +38,27 @@ export class TestBox {
         retain: true,
       },
     });
+    // Answers the commands the alert engine sends (SMS through the box, panic acknowledgement, forwarding).
+    const responder = new RpcResponder(
+      this.client,
+      DEVICE_COMMANDS,
+      {
+        'sms.send': () => {
+          this.commands.push('sms.send');
+          return { parts: 1, references: [1] };
+        },
+        'panic.ack': () => {
+          this.commands.push('panic.ack');
+          return { acknowledged: true };
+        },
+        'forwarding.set': (p) => {
+          this.commands.push('forwarding.set');
+          return { reason: 'unconditional' as const, enabled: p.enabled, number: p.number ?? null, confirmed: true };
+        },
+      },
+      { requestFilter: this.topics.cmdReq },
+    );
+    await responder.start();
     await this.client.publishAsync(
       this.topics.status,
       JSON.stringify({ v: 1, state: 'online', at: new Date().toISOString(), bootId: this.bootId }),

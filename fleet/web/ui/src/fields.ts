@@ -36,7 +36,7 @@ export function fieldErrors(e: unknown, known: Iterable<string>, strip: string[]
     } else {
       const detail =
         e.value !== undefined || e.accepted !== undefined
-          ? `got ${JSON.stringify(e.value)}, expected ${typeof e.accepted === 'string' ? e.accepted : JSON.stringify(e.accepted)}`
+          ? `${e.message.length < 80 ? `${e.message}: ` : ''}got ${typeof e.value === 'string' ? e.value : JSON.stringify(e.value)}, expected ${typeof e.accepted === 'string' ? e.accepted : JSON.stringify(e.accepted)}`
           : e.message;
       place(e.field, detail);
       if (e.field && out[''] === undefined && !paths.has(dotted(e.field, strip))) out[''] = e.message;
