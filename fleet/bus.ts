@@ -36,6 +36,22 @@ export interface FleetBusEvents {
   'box.decommissioned': { box: Box };
   /** External broker: its queue's fill level changed, or it dropped messages (fleet/broker/queue-watch.ts). */
   'broker.queue': BrokerQueueState;
+  /**
+   * An alert changed (fleet/alerts): opened, acknowledged, resolved, reopened, escalated (a step sent),
+   * exhausted (no step left), silenced; `by` who did it ("ops:alice", "link:bob", "engine").
+   */
+  'alert.changed': {
+    alertId: string;
+    clinicId: string;
+    change: 'opened' | 'acknowledged' | 'resolved' | 'reopened' | 'escalated' | 'exhausted' | 'silenced';
+    state: string;
+    condition: string;
+    severity: string;
+    shortCode: string;
+    deviceId: string | null;
+    by: string;
+    at: string;
+  };
   /** The fleet's MQTT client (re)connected to the broker. */
   'broker.connected': { reconnect: boolean };
   'broker.disconnected': Record<string, never>;

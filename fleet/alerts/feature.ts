@@ -50,7 +50,7 @@ export class AlertsFeature implements FleetFeature {
     const engine = this.alerts.engine;
     const ops = f.opsApi;
     if (!ops) throw new CallboxError(ErrorCode.Internal, 'the alerts feature needs the fleet ops API running');
-    ops.extend((actor) => alertOpsHandlers(engine, actor));
+    ops.extend((actor) => alertOpsHandlers(engine, actor, (e) => f.store.appendAudit(e)));
     ops.addClinicOf('alert', async (p) => {
       const id = typeof p.id === 'string' ? p.id : undefined;
       const code = typeof p.code === 'string' ? p.code : undefined;

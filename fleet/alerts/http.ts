@@ -12,12 +12,15 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeError, ErrorCode, isCallboxError } from '../../shared/errors.js';
+import type { NewAuditEntry } from '../store/types.js';
 import type { AlertEngine } from './engine.js';
 import type { AlertLinks, LinkClaims } from './links.js';
 
 export interface AlertLinksPluginOptions {
   engine: AlertEngine;
   links: AlertLinks;
+  /** The fleet's audit log: an acknowledgement or resolution by link is recorded there too. */
+  audit?: (entry: NewAuditEntry) => Promise<unknown>;
 }
 
 function esc(s: string): string {
@@ -30,7 +33,7 @@ function page(title: string, body: string): string {
 
 export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = async (
   app: FastifyInstance,
-  { engine, links },
+  { engine, links, audit },
 ) => {
   // The page's button is an HTML form: browsers post it as application/x-www-form-urlencoded (with an empty
   // body), which fastify refuses (415) without a parser. Everything the action needs is in the signed token.
@@ -99,6 +102,13 @@ export const alertLinksPlugin: FastifyPluginAsync<AlertLinksPluginOptions> = asy
         claims.action === 'ack'
           ? await engine.acknowledge(claims.alertId, by, { epoch: claims.epoch })
           : await engine.resolve(claims.alertId, by, 'link', { epoch: claims.epoch });
+      await audit?.({
+        actor: by,
+        action: claims.action === 'ack' ? 'alerts.ack' : 'alerts.resolve',
+        target: `alert:${alert.id}`,
+        before: null,
+        after: { state: alert.state, via: 'link' },
+      });
       return reply
         .type('text/html')
         .send(

@@ -7,7 +7,7 @@
  * alertOpsHandlers() into its ops responder.
  */
 import { getLogger } from '../../shared/log.js';
-import type { FleetBus } from '../bus.js';
+import type { FleetBus, FleetBusEvents } from '../bus.js';
 import { EmailChannel } from '../channels/email.js';
 import { SmsChannel } from '../channels/sms.js';
 import { WebhookChannel } from '../channels/webhook.js';
@@ -17,7 +17,7 @@ import { SqlStore } from '../store/sql-store.js';
 import type { Store } from '../store/types.js';
 import { type AlertsConfig, alertsConfig } from './config.js';
 import { type AlertChannels, AlertEngine, type Clock } from './engine.js';
-import { alertLinksPlugin } from './http.js';
+import { type AlertLinksPluginOptions, alertLinksPlugin } from './http.js';
 import { AlertLinks } from './links.js';
 import { SqlAlertStore } from './store.js';
 import type { AlertStore } from './types.js';
@@ -43,7 +43,7 @@ export interface Alerts {
   store: AlertStore;
   links: AlertLinks;
   config: AlertsConfig;
-  http: { plugin: typeof alertLinksPlugin; options: { engine: AlertEngine; links: AlertLinks } };
+  http: { plugin: typeof alertLinksPlugin; options: AlertLinksPluginOptions };
   stop(): Promise<void>;
 }
 
@@ -87,6 +87,7 @@ export async function startAlerts(deps: AlertsDeps): Promise<Alerts> {
     }),
   };
   if (config.smtpUrl) channels.email = new EmailChannel({ url: config.smtpUrl, from: config.emailFrom });
+  observeLog(store, deps.bus);
   engine = new AlertEngine({
     bus: deps.bus,
     store: deps.store,
@@ -105,11 +106,51 @@ export async function startAlerts(deps: AlertsDeps): Promise<Alerts> {
     store,
     links,
     config,
-    http: { plugin: alertLinksPlugin, options: { engine: running, links } },
+    http: {
+      plugin: alertLinksPlugin,
+      options: { engine: running, links, audit: (e) => deps.store.appendAudit(e) },
+    },
     async stop() {
       await running.stop();
       await channels.email?.close?.();
       if (!deps.alertStore) await store.close();
     },
+  };
+}
+
+const CHANGES: Record<string, FleetBusEvents['alert.changed']['change']> = {
+  opened: 'opened',
+  acknowledged: 'acknowledged',
+  resolved: 'resolved',
+  reopened: 'reopened',
+  step: 'escalated',
+  exhausted: 'exhausted',
+  silenced: 'silenced',
+};
+
+/**
+ * Tell the fleet bus of every change of an alert ('alert.changed': the live stream of fleet/web), from the
+ * one place every part of the engine records it: the alert's history (appendLog).
+ */
+function observeLog(store: AlertStore, bus: FleetBus): void {
+  const append = store.appendLog.bind(store);
+  store.appendLog = async (entry) => {
+    await append(entry);
+    const change = CHANGES[entry.action];
+    if (!change || bus.listenerCount('alert.changed') === 0) return;
+    const a = await store.getAlert(entry.alertId).catch(() => undefined);
+    if (!a) return;
+    bus.emit('alert.changed', {
+      alertId: a.id,
+      clinicId: a.clinicId,
+      change,
+      state: a.state,
+      condition: a.condition,
+      severity: a.severity,
+      shortCode: a.shortCode,
+      deviceId: a.deviceId,
+      by: entry.by ?? 'engine',
+      at: entry.at,
+    });
   };
 }

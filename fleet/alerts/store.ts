@@ -40,6 +40,7 @@ import type {
   AlertPatch,
   AlertStore,
   Delivery,
+  DeliveryStatus,
   NewAlert,
   NewDelivery,
   PendingCondition,
@@ -187,6 +188,18 @@ export class SqlAlertStore implements AlertStore {
         throw e;
       }
     }
+  }
+
+  async countActiveByState(): Promise<Record<string, number>> {
+    const rows = await this.q("SELECT state, COUNT(*) AS n FROM alerts WHERE state <> 'resolved' GROUP BY state");
+    const out: Record<string, number> = { open: 0, acknowledged: 0 };
+    for (const r of rows) out[String(r.state)] = Number(r.n);
+    return out;
+  }
+
+  async countDeliveries(status: DeliveryStatus): Promise<number> {
+    const rows = await this.q('SELECT COUNT(*) AS n FROM alert_deliveries WHERE status = $1', [status]);
+    return Number(rows[0]?.n ?? 0);
   }
 
   async getAlert(id: string): Promise<Alert | undefined> {

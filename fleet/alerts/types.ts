@@ -198,6 +198,11 @@ export interface AlertStore {
   /** The earliest next step or acknowledgement deadline of any active alert. */
   nextWake(): Promise<string | undefined>;
 
+  /** Alerts not resolved, counted by state (the fleet's /metrics). */
+  countActiveByState(): Promise<Record<string, number>>;
+  /** Deliveries with this status, all alerts together (the fleet's /metrics). */
+  countDeliveries(status: DeliveryStatus): Promise<number>;
+
   recordDelivery(d: NewDelivery): Promise<Delivery>;
   listDeliveries(alertId: string): Promise<Delivery[]>;
 

@@ -22,12 +22,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { CallboxError, describeError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';
 import { SOFTWARE_VERSION } from '../../shared/version.js';
+import type { AlertsFeature } from '../alerts/feature.js';
 import type { Fleet, FleetFeature } from '../fleet.js';
 import { SqlStore } from '../store/sql-store.js';
 import { WebSessionStore } from '../store/web-sessions.js';
 import { opsRoutes } from './api.js';
 import { useErrorShape } from './errors.js';
 import { healthRoute } from './health.js';
+import { LiveStream, liveRoute } from './live.js';
 import { type AlertFigures, FleetMetrics, metricsRoute } from './metrics.js';
 import { SESSION_COOKIE, Sessions } from './session.js';
 import { uiStatic } from './ui-static.js';
@@ -57,6 +59,7 @@ export class WebFeature implements FleetFeature {
   /** Where the server listens (http://host:port), once ready. */
   url = '';
   metrics: FleetMetrics | undefined;
+  live: LiveStream | undefined;
   sessions: WebSessionStore | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
 
@@ -135,11 +138,20 @@ export class WebFeature implements FleetFeature {
       if (req.url.startsWith('/api/')) await sessions.resolve(req);
     });
     healthRoute(app, f);
-    this.metrics = new FleetMetrics(f, this.opts.alertFigures ?? (() => undefined));
+    const alertFigures = (): AlertFigures | undefined => {
+      const a = f.feature<AlertsFeature>('alerts')?.alerts;
+      return a
+        ? { byState: () => a.store.countActiveByState(), deliveriesFailed: () => a.store.countDeliveries('failed') }
+        : undefined;
+    };
+    this.metrics = new FleetMetrics(f, this.opts.alertFigures ?? alertFigures);
     metricsRoute(app, this.metrics, cfg.metricsTokenFile);
     sessions.routes(app, Boolean(tls) || cfg.secureCookies);
     opsRoutes(app, ops);
     voicemailAudioRoute(app, f);
+    this.live = new LiveStream(f, cfg.liveBuffer);
+    await this.live.start();
+    liveRoute(app, this.live);
     app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     for (const p of f.httpPlugins) await app.register(p.plugin, p.options);
     await app.register(uiStatic); // the dashboard at / (fleet/web/ui, built by npm run build:web)
@@ -168,6 +180,7 @@ export class WebFeature implements FleetFeature {
   async stop(): Promise<void> {
     clearInterval(this.purgeTimer);
     this.metrics?.stop();
+    await this.live?.stop();
     await this.app?.close().catch(() => undefined);
   }
 }
