@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { describeError, ErrorCode, isCallboxError } from '../shared/errors.js';
 import { loadFleetConfig } from './config.js';
 import { CONNECTION_FILE, type FleetConnection, readConnectionFile } from './connection-file.js';
+import { addFiguresCommands } from './figures/cli.js';
 import { OpsClient } from './ops-client.js';
 import { addReleaseCommands } from './release-cli.js';
 import { addRolloutCommands } from './updates/cli.js';
@@ -657,6 +658,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
 
   addRolloutCommands(addReleaseCommands(program, io.out, json), connect, print);
+  addFiguresCommands(program, connect, print, io.out);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

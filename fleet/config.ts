@@ -289,6 +289,44 @@ export const FleetConfigSchema = Strict({
     },
     'over-the-air updates: signed releases and staged rollouts',
   ),
+  figures: Section(
+    {
+      eventBatch: Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        default: 1000,
+        description: 'stored events applied to the call figures in one transaction (the figures cursor moves with it)',
+      }),
+      pollMs: Millis('stored events are looked for every (besides at once when this instance stores one)', {
+        default: 2000,
+        minimum: 50,
+        maximum: 60_000,
+      }),
+      hashKey: Type.String({
+        default: '',
+        description:
+          'key of the keyed hash (HMAC-SHA256) of caller numbers that finds repeat calls; empty: derived from the first key of the patient-data key file (store.keyFile). Changing it makes earlier calls unknown to the repeat check',
+      }),
+    },
+    'call figures (rollups of the call events per clinic)',
+  ),
+  telemetry: Section(
+    {
+      retentionDays: Type.Integer({
+        minimum: 1,
+        maximum: 3650,
+        default: 30,
+        description: 'telemetry samples are kept this many days after they were received',
+      }),
+      pruneEveryMin: Type.Integer({
+        minimum: 1,
+        maximum: 1440,
+        default: 60,
+        description: 'older telemetry is deleted every this many minutes',
+      }),
+    },
+    'stored telemetry of the boxes',
+  ),
   log: Section(
     { level: Type.String({ default: 'info', description: 'level, with per-namespace overrides' }) },
     'logging',

@@ -13,6 +13,7 @@ import { SystemdNotifier } from '../shared/systemd-notify.js';
 import { alertsFeature } from './alerts/feature.js';
 import { loadFleetConfig } from './config.js';
 import { localBrokerUrl, writeConnectionFile } from './connection-file.js';
+import { figuresFeature } from './figures/feature.js';
 import { Fleet } from './fleet.js';
 import { updatesFeature } from './updates/feature.js';
 import { voicemailFeature } from './voicemail/feature.js';
@@ -48,7 +49,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   try {
     const config = loadFleetConfig(configFile(argv));
     fleet = await Fleet.start(config, {
-      features: [webFeature(), alertsFeature(), voicemailFeature(), updatesFeature()],
+      features: [webFeature(), alertsFeature(), voicemailFeature(), updatesFeature(), figuresFeature()],
     });
     const where = fleet.broker?.ports
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +

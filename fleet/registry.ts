@@ -95,27 +95,6 @@ export class Registry {
   }
 
   /** A box by serial or device id, or NotFound naming what was asked. */
-  /** A clinic by id, or by its name (case-insensitive; NotFound, or ValidationFailed when two share it). */
-  async resolveClinic(ref: string): Promise<Clinic> {
-    const byId = await this.store.getClinic(ref);
-    if (byId) return byId;
-    const want = ref.trim().toLowerCase();
-    const named: Clinic[] = [];
-    for (let after: string | undefined; ; ) {
-      const page = await this.store.listClinics({ limit: 1000, ...(after ? { after } : {}) });
-      named.push(...page.filter((c) => c.name.toLowerCase() === want));
-      if (page.length < 1000) break;
-      after = page[page.length - 1]?.id;
-    }
-    if (named.length === 1) return named[0] as Clinic;
-    if (named.length === 0) throw new CallboxError(ErrorCode.NotFound, `no clinic with id or name "${ref}"`);
-    throw new CallboxError(
-      ErrorCode.ValidationFailed,
-      `${named.length} clinics are named "${ref}": give the clinic id (${named.map((c) => c.id).join(', ')})`,
-      { field: 'clinic', value: ref },
-    );
-  }
-
   async resolveBox(ref: string): Promise<Box> {
     const box = isSerial(ref) ? await this.store.getBox(ref) : await this.store.getBoxByDeviceId(ref);
     if (!box) {
@@ -125,6 +104,46 @@ export class Registry {
       );
     }
     return box;
+  }
+
+  /**
+   * A clinic by its id or its exact name. A name several clinics share is refused (Conflict) with the
+   * candidates listed; an unknown one (NotFound) names clinics whose names come close.
+   */
+  async resolveClinic(ref: string): Promise<Clinic> {
+    const byId = await this.store.getClinic(ref);
+    if (byId) return byId;
+    const all: Clinic[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.store.listClinics({ limit: 1000, ...(after ? { after } : {}) });
+      all.push(...page);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]?.id;
+    }
+    const exact = all.filter((c) => c.name === ref);
+    if (exact.length === 1 && exact[0]) return exact[0];
+    if (exact.length > 1) {
+      throw new CallboxError(
+        ErrorCode.Conflict,
+        `clinic name "${ref}" is ambiguous: ${exact.length} clinics have it (${exact
+          .map((c) => `${c.id} in ${c.timezone}`)
+          .join('; ')}); give the clinic id instead`,
+        { candidates: exact.map((c) => ({ id: c.id, name: c.name, timezone: c.timezone })) },
+      );
+    }
+    const lower = ref.toLowerCase();
+    const near = all.filter((c) => c.name.toLowerCase().includes(lower) || lower.includes(c.name.toLowerCase()));
+    throw new CallboxError(
+      ErrorCode.NotFound,
+      `no clinic "${ref}" (by id or exact name)${
+        near.length > 0
+          ? `; did you mean ${near
+              .slice(0, 5)
+              .map((c) => `"${c.name}" (${c.id})`)
+              .join(', ')}?`
+          : ''
+      }; list them with \`fleet clinics list\``,
+    );
   }
 
   private async requireClinic(id: string): Promise<Clinic> {

@@ -32,8 +32,9 @@ describe('the CLI and the ops API', () => {
   });
 
   it('has a command for every ops method', () => {
-    // The CLI's commands: fleet/cli.ts and the command groups it adds (fleet/updates/cli.ts: releases, rollouts).
-    const source = ['cli.ts', join('updates', 'cli.ts')]
+    // The CLI's commands: fleet/cli.ts and the command groups it adds (fleet/updates/cli.ts: releases, rollouts;
+    // fleet/figures/cli.ts: figures, targets, telemetry, exports).
+    const source = ['cli.ts', join('updates', 'cli.ts'), join('figures', 'cli.ts')]
       .map((f) => readFileSync(join(import.meta.dirname, '..', 'fleet', f), 'utf8'))
       .join('\n');
     const missing = Object.keys(OPS_METHODS).filter((m) => !source.includes(`'${m}'`));

@@ -15,7 +15,7 @@
  * side and both be read. Sealed bytes (voicemail): "CBE1", the key id's
  * length and bytes, the 12-byte IV, the 16-byte tag, the ciphertext.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -107,6 +107,15 @@ export class PatientCipher {
       );
     }
     return k;
+  }
+
+  /**
+   * A 32-byte key for another purpose (the figures' keyed hash of caller numbers), derived with HKDF-SHA256
+   * from the key file's first key, so it stays the same across rotations.
+   */
+  deriveKey(purpose: string): Buffer {
+    const first = this.keys.values().next().value as Buffer;
+    return Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), `callbox:${purpose}`, 32));
   }
 
   sealText(plain: string): string {

@@ -114,6 +114,8 @@ function toBox(r: Row): Box {
     lastSeenAt: isoOrNull(r.last_seen_at),
     online: Boolean(r.online),
     lastClaimRequestId: (r.last_claim_request_id as string | null) ?? null,
+    // The newest telemetry (column added by the figures store's migrations), when one came.
+    ...(r.last_telemetry == null ? {} : { telemetry: json<NonNullable<Box['telemetry']>>(r.last_telemetry) }),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };

@@ -22,7 +22,9 @@
  * - "not found" on an update is a CallboxError NotFound; a duplicate key on
  *   a create is Conflict; nothing else is changed when either is thrown.
  */
+import type { Static } from '@sinclair/typebox';
 import type { AnyEvent, EventType } from '../../shared/contract/events.js';
+import type { TelemetryPointSchema } from '../../shared/contract/figures-ops.js';
 import type { DeviceSettings } from '../../shared/contract/settings.js';
 
 export type ClaimState = 'registered' | 'pending' | 'approved' | 'rejected' | 'decommissioned';
@@ -84,11 +86,13 @@ export interface Box {
   online: boolean;
   /** Id of the box's latest claim request (to answer it on approval). */
   lastClaimRequestId: string | null;
+  /** The newest telemetry sample (kept by fleet/figures); absent until one came. */
+  telemetry?: Static<typeof TelemetryPointSchema> | null;
   createdAt: string;
   updatedAt: string;
 }
 
-export type BoxPatch = Partial<Omit<Box, 'serial' | 'createdAt' | 'updatedAt'>>;
+export type BoxPatch = Partial<Omit<Box, 'serial' | 'createdAt' | 'updatedAt' | 'telemetry'>>;
 
 export interface BoxFilter {
   clinicId?: string;
