@@ -34,6 +34,8 @@ export interface FleetBusEvents {
   /** A claim was approved, by ops or automatically. */
   'box.approved': { box: Box };
   'box.decommissioned': { box: Box };
+  /** A box moved to another clinic (or none): boxes.assign. */
+  'box.assigned': { box: Box };
   /** External broker: its queue's fill level changed, or it dropped messages (fleet/broker/queue-watch.ts). */
   'broker.queue': BrokerQueueState;
   /**

@@ -404,6 +404,7 @@ export class Registry {
     if (clinicId) await this.requireClinic(clinicId);
     const after = await this.store.updateBox(box.serial, { clinicId });
     await this.audit(actor, 'boxes.assign', `box:${box.serial}`, box, after);
+    if (clinicId !== box.clinicId) this.o.bus.emit('box.assigned', { box: after });
     if (clinicId !== box.clinicId) await this.applyClinicSettings(actor, after);
     return after;
   }

@@ -93,15 +93,17 @@ export class LiveStream {
     bus.on('alert.changed', this, (a) => {
       this.chain = this.chain.then(() => this.publish('alert', a, a.clinicId));
     });
-    bus.on('box.approved', this, ({ box }) => {
+    const note = ({ box }: { box: { deviceId: string | null; serial: string; clinicId: string | null } }) => {
       if (box.deviceId) this.boxes.set(box.deviceId, { serial: box.serial, clinicId: box.clinicId });
-    });
+    };
+    bus.on('box.approved', this, note);
+    bus.on('box.assigned', this, note);
     bus.on('box.decommissioned', this, ({ box }) => {
       if (box.deviceId) this.boxes.delete(box.deviceId);
     });
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
-    // A box moved to another clinic (boxes.assign) is seen within a minute.
+    // Boxes are kept up to date from the bus (approved, assigned, decommissioned); read again now and then.
     this.refresh = setInterval(
       () => void this.loadBoxes().catch((err) => log.warn({ err }, 'refreshing the boxes failed')),
       60_000,
