@@ -34,6 +34,7 @@ import { type AlertFigures, FleetMetrics, metricsRoute } from './metrics.js';
 import { SESSION_COOKIE, Sessions } from './session.js';
 import { uiStatic } from './ui-static.js';
 import { clinicOfVoicemail, voicemailAudioRoute } from './voicemail-audio.js';
+import { voicemailListRoute } from './voicemail-list.js';
 
 const log = getLogger('fleet:web');
 
@@ -149,6 +150,7 @@ export class WebFeature implements FleetFeature {
     sessions.routes(app, Boolean(tls) || cfg.secureCookies);
     opsRoutes(app, ops);
     voicemailAudioRoute(app, f);
+    voicemailListRoute(app, f);
     this.live = new LiveStream(f, cfg.liveBuffer);
     await this.live.start();
     liveRoute(app, this.live);

@@ -119,7 +119,7 @@ class BoxPage extends Page {
         box: {
           ...this.shown.box,
           online: typeof d.online === 'boolean' ? d.online : this.shown.box.online,
-          lastSeenAt: String(d.lastSeenAt ?? d.at ?? this.shown.box.lastSeenAt),
+          lastSeenAt: String(d.lastSeen ?? d.lastSeenAt ?? d.at ?? this.shown.box.lastSeenAt),
         },
       };
     } else if (m.kind === 'event') {

@@ -58,6 +58,7 @@ class FleetPage extends Page {
   private frame = 0;
   private unsubscribe: (() => void) | null = null;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private refresher: ReturnType<typeof setInterval> | undefined;
 
   constructor() {
     super();
@@ -76,6 +77,9 @@ class FleetPage extends Page {
       this.tick++;
       this.requestUpdate();
     }, 30_000);
+    // Telemetry (signal, outbox, disk) is not on the live stream: the rows are read again every minute, and
+    // only the boxes that changed are replaced (so only their rows re-render).
+    this.refresher = setInterval(() => void this.refresh(), 60_000);
     void this.load();
   }
 
@@ -83,6 +87,7 @@ class FleetPage extends Page {
     super.disconnectedCallback();
     this.unsubscribe?.();
     clearInterval(this.timer);
+    clearInterval(this.refresher);
     cancelAnimationFrame(this.frame);
   }
 
@@ -99,6 +104,32 @@ class FleetPage extends Page {
     }
     this.loaded = true;
     this.requestUpdate();
+  }
+
+  private async refresh(): Promise<void> {
+    let fresh: Box[];
+    try {
+      fresh = await allBoxes();
+    } catch {
+      return;
+    }
+    let changed = false;
+    for (const b of fresh) {
+      const old = this.boxes.get(b.serial);
+      if (
+        old &&
+        old.updatedAt === b.updatedAt &&
+        old.online === b.online &&
+        old.telemetry?.at === b.telemetry?.at &&
+        old.lastSeenAt === b.lastSeenAt
+      ) {
+        continue;
+      }
+      this.boxes.set(b.serial, { ...b, openAlerts: this.alertCount(b.deviceId) });
+      if (b.deviceId) this.serialOf.set(b.deviceId, b.serial);
+      changed = true;
+    }
+    if (changed) this.schedule();
   }
 
   private addAlert(deviceId: string, id: string): void {
@@ -141,7 +172,7 @@ class FleetPage extends Page {
       case 'presence': {
         const change: Partial<Box> = {};
         if (typeof d.online === 'boolean') change.online = d.online;
-        const seen = d.lastSeenAt ?? d.at;
+        const seen = d.lastSeen ?? d.lastSeenAt ?? d.at;
         if (typeof seen === 'string') change.lastSeenAt = seen;
         if (typeof d.firmware === 'string') change.firmware = d.firmware;
         if (!this.boxes.has(key) && !this.serialOf.has(key)) {
@@ -168,10 +199,11 @@ class FleetPage extends Page {
         return;
       }
       case 'alert': {
-        const a = (d.alert ?? d) as Partial<Alert>;
-        if (!a.deviceId || !a.id) return;
-        if (a.state === 'resolved') this.alertsByDevice.get(a.deviceId)?.delete(a.id);
-        else this.addAlert(a.deviceId, a.id);
+        const a = d as { alertId?: string; id?: string; deviceId?: string | null; state?: string };
+        const id = a.alertId ?? a.id;
+        if (!a.deviceId || !id) return;
+        if (a.state === 'resolved') this.alertsByDevice.get(a.deviceId)?.delete(id);
+        else this.addAlert(a.deviceId, id);
         this.patch(a.deviceId, { openAlerts: this.alertCount(a.deviceId) });
         return;
       }
