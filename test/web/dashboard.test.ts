@@ -4,15 +4,23 @@
  * acknowledged with its escalation timeline, a claim approved, a configuration error shown at its field,
  * and a clinic user kept to its clinic in the pages and the API. Screenshots go to var/screenshots/.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VoicemailUploader } from '../../device/voicemail/uploader.js';
+import { VoicemailVault, wavOf } from '../../device/voicemail/vault.js';
 import { alertsFeature } from '../../fleet/alerts/feature.js';
+import { figuresFeature } from '../../fleet/figures/feature.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { WebFeature } from '../../fleet/web/server.js';
 import { webFeature } from '../../fleet/web/server.js';
 import { newEventId } from '../../shared/ids.js';
+import { waitFor } from '../../shared/wait.js';
 import { claim, provisionBox, startTestFleet, type TestFleet } from '../helpers/fleet.js';
 import { launchBrowser, screenshot, signedIn } from './browser.js';
+import { expectedFigures, SCRIPTED_DAY, sendScriptedDay, timezoneAtMidday } from './scripted-day.js';
 import { TestBox } from './test-box.js';
 
 interface Clinic {
@@ -27,13 +35,14 @@ describe('the dashboard in a real browser', () => {
   let admin: Page;
   let north: Clinic;
   let south: Clinic;
+  let figures: Clinic;
   const boxes: TestBox[] = [];
   const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     tf = await startTestFleet(
       { alerts: { publicUrl: 'http://fleet.test', linkSecret: 'web-test-link-secret' } },
-      { features: [webFeature(), alertsFeature(), voicemailFeature()] },
+      { features: [webFeature(), alertsFeature(), voicemailFeature(), figuresFeature()] },
     );
     base = (tf.fleet.feature<WebFeature>('web') as WebFeature).url;
     const allDay = [{ open: '00:00', close: '24:00' }];
@@ -51,9 +60,16 @@ describe('the dashboard in a real browser', () => {
     });
     const week = { mon: allDay, tue: allDay, wed: allDay, thu: allDay, fri: allDay, sat: allDay, sun: allDay };
     await tf.admin.call('alerts.settings.set', { clinicId: north.id, settings: { hours: week } });
+    figures = await tf.admin.call('clinics.create', {
+      name: 'Figures Clinic',
+      timezone: timezoneAtMidday(),
+      phoneNumbers: [],
+      contacts: [],
+    });
     for (const [serial, clinic] of [
       ['WEB-0001', north],
       ['WEB-0002', south],
+      ['WEB-0003', figures],
     ] as const) {
       const creds = await provisionBox(tf, serial);
       await tf.admin.call('boxes.assign', { box: serial, clinicId: clinic.id });
@@ -61,6 +77,13 @@ describe('the dashboard in a real browser', () => {
       await box.connect();
       await box.telemetry();
       boxes.push(box);
+    }
+    // The fleet sees them online before the pages load (the pages then follow the live stream).
+    for (const serial of ['WEB-0001', 'WEB-0002', 'WEB-0003']) {
+      await waitFor(
+        async () => ((await tf.admin.call('boxes.show', { box: serial })) as { box: { online: boolean } }).box.online,
+        `${serial} online`,
+      );
     }
     browser = await launchBrowser();
     admin = (await signedIn(browser, base, 'admin', tf.adminPassword)).page;
@@ -185,5 +208,81 @@ describe('the dashboard in a real browser', () => {
     }
     const own = await context.request.get('/api/v1/boxes.list');
     expect(((await own.json()) as { serial: string }[]).map((b) => b.serial)).toEqual(['WEB-0001']);
+  });
+
+  it('plays a voicemail in the browser and marks it heard', async () => {
+    const box = boxes[0]!;
+    const vault = new VoicemailVault(mkdtempSync(join(tmpdir(), 'web-vm-')));
+    const pcm = Buffer.alloc(32_000);
+    for (let i = 0; i < pcm.length; i += 2) pcm.writeInt16LE(Math.round(6000 * Math.sin(i / 9)), i);
+    const voicemailId = '0193b2a4-5d00-7b32-9a11-7c2e3f4a5b99';
+    const meta = await vault.put(
+      {
+        voicemailId,
+        callId: 'web-vm-1',
+        number: '+15551230001',
+        durationMs: 2000,
+        recordedAt: new Date().toISOString(),
+      },
+      wavOf(pcm, 8000),
+    );
+    const uploader = new VoicemailUploader({ client: box.client!, topics: box.topics, vault, ackTimeoutMs: 5000 });
+    await uploader.start();
+    await uploader.kick();
+    uploader.stop();
+    await box.event('voicemail.recorded', {
+      voicemailId,
+      callId: 'web-vm-1',
+      number: '+15551230001',
+      durationMs: 2000,
+      bytes: meta.bytes,
+      sha256: meta.sha256,
+    });
+    const page = admin;
+    await page.getByRole('link', { name: 'Voicemail' }).click();
+    await page.getByLabel('Clinic').selectOption({ label: 'North Clinic' });
+    const item = page.getByRole('listitem').filter({ hasText: 'WEB-0001' });
+    await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
+    expect(await item.textContent()).toMatch(/unheard/);
+    const audio = item.locator('audio');
+    // The browser fetches and decodes the stored WAV from the fleet, and plays it.
+    const duration = await audio.evaluate(async (a: { muted: boolean; duration: number; play(): Promise<void> }) => {
+      a.muted = true;
+      await a.play();
+      return a.duration;
+    });
+    expect(duration).toBeGreaterThan(1.5);
+    await expect.poll(() => item.textContent(), { timeout: 10_000 }).toMatch(/heard .* by ops:admin/);
+    await screenshot(page, 'voicemail');
+    const audit = (await tf.admin.call('audit.list', { target: `voicemail:${voicemailId}` })) as { action: string }[];
+    expect(audit.map((a) => a.action)).toContain('voicemail.heard');
+  });
+
+  it('shows on the clinic page the figures a scripted day of calls must give', async () => {
+    const want = expectedFigures(SCRIPTED_DAY, { serviceLevelTargetS: 30, shortAbandonS: 10, repeatWindowH: 24 });
+    await sendScriptedDay(boxes[2]!, SCRIPTED_DAY);
+    await waitFor(async () => {
+      const today = new Intl.DateTimeFormat('en-CA', { timeZone: timezoneAtMidday() }).format(new Date());
+      const r = (await tf.admin.call('figures.clinic', { clinic: figures.id, from: today, to: today })) as {
+        totals: { offered: number };
+      };
+      return r.totals.offered === want.offered;
+    }, 'the figures of the scripted day');
+    const page = admin;
+    await page.goto(`/clinics/${figures.id}`);
+    const kpi = (k: string) => page.locator(`[data-kpi="${k}"]`).textContent();
+    await expect.poll(() => kpi('offered'), { timeout: 10_000 }).toBe(String(want.offered));
+    expect(await kpi('answered')).toBe(String(want.answered));
+    expect(await kpi('abandoned')).toBe(String(want.abandoned));
+    expect(await kpi('shortAbandoned')).toBe(String(want.shortAbandoned));
+    expect(await kpi('missed')).toBe(String(want.missed));
+    expect(await kpi('voicemail')).toBe(String(want.voicemail));
+    expect(await kpi('rolledOver')).toBe(String(want.rolledOver));
+    expect(await kpi('repeatCalls')).toBe(String(want.repeatCalls));
+    expect(await kpi('asa')).toBe(want.asa);
+    expect(await kpi('serviceLevel')).toBe(want.serviceLevel);
+    expect(await kpi('abandonRate')).toBe(want.abandonRate);
+    await page.getByRole('table', { name: /Calls offered per weekday and hour/ }).waitFor();
+    await screenshot(page, 'clinic');
   });
 });
