@@ -30,19 +30,21 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A new context (fresh cookies) on the dashboard at `base`, signed in as `user`; its page on `path`. */
+/** A new context (fresh cookies) on the dashboard at `base`, signed in as `user`; its page on `path` (`shot`: a screenshot of the filled sign-in form). */
 export async function signedIn(
   browser: Browser,
   base: string,
   user: string,
   password: string,
   path = '/',
+  shot?: string,
 ): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ baseURL: base, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   await page.goto(path);
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Password').fill(password);
+  if (shot) await screenshot(page, shot);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
   return { context, page };

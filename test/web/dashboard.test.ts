@@ -86,7 +86,7 @@ describe('the dashboard in a real browser', () => {
       );
     }
     browser = await launchBrowser();
-    admin = (await signedIn(browser, base, 'admin', tf.adminPassword)).page;
+    admin = (await signedIn(browser, base, 'admin', tf.adminPassword, '/', 'signin')).page;
   }, 60_000);
 
   afterAll(async () => {
@@ -240,7 +240,7 @@ describe('the dashboard in a real browser', () => {
     });
     const page = admin;
     await page.getByRole('link', { name: 'Voicemail' }).click();
-    await page.getByLabel('Clinic').selectOption({ label: 'North Clinic' });
+    await page.getByLabel('Clinic', { exact: true }).selectOption({ label: 'North Clinic' });
     const item = page.getByRole('listitem').filter({ hasText: 'WEB-0001' });
     await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
     expect(await item.textContent()).toMatch(/unheard/);
