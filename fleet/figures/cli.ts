@@ -163,7 +163,9 @@ export function addFiguresCommands(
 
   program
     .command('rebuild-figures')
-    .description('recompute every call figure from the stored events (admin; figures.rebuild)')
+    .description(
+      'recompute every call figure from the stored events (admin; figures.rebuild). A large store takes minutes: give --timeout (ms); the fleet finishes the rebuild even if the CLI stops waiting',
+    )
     .action(async () => {
       const r = await (await connect()).call('figures.rebuild', {});
       print(r, () => `figures rebuilt: ${r.events} events, ${r.calls} calls in ${r.ms} ms`);

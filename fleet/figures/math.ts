@@ -131,16 +131,21 @@ export function localBuckets(atMs: number, timeZone: string): LocalBuckets {
   };
 }
 
-/** Every bucket start of a grain between two local dates (inclusive), in order. */
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** Every bucket start of a grain between two local dates (inclusive), in order (calendar stepping, no Intl). */
 export function bucketStarts(grain: FigureBucket, from: string, to: string): string[] {
   const out: string[] = [];
-  if (grain === 'week') {
-    for (let d = weekStart(from); d <= to; d = addDays(d, 7)) out.push(`${d}T00:00`);
-    return out;
-  }
-  for (let d = from; d <= to; d = addDays(d, 1)) {
-    if (grain === 'day') out.push(`${d}T00:00`);
-    else for (let h = 0; h < 24; h++) out.push(`${d}T${String(h).padStart(2, '0')}:00`);
+  const [ty, tm, td] = to.split('-').map(Number);
+  const last = Date.UTC(ty ?? 0, (tm ?? 1) - 1, td ?? 1);
+  const first = grain === 'week' ? weekStart(from) : from;
+  const [fy, fm, fd] = first.split('-').map(Number);
+  const step = grain === 'week' ? 7 * DAY_MS : DAY_MS;
+  const d = new Date(Date.UTC(fy ?? 0, (fm ?? 1) - 1, fd ?? 1));
+  for (; d.getTime() <= last; d.setTime(d.getTime() + step)) {
+    const day = `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
+    if (grain === 'hour') for (let h = 0; h < 24; h++) out.push(`${day}T${pad2(h)}:00`);
+    else out.push(`${day}T00:00`);
   }
   return out;
 }

@@ -14,6 +14,10 @@
  * its clinic's wall clock, with the clinic and targets of that moment.
  * Ring time of an unanswered call = end - start (null without call.incoming:
  * then never a short abandon).
+ *
+ * A batch is applied in memory: a few reads first (its calls' rows, the
+ * earlier calls of its callers' numbers, the clinics and targets), then
+ * multi-row upserts of the changed call rows and of the rollup deltas.
  */
 
 import type { EventBody } from '../../shared/contract/events.js';
@@ -109,12 +113,103 @@ class Deltas {
   }
 }
 
-/** Applies a batch of stored events inside the caller's transaction. */
+/** A call's row of figure_calls, in memory while a batch is applied. */
+interface CallRow {
+  deviceId: string;
+  callId: string;
+  clinicId: string | null;
+  startedAt: string;
+  incomingSeen: boolean;
+  ended: boolean;
+  outcome: string | null;
+  ringMs: number | null;
+  answerMs: number | null;
+  talkMs: number | null;
+  repeat: boolean;
+  inHours: boolean | null;
+  numberHash: string | null;
+  numberSealed: string | null;
+  sms: string | null;
+}
+
+const CALL_COLUMNS = [
+  'device_id',
+  'call_id',
+  'clinic_id',
+  'started_at',
+  'incoming_seen',
+  'ended',
+  'outcome',
+  'ring_ms',
+  'answer_ms',
+  'talk_ms',
+  'repeat_call',
+  'in_hours',
+  'number_hash',
+  'number_sealed',
+  'sms',
+] as const;
+
+function toCallRow(r: Row): CallRow {
+  const nn = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    deviceId: String(r.device_id),
+    callId: String(r.call_id),
+    clinicId: r.clinic_id === null || r.clinic_id === undefined ? null : String(r.clinic_id),
+    startedAt: String(r.started_at),
+    incomingSeen: n(r.incoming_seen) === 1,
+    ended: n(r.ended) === 1,
+    outcome: r.outcome === null || r.outcome === undefined ? null : String(r.outcome),
+    ringMs: nn(r.ring_ms),
+    answerMs: nn(r.answer_ms),
+    talkMs: nn(r.talk_ms),
+    repeat: n(r.repeat_call) === 1,
+    inHours: r.in_hours === null || r.in_hours === undefined ? null : n(r.in_hours) === 1,
+    numberHash: r.number_hash === null || r.number_hash === undefined ? null : String(r.number_hash),
+    numberSealed: r.number_sealed === null || r.number_sealed === undefined ? null : String(r.number_sealed),
+    sms: r.sms === null || r.sms === undefined ? null : String(r.sms),
+  };
+}
+
+function callValues(c: CallRow): unknown[] {
+  const b = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
+  return [
+    c.deviceId,
+    c.callId,
+    c.clinicId,
+    c.startedAt,
+    b(c.incomingSeen),
+    b(c.ended),
+    c.outcome,
+    c.ringMs,
+    c.answerMs,
+    c.talkMs,
+    b(c.repeat),
+    b(c.inHours),
+    c.numberHash,
+    c.numberSealed,
+    c.sms,
+  ];
+}
+
+const CALL_EVENTS = new Set(['call.incoming', 'call.ended', 'call.followup_sms']);
+const key = (deviceId: string, callId: string) => `${deviceId}|${callId}`;
+
+/**
+ * Applies a batch of stored events inside the caller's transaction, in memory: the rows of the batch's
+ * calls and the earlier calls of the same numbers (repeat check) are read first with a few queries, the
+ * events applied in order, and the changed rows and rollup deltas written back with multi-row upserts.
+ */
 export class RollupBatch {
   private readonly deltas = new Deltas();
   private readonly boxClinic = new Map<string, ClinicInfo | null>();
   private readonly clinicZone = new Map<string, string | null>();
   private readonly targets = new Map<string, Targets>();
+  private readonly rows = new Map<string, CallRow>();
+  private readonly dirty = new Set<string>();
+  /** Per clinic and number hash: the calls known, by key, with their start. */
+  private readonly byNumber = new Map<string, Map<string, Map<string, string>>>();
+  private readonly hashes = new Map<string, string>();
   /** Calls counted (call.ended applied) by this batch. */
   calls = 0;
 
@@ -124,12 +219,123 @@ export class RollupBatch {
   ) {}
 
   async apply(events: readonly StoredEvent[]): Promise<void> {
-    for (const e of events) {
+    const calls = events.filter((e) => CALL_EVENTS.has(e.type));
+    if (calls.length === 0) return;
+    await this.prefetch(calls);
+    for (const e of calls) {
       if (e.type === 'call.incoming') await this.incoming(e, e.body as EventBody<'call.incoming'>);
       else if (e.type === 'call.ended') await this.ended(e, e.body as EventBody<'call.ended'>);
-      else if (e.type === 'call.followup_sms') await this.sms(e, e.body as EventBody<'call.followup_sms'>);
+      else await this.sms(e, e.body as EventBody<'call.followup_sms'>);
     }
+    await this.writeRows();
     await this.deltas.write(this.q);
+  }
+
+  private hash(number: string): string {
+    let h = this.hashes.get(number);
+    if (h === undefined) {
+      h = this.deps.hashNumber(number);
+      this.hashes.set(number, h);
+    }
+    return h;
+  }
+
+  /** The batch's call rows, and the calls of its numbers that may make one a repeat. */
+  private async prefetch(calls: readonly StoredEvent[]): Promise<void> {
+    const callIds = [...new Set(calls.map((e) => (e.body as { callId: string }).callId))];
+    for (let i = 0; i < callIds.length; i += 500) {
+      const chunk = callIds.slice(i, i + 500);
+      const rows = await this.q(
+        `SELECT * FROM figure_calls WHERE call_id IN (${chunk.map((_, j) => `$${j + 1}`).join(', ')})`,
+        chunk,
+      );
+      for (const r of rows) {
+        const c = toCallRow(r);
+        this.rows.set(key(c.deviceId, c.callId), c);
+      }
+    }
+    // Earlier calls of the numbers that end in this batch, per clinic, as far back as any start minus the window.
+    const wanted = new Map<string, { hashes: Set<string>; from: number }>();
+    for (const e of calls) {
+      if (e.type !== 'call.ended') continue;
+      const b = e.body as EventBody<'call.ended'>;
+      if (b.withheld || !b.number) continue;
+      const clinic = await this.clinicOfBox(e.deviceId);
+      if (!clinic) continue;
+      const t = await this.targetsOf(clinic.id);
+      const row = this.rows.get(key(e.deviceId, b.callId));
+      const earliest = Math.min(
+        Date.parse(calls[0]?.at ?? e.at),
+        Date.parse(e.at) - b.durationMs - (b.timeToAnswerMs ?? 0),
+        row ? Date.parse(row.startedAt) : Number.POSITIVE_INFINITY,
+      );
+      const w = wanted.get(clinic.id) ?? { hashes: new Set<string>(), from: Number.POSITIVE_INFINITY };
+      w.hashes.add(this.hash(b.number));
+      w.from = Math.min(w.from, earliest - t.repeatWindowH * 3_600_000);
+      wanted.set(clinic.id, w);
+    }
+    for (const [clinicId, w] of wanted) {
+      const hashes = [...w.hashes];
+      for (let i = 0; i < hashes.length; i += 500) {
+        const chunk = hashes.slice(i, i + 500);
+        const rows = await this.q(
+          `SELECT device_id, call_id, number_hash, started_at FROM figure_calls
+           WHERE clinic_id = $1 AND started_at >= $2 AND number_hash IN (${chunk.map((_, j) => `$${j + 3}`).join(', ')})`,
+          [clinicId, new Date(w.from).toISOString(), ...chunk],
+        );
+        for (const r of rows) {
+          this.noteNumber(
+            clinicId,
+            String(r.number_hash),
+            key(String(r.device_id), String(r.call_id)),
+            String(r.started_at),
+          );
+        }
+      }
+    }
+  }
+
+  private noteNumber(clinicId: string, hash: string, k: string, startedAt: string): void {
+    let perClinic = this.byNumber.get(clinicId);
+    if (!perClinic) {
+      perClinic = new Map();
+      this.byNumber.set(clinicId, perClinic);
+    }
+    let calls = perClinic.get(hash);
+    if (!calls) {
+      calls = new Map();
+      perClinic.set(hash, calls);
+    }
+    calls.set(k, startedAt);
+  }
+
+  private isRepeat(clinicId: string, hash: string, k: string, startedAt: string, windowH: number): boolean {
+    const since = new Date(Date.parse(startedAt) - windowH * 3_600_000).toISOString();
+    for (const [other, at] of this.byNumber.get(clinicId)?.get(hash) ?? []) {
+      if (other !== k && at >= since && at < startedAt) return true;
+    }
+    return false;
+  }
+
+  private async writeRows(): Promise<void> {
+    const rows = [...this.dirty].map((k) => this.rows.get(k)).filter((r): r is CallRow => r !== undefined);
+    const set = CALL_COLUMNS.filter((c) => c !== 'device_id' && c !== 'call_id')
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
+    for (let i = 0; i < rows.length; i += 100) {
+      const chunk = rows.slice(i, i + 100);
+      const params: unknown[] = [];
+      const values = chunk.map((r) => {
+        const base = params.length;
+        params.push(...callValues(r));
+        return `(${CALL_COLUMNS.map((_, j) => `$${base + j + 1}`).join(', ')})`;
+      });
+      await this.q(
+        `INSERT INTO figure_calls (${CALL_COLUMNS.join(', ')}) VALUES ${values.join(', ')}
+         ON CONFLICT (device_id, call_id) DO UPDATE SET ${set}`,
+        params,
+      );
+    }
   }
 
   private async clinicOfBox(deviceId: string): Promise<ClinicInfo | null> {
@@ -164,82 +370,77 @@ export class RollupBatch {
     return t;
   }
 
-  private async row(deviceId: string, callId: string): Promise<Row | undefined> {
-    return (await this.q('SELECT * FROM figure_calls WHERE device_id = $1 AND call_id = $2', [deviceId, callId]))[0];
+  private put(row: CallRow): void {
+    const k = key(row.deviceId, row.callId);
+    this.rows.set(k, row);
+    this.dirty.add(k);
+  }
+
+  private blank(deviceId: string, callId: string, clinicId: string | null, startedAt: string): CallRow {
+    return {
+      deviceId,
+      callId,
+      clinicId,
+      startedAt,
+      incomingSeen: false,
+      ended: false,
+      outcome: null,
+      ringMs: null,
+      answerMs: null,
+      talkMs: null,
+      repeat: false,
+      inHours: null,
+      numberHash: null,
+      numberSealed: null,
+      sms: null,
+    };
   }
 
   private async incoming(e: StoredEvent, body: EventBody<'call.incoming'>): Promise<void> {
-    const row = await this.row(e.deviceId, body.callId);
+    const row = this.rows.get(key(e.deviceId, body.callId));
     if (!row) {
       const clinic = await this.clinicOfBox(e.deviceId);
-      await this.q(
-        `INSERT INTO figure_calls (device_id, call_id, clinic_id, started_at, incoming_seen, ended, repeat_call)
-         VALUES ($1, $2, $3, $4, 1, 0, 0)`,
-        [e.deviceId, body.callId, clinic?.id ?? null, e.at],
-      );
-    } else if (n(row.incoming_seen) === 0 && n(row.ended) === 0) {
-      await this.q('UPDATE figure_calls SET started_at = $1, incoming_seen = 1 WHERE device_id = $2 AND call_id = $3', [
-        e.at,
-        e.deviceId,
-        body.callId,
-      ]);
+      this.put({ ...this.blank(e.deviceId, body.callId, clinic?.id ?? null, e.at), incomingSeen: true });
+    } else if (!row.incomingSeen && !row.ended) {
+      this.put({ ...row, startedAt: e.at, incomingSeen: true });
     }
   }
 
   private async ended(e: StoredEvent, body: EventBody<'call.ended'>): Promise<void> {
-    const row = await this.row(e.deviceId, body.callId);
-    if (row && n(row.ended) === 1) return; // this call was counted: a repeated call.ended
+    const k = key(e.deviceId, body.callId);
+    const row = this.rows.get(k);
+    if (row?.ended) return; // this call was counted: a repeated call.ended
     const clinic = await this.clinicOfBox(e.deviceId);
     const endMs = Date.parse(e.at);
-    const seen = row !== undefined && n(row.incoming_seen) === 1;
+    const seen = row?.incomingSeen === true;
     const tta = body.timeToAnswerMs;
-    const startMs = seen ? Date.parse(String(row.started_at)) : endMs - body.durationMs - (tta ?? 0);
+    const startMs = seen ? Date.parse(row.startedAt) : endMs - body.durationMs - (tta ?? 0);
     const startedAt = new Date(startMs).toISOString();
     const answered = body.outcome === 'answered';
     const answerMs = answered ? (tta ?? Math.max(0, endMs - startMs - body.durationMs)) : null;
     const ringMs = answered ? answerMs : seen ? Math.max(0, endMs - startMs) : null;
     const number = body.withheld ? null : body.number;
-    const hash = number ? this.deps.hashNumber(number) : null;
+    const hash = number ? this.hash(number) : null;
     let repeat = false;
     if (clinic && hash) {
       const t = await this.targetsOf(clinic.id);
-      const since = new Date(startMs - t.repeatWindowH * 3_600_000).toISOString();
-      const prior = await this.q(
-        `SELECT 1 AS x FROM figure_calls WHERE clinic_id = $1 AND number_hash = $2 AND started_at >= $3
-           AND started_at < $4 AND NOT (device_id = $5 AND call_id = $6) LIMIT 1`,
-        [clinic.id, hash, since, startedAt, e.deviceId, body.callId],
-      );
-      repeat = prior.length > 0;
+      repeat = this.isRepeat(clinic.id, hash, k, startedAt, t.repeatWindowH);
+      this.noteNumber(clinic.id, hash, k, startedAt);
     }
-    const values = [
-      clinic?.id ?? null,
+    this.put({
+      ...(row ?? this.blank(e.deviceId, body.callId, null, startedAt)),
+      clinicId: clinic?.id ?? null,
       startedAt,
-      body.outcome,
+      ended: true,
+      outcome: body.outcome,
       ringMs,
       answerMs,
-      body.durationMs,
-      repeat ? 1 : 0,
-      body.inHours ? 1 : 0,
-      hash,
-      number ? this.deps.seal(number) : null,
-      e.deviceId,
-      body.callId,
-    ];
-    if (row) {
-      await this.q(
-        `UPDATE figure_calls SET clinic_id = $1, started_at = $2, ended = 1, outcome = $3, ring_ms = $4, answer_ms = $5,
-           talk_ms = $6, repeat_call = $7, in_hours = $8, number_hash = $9, number_sealed = $10
-         WHERE device_id = $11 AND call_id = $12`,
-        values,
-      );
-    } else {
-      await this.q(
-        `INSERT INTO figure_calls (clinic_id, started_at, outcome, ring_ms, answer_ms, talk_ms, repeat_call, in_hours,
-           number_hash, number_sealed, device_id, call_id, incoming_seen, ended)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 1)`,
-        values,
-      );
-    }
+      talkMs: body.durationMs,
+      repeat,
+      inHours: body.inHours,
+      numberHash: hash,
+      numberSealed: number ? this.deps.seal(number) : null,
+    });
     if (!clinic) return; // a box of no clinic: kept, counted nowhere
     this.calls++;
     const t = await this.targetsOf(clinic.id);
@@ -275,27 +476,19 @@ export class RollupBatch {
   }
 
   private async sms(e: StoredEvent, body: EventBody<'call.followup_sms'>): Promise<void> {
-    const row = await this.row(e.deviceId, body.callId);
-    const was = row?.sms === null || row?.sms === undefined ? null : String(row.sms);
+    const row = this.rows.get(key(e.deviceId, body.callId));
+    const was = row?.sms ?? null;
     if (was === body.status || was === 'sent') return; // counted already (a failure then a success moves it)
     let clinic: ClinicInfo | null;
     let startedAt: string;
     if (row) {
-      clinic = await this.clinicById(row.clinic_id === null ? null : String(row.clinic_id));
-      startedAt = String(row.started_at);
-      await this.q('UPDATE figure_calls SET sms = $1 WHERE device_id = $2 AND call_id = $3', [
-        body.status,
-        e.deviceId,
-        body.callId,
-      ]);
+      clinic = await this.clinicById(row.clinicId);
+      startedAt = row.startedAt;
+      this.put({ ...row, sms: body.status });
     } else {
       clinic = await this.clinicOfBox(e.deviceId);
       startedAt = e.at;
-      await this.q(
-        `INSERT INTO figure_calls (device_id, call_id, clinic_id, started_at, incoming_seen, ended, repeat_call, sms)
-         VALUES ($1, $2, $3, $4, 0, 0, 0, $5)`,
-        [e.deviceId, body.callId, clinic?.id ?? null, startedAt, body.status],
-      );
+      this.put({ ...this.blank(e.deviceId, body.callId, clinic?.id ?? null, startedAt), sms: body.status });
     }
     if (!clinic) return;
     const c: Partial<Counters> = body.status === 'sent' ? { followupSmsSent: 1 } : { followupSmsFailed: 1 };

@@ -4,6 +4,7 @@
  * heatmap, targets, telemetry history and the CSV exports.
  */
 import type { Static } from '@sinclair/typebox';
+import { wallClock } from '../../shared/clinic-hours.js';
 import type { FIGURES_OPS_METHODS, FigureBucket } from '../../shared/contract/figures-ops.js';
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { maskInText, maskNumber, maskPhoneNumbers } from '../../shared/log.js';
@@ -15,14 +16,13 @@ import {
   addDays,
   bucketStarts,
   deriveFigures,
-  localBuckets,
   localDate,
   startOfLocalDate,
   zeroCounters,
   zeroHistogram,
 } from './math.js';
 import type { FiguresStore } from './store.js';
-import { DEFAULT_TARGETS, type Targets } from './targets.js';
+import type { Targets } from './targets.js';
 
 type M = typeof FIGURES_OPS_METHODS;
 type Params<K extends keyof M> = Static<M[K]['params']>;
@@ -61,6 +61,15 @@ function exportRange(p: { from: string; to: string }, tz: string): { from: strin
     throw new CallboxError(ErrorCode.ValidationFailed, `to (${p.to}) must be after from (${p.from})`);
   }
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
+/** "2026-11-24 09:00:00" on the clinic's wall clock. */
+function localTime(atMs: number, timeZone: string): string {
+  const w = wallClock(atMs, timeZone);
+  const hh = String(Math.floor(w.minute / 60)).padStart(2, '0');
+  const mm = String(w.minute % 60).padStart(2, '0');
+  const ss = String(Math.floor((atMs % 60_000) / 1000)).padStart(2, '0');
+  return `${w.date} ${hh}:${mm}:${ss}`;
 }
 
 const brief = (c: Clinic) => ({ id: c.id, name: c.name, timezone: c.timezone });
@@ -204,13 +213,8 @@ export class FiguresService {
     for (const r of rows) {
       const clinicId = String(r.clinic_id);
       if (!zones.has(clinicId)) zones.set(clinicId, (await this.store.getClinic(clinicId))?.timezone ?? 'UTC');
-      const local = localBuckets(Date.parse(String(r.started_at)), zones.get(clinicId) ?? 'UTC');
       const startedAt = String(r.started_at);
-      const wall = new Intl.DateTimeFormat('sv-SE', {
-        timeZone: zones.get(clinicId) ?? 'UTC',
-        dateStyle: 'short',
-        timeStyle: 'medium',
-      }).format(new Date(startedAt));
+      const wall = localTime(Date.parse(startedAt), zones.get(clinicId) ?? 'UTC');
       const number = this.open(r.number_sealed);
       const secs = (v: unknown) => (v === null || v === undefined ? null : Number(v) / 1000);
       out.push([
@@ -218,7 +222,7 @@ export class FiguresService {
         await names.clinic(clinicId),
         names.serial(String(r.device_id)),
         startedAt,
-        wall || local.hour,
+        wall,
         r.outcome,
         secs(r.ring_ms),
         secs(r.answer_ms),
@@ -352,5 +356,3 @@ export class FiguresService {
     };
   }
 }
-
-export { DEFAULT_TARGETS };

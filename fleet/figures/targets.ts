@@ -5,7 +5,7 @@ import type { Row } from '../store/sql-store.js';
 
 export type Targets = Static<typeof FigureTargetsSchema>;
 
-export const DEFAULT_TARGETS: Targets = { serviceLevelTargetS: 30, shortAbandonS: 10, repeatWindowH: 24 };
+const DEFAULT_TARGETS: Targets = { serviceLevelTargetS: 30, shortAbandonS: 10, repeatWindowH: 24 };
 
 export function targetsOf(r: Row | undefined): Targets {
   if (!r) return { ...DEFAULT_TARGETS };

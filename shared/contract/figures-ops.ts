@@ -23,7 +23,7 @@ function op<P extends TSchema, R extends TSchema>(spec: FiguresOpsSpec<P, R>): F
   return spec;
 }
 
-export const DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}$';
+const DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}$';
 const DATE_OR_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2}))?$';
 
 const ClinicRef = () => Type.String({ minLength: 1, maxLength: 120, description: 'clinic id or exact clinic name' });
