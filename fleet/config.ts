@@ -194,8 +194,9 @@ export const FleetConfigSchema = Strict({
       loginPerMinute: Type.Integer({
         minimum: 1,
         maximum: 1000,
-        default: 5,
-        description: 'sign-in attempts one address may make for one user name per minute (above: 429 with Retry-After)',
+        default: 10,
+        description:
+          'sign-in attempts (right or wrong) one address may make for one user name per minute (above: 429 with Retry-After)',
       }),
       metricsTokenFile: Type.Union([Type.String(), Type.Null()], {
         default: null,

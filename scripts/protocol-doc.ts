@@ -62,27 +62,19 @@ function json(v: unknown): string {
   return ['```json', JSON.stringify(v, null, 2), '```'].join('\n');
 }
 
-function methods(title: string, table: MethodTable, topic: string): string[] {
-  const out = [`### ${title}`, '', `Requests on \`${topic}\`.`, ''];
+function methods(title: string, table: MethodTable, topic: string, intro?: string): string[] {
+  const out = [`### ${title}`, '', `Requests on \`${topic}\`.`, '', ...(intro ? [intro, ''] : [])];
   for (const [name, spec] of Object.entries(table)) {
-    const role = (spec as { role?: string }).role;
-    out.push(
-      `#### \`${name}\``,
-      '',
-      spec.description + (role ? ` (role: ${role})` : ''),
-      '',
-      'Params:',
-      '',
-      fieldTable(spec.params),
-      '',
-    );
+    const { role, clinic } = spec as { role?: string; clinic?: string };
+    const who = role ? ` (role: ${role}${clinic ? `; clinic users: ${clinic} scope` : ''})` : '';
+    out.push(`#### \`${name}\``, '', spec.description + who, '', 'Params:', '', fieldTable(spec.params), '');
     out.push('Example params and result:', '', json(spec.example.params), '', json(spec.example.result), '');
   }
   return out;
 }
 
 export function renderProtocolDoc(
-  extraMethodTables: { title: string; table: MethodTable; topic: string }[] = [],
+  extraMethodTables: { title: string; table: MethodTable; topic: string; intro?: string }[] = [],
 ): string {
   const out: string[] = [
     '# Callbox MQTT protocol',
@@ -153,17 +145,26 @@ export function renderProtocolDoc(
   out.push('## Methods', '');
   out.push(...methods('Commands to a box', DEVICE_COMMANDS, 'callbox/v1/<deviceId>/cmd/req'));
   out.push(...methods('Requests from a box to the fleet', FLEET_REQUESTS, 'callbox/v1/<deviceId>/fleet/req'));
-  for (const extra of extraMethodTables) out.push(...methods(extra.title, extra.table, extra.topic));
+  for (const extra of extraMethodTables) out.push(...methods(extra.title, extra.table, extra.topic, extra.intro));
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-export async function loadExtraTables(): Promise<{ title: string; table: MethodTable; topic: string }[]> {
+export async function loadExtraTables(): Promise<
+  { title: string; table: MethodTable; topic: string; intro?: string }[]
+> {
   const { OPS_METHODS } = await import('../shared/contract/ops.js');
   return [
     {
       title: 'Ops requests to the fleet',
       table: OPS_METHODS as unknown as MethodTable,
       topic: 'callbox/v1/_ops/<user>/req',
+      intro:
+        'The same methods are served over HTTP by the fleet web server (fleet/web): `GET /api/v1/<method>?<params>` ' +
+        'for those of the viewer role, `POST /api/v1/<method>` with a JSON body for the others, as the user of the ' +
+        'sign-in session; the OpenAPI document is at `/api/openapi.json`. Roles: viewer < operator < admin; a clinic ' +
+        'user (role clinic) is bound to one clinic and may call only the methods that name a clinic scope below ' +
+        '(none: no clinic data; clinicId: params.clinicId is its clinic, set when absent; box: params.box is a box ' +
+        'of its clinic; alert, voicemail: the one named is of its clinic; clinics: the answer lists its clinic only).',
     },
   ];
 }

@@ -8,7 +8,7 @@
  *
  * Every message has an id (<run>.<n>, run: this server's start); a client reconnecting with Last-Event-ID
  * gets what it missed from a ring of the last http.liveBuffer messages, or `reset`. A clinic user gets its
- * clinic's messages only. A comment line every 15 s keeps proxies from closing the stream. Per connection
+ * clinic's messages only. A stream ends with its session: at sign-out, or at the session's absolute expiry. A comment line every 15 s keeps proxies from closing the stream. Per connection
  * the cost is a socket and a string compare per message: messages are serialised once, not per client; a
  * client that does not read (more than 1 MiB queued) is dropped and reconnects with its Last-Event-ID.
  */
@@ -34,6 +34,9 @@ interface Message {
 interface Client {
   reply: FastifyReply;
   clinicId: string | null;
+  /** The session behind the stream: it ends at sign-out, or at the session's absolute expiry. */
+  session: string | null;
+  expiresAt: number;
 }
 
 export class LiveStream {
@@ -168,7 +171,21 @@ export class LiveStream {
   }
 
   private beat(): void {
-    for (const c of this.clients) this.write(c, ': keep-alive\n\n');
+    const now = Date.now();
+    for (const c of this.clients) {
+      if (now >= c.expiresAt) this.end(c);
+      else this.write(c, ': keep-alive\n\n');
+    }
+  }
+
+  private end(c: Client): void {
+    this.clients.delete(c);
+    c.reply.raw.end();
+  }
+
+  /** A session ended (sign-out, revoked): its streams end now. */
+  endSession(idHash: string): void {
+    for (const c of this.clients) if (c.session === idHash) this.end(c);
   }
 
   /** What a client resuming after `lastEventId` missed: the messages, or null when they are gone (reset). */
@@ -187,8 +204,18 @@ export class LiveStream {
     return out;
   }
 
-  attach(reply: FastifyReply, caller: Caller, lastEventId: string | undefined): void {
-    const client: Client = { reply, clinicId: caller.role === 'clinic' ? caller.clinicId : null };
+  attach(
+    reply: FastifyReply,
+    caller: Caller,
+    lastEventId: string | undefined,
+    session: { idHash: string; expiresAt: string } | null = null,
+  ): void {
+    const client: Client = {
+      reply,
+      clinicId: caller.role === 'clinic' ? caller.clinicId : null,
+      session: session?.idHash ?? null,
+      expiresAt: session ? Date.parse(session.expiresAt) : Number.POSITIVE_INFINITY,
+    };
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -238,7 +265,7 @@ export function liveRoute(app: FastifyInstance, live: LiveStream): void {
     },
     async (req, reply) => {
       const last = req.headers['last-event-id'];
-      live.attach(reply, req.caller as Caller, typeof last === 'string' ? last : undefined);
+      live.attach(reply, req.caller as Caller, typeof last === 'string' ? last : undefined, req.webSession);
     },
   );
 }

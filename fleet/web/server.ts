@@ -153,6 +153,8 @@ export class WebFeature implements FleetFeature {
     voicemailListRoute(app, f);
     this.live = new LiveStream(f, cfg.liveBuffer);
     await this.live.start();
+    const live = this.live;
+    sessions.onEnded = (idHash) => live.endSession(idHash);
     liveRoute(app, this.live);
     app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     for (const p of f.httpPlugins) await app.register(p.plugin, p.options);

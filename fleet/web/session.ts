@@ -69,6 +69,9 @@ export function hashSessionId(id: string): string {
 let decoy: Promise<string> | undefined;
 
 export class Sessions {
+  /** Told when a session ends by sign-out or sign-in over it (the live stream closes its streams). */
+  onEnded: (idHash: string) => void = () => undefined;
+
   constructor(
     private readonly store: Store,
     private readonly sessions: WebSessionStore,
@@ -158,7 +161,10 @@ export class Sessions {
         }
         // Session fixation: whatever session the browser brought ends; the new one has a fresh id.
         const old = req.cookies?.[SESSION_COOKIE];
-        if (old && old.length <= 100) await this.sessions.revoke(hashSessionId(old));
+        if (old && old.length <= 100) {
+          await this.sessions.revoke(hashSessionId(old));
+          this.onEnded(hashSessionId(old));
+        }
         const id = randomBytes(32).toString('base64url');
         const now = Date.now();
         req.session = {};
@@ -216,6 +222,7 @@ export class Sessions {
       async (req, reply) => {
         const s = req.webSession as WebSession;
         await this.sessions.revoke(s.idHash);
+        this.onEnded(s.idHash);
         await this.store.appendAudit({
           actor: `ops:${s.user}`,
           action: 'session.signOut',

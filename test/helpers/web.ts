@@ -84,9 +84,15 @@ export async function openSse(base: string, path: string, cookie: string, lastEv
       }
     }
   })();
+  let ended = false;
+  void pump.then(() => {
+    ended = true;
+  });
   return {
     status: r.status,
     contentType: r.headers.get('content-type'),
+    /** Has the server ended the stream? */
+    ended: () => ended,
     messages,
     waitFor: (pred: (m: SseMessage) => boolean, what: string) =>
       waitFor(() => messages.find(pred), `SSE message: ${what}`),

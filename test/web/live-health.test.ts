@@ -157,6 +157,18 @@ describe('fleet web server: live stream, metrics, health', () => {
     }
   });
 
+  it('ends a stream when its session ends (sign-out)', async () => {
+    const s = await signIn(base, 'admin', tf.adminPassword);
+    const stream = await openSse(base, '/api/v1/live', s.cookie);
+    try {
+      expect(stream.status).toBe(200);
+      expect((await s.del('/api/session')).status).toBe(204);
+      await expect.poll(() => stream.ended(), { timeout: 5000 }).toBe(true);
+    } finally {
+      await stream.close();
+    }
+  });
+
   it('serves /metrics in the Prometheus format with the fleet figures', async () => {
     const r = await fetch(`${base}/metrics`);
     expect(r.status).toBe(200);
