@@ -191,6 +191,8 @@ describe('the dashboard in a real browser', () => {
     const { context, page } = await signedIn(browser, base, 'mary', password);
     closers.push(() => context.close());
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('North Clinic');
+    // Its own clinic's figures (figures methods by clinic: scope clinic).
+    await expect.poll(() => page.locator('[data-kpi="offered"]').textContent(), { timeout: 10_000 }).toBe('0');
     await page.getByRole('link', { name: 'Fleet' }).click();
     await expect.poll(() => page.getByRole('row', { name: /WEB-0001/ }).count(), { timeout: 10_000 }).toBe(1);
     expect(await page.getByRole('row', { name: /WEB-0002/ }).count()).toBe(0);
@@ -202,6 +204,7 @@ describe('the dashboard in a real browser', () => {
       `/api/v1/clinics.show?clinicId=${south.id}`,
       '/api/v1/boxes.show?box=WEB-0002',
       `/api/v1/alerts.list?clinicId=${south.id}`,
+      `/api/v1/figures.heatmap?clinic=${encodeURIComponent('South Clinic')}`,
     ]) {
       const res = await context.request.get(url);
       expect(res.status(), url).toBe(403);
