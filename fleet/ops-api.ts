@@ -291,8 +291,7 @@ export class OpsApi {
       },
       'clinics.show': async (p, ctx) => {
         await this.actor('clinics.show', ctx);
-        const clinic = await s.getClinic(p.clinicId);
-        if (!clinic) throw new CallboxError(ErrorCode.NotFound, `no clinic ${p.clinicId}`);
+        const clinic = await r.resolveClinic(p.clinicId);
         return { clinic, boxes: await s.listBoxes({ clinicId: clinic.id }) };
       },
       'clinics.create': async (p, ctx) =>

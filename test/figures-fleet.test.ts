@@ -107,6 +107,9 @@ describe('figures in the fleet', () => {
     expect(twin.err).toMatch(
       /clinic name "Twin" is ambiguous: 2 clinics have it \(\S+ in Europe\/Paris; \S+ in Europe\/Rome\)/,
     );
+    const shown = JSON.parse((await cli(['--json', 'clinics', 'show', 'Main St'])).out);
+    expect(shown.clinic.name).toBe('Main St');
+    expect(shown.boxes.map((b: { serial: string }) => b.serial)).toEqual(['FG-0001']);
     const typo = await cli(['figures', 'Main']);
     expect(typo.code).toBe(3);
     expect(typo.err).toMatch(/no clinic "Main" \(by id or exact name\); did you mean "Main St" \(\S+\)\?/);

@@ -121,6 +121,43 @@ function suite(kind: StoreKind): void {
       const audit = await rig.store.listAudit({ target: `clinic:${rig.clinic.id}` });
       expect(audit[0]).toMatchObject({ action: 'figures.targets.set', actor: 'ops:admin', after: t });
     });
+
+    it('keeps telemetry (newest on the box row, history newest first, pruned by receipt time) and migrates down and up', async () => {
+      const sample = (at: string, signalDbm: number) => ({
+        at,
+        receivedAt: at,
+        softwareVersion: '1.0.0',
+        uptimeS: 1,
+        modemState: 'ready',
+        signalDbm,
+        registration: 'home',
+        operator: 'Op, "quoted"',
+        simPresent: true,
+        freeDiskBytes: 5,
+        outboxDepth: 0,
+        voicemailsPending: 0,
+        configVersion: 2,
+      });
+      await rig.figures.putTelemetry(rig.deviceId, sample('2026-11-26T10:00:00.000Z', -70));
+      await rig.figures.putTelemetry(rig.deviceId, sample('2026-11-26T09:00:00.000Z', -90)); // late, older
+      await rig.figures.putTelemetry(rig.deviceId, sample('2026-11-26T09:00:00.000Z', -90)); // again: once
+      const history = await rig.figures.telemetryHistory(rig.deviceId, { limit: 10 });
+      expect(history.map((p) => p.signalDbm)).toEqual([-70, -90]);
+      expect((await rig.store.getBox('CB-0001'))?.telemetry).toMatchObject({
+        signalDbm: -70,
+        operator: 'Op, "quoted"',
+      });
+      expect(await rig.figures.pruneTelemetry('2026-11-26T09:30:00.000Z')).toBe(1);
+      expect(await rig.figures.telemetryHistory(rig.deviceId, { limit: 10 })).toHaveLength(1);
+      await rig.figures.migrateDown(0);
+      expect((await rig.store.getBox('CB-0001'))?.telemetry).toBeUndefined();
+      await rig.figures.migrate();
+      expect(await rig.figures.getTargets(rig.clinic.id)).toEqual({
+        serviceLevelTargetS: 30,
+        shortAbandonS: 10,
+        repeatWindowH: 24,
+      });
+    });
   });
 }
 

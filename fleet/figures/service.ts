@@ -98,19 +98,23 @@ export class FiguresService {
     }
     const starts = bucketStarts(bucket, p.from, p.to);
     const end = `${addDays(p.to, 1)}T00:00`;
-    const rows = await this.figures.rollups(clinic.id, bucket, starts[0] ?? `${p.from}T00:00`, end);
+    // Side by side (PostgreSQL runs them on separate pool connections; SQLite one after another).
+    const [rows, totals, targets] = await Promise.all([
+      this.figures.rollups(clinic.id, bucket, starts[0] ?? `${p.from}T00:00`, end),
+      this.figures.totals(clinic.id, `${p.from}T00:00`, end),
+      this.figures.getTargets(clinic.id),
+    ]);
     const byStart = new Map(rows.map((r) => [r.bucket, r]));
     const series = starts.map((start) => {
       const r = byStart.get(start);
       return { start, ...deriveFigures(r?.counters ?? zeroCounters(), r?.hist ?? zeroHistogram()) };
     });
-    const totals = await this.figures.totals(clinic.id, `${p.from}T00:00`, end);
     return {
       clinic: brief(clinic),
       bucket,
       from: p.from,
       to: p.to,
-      targets: await this.figures.getTargets(clinic.id),
+      targets,
       series,
       totals: deriveFigures(totals.counters, totals.hist),
     };

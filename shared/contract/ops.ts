@@ -342,8 +342,10 @@ export const OPS_METHODS = {
   'clinics.show': op({
     role: 'viewer',
     clinic: 'clinicId',
-    description: 'one clinic and its boxes',
-    params: Strict({ clinicId: Id('clinic id') }),
+    description: 'one clinic and its boxes (by id or exact name)',
+    params: Strict({
+      clinicId: Type.String({ minLength: 1, maxLength: 120, description: 'clinic id or exact clinic name' }),
+    }),
     result: Type.Object({ clinic: ClinicSchema, boxes: Type.Array(BoxSchema) }),
     example: { params: { clinicId: EXAMPLE_CLINIC.id }, result: { clinic: EXAMPLE_CLINIC, boxes: [EXAMPLE_BOX] } },
   }),
