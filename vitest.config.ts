@@ -15,6 +15,8 @@ export default defineConfig({
     pool: 'forks',
     // A passing test prints nothing: its logs and console are printed only when it fails.
     setupFiles: ['./test/quiet-output.ts'],
+    // The dashboard is built (when stale) once before the tests: the browser tests load it from the fleet.
+    globalSetup: ['./test/web/build-ui.ts'],
     // 'dot': one character per test, failures in full (`--reporter=default` lists every file).
     reporters: ['dot', './test/security/table-reporter.ts', './test/summary-reporter.ts'],
     // A skipped test must print why; .ci/run fails the run if any test was skipped.

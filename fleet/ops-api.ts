@@ -109,6 +109,15 @@ export class OpsApi {
         if (p.clinicId !== undefined && p.clinicId !== own) throw other(`clinic ${String(p.clinicId)}`);
         p.clinicId = own;
         return p as P;
+      case 'clinic': {
+        // A clinic by id or name (the figures): it must be the caller's own.
+        if (p.clinic !== undefined) {
+          const c = await this.registry.resolveClinic(String(p.clinic)).catch(() => undefined);
+          if (!c || c.id !== own) throw other(`clinic ${String(p.clinic)}`);
+        }
+        p.clinic = own;
+        return p as P;
+      }
       case 'box': {
         if (typeof p.box !== 'string') throw refused(`${method} by a clinic user needs box (a box of its clinic)`);
         const box = await this.registry.resolveBox(p.box).catch(() => undefined);

@@ -2,7 +2,7 @@
 // `npm run release -- <device|fleet> [--out DIR] [--no-tar]`: a release of one program, for the machine it runs on.
 //
 // It builds (scripts/build.mjs), then stages DIR/callbox-<program>-<version>-linux-<arch>/ with:
-//   dist/<program>/            the built program (plain JavaScript, source maps)
+//   dist/<program>/            the built program (plain JavaScript, source maps); the fleet's dashboard in dist/fleet/ui
 //   <program>/bin/…            the program's command, shared/load-program.mjs, scripts/install-deps.sh,
 //                              scripts/verify-release.mjs (checks the files against MANIFEST.json), docs/INSTALL.md
 //   systemd/                   the program's unit, sysusers.d and tmpfiles.d files (the box: its udev rules)
@@ -64,6 +64,13 @@ mkdirSync(stage, { recursive: true });
 
 step(`staging ${relative(process.cwd(), stage) || stage}`);
 cpSync(join(repo, 'dist', program), join(stage, 'dist', program), { recursive: true });
+// The fleet serves the dashboard from dist/fleet/ui (fleet/web/ui built by scripts/build-web.mjs: static files, no
+// npm package at run time).
+if (program === 'fleet') {
+  const { buildWeb, UI_DIST } = await import('./build-web.mjs');
+  await buildWeb({ ifStale: true, quiet: true });
+  cpSync(UI_DIST, join(stage, 'dist', 'fleet', 'ui'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+}
 // The update guard runs before the box starts (ExecStartPre), unbundled: device/update/guard.mjs.
 if (program === 'device')
   cpSync(join(repo, 'device', 'update', 'guard.mjs'), join(stage, 'dist', 'device', 'guard.mjs'));

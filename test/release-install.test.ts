@@ -90,6 +90,15 @@ describe('a production install from the release artifacts', () => {
     await rm(work, { recursive: true, force: true });
   }, 180_000);
 
+  it('ships the built dashboard in the fleet release (dist/fleet/ui), in its manifest', () => {
+    const index = readFileSync(join(fleetDir, 'dist', 'fleet', 'ui', 'index.html'), 'utf8');
+    expect(index).toMatch(/<callbox-app>/);
+    const manifest = JSON.parse(readFileSync(join(fleetDir, 'MANIFEST.json'), 'utf8')) as {
+      files: Record<string, string>;
+    };
+    expect(Object.keys(manifest.files).some((f) => /^dist\/fleet\/ui\/assets\/index-.*\.js$/.test(f))).toBe(true);
+  });
+
   it('carries production dependencies only, no sources, and a manifest that matches its files', async () => {
     for (const dir of [deviceDir, fleetDir]) {
       for (const dev of ['tsx', 'vitest', '@biomejs', 'typescript', 'esbuild', 'playwright-core']) {

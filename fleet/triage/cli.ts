@@ -138,7 +138,7 @@ export function addTriageCommands(
     .action(async (o: { clinic?: string; box?: string; attention?: boolean; limit: string }) => {
       const rows = (await (
         await connect()
-      ).call('voicemail.list', {
+      ).call('triage.list', {
         ...(o.clinic ? { clinicId: o.clinic } : {}),
         ...(o.box ? { box: o.box } : {}),
         ...(o.attention ? { attention: true } : {}),

@@ -10,7 +10,7 @@
  * queues the job, never waiting for the triage itself. Jobs run on a queue
  * of `triage.concurrency`. At start, pending rows are queued again, and
  * results that need attention but have no alert yet are alerted. Ops methods:
- * voicemail.triage, voicemail.list, triage.phrases.get|set.
+ * voicemail.triage, triage.list, triage.phrases.get|set.
  */
 import { CallboxError, ErrorCode } from '../../shared/errors.js';
 import { getLogger } from '../../shared/log.js';

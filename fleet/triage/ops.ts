@@ -37,8 +37,8 @@ export function triageOpsHandlers(feature: TriageFeature, fleet: Fleet, authoriz
       if (!r) throw new CallboxError(ErrorCode.NotFound, `no stored voicemail ${p.voicemailId}`);
       return shown(r);
     },
-    'voicemail.list': async (p: P<'voicemail.list'>, ctx: Ctx) => {
-      await authorize('voicemail.list', ctx);
+    'triage.list': async (p: P<'triage.list'>, ctx: Ctx) => {
+      await authorize('triage.list', ctx);
       const box = p.box ? await fleet.registry.resolveBox(p.box) : undefined;
       if (p.box && !box?.deviceId) return [];
       const rows = await store.list({

@@ -32,7 +32,9 @@ import { healthRoute } from './health.js';
 import { LiveStream, liveRoute } from './live.js';
 import { type AlertFigures, FleetMetrics, metricsRoute } from './metrics.js';
 import { SESSION_COOKIE, Sessions } from './session.js';
+import { uiStatic } from './ui-static.js';
 import { clinicOfVoicemail, voicemailAudioRoute } from './voicemail-audio.js';
+import { voicemailListRoute } from './voicemail-list.js';
 
 const log = getLogger('fleet:web');
 
@@ -148,6 +150,7 @@ export class WebFeature implements FleetFeature {
     sessions.routes(app, Boolean(tls) || cfg.secureCookies);
     opsRoutes(app, ops);
     voicemailAudioRoute(app, f);
+    voicemailListRoute(app, f);
     this.live = new LiveStream(f, cfg.liveBuffer);
     await this.live.start();
     const live = this.live;
@@ -155,6 +158,7 @@ export class WebFeature implements FleetFeature {
     liveRoute(app, this.live);
     app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     for (const p of f.httpPlugins) await app.register(p.plugin, p.options);
+    await app.register(uiStatic); // the dashboard at / (fleet/web/ui, built by npm run build:web)
     try {
       this.url = await app.listen({ host: cfg.host, port: cfg.port });
     } catch (e) {

@@ -17,12 +17,13 @@ import { defaultSettings } from '../../device/uplink/settings.js';
 import { clinicAlertSettings } from '../../fleet/alerts/config.js';
 import { type AlertsFeature, alertsFeature } from '../../fleet/alerts/feature.js';
 import { loadFleetConfig } from '../../fleet/config.js';
+import { figuresFeature } from '../../fleet/figures/feature.js';
 import { Fleet } from '../../fleet/fleet.js';
 import { OpsClient } from '../../fleet/ops-client.js';
 import { type PatientsFeature, patientsFeature } from '../../fleet/patients/feature.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { StoredVoicemail } from '../../fleet/voicemail/receiver.js';
-import { webFeature } from '../../fleet/web/server.js';
+import { type WebFeature, webFeature } from '../../fleet/web/server.js';
 import { describeError } from '../../shared/errors.js';
 import { getLogger, maskInText, maskNumber } from '../../shared/log.js';
 import { DEMO_PATIENTS, type FhirStandIn, startFhirStandIn } from '../sim/fhir.js';
@@ -194,6 +195,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
           voicemailsStored.push(v);
         }),
         patientsFeature(),
+        figuresFeature(),
       ],
       onBootstrapAdmin: (_user, password) => {
         adminPassword = password;
@@ -488,6 +490,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     out(`  satisfaction: ${survey.sent} survey sent, ${survey.replies} reply, average ${survey.average} of 5`);
 
     if (o.keepRunning) {
+      // A demo sign-in for the dashboard (an admin user of this throw-away fleet; its password shown once here).
+      const demoUser = await admin.call('users.create', { name: 'demo', role: 'admin' });
+      const dashboard = fleet.feature<WebFeature>('web')?.url;
+      out(`\nDashboard: ${dashboard ?? `http://127.0.0.1:${httpPort}`}/`);
+      out(`  sign in as ${demoUser.name} with password ${demoUser.password}`);
       out('\nStill running (--keep-running). Try, in another terminal:');
       out(
         `  npm run fleet -- --url mqtt://127.0.0.1:${port} --password-file ${join(o.dir, 'admin.secret')} boxes show ${SERIAL}`,

@@ -76,6 +76,16 @@ async function main(argv: string[]): Promise<void> {
     process.env.ALSA_CONFIG_PATH = join(dir, 'asound.conf');
   }
 
+  // The dashboard the fleet serves: built when missing or older than its sources (scripts/build-web.mjs).
+  if (keepRunning) {
+    try {
+      const { buildWeb } = await import('../build-web.mjs');
+      await buildWeb({ ifStale: true, quiet: true });
+    } catch (e) {
+      process.stderr.write(`demo: the dashboard could not be built (${(e as Error).message}); run npm run build:web\n`);
+    }
+  }
+
   let runDemo: typeof import('./demo-script.js').runDemo;
   let stopDemo: typeof import('./demo-script.js').stopDemo;
   try {

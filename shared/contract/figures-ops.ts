@@ -18,6 +18,8 @@ import type { MethodSpec } from './rpc.js';
 type Role = 'viewer' | 'operator' | 'admin';
 interface FiguresOpsSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: Role;
+  /** clinic: a clinic user may call it for its own clinic (ClinicScope in ./ops.ts). */
+  clinic?: 'clinic';
 }
 function op<P extends TSchema, R extends TSchema>(spec: FiguresOpsSpec<P, R>): FiguresOpsSpec<P, R> {
   return spec;
@@ -173,6 +175,7 @@ const EXAMPLE_TARGETS = { serviceLevelTargetS: 30, shortAbandonS: 10, repeatWind
 export const FIGURES_OPS_METHODS = {
   'figures.clinic': op({
     role: 'viewer',
+    clinic: 'clinic',
     description:
       "a clinic's call figures per hour, day or week (on its wall clock; weeks start on Monday), every bucket of the range (empty ones zero), and the totals",
     params: Strict({
@@ -215,6 +218,7 @@ export const FIGURES_OPS_METHODS = {
   }),
   'figures.heatmap': op({
     role: 'viewer',
+    clinic: 'clinic',
     description:
       "calls offered (and answered) per weekday and hour over the last weeks, on the clinic's wall clock: 7 rows (Monday first) of 24 hours",
     params: Strict({
@@ -246,6 +250,7 @@ export const FIGURES_OPS_METHODS = {
   }),
   'figures.targets.get': op({
     role: 'viewer',
+    clinic: 'clinic',
     description: "a clinic's figure targets (defaults filled in)",
     params: Strict({ clinic: ClinicRef() }),
     result: FigureTargetsSchema,

@@ -28,12 +28,13 @@ export type OpsRole = 'viewer' | 'operator' | 'admin' | 'clinic';
  * and the HTTP API alike (fleet/ops-api.ts):
  *   none       the method shows no clinic's data (fleet.hello)
  *   clinicId   params.clinicId is the caller's clinic (set to it when absent; another clinic is refused)
+ *   clinic     params.clinic (a clinic id or name) names the caller's clinic (set to it when absent)
  *   box        params.box names a box of the caller's clinic (required)
  *   alert      the alert named by id or code is of the caller's clinic
  *   voicemail  params.voicemailId is a voicemail of a box of the caller's clinic
  *   clinics    the answer lists the caller's clinic only
  */
-export type ClinicScope = 'none' | 'clinicId' | 'box' | 'alert' | 'voicemail' | 'clinics';
+export type ClinicScope = 'none' | 'clinicId' | 'clinic' | 'box' | 'alert' | 'voicemail' | 'clinics';
 
 export interface OpsMethodSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: OpsRole;

@@ -16,6 +16,8 @@ import type { MethodSpec } from './rpc.js';
 type Role = 'viewer' | 'operator' | 'admin';
 interface PatientOpsSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: Role;
+  /** What a clinic user may do with it (ClinicScope in ops.ts; none: clinic users are refused). */
+  clinic?: 'clinicId';
 }
 function op<P extends TSchema, R extends TSchema>(spec: PatientOpsSpec<P, R>): PatientOpsSpec<P, R> {
   return spec;
@@ -143,6 +145,7 @@ const EXAMPLE_CALL = {
 export const PATIENT_OPS_METHODS = {
   'calls.list': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description:
       "a clinic's call log, newest first: caller, outcome, FHIR match, last contacts, repeat flag, call-back state (numbers masked and no match for a viewer)",
     params: Strict({
@@ -163,6 +166,7 @@ export const PATIENT_OPS_METHODS = {
   }),
   'callbacks.list': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description:
       'calls to return: every call that ended in voicemail (or its recording failed), rollover, abandonment or a miss, until marked done or closed by a later answered call from the same number; open ones by default, oldest first',
     params: Strict({
@@ -218,6 +222,7 @@ export const PATIENT_OPS_METHODS = {
   }),
   'surveys.summary': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: "a clinic's satisfaction figure: surveys sent, replies, average and distribution of the scores",
     params: Strict({
       clinicId: ClinicId(),

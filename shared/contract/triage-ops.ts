@@ -12,6 +12,8 @@ import type { MethodSpec } from './rpc.js';
 type Role = 'viewer' | 'operator' | 'admin';
 interface TriageOpsSpec<P extends TSchema = TSchema, R extends TSchema = TSchema> extends MethodSpec<P, R> {
   role: Role;
+  /** What a clinic user may do with it (ClinicScope in ops.ts; none: clinic users are refused). */
+  clinic?: 'clinicId';
 }
 function op<P extends TSchema, R extends TSchema>(spec: TriageOpsSpec<P, R>): TriageOpsSpec<P, R> {
   return spec;
@@ -60,8 +62,9 @@ export const TRIAGE_OPS_METHODS = {
     result: Any,
     example: { params: { voicemailId: EXAMPLE_TRIAGE.voicemailId }, result: EXAMPLE_TRIAGE },
   }),
-  'voicemail.list': op({
+  'triage.list': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: 'stored voicemails with their triage, newest first',
     params: Strict({
       clinicId: Type.Optional(ClinicId),
@@ -75,6 +78,7 @@ export const TRIAGE_OPS_METHODS = {
   }),
   'triage.phrases.get': op({
     role: 'viewer',
+    clinic: 'clinicId',
     description: "a clinic's urgent phrases (its own, or the defaults)",
     params: Strict({ clinicId: ClinicId }),
     result: Any,
