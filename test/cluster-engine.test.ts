@@ -19,7 +19,7 @@ import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js
 import { claimTopics, deviceTopics, opsTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { waitFor } from '../shared/wait.js';
-import { closed, connectClient, granted, provisionBox, startTestFleet, type TestFleet } from './helpers/fleet.js';
+import { closed, connectClient, granted, startTestFleet, type TestFleet } from './helpers/fleet.js';
 import { sampleEvent } from './helpers/store-conformance.js';
 import { opsUser } from './security/helpers.js';
 
@@ -173,7 +173,8 @@ describe('cluster mode: a three-node NATS engine', () => {
   });
 
   it('provisions and revokes boxes while the engine runs: no node restarted', async () => {
-    const c = await provisionBox(tf, 'CLU-D001');
+    const p = await tf.fleet.registry.provision('test', 'CLU-D001');
+    const c = { deviceId: p.deviceId, username: p.deviceId, password: p.password };
     const box = await connectClient(cluster.mqttUrls[1] as string, { username: c.username, password: c.password });
     expect(await granted(box, [deviceTopics(c.deviceId).cmdReq])).toEqual([1]);
     await tf.admin.call('boxes.decommission', { box: 'CLU-D001', reason: 'stolen' });
