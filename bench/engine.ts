@@ -92,7 +92,7 @@ async function run(urls: string[], login: { username: string; password: string }
   for (const c of pubs) c.end(true);
   await sub.endAsync(true);
   return {
-    target: TARGET,
+    target: TARGET.replace(/\/\/[^@/]*@/, '//'),
     messages: P * M,
     ackedPerS: Math.round(acked / ackS),
     deliveredPerS: Math.round(delivered / allS),
