@@ -77,19 +77,23 @@ export function backoffDelay(
 }
 
 /** Check the URL against the TLS rule; returns the mqtt.js TLS options. */
-export function tlsOptionsFor(url: string, caPem: string | null | undefined): Partial<IClientOptions> {
+export function tlsOptionsFor(
+  url: string,
+  caPem: string | null | undefined,
+  field = 'mqtt.url',
+): Partial<IClientOptions> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new CallboxError(ErrorCode.ConfigInvalid, `mqtt.url: got ${JSON.stringify(url)}, expected a broker URL`);
+    throw new CallboxError(ErrorCode.ConfigInvalid, `${field}: got ${JSON.stringify(url)}, expected a broker URL`);
   }
   const secure = parsed.protocol === 'mqtts:' || parsed.protocol === 'tls:' || parsed.protocol === 'wss:';
   if (!secure) {
     if (!isLoopbackHost(parsed.hostname)) {
       throw new CallboxError(
         ErrorCode.ConfigInvalid,
-        `mqtt.url: got ${url}, expected mqtts:// (TLS) for a broker that is not on loopback: caller numbers must not cross a network in clear`,
+        `${field}: got ${url}, expected mqtts:// (TLS) for a broker that is not on loopback: caller numbers must not cross a network in clear`,
       );
     }
     return {};
@@ -97,7 +101,7 @@ export function tlsOptionsFor(url: string, caPem: string | null | undefined): Pa
   if (!caPem) {
     throw new CallboxError(
       ErrorCode.ConfigInvalid,
-      `mqtt.url ${url} uses TLS but no CA is pinned: set mqtt.caFile or provision the box (the fleet sends its CA)`,
+      `${field} ${url} uses TLS but no CA is pinned: set mqtt.caFile or provision the box (the fleet sends its CA)`,
     );
   }
   return { ca: caPem, rejectUnauthorized: true };
@@ -179,7 +183,10 @@ export class Link extends EventEmitter<LinkEvents> {
   start(): void {
     const { identity } = this.opts;
     const urls = this.urls;
-    const tls: Partial<IClientOptions> = Object.assign({}, ...urls.map((u) => tlsOptionsFor(u, this.opts.caPem)));
+    const tls: Partial<IClientOptions> = Object.assign(
+      {},
+      ...urls.map((u, i) => tlsOptionsFor(u, this.opts.caPem, i === 0 ? 'mqtt.url' : 'mqtt.urls')),
+    );
     const options: IClientOptions = {
       ...tls,
       // Several brokers: mqtt.js moves to the next one at every (re)connection attempt.
