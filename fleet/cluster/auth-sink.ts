@@ -9,7 +9,7 @@
 import { connect, type KV, type NatsConnection } from 'nats';
 import { getLogger } from '../../shared/log.js';
 import { waitFor } from '../../shared/wait.js';
-import { bcryptHash, HUMAN_BCRYPT_COST, MACHINE_BCRYPT_COST } from '../auth/bcrypt.js';
+import { bcryptHash, bcryptHashes, HUMAN_BCRYPT_COST, MACHINE_BCRYPT_COST } from '../auth/bcrypt.js';
 import type { CredentialSink } from '../registry.js';
 import type { Credential } from '../store/types.js';
 import { AUTH_BUCKET, type AuthEntry, authKey } from './auth-agent.js';
@@ -93,6 +93,27 @@ export class NatsAuthSink implements CredentialSink {
     } catch {
       log.warn({ username, nodes: [...pending] }, 'engine nodes do not accept the new login yet (auth agent down?)');
     }
+  }
+
+  /**
+   * Many machine credentials at once (factory provisioning in bulk, the
+   * benchmarks): one hashing process, the bucket written in parallel, and
+   * one wait, for the last (the agents apply the bucket in order).
+   */
+  async putMany(creds: readonly { cred: Credential; secret: string }[]): Promise<void> {
+    if (creds.length === 0) return;
+    const hashes = await bcryptHashes(
+      creds.map((c) => c.secret),
+      MACHINE_BCRYPT_COST,
+    );
+    const entries = creds.map((c, i) => ({ username: c.cred.username, hash: hashes[i] as string }));
+    for (let i = 0; i < entries.length; i += 256) {
+      await Promise.all(
+        entries.slice(i, i + 256).map((e) => this.kv.put(authKey(e.username), JSON.stringify(e satisfies AuthEntry))),
+      );
+    }
+    const last = creds[creds.length - 1] as { cred: Credential; secret: string };
+    await this.accepted(last.cred.username, last.secret);
   }
 
   async revoke(username: string): Promise<void> {
