@@ -42,6 +42,7 @@ import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
 import { PatientCipher } from './crypto/patient-data.js';
 import { Ingest } from './ingest.js';
+import { JetStreamIngest } from './ingest-jetstream.js';
 import { DynsecSink } from './mosquitto.js';
 import { OpsApi } from './ops-api.js';
 import { Presence } from './presence.js';
@@ -68,6 +69,16 @@ export function patientKeyFile(store: FleetConfig['store']): string {
   return store.kind === 'sqlite' && store.sqlitePath !== ':memory:'
     ? join(dirname(store.sqlitePath), 'keys', 'fleet-data.key')
     : 'var/keys/fleet-data.key';
+}
+
+/**
+ * The broker client id of a fleet process: fleet-<login name> for one fleet
+ * (fleet:core -> fleet-core), fleet-<login name>-<instance.id> for one of
+ * several workers, so that workers never take over each other's session.
+ */
+export function fleetClientId(username: string, instance: string | null): string {
+  const base = `fleet-${username.replace(/^fleet:/, '')}`;
+  return instance ? `${base}-${instance}` : base;
 }
 
 export interface FleetOptions {
@@ -113,6 +124,8 @@ export class Fleet {
   private ownsStore: boolean;
   /** External mode: Mosquitto's dynamic security, kept in step with the registry. */
   private dynsec: DynsecSink | undefined;
+  /** ingest.source 'jetstream': the durable consumer this worker pulls box events from. */
+  private jetstream: JetStreamIngest | undefined;
   /** External mode: the broker's queue fill and drops. */
   queueWatch: BrokerQueueWatch | undefined;
 
@@ -286,7 +299,7 @@ export class Fleet {
       username,
       password,
       // A persistent session: the broker keeps QoS 1 messages for the fleet while it is away.
-      clientId: `fleet-${username.replace(/^fleet:/, '')}`,
+      clientId: fleetClientId(username, this.config.instance.id),
       clean: false,
       keepalive: 30,
       reconnectPeriod: this.config.mqtt.reconnectMs,
@@ -338,16 +351,27 @@ export class Fleet {
         `the fleet cannot log in to the broker at ${this.brokerUrl} as ${username}: ${describeError(e)}`,
       );
     }
+    // Events: each worker gets its share (shared subscription or JetStream); presence and reports: every worker.
+    const source = this.config.ingest.source;
     await client.subscribeAsync(
       [
-        FLEET_SUBSCRIPTIONS.events,
+        ...(source === 'jetstream' ? [] : [this.shared(FLEET_SUBSCRIPTIONS.events)]),
         FLEET_SUBSCRIPTIONS.status,
         FLEET_SUBSCRIPTIONS.telemetry,
         FLEET_SUBSCRIPTIONS.configReported,
-        FLEET_SUBSCRIPTIONS.claimReq,
+        this.shared(FLEET_SUBSCRIPTIONS.claimReq),
       ],
       { qos: 1 },
     );
+    if (source === 'jetstream') {
+      this.jetstream = await JetStreamIngest.start(this.ingest, {
+        servers: this.config.ingest.natsUrls,
+        user: username,
+        pass: password,
+        replicas: this.config.ingest.streamReplicas,
+        name: fleetClientId(username, this.config.instance.id),
+      });
+    }
     if (this.dynsec) {
       // A Mosquitto configured by an older fleet lacks topics added to the contract since (receipts).
       const usernames = (await this.store.listActiveCredentials()).map((c) => c.username);
@@ -364,7 +388,7 @@ export class Fleet {
     }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands, this.presence, this.config.ops.commandTimeoutMs);
-    await this.ops.start(client);
+    await this.ops.start(client, this.shared(FLEET_SUBSCRIPTIONS.opsReq));
     this.fleetRequests = new RpcResponder(
       client,
       FLEET_REQUESTS,
@@ -381,7 +405,7 @@ export class Fleet {
           return h(p, ctx);
         },
       },
-      { requestFilter: FLEET_SUBSCRIPTIONS.fleetReq, log },
+      { requestFilter: this.shared(FLEET_SUBSCRIPTIONS.fleetReq), log },
     );
     await this.fleetRequests.start();
   }
@@ -421,6 +445,11 @@ export class Fleet {
         'reading from the broker again once ingest has room',
       );
     };
+  }
+
+  /** Work one worker does (events, requests): a shared subscription when ingest.source is 'shared'. */
+  private shared(filter: string): string {
+    return this.config.ingest.source === 'shared' ? `$share/fleet/${filter}` : filter;
   }
 
   private reject(topic: string, deviceId: string | null, e: unknown): void {
@@ -534,6 +563,7 @@ export class Fleet {
     for (const f of this.features.splice(0).reverse()) {
       await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
     }
+    await this.jetstream?.stop();
     await this.ingest.stop();
     await this.presence.stop();
     this.bus.removeAll(this);

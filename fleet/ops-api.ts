@@ -233,10 +233,11 @@ export class OpsApi {
     if (this.live) Object.assign(this.live, h);
   }
 
-  async start(client: MqttClient): Promise<void> {
+  /** Answer ops requests on `requestFilter` (a shared subscription when several fleet workers share them). */
+  async start(client: MqttClient, requestFilter: string = FLEET_SUBSCRIPTIONS.opsReq): Promise<void> {
     this.live = Object.assign(this.handlers(), this.extra);
     this.responder = new RpcResponder(client, OPS_METHODS, this.live, {
-      requestFilter: FLEET_SUBSCRIPTIONS.opsReq,
+      requestFilter,
       log,
     });
     await this.responder.start();
