@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { background } from '../shared/background.js';
+import { ReceiptSchema } from '../shared/contract/delivery.js';
 import {
   ClaimRequestSchema,
   ConfigReportedSchema,
@@ -138,7 +139,7 @@ export class Fleet {
   ) {
     this.ownsStore = ownsStore;
     this.commands = new DeviceCommands(config.ops.commandTimeoutMs);
-    this.ingest = new Ingest(store, this.bus, config.ingest);
+    this.ingest = new Ingest(store, this.bus, { ...config.ingest, liveGapCheck: config.ingest.source === 'mqtt' });
     this.presence = new Presence(this.bus, store, {
       offlineAfterMs: config.presence.offlineAfterS * 1000,
       flushMs: config.presence.flushS * 1000,
@@ -360,6 +361,8 @@ export class Fleet {
         FLEET_SUBSCRIPTIONS.telemetry,
         FLEET_SUBSCRIPTIONS.configReported,
         this.shared(FLEET_SUBSCRIPTIONS.claimReq),
+        // Workers sharing a box's batches hear each other's receipts (Ingest.noteReceipt).
+        ...(source === 'mqtt' ? [] : [FLEET_SUBSCRIPTIONS.receipts]),
       ],
       { qos: 1 },
     );
@@ -472,6 +475,11 @@ export class Fleet {
       switch (parsed.key) {
         case 'events':
           break; // handled in ackEventsAfterCommit (acknowledged after the commit)
+        case 'receipt': {
+          if (!deviceId || this.config.ingest.source === 'mqtt') break;
+          this.ingest.noteReceipt(deviceId, decodePayload(ReceiptSchema, payload, `receipt for ${deviceId}`));
+          break;
+        }
         case 'status': {
           if (!deviceId || payload.length === 0) break;
           const status = decodePayload(StatusSchema, payload, `status of ${deviceId}`);

@@ -73,6 +73,8 @@ export function rolesFor(username: string): Acl[] {
         { acltype: 'publishClientReceive', topic, allow: true },
         { acltype: 'subscribePattern', topic, allow: true },
       ]) as Acl[]),
+      // several fleet workers share box events and requests (ingest.source shared): Mosquitto checks the $share filter
+      { acltype: 'subscribePattern', topic: '$share/fleet/callbox/v1/#', allow: true },
       // the broker's own figures (queue fill, drops), read only
       { acltype: 'subscribePattern', topic: '$SYS/broker/#', allow: true },
       { acltype: 'publishClientReceive', topic: '$SYS/broker/#', allow: true },
