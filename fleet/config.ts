@@ -204,6 +204,14 @@ export const FleetConfigSchema = Strict({
         description:
           'ingest.source jetstream: NATS client URLs of the engine nodes (nats://host:4222), any of which may fail; the fleet logs in with its broker login (mqtt.externalUsername and mqtt.externalPasswordFile)',
       }),
+      ackWaitMs: Millis(
+        'ingest.source jetstream: box events a worker took and did not store are given to another worker after',
+        {
+          default: 30_000,
+          minimum: 1000,
+          maximum: 600_000,
+        },
+      ),
       streamReplicas: Type.Integer({
         minimum: 1,
         maximum: 5,

@@ -101,6 +101,8 @@ export interface FleetMetrics {
   broker: import('./broker/protocol.js').BrokerStats | null;
   /** External mode: the broker's queue as its $SYS figures say. */
   brokerQueue?: BrokerQueueState;
+  /** ingest.source jetstream: messages pulled, acknowledged after the commit, terminated (never storable). */
+  jetstream?: JetStreamIngest['counters'];
 }
 
 export class Fleet {
@@ -372,6 +374,7 @@ export class Fleet {
         user: username,
         pass: password,
         replicas: this.config.ingest.streamReplicas,
+        ackWaitMs: this.config.ingest.ackWaitMs,
         name: fleetClientId(username, this.config.instance.id),
       });
     }
@@ -553,6 +556,7 @@ export class Fleet {
       reconnects: this.reconnects,
       broker: this.broker?.lastStats ?? null,
       ...(this.queueWatch ? { brokerQueue: { ...this.queueWatch.state } } : {}),
+      ...(this.jetstream ? { jetstream: { ...this.jetstream.counters } } : {}),
     };
   }
 

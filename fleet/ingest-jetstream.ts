@@ -47,7 +47,7 @@ export interface JetStreamIngestOptions {
   replicas: number;
   /** This worker's connection name (the engine's monitoring shows it). */
   name: string;
-  /** Unacknowledged messages are given to another worker after (default 60 s). */
+  /** Unacknowledged messages are given to another worker after (default 30 s). */
   ackWaitMs?: number;
   /** Messages pulled ahead by this worker at most (default 2000). */
   pullMax?: number;
@@ -111,14 +111,23 @@ export class JetStreamIngest {
         );
       }
     }
-    await jsm.consumers.add(EVENTS_STREAM, {
-      durable_name: EVENTS_CONSUMER,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(this.opts.ackWaitMs ?? 60_000),
-      max_ack_pending: 100_000,
-      max_deliver: -1,
-    });
+    const settings = { ack_wait: nanos(this.opts.ackWaitMs ?? 30_000), max_ack_pending: 100_000 };
+    try {
+      await jsm.consumers.add(EVENTS_STREAM, {
+        durable_name: EVENTS_CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_deliver: -1,
+        ...settings,
+      });
+    } catch (e) {
+      // Made before with other settings (another worker's ackWaitMs): brought to ours, or used as it is.
+      await jsm.consumers
+        .update(EVENTS_STREAM, EVENTS_CONSUMER, settings)
+        .catch((err) =>
+          log.warn({ err: describeError(err), first: describeError(e) }, 'events consumer kept as it is'),
+        );
+    }
   }
 
   private async run(): Promise<void> {
@@ -126,7 +135,9 @@ export class JetStreamIngest {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(EVENTS_STREAM, EVENTS_CONSUMER);
-        this.messages = await consumer.consume({ max_messages: this.opts.pullMax ?? 2000 });
+        // Pulls that expire every 2 s (heartbeats every 1 s): when an engine node dies and the consumer's
+        // leader moves, the next pull finds the new one (with the 30 s default, pulling stalled for good).
+        this.messages = await consumer.consume({ max_messages: this.opts.pullMax ?? 2000, expires: 2000 });
         for await (const m of this.messages) {
           this.handle(m);
           if (!this.ingest.hasRoom()) await this.ingest.whenRoom();

@@ -25,12 +25,23 @@ export interface OutboxBoxOptions {
   dir: string;
   receiptTimeoutMs?: number;
   publishBatch?: number;
+  /**
+   * QoS of the receipt subscription (default 1, as the box). 0 on NATS 2.9: after an engine node died, a
+   * QoS 1 subscription made on another node (a JetStream consumer in $MQTT_msgs) was granted and delivered
+   * nothing; a lost receipt costs a resend only.
+   */
+  receiptQos?: 0 | 1;
+  /** A new MQTT client id at each reconnection (<deviceId>-<n>; see connect()). */
+  freshClientId?: boolean;
 }
 
 export class OutboxBox {
   client!: MqttClient;
   /** Connections lost, and how long each took to come back (ms). */
   readonly outages: { at: number; backMs?: number }[] = [];
+  private connections = 0;
+  /** The last connection error (diagnostics). */
+  lastError: string | undefined;
   private constructor(
     readonly deviceId: string,
     readonly outbox: Outbox,
@@ -78,7 +89,7 @@ export class OutboxBox {
     client.on('connect', () => {
       const out = this.outages.at(-1);
       if (out && out.backMs === undefined) out.backMs = Date.now() - out.at;
-      client.subscribe(t.receipt, { qos: 1 }, (err) => {
+      client.subscribe(t.receipt, { qos: o.receiptQos ?? 1 }, (err) => {
         if (err) return;
         this.outbox.attach({
           deviceId: o.deviceId,
@@ -88,10 +99,15 @@ export class OutboxBox {
     });
     client.on('close', () => {
       this.outbox.detach();
+      // NATS 2.9's MQTT gateway keeps a session id's lock on a node that died: a box coming back to another
+      // node under the same id was connected and heard nothing. A fresh id per connection (clean sessions).
+      if (o.freshClientId) client.options.clientId = `${o.deviceId}-${(++this.connections).toString(36)}`;
       const out = this.outages.at(-1);
       if (!out || out.backMs !== undefined) this.outages.push({ at: Date.now() });
     });
-    client.on('error', () => undefined);
+    client.on('error', (err) => {
+      this.lastError = err.message;
+    });
     client.on('message', (topic, payload) => {
       if (topic !== t.receipt) return;
       try {

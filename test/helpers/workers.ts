@@ -71,7 +71,9 @@ export async function prepareScene(n: number, sink?: CredentialSink): Promise<Sc
     boxes.push({ serial, deviceId: p.deviceId, password: p.password, clinicId: clinic.id });
     await alerts.putClinicSettings(
       clinic.id,
-      clinicAlertSettings({ policies: { critical: { steps: [{ to: ['*'], channels: ['webhook'], waitMin: 60 }], repeat: 1 } } }),
+      clinicAlertSettings({
+        policies: { critical: { steps: [{ to: ['*'], channels: ['webhook'], waitMin: 60 }], repeat: 1 } },
+      }),
     );
   }
   await alerts.close();
