@@ -107,10 +107,16 @@ async function main(): Promise<void> {
       eventsPerBoxPerSec: RATE,
       batch: BATCH,
     });
-    await waitFor(async () => (await stats()).connected >= N, 'every box connected', {
-      timeoutMs: 300_000,
-      intervalMs: 1000,
-    });
+    await waitFor(
+      async () => {
+        const { connected } = await stats();
+        if (Date.now() - c0 > 10_000 && Math.floor((Date.now() - c0) / 1000) % 10 === 0)
+          process.stderr.write(`  ${connected}/${N} boxes connected\n`);
+        return connected >= N;
+      },
+      'every box connected',
+      { timeoutMs: 600_000, intervalMs: 1000 },
+    );
     process.stderr.write(`${N} boxes connected in ${((Date.now() - c0) / 1000).toFixed(1)} s\n`);
     const rows: Row[] = [];
     for (const k of WORKERS) {
