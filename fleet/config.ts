@@ -22,9 +22,10 @@ export const FleetConfigSchema = Strict({
   ),
   mqtt: Section(
     {
-      mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')], {
+      mode: Type.Union([Type.Literal('embedded'), Type.Literal('external'), Type.Literal('cluster')], {
         default: 'embedded',
-        description: 'embedded: run aedes here; external: use the broker at externalUrl',
+        description:
+          'embedded: run aedes here; external: use the broker at externalUrl (Mosquitto); cluster: use the NATS engine at clusterMqttUrls / clusterNatsUrls (docs/CLUSTER.md)',
       }),
       host: Type.String({
         default: '0.0.0.0',
@@ -115,11 +116,26 @@ export const FleetConfigSchema = Strict({
       }),
       externalUsername: Type.String({
         default: 'fleet:core',
-        description: 'external mode: the fleet logs in to the broker as this user (fleet:<name>)',
+        pattern: '^fleet:[a-z0-9][a-z0-9-]{0,30}$',
+        description:
+          'external and cluster modes: the fleet logs in to the broker as this user (fleet:<name>); in cluster mode each fleet worker has its own',
       }),
       externalPasswordFile: Type.Union([Type.String(), Type.Null()], {
         default: null,
-        description: 'external mode: file holding the fleet password (written by `fleet mosquitto-config`)',
+        description:
+          'external and cluster modes: file holding the fleet password (written by `fleet mosquitto-config`, or by `npm run cluster -- up` in <dir>/secrets/)',
+      }),
+      clusterMqttUrls: Type.Array(Type.String({ format: 'broker-url' }), {
+        default: [],
+        maxItems: 16,
+        description:
+          "cluster mode: the MQTT listeners of the engine's nodes; the fleet's MQTT client is on one at a time and moves to the next when it fails (boxes list the same in their mqtt.url and mqtt.urls)",
+      }),
+      clusterNatsUrls: Type.Array(Type.String({ pattern: '^(nats|tls)://[^\\s/]+:[0-9]{1,5}$' }), {
+        default: [],
+        maxItems: 16,
+        description:
+          "cluster mode: the NATS client listeners of the engine's nodes (nats://host:port): the fleet keeps the engine's users there (the callbox_auth bucket the auth agents read)",
       }),
       externalMaxQueuedMessages: Type.Integer({
         minimum: 1000,
@@ -202,7 +218,7 @@ export const FleetConfigSchema = Strict({
       natsUrls: Type.Array(Type.String({ minLength: 1 }), {
         default: [],
         description:
-          'ingest.source jetstream: NATS client URLs of the engine nodes (nats://host:4222), any of which may fail; the fleet logs in with its broker login (mqtt.externalUsername and mqtt.externalPasswordFile)',
+          'ingest.source jetstream: NATS client URLs of the engine nodes (nats://host:4222), any of which may fail; empty: mqtt.clusterNatsUrls. The fleet logs in with its broker login (mqtt.externalUsername and mqtt.externalPasswordFile)',
       }),
       ackWaitMs: Millis(
         'ingest.source jetstream: box events a worker took and did not store are given to another worker after',

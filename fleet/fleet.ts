@@ -39,6 +39,8 @@ import { assertBrokerPortsFree } from './broker/port-check.js';
 import { BROKER_SYS_TOPICS, type BrokerQueueState, BrokerQueueWatch } from './broker/queue-watch.js';
 import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
+import { NatsAuthSink } from './cluster/auth-sink.js';
+import { clusterAddresses, mqttServers } from './cluster/mode.js';
 import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
 import { PatientCipher } from './crypto/patient-data.js';
@@ -129,6 +131,10 @@ export class Fleet {
   private dynsec: DynsecSink | undefined;
   /** ingest.source 'jetstream': the durable consumer this worker pulls box events from. */
   private jetstream: JetStreamIngest | undefined;
+  /** Cluster mode: the engine's users, kept in step with the registry (fleet/cluster). */
+  private natsAuth: NatsAuthSink | undefined;
+  /** Cluster mode: the MQTT listeners of the engine's nodes. */
+  private clusterMqttUrls: string[] = [];
   /** External mode: the broker's queue fill and drops. */
   queueWatch: BrokerQueueWatch | undefined;
 
@@ -146,12 +152,21 @@ export class Fleet {
       offlineAfterMs: config.presence.offlineAfterS * 1000,
       flushMs: config.presence.flushS * 1000,
     });
-    if (config.mqtt.mode !== 'embedded') this.dynsec = new DynsecSink(() => this.client);
-    const sink: CredentialSink = this.dynsec ?? {
-      put: (cred) => this.broker?.putCredential({ ...cred }),
-      revoke: (username, reason, block) => this.broker?.revoke(username, reason, block),
-      claimSettled: (serial) => this.broker?.claimSettled(serial),
+    if (config.mqtt.mode === 'external') this.dynsec = new DynsecSink(() => this.client);
+    const natsSink = (): NatsAuthSink => {
+      if (!this.natsAuth) throw new CallboxError(ErrorCode.LinkDisconnected, 'not connected to the engine yet');
+      return this.natsAuth;
     };
+    const clusterSink: CredentialSink = {
+      put: (cred, secret) => natsSink().put(cred, secret),
+      revoke: (username) => natsSink().revoke(username),
+    };
+    const sink: CredentialSink = this.dynsec ??
+      (config.mqtt.mode === 'cluster' ? clusterSink : undefined) ?? {
+        put: (cred) => this.broker?.putCredential({ ...cred }),
+        revoke: (username, reason, block) => this.broker?.revoke(username, reason, block),
+        claimSettled: (serial) => this.broker?.claimSettled(serial),
+      };
     this.registry = new Registry({
       store,
       bus: this.bus,
@@ -240,6 +255,12 @@ export class Fleet {
         );
       }
       this.brokerUrl = m.externalUrl;
+      if (m.mode === 'cluster') {
+        const { mqttUrls, natsUrls } = clusterAddresses(m);
+        this.clusterMqttUrls = mqttUrls;
+        this.brokerUrl = mqttUrls[0] as string;
+        this.natsAuth = await NatsAuthSink.open({ servers: natsUrls, user: username, password });
+      }
     }
     // Boxes the store last saw online are online until their heartbeat times out.
     this.presence.seed(
@@ -299,6 +320,7 @@ export class Fleet {
 
   private async connect(username: string, password: string): Promise<void> {
     const client = mqtt.connect(this.brokerUrl, {
+      ...mqttServers(this.clusterMqttUrls),
       username,
       password,
       // A persistent session: the broker keeps QoS 1 messages for the fleet while it is away.
@@ -370,7 +392,9 @@ export class Fleet {
     );
     if (source === 'jetstream') {
       this.jetstream = await JetStreamIngest.start(this.ingest, {
-        servers: this.config.ingest.natsUrls,
+        // The engine's NATS listeners: ingest.natsUrls, else (cluster mode) mqtt.clusterNatsUrls.
+        servers:
+          this.config.ingest.natsUrls.length > 0 ? this.config.ingest.natsUrls : this.config.mqtt.clusterNatsUrls,
         user: username,
         pass: password,
         replicas: this.config.ingest.streamReplicas,
@@ -385,6 +409,17 @@ export class Fleet {
         .refreshAcls(usernames)
         .then((n) => log.info({ identities: usernames.length, acls: n }, 'Mosquitto ACLs brought up to the contract'))
         .catch((err) => log.error({ err }, 'refreshing Mosquitto ACLs failed'));
+    }
+    if (this.natsAuth) {
+      // Revoked while the fleet was away: gone from the engine too. Active ones missing there need reissuing.
+      const usernames = (await this.store.listActiveCredentials()).map((c) => c.username);
+      const { missing } = await this.natsAuth.reconcile(usernames);
+      if (missing.length) {
+        log.warn(
+          { missing: missing.length },
+          'active credentials unknown to the engine (issued before cluster mode): reissue them (rotate) to let those boxes in',
+        );
+      }
     }
     if (this.config.mqtt.mode === 'external') {
       this.queueWatch = new BrokerQueueWatch(this.bus, this.config.mqtt.externalMaxQueuedMessages);
@@ -584,6 +619,7 @@ export class Fleet {
     this.commands.stop();
     if (this.client) await this.client.endAsync(true).catch(() => undefined);
     await this.broker?.stop();
+    await this.natsAuth?.close();
     if (this.ownsStore) await this.store.close();
   }
 }

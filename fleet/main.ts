@@ -51,7 +51,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       ? `embedded broker on ${config.mqtt.host}:${fleet.broker.ports.tcp ?? '(no plaintext listener)'}` +
         (fleet.broker.ports.tls ? `, TLS ${fleet.broker.ports.tls}` : '') +
         (fleet.broker.ports.ws ? `, WebSocket ${fleet.broker.ports.ws}` : '')
-      : `external broker ${fleet.brokerUrl}`;
+      : config.mqtt.mode === 'cluster'
+        ? `cluster engine ${config.mqtt.clusterMqttUrls.join(', ')}`
+        : `external broker ${fleet.brokerUrl}`;
     const url = localBrokerUrl(config, fleet.broker?.ports, fleet.brokerUrl);
     const file = writeConnectionFile(config, url);
     log.info(

@@ -74,8 +74,9 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
       const name = f.username.slice('fleet:'.length);
       const config = workerConfig(scene, {
         name,
-        // The fleet's own MQTT connection (status, receipts, commands) on the node that stays up.
+        // Cluster mode: the fleet's MQTT client (status, receipts, commands) starts on the first node.
         brokerUrl: cluster.mqttUrls[0] as string,
+        clusterMqttUrls: cluster.mqttUrls,
         username: f.username,
         passwordFile: f.secretFile,
         source: 'jetstream',

@@ -67,7 +67,7 @@ describe('configuration loading', () => {
 
   it('reports every bad field at once', () => {
     const e = errorOf(() =>
-      loadFleetConfig(file('many.yaml', 'mqtt:\n  port: 70000\n  mode: cluster\nhttp:\n  port: -1\n'), undefined, {}),
+      loadFleetConfig(file('many.yaml', 'mqtt:\n  port: 70000\n  mode: swarm\nhttp:\n  port: -1\n'), undefined, {}),
     );
     expect(e.message).toContain('/mqtt/port');
     expect(e.message).toContain('/mqtt/mode');

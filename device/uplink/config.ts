@@ -4,6 +4,12 @@ import { BrokerUrl, Millis, Seconds, Section, Type } from '../../shared/schema.j
 export const MqttConfigSchema = Section(
   {
     url: BrokerUrl('fleet broker; TLS (mqtts://) off loopback', 'mqtts://fleet.callbox.local:8883'),
+    urls: Type.Array(Type.String({ format: 'broker-url' }), {
+      default: [],
+      maxItems: 16,
+      description:
+        'more brokers of the same engine (a cluster, docs/CLUSTER.md): the box is on one of url and these at a time and, when it fails, moves to the next in turn; []: url only',
+    }),
     caFile: Type.Union([Type.String(), Type.Null()], {
       default: null,
       description: 'CA certificate to pin for TLS (PEM); provisioning may replace it',

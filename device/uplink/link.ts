@@ -41,6 +41,11 @@ export interface LinkIdentity {
 
 export interface LinkOptions {
   url: string;
+  /**
+   * More brokers of the same engine (a cluster): the link is on one at a
+   * time and, when it fails, tries the next in turn (url first).
+   */
+  urls?: readonly string[];
   identity: LinkIdentity;
   /** PEM of the CA to pin (required for TLS). */
   caPem?: string | null;
@@ -98,6 +103,14 @@ export function tlsOptionsFor(url: string, caPem: string | null | undefined): Pa
   return { ca: caPem, rejectUnauthorized: true };
 }
 
+/** A broker URL as an mqtt.js server entry. */
+function serverOf(url: string): { host: string; port: number; protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' } {
+  const u = new URL(url);
+  const protocol = (u.protocol === 'tls:' ? 'mqtts' : u.protocol.slice(0, -1)) as 'mqtt' | 'mqtts' | 'ws' | 'wss';
+  const port = u.port ? Number(u.port) : protocol === 'mqtts' ? 8883 : 1883;
+  return { host: u.hostname, port, protocol };
+}
+
 export interface LinkEvents {
   state: [LinkState, string | undefined];
   online: [];
@@ -151,12 +164,26 @@ export class Link extends EventEmitter<LinkEvents> {
     return JSON.stringify(s);
   }
 
+  /** Every broker address, url first, each once. */
+  get urls(): string[] {
+    return [...new Set([this.opts.url, ...(this.opts.urls ?? [])])];
+  }
+
+  /** The broker the link is on (or last tried). */
+  get currentUrl(): string {
+    const o = this.clientRef?.options;
+    return o?.host ? `${o.protocol}://${o.host}:${o.port}` : this.opts.url;
+  }
+
   /** Connect; resolves at once (the link keeps trying in the background). */
   start(): void {
     const { identity } = this.opts;
-    const tls = tlsOptionsFor(this.opts.url, this.opts.caPem);
+    const urls = this.urls;
+    const tls: Partial<IClientOptions> = Object.assign({}, ...urls.map((u) => tlsOptionsFor(u, this.opts.caPem)));
     const options: IClientOptions = {
       ...tls,
+      // Several brokers: mqtt.js moves to the next one at every (re)connection attempt.
+      ...(urls.length > 1 ? { servers: urls.map(serverOf) } : {}),
       protocolVersion: 4,
       clientId: this.clientId,
       username: identity.username,
@@ -183,7 +210,7 @@ export class Link extends EventEmitter<LinkEvents> {
       this.attempt = 0;
       this.lastError = undefined;
       this.loggedReason = undefined;
-      this.log.info({ url: this.opts.url, clientId: this.clientId }, 'link online');
+      this.log.info({ url: this.currentUrl, clientId: this.clientId }, 'link online');
       if (identity.kind === 'device') {
         client.publish(deviceTopics(identity.id).status, this.statusPayload('online'), { qos: 1, retain: true });
       }
@@ -206,14 +233,14 @@ export class Link extends EventEmitter<LinkEvents> {
       const reason = this.lastError ?? 'the connection closed (no answer from the broker?)';
       this.lastError = undefined;
       if (this.stateValue === 'online') {
-        if (!this.stopping) this.log.warn({ url: this.opts.url, reason }, 'link lost');
+        if (!this.stopping) this.log.warn({ url: this.currentUrl, reason }, 'link lost');
         this.loggedReason = reason;
         this.setState('offline');
         this.emit('offline');
       } else if (!this.stopping && reason !== this.loggedReason) {
         // Why the broker cannot be reached, once per change of reason (not at every retry).
         this.loggedReason = reason;
-        this.log.warn({ url: this.opts.url, reason }, `cannot connect to the fleet broker: ${reason}`);
+        this.log.warn({ url: this.currentUrl, reason }, `cannot connect to the fleet broker: ${reason}`);
       }
       this.scheduleReconnect();
     });

@@ -23,6 +23,8 @@ export type ClaimState = 'connecting' | 'waiting' | 'pending' | 'rejected' | 're
 
 export interface ClaimOptions {
   url: string;
+  /** More brokers of the same engine (mqtt.urls). */
+  urls?: readonly string[];
   caPem: string | null;
   serial: string;
   claimSecret: string;
@@ -82,6 +84,7 @@ async function claimSession(o: ClaimOptions, log: Logger): Promise<Credentials |
   const topics = claimTopics(o.serial);
   const link = new Link({
     url: o.url,
+    ...(o.urls ? { urls: o.urls } : {}),
     caPem: o.caPem,
     identity: {
       kind: 'claim',

@@ -147,6 +147,7 @@ export class UplinkSession {
         this.log.warn({ serial: box.serial }, 'no credentials: waiting for provisioning (claim)');
         creds = await claimUntilApproved({
           url: m.url,
+          urls: m.urls,
           caPem: await this.caPem(),
           serial: box.serial,
           claimSecret: box.claimSecret,
@@ -200,6 +201,7 @@ export class UplinkSession {
     this.topicsRef = topics;
     const link = new Link({
       url: creds.brokerUrl ?? m.url,
+      urls: m.urls,
       caPem: creds.caPem ?? (await this.caPem()),
       identity: { kind: 'device', id: creds.deviceId, username: creds.username, password: creds.password },
       keepaliveS: m.keepaliveS,

@@ -35,10 +35,25 @@ export function wireOutbox(link: Link, outbox: Outbox, deviceId: string): () => 
       listening = true;
     }
     const mine = ++connection;
-    client.subscribe(topics.receipt, { qos: 1 }, (err) => {
-      if (err) log.warn({ err: err.message }, 'receipt subscription failed; events are sent again after a timeout');
-      if (mine === connection && link.online) outbox.attach(sender);
-    });
+    let attached = false;
+    const subscribe = (attempt: number) => {
+      client.subscribe(topics.receipt, { qos: 1 }, (err) => {
+        if (mine !== connection || !link.online) return;
+        if (!attached) {
+          attached = true;
+          outbox.attach(sender);
+        }
+        if (!err) return;
+        // A broker that refused it for now (a clustered engine under load answers SUBACK 0x80 when its
+        // store times out): ask again while this connection lasts, or no receipt would ever arrive here.
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        log.warn({ err: err.message, retryMs: delay }, 'receipt subscription failed; asking again');
+        setTimeout(() => {
+          if (mine === connection && link.online) subscribe(attempt + 1);
+        }, delay).unref();
+      });
+    };
+    subscribe(0);
   };
   const off = () => {
     connection++;

@@ -11,7 +11,7 @@
  * off at once.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { connect, type KvEntry, type NatsConnection } from 'nats';
+import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
 import { getLogger } from '../../shared/log.js';
 import { type NatsPermissions, type NatsUser, natsUserFor, renderAuthorization } from './nats-acl.js';
 
@@ -75,7 +75,17 @@ export async function startAuthAgent(o: AuthAgentOptions): Promise<AuthAgent> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
-  const kv = await nc.jetstream().views.kv(AUTH_BUCKET, { bindOnly: true });
+  // The first fleet worker creates the bucket: an agent started before it waits.
+  let kv: KV | undefined;
+  for (let tries = 0; !kv; tries++) {
+    try {
+      kv = await nc.jetstream().views.kv(AUTH_BUCKET, { bindOnly: true });
+    } catch (err) {
+      if (nc.isClosed()) throw err;
+      if (tries === 0) log.warn({ err }, `no ${AUTH_BUCKET} bucket yet (no fleet worker has started): waiting for it`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
   const entries = new Map<string, NatsUser>();
   let reloads = 0;
   let timer: NodeJS.Timeout | undefined;

@@ -8,17 +8,31 @@
  *         URLs and the fleet's settings; pids go into <dir>/cluster.json.
  * down:   SIGTERM the agent and the nodes and wait until they are gone.
  * status: each node's process, routes, JetStream leader and ports (--json).
- * agent:  (started by up) the auth agent for the nodes in --dir.
+ * agent:  (started by up) the auth agent for the nodes in --dir; on an engine
+ *         machine of a production cluster: agent --config agent.json, with
+ *         { "servers": [...], "user": "engine:auth-agent", "passwordFile": ...,
+ *           "staticUsersFile": ..., "targets": [{ "authFile": ..., "pidFile": ... }] }
+ * users:  write the fixed users for a production cluster: --out <dir> gets
+ *         secrets/<user>.secret and static-users.json (fleet users from
+ *         --fleet-users, and the auth agent's).
  */
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { startAuthAgent } from '../../fleet/cluster/auth-agent.js';
+import { AUTH_AGENT_USER, startAuthAgent } from '../../fleet/cluster/auth-agent.js';
 import type { NatsUser } from '../../fleet/cluster/nats-acl.js';
 import { waitFor } from '../../shared/wait.js';
 import { ensureAuthBucket, nodeReady, spawnNode, waitClusterReady } from './cluster.js';
-import { type ClusterLayout, prepareCluster, readLayout, readSecret, saveLayout } from './layout.js';
+import {
+  type ClusterLayout,
+  prepareCluster,
+  readLayout,
+  readSecret,
+  saveLayout,
+  secretFileIn,
+  writeStaticUsers,
+} from './layout.js';
 
 function int(what: string) {
   return (v: string) => {
@@ -133,15 +147,40 @@ async function status(dir: string, json: boolean) {
   process.exitCode = rows.every((r) => r.ready) && agent ? 0 : 1;
 }
 
-async function agent(dir: string) {
-  const l = mustLayout(dir);
-  const staticUsers = JSON.parse(readFileSync(join(l.dir, 'static-users.json'), 'utf8')) as NatsUser[];
-  const a = await startAuthAgent({
+interface AgentFile {
+  servers: string[];
+  user: string;
+  passwordFile: string;
+  staticUsersFile: string;
+  targets: { authFile: string; pidFile: string }[];
+}
+
+function agentSettings(o: { dir: string; config?: string }): AgentFile {
+  if (o.config) {
+    const c = JSON.parse(readFileSync(o.config, 'utf8')) as Partial<AgentFile>;
+    for (const k of ['servers', 'user', 'passwordFile', 'staticUsersFile', 'targets'] as const) {
+      if (!c[k]) throw new Error(`${o.config}: "${k}" is missing (see scripts/cluster/cli.ts)`);
+    }
+    return c as AgentFile;
+  }
+  const l = mustLayout(o.dir);
+  return {
     servers: l.nodes.map((n) => `nats://${l.host}:${n.clientPort}`),
     user: l.agent.username,
-    password: readSecret(l.agent.secretFile),
-    staticUsers,
+    passwordFile: l.agent.secretFile,
+    staticUsersFile: join(l.dir, 'static-users.json'),
     targets: l.nodes.map((n) => ({ authFile: join(n.dir, 'auth.conf'), pidFile: join(n.dir, 'nats.pid') })),
+  };
+}
+
+async function agent(o: { dir: string; config?: string }) {
+  const c = agentSettings(o);
+  const a = await startAuthAgent({
+    servers: c.servers,
+    user: c.user,
+    password: readSecret(c.passwordFile),
+    staticUsers: JSON.parse(readFileSync(c.staticUsersFile, 'utf8')) as NatsUser[],
+    targets: c.targets,
   });
   const stop = () => void a.stop().then(() => process.exit(0));
   process.once('SIGTERM', stop);
@@ -170,7 +209,22 @@ program
 program
   .command('agent')
   .option(...dirOpt)
-  .action((o) => agent(o.dir));
+  .option('--config <file>', 'settings of an agent on a production engine machine (JSON, see the header)')
+  .action((o) => agent(o));
+program
+  .command('users')
+  .requiredOption('--out <dir>', 'folder for secrets/ and static-users.json')
+  .option('--fleet-users <list>', 'fleet users, comma separated (fleet:<name>)', 'fleet:core')
+  .action(async (o: { out: string; fleetUsers: string }) => {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(o.out, 'secrets'), { recursive: true, mode: 0o700 });
+    const names = [...o.fleetUsers.split(',').map((s) => s.trim()), AUTH_AGENT_USER];
+    const users = await writeStaticUsers(
+      o.out,
+      names.map((username) => ({ username, secretFile: secretFileIn(o.out, username) })),
+    );
+    console.log(`wrote ${join(o.out, 'static-users.json')} (${users.map((u) => u.user).join(', ')}) and their secrets`);
+  });
 program.parseAsync().catch((e: Error) => {
   console.error(`cluster: ${e.message}`);
   process.exit(1);

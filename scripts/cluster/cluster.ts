@@ -34,7 +34,7 @@ export interface ClusterNode {
   running(): boolean;
   /** Send a signal and wait for the process to end. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Start it again (same ports, same store) and wait until it has rejoined. */
+  /** Start it again (same ports, same store) and wait until it has rejoined (routes, JetStream meta leader). */
   restart(): Promise<void>;
 }
 
@@ -45,8 +45,12 @@ export interface RunningCluster {
   mqttUrls: string[];
   fleetUsers: { username: string; password: string; secretFile: string }[];
   agent: AuthAgent | undefined;
-  /** Resolves once every running node has its routes and JetStream a meta leader. */
-  waitReady(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once every running node has its routes and JetStream a meta
+   * leader, and (health, default) each reports healthy (/healthz: its
+   * streams current).
+   */
+  waitReady(timeoutMs?: number, health?: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,15 +71,16 @@ async function getJson(url: string): Promise<Record<string, unknown> | undefined
 }
 
 /** Is this node part of a formed cluster: routes to the others, a JetStream meta leader, MQTT enabled? */
-export async function nodeReady(node: NodeLayout, host: string, peers: number): Promise<boolean> {
+export async function nodeReady(node: NodeLayout, host: string, peers: number, health = true): Promise<boolean> {
   const base = `http://${host}:${node.httpPort}`;
   const routez = await getJson(`${base}/routez`);
   if (!routez || Number(routez.num_routes ?? 0) < peers) return false;
   const jsz = await getJson(`${base}/jsz`);
   const meta = jsz?.meta_cluster as { leader?: string } | undefined;
   if (!meta?.leader) return false;
-  const health = await getJson(`${base}/healthz`);
-  return health?.status === 'ok';
+  if (!health) return true;
+  const healthz = await getJson(`${base}/healthz`);
+  return healthz?.status === 'ok';
 }
 
 /** Start one node (detached: outlives this process, for the CLI; its log is <node>/nats.log either way). */
@@ -103,11 +108,17 @@ function exited(p: ChildProcess): Promise<void> {
 }
 
 /** Wait until the nodes that are running have formed the cluster. */
-export async function waitClusterReady(layout: ClusterLayout, names?: string[], timeoutMs = 30_000): Promise<void> {
+export async function waitClusterReady(
+  layout: ClusterLayout,
+  names?: string[],
+  timeoutMs = 30_000,
+  health = true,
+): Promise<void> {
   const nodes = layout.nodes.filter((n) => !names || names.includes(n.name));
   await waitFor(
-    async () => (await Promise.all(nodes.map((n) => nodeReady(n, layout.host, nodes.length - 1)))).every(Boolean),
-    `cluster of ${nodes.map((n) => n.name).join(', ')}: routes up, JetStream meta leader, healthy`,
+    async () =>
+      (await Promise.all(nodes.map((n) => nodeReady(n, layout.host, nodes.length - 1, health)))).every(Boolean),
+    `cluster of ${nodes.map((n) => n.name).join(', ')}: routes up, JetStream meta leader${health ? ', healthy' : ''}`,
     { timeoutMs, intervalMs: 100 },
   );
 }
@@ -146,11 +157,12 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
       }),
     );
   };
-  const waitReady = (timeoutMs = o.timeoutMs ?? 30_000) =>
+  const waitReady = (timeoutMs = o.timeoutMs ?? 30_000, health = true) =>
     waitClusterReady(
       layout,
       layout.nodes.filter((n) => running(n.name)).map((n) => n.name),
       timeoutMs,
+      health,
     );
   try {
     await waitReady();
@@ -190,7 +202,8 @@ export async function startCluster(o: ClusterOptions): Promise<RunningCluster> {
     restart: async () => {
       if (running(n.name)) throw new Error(`${n.name} is running`);
       start(n);
-      await waitReady();
+      // Rejoined: routed to the others and following the JetStream meta leader (its streams catch up after).
+      await waitReady(o.timeoutMs ?? 30_000, false);
     },
   }));
   return {

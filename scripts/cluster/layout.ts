@@ -110,16 +110,7 @@ export async function prepareCluster(o: LayoutOptions): Promise<ClusterLayout> {
     agent: { username: AUTH_AGENT_USER, secretFile: secretFileOf(dir, AUTH_AGENT_USER) },
     mqttStreamReplicas: Math.min(3, n),
   };
-  const users = [...layout.fleetUsers, layout.agent];
-  const fresh = users.filter((u) => !existsSync(u.secretFile));
-  for (const u of fresh) writeFileSync(u.secretFile, `${newSecret()}\n`, { mode: 0o600 });
-  const hashes = await bcryptHashes(users.map((u) => readSecret(u.secretFile)));
-  const staticUsers: NatsUser[] = users.map((u, i) => {
-    const hash = hashes[i] as string;
-    if (u.username === AUTH_AGENT_USER) return { user: u.username, password: hash, permissions: agentPermissions() };
-    return natsUserFor(u.username, hash) as NatsUser;
-  });
-  writeFileSync(join(dir, 'static-users.json'), `${JSON.stringify(staticUsers, null, 2)}\n`, { mode: 0o600 });
+  const staticUsers = await writeStaticUsers(dir, [...layout.fleetUsers, layout.agent]);
   for (const node of nodes) {
     mkdirSync(join(node.dir, 'js'), { recursive: true });
     const authFile = join(node.dir, 'auth.conf');
@@ -129,6 +120,35 @@ export async function prepareCluster(o: LayoutOptions): Promise<ClusterLayout> {
   }
   saveLayout(layout);
   return layout;
+}
+
+/**
+ * The engine's fixed users (fleet workers, the auth agent): a secret file
+ * each (made if missing, 0600) and their bcrypt hashes with permissions in
+ * <dir>/static-users.json, which the auth agent puts in every auth.conf.
+ */
+export async function writeStaticUsers(
+  dir: string,
+  users: { username: string; secretFile: string }[],
+): Promise<NatsUser[]> {
+  for (const u of users) {
+    if (!existsSync(u.secretFile)) writeFileSync(u.secretFile, `${newSecret()}\n`, { mode: 0o600 });
+  }
+  const hashes = await bcryptHashes(users.map((u) => readSecret(u.secretFile)));
+  const staticUsers: NatsUser[] = users.map((u, i) => {
+    const hash = hashes[i] as string;
+    if (u.username === AUTH_AGENT_USER) return { user: u.username, password: hash, permissions: agentPermissions() };
+    const user = natsUserFor(u.username, hash);
+    if (!user) throw new Error(`"${u.username}" names no engine identity (fleet:<name>)`);
+    return user;
+  });
+  writeFileSync(join(dir, 'static-users.json'), `${JSON.stringify(staticUsers, null, 2)}\n`, { mode: 0o600 });
+  return staticUsers;
+}
+
+/** Where a fixed user's secret is kept under a folder. */
+export function secretFileIn(dir: string, username: string): string {
+  return secretFileOf(dir, username);
 }
 
 /** One node's nats-server configuration. */

@@ -119,13 +119,16 @@ export function workerConfig(
     source: 'shared' | 'jetstream';
     natsUrls?: string[];
     replicas?: number;
+    /** Cluster mode: the engine's MQTT listeners (the fleet's MQTT client moves to the next when one fails). */
+    clusterMqttUrls?: string[];
   },
 ): Record<string, unknown> {
   return {
     data: { dir: join(scene.dir, o.name) },
     instance: { id: o.name },
     mqtt: {
-      mode: 'external',
+      mode: o.clusterMqttUrls ? 'cluster' : 'external',
+      ...(o.clusterMqttUrls ? { clusterMqttUrls: o.clusterMqttUrls, clusterNatsUrls: o.natsUrls ?? [] } : {}),
       externalUrl: o.brokerUrl,
       externalUsername: o.username,
       externalPasswordFile: o.passwordFile,
