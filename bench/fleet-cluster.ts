@@ -132,8 +132,9 @@ async function main(): Promise<void> {
               data: { dir: join(dir, name) },
               instance: { id: name },
               mqtt: {
-                mode: 'external',
-                externalUrl: cluster.mqttUrls[i % 3],
+                mode: 'cluster',
+                clusterMqttUrls: [0, 1, 2].map((n) => cluster.mqttUrls[(i + n) % 3]),
+                clusterNatsUrls: cluster.clientUrls,
                 externalUsername: u.username,
                 externalPasswordFile: u.secretFile,
               },
