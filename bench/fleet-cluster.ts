@@ -41,6 +41,22 @@ const WORKERS = arg('workers', 'BENCH_WORKERS', '1,2,3').split(',').map(Number);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PG_BASE = process.env.CALLBOX_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432';
 
+/**
+ * On a loaded machine the engine sometimes refuses a fleet subscription (SUBACK 0x80: JetStream's store timed
+ * out; docs/CLUSTER.md) and the worker exits at start: tried again, up to three times.
+ */
+async function startWorkerRetrying(...args: Parameters<typeof startFleetWorker>): Promise<FleetWorker> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startFleetWorker(...args);
+    } catch (e) {
+      if (attempt >= 6) throw e;
+      await new Promise((r) => setTimeout(r, 5000));
+      process.stderr.write(`  worker ${args[0]} did not start (${(e as Error).message.split('\n')[0]}); again\n`);
+    }
+  }
+}
+
 interface Row {
   workers: number;
   offered: number;
@@ -126,7 +142,7 @@ async function main(): Promise<void> {
         const u = cluster.fleetUsers[i] as { username: string; secretFile: string };
         const name = `w${i + 1}`;
         workers.push(
-          await startFleetWorker(
+          await startWorkerRetrying(
             name,
             {
               data: { dir: join(dir, name) },
