@@ -110,6 +110,17 @@ async function main(): Promise<void> {
     process.stderr.write(`engine users for ${N} boxes in ${((Date.now() - p0) / 1000).toFixed(1)} s\n`);
     const store = await PostgresStore.open(pgUrl, { max: 2 });
     await store.migrate();
+    // The boxes are active credentials in the store too: a worker in cluster mode removes from the engine every
+    // user the store does not hold active (and the engine then closes their connections).
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(
+        ids
+          .slice(i, i + 100)
+          .map((id) =>
+            store.putCredential({ username: id, kind: 'device', subject: id, hash: 'bench', mosquittoHash: null }),
+          ),
+      );
+    }
     const storedRows = async () =>
       Number((await store.connection().driver.query('SELECT COALESCE(MAX(pos), 0) AS n FROM events', []))[0]?.n ?? 0);
     const jsm = await nc.jetstreamManager();
