@@ -1,7 +1,8 @@
 /**
  * Simulated boxes for `npm run bench:fleet -- --cluster` (bench/fleet-cluster.ts), in their own process:
  * light mqtt.js clients with their own engine users, spread over the engine's MQTT listeners, sending
- * their events as EventBatches (shared/contract/delivery.ts) of `batch` events at the asked rate.
+ * their events as EventBatches (shared/contract/delivery.ts) of up to `batch` events (or what 1 s gathered)
+ * at the asked rate.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopics } from '../shared/contract/topics.js';
@@ -26,6 +27,8 @@ interface Box {
   seq: number;
   last: number;
   pending: unknown[];
+  /** When the oldest pending event was made (a batch waits at most 1 s, as the outbox's pump would). */
+  since: number;
 }
 
 const boxes: Box[] = [];
@@ -35,6 +38,7 @@ let paused = true;
 function flush(b: Box): void {
   if (b.pending.length === 0 || !b.client.connected) return;
   const events = b.pending.splice(0);
+  b.since = 0;
   const after = b.last;
   b.last = b.seq;
   b.client.publish(b.topic, JSON.stringify({ v: 1, deviceId: b.id, stream: b.stream, floor: 0, after, events }), {
@@ -69,6 +73,7 @@ async function start(m: Start): Promise<void> {
       seq: 0,
       last: 0,
       pending: [],
+      since: 0,
     });
     if (i % 10 === 9) await new Promise((r) => setTimeout(r, 10_000 / m.connectPerSec));
   }
@@ -88,6 +93,7 @@ async function start(m: Start): Promise<void> {
       carry--;
       const b = boxes[next++ % boxes.length] as Box;
       b.seq++;
+      if (b.pending.length === 0) b.since = now;
       b.pending.push({
         v: 1,
         id: newEventId(),
@@ -100,6 +106,7 @@ async function start(m: Start): Promise<void> {
       });
       if (b.pending.length >= m.batch) flush(b);
     }
+    for (const b of boxes) if (b.since && now - b.since >= 1000) flush(b);
   }, 50);
 }
 
