@@ -1,5 +1,6 @@
 /**
  * `npm run bench:fleet [-- --boxes 2000 --rate 0.5 --seconds 20 --modes embedded,external]`
+ * `npm run bench:fleet -- --cluster [...]`: the NATS cluster with 1, 2, 3 fleet workers (bench/fleet-cluster.ts).
  *
  * N simulated boxes (bench/fleet-boxes.ts, their own process) connect with
  * their own credentials, heartbeat (telemetry) and send events; the fleet
@@ -23,6 +24,11 @@ import { procStat } from './proc.js';
 
 // Quiet logs unless asked: set before the fleet modules (and their loggers) load.
 process.env.CALLBOX_LOG_LEVEL ??= 'error';
+// `-- --cluster`: the NATS engine with 1, 2 and 3 fleet workers (bench/fleet-cluster.ts), not the modes below.
+if (process.argv.includes('--cluster')) {
+  await import('./fleet-cluster.js');
+  process.exit(0);
+}
 const { FleetBus } = await import('../fleet/bus.js');
 const { loadFleetConfig } = await import('../fleet/config.js');
 const { Fleet } = await import('../fleet/fleet.js');

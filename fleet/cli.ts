@@ -619,7 +619,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .requiredOption('--out <dir>', 'folder for mosquitto.conf, dynamic-security.json and fleet.secret')
     .option('--config <file>', 'fleet configuration file (store location); or --data-dir DIR')
     .option('--port <n>', 'Mosquitto listener port', '1883')
-    .action(async (o: { out: string; config?: string; port: string }) => {
+    .option(
+      '--fleet-worker <name...>',
+      'one more login fleet:<name> with its secret file fleet-<name>.secret per fleet worker (several fleet processes: docs/CLUSTER.md)',
+    )
+    .action(async (o: { out: string; config?: string; port: string; fleetWorker?: string[] }) => {
       const { openStore } = await import('./store/index.js');
       const { generateMosquittoConfig } = await import('./mosquitto.js');
       const dataDir = program.opts<{ dataDir?: string }>().dataDir;
@@ -644,12 +648,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           port: Number(o.port),
           maxPacketBytes: cfg.mqtt.maxPayloadBytes + 1024,
           fleetUsername: cfg.mqtt.externalUsername,
+          fleetWorkers: o.fleetWorker ?? [],
           maxQueuedMessages: cfg.mqtt.externalMaxQueuedMessages,
           maxQueuedBytes: cfg.mqtt.externalMaxQueuedBytes,
         });
         print(g, () =>
           [
             `wrote ${g.confFile} (${g.clients} clients) and ${g.fleetSecretFile}`,
+            ...g.workers.map((w) => `worker login ${w.username}: secret in ${w.secretFile}`),
             `run: mosquitto -c ${g.confFile}`,
             `then: CALLBOX_FLEET__MQTT__MODE=external CALLBOX_FLEET__MQTT__EXTERNAL_URL=mqtt://127.0.0.1:${o.port} CALLBOX_FLEET__MQTT__EXTERNAL_PASSWORD_FILE=${g.fleetSecretFile} npm start`,
           ].join('\n'),

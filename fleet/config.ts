@@ -160,6 +160,16 @@ export const FleetConfigSchema = Strict({
     },
     'the MQTT broker',
   ),
+  instance: Section(
+    {
+      id: Type.Union([Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }), Type.Null()], {
+        default: null,
+        description:
+          'this fleet process among several fleet workers on one store and broker (lowercase letters, digits, dashes; up to 32): its broker client id is fleet-<user>-<id> (the login name without "fleet:") and it leases alert steps and the event cursor under this name. null: one fleet (client id fleet-<user>, leases as alerts.instance); set a different one on every worker',
+      }),
+    },
+    'this fleet process (several fleet workers: docs/CLUSTER.md)',
+  ),
   store: Section(
     {
       kind: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], {
@@ -243,6 +253,31 @@ export const FleetConfigSchema = Strict({
         default: 10,
         minimum: 0,
         maximum: 1000,
+      }),
+      source: Type.Union([Type.Literal('mqtt'), Type.Literal('shared'), Type.Literal('jetstream')], {
+        default: 'mqtt',
+        description:
+          "where box events are read: mqtt: the fleet's own subscription (one fleet); shared: an MQTT shared subscription $share/fleet/... (Mosquitto 2; several workers each get a share); jetstream: a durable JetStream pull consumer shared by the workers over the stream that holds the boxes' events (NATS; needs ingest.natsUrls)",
+      }),
+      natsUrls: Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description:
+          'ingest.source jetstream: NATS client URLs of the engine nodes (nats://host:4222), any of which may fail; empty: mqtt.clusterNatsUrls. The fleet logs in with its broker login (mqtt.externalUsername and mqtt.externalPasswordFile)',
+      }),
+      ackWaitMs: Millis(
+        'ingest.source jetstream: box events a worker took and did not store are given to another worker after',
+        {
+          default: 30_000,
+          minimum: 1000,
+          maximum: 600_000,
+        },
+      ),
+      streamReplicas: Type.Integer({
+        minimum: 1,
+        maximum: 5,
+        default: 1,
+        description:
+          "ingest.source jetstream: copies of the events stream the engine keeps (3 on a three-node engine: a node's loss loses nothing)",
       }),
       maxQueued: Type.Integer({
         minimum: 100,

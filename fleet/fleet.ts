@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { background } from '../shared/background.js';
+import { ReceiptSchema } from '../shared/contract/delivery.js';
 import {
   ClaimRequestSchema,
   ConfigReportedSchema,
@@ -44,6 +45,7 @@ import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
 import { PatientCipher } from './crypto/patient-data.js';
 import { Ingest } from './ingest.js';
+import { JetStreamIngest } from './ingest-jetstream.js';
 import { DynsecSink } from './mosquitto.js';
 import { OpsApi } from './ops-api.js';
 import { Presence } from './presence.js';
@@ -81,6 +83,16 @@ export function patientKeyFile(store: FleetConfig['store']): string {
     : 'var/keys/fleet-data.key';
 }
 
+/**
+ * The broker client id of a fleet process: fleet-<login name> for one fleet
+ * (fleet:core -> fleet-core), fleet-<login name>-<instance.id> for one of
+ * several workers, so that workers never take over each other's session.
+ */
+export function fleetClientId(username: string, instance: string | null): string {
+  const base = `fleet-${username.replace(/^fleet:/, '')}`;
+  return instance ? `${base}-${instance}` : base;
+}
+
 export interface FleetOptions {
   /** Features to start with the fleet, in order. */
   features?: ((fleet: Fleet) => FleetFeature)[];
@@ -100,6 +112,8 @@ export interface FleetMetrics {
   broker: import('./broker/protocol.js').BrokerStats | null;
   /** External mode: the broker's queue as its $SYS figures say. */
   brokerQueue?: BrokerQueueState;
+  /** ingest.source jetstream: messages pulled, acknowledged after the commit, terminated (never storable). */
+  jetstream?: JetStreamIngest['counters'];
 }
 
 export class Fleet {
@@ -126,6 +140,8 @@ export class Fleet {
   private ownsStore: boolean;
   /** External mode: Mosquitto's dynamic security, kept in step with the registry. */
   private dynsec: DynsecSink | undefined;
+  /** ingest.source 'jetstream': the durable consumer this worker pulls box events from. */
+  private jetstream: JetStreamIngest | undefined;
   /** Cluster mode: the engine's users, kept in step with the registry (fleet/cluster). */
   private natsAuth: NatsAuthSink | undefined;
   /** Cluster mode: the MQTT listeners of the engine's nodes. */
@@ -142,7 +158,7 @@ export class Fleet {
   ) {
     this.ownsStore = ownsStore;
     this.commands = new DeviceCommands(config.ops.commandTimeoutMs);
-    this.ingest = new Ingest(store, this.bus, config.ingest);
+    this.ingest = new Ingest(store, this.bus, { ...config.ingest, liveGapCheck: config.ingest.source === 'mqtt' });
     this.presence = new Presence(this.bus, store, {
       offlineAfterMs: config.presence.offlineAfterS * 1000,
       flushMs: config.presence.flushS * 1000,
@@ -320,7 +336,7 @@ export class Fleet {
       username,
       password,
       // A persistent session: the broker keeps QoS 1 messages for the fleet while it is away.
-      clientId: `fleet-${username.replace(/^fleet:/, '')}`,
+      clientId: fleetClientId(username, this.config.instance.id),
       clean: false,
       keepalive: 30,
       reconnectPeriod: this.config.mqtt.reconnectMs,
@@ -372,16 +388,32 @@ export class Fleet {
         `the fleet cannot log in to the broker at ${this.brokerUrl} as ${username}: ${describeError(e)}`,
       );
     }
+    // Events: each worker gets its share (shared subscription or JetStream); presence and reports: every worker.
+    const source = this.config.ingest.source;
     await client.subscribeAsync(
       [
-        FLEET_SUBSCRIPTIONS.events,
+        ...(source === 'jetstream' ? [] : [this.shared(FLEET_SUBSCRIPTIONS.events)]),
         FLEET_SUBSCRIPTIONS.status,
         FLEET_SUBSCRIPTIONS.telemetry,
         FLEET_SUBSCRIPTIONS.configReported,
-        FLEET_SUBSCRIPTIONS.claimReq,
+        this.shared(FLEET_SUBSCRIPTIONS.claimReq),
+        // Workers sharing a box's batches hear each other's receipts (Ingest.noteReceipt).
+        ...(source === 'mqtt' ? [] : [FLEET_SUBSCRIPTIONS.receipts]),
       ],
       { qos: 1 },
     );
+    if (source === 'jetstream') {
+      this.jetstream = await JetStreamIngest.start(this.ingest, {
+        // The engine's NATS listeners: ingest.natsUrls, else (cluster mode) mqtt.clusterNatsUrls.
+        servers:
+          this.config.ingest.natsUrls.length > 0 ? this.config.ingest.natsUrls : this.config.mqtt.clusterNatsUrls,
+        user: username,
+        pass: password,
+        replicas: this.config.ingest.streamReplicas,
+        ackWaitMs: this.config.ingest.ackWaitMs,
+        name: fleetClientId(username, this.config.instance.id),
+      });
+    }
     if (this.dynsec) {
       // A Mosquitto configured by an older fleet lacks topics added to the contract since (receipts).
       const usernames = (await this.store.listActiveCredentials()).map((c) => c.username);
@@ -409,7 +441,7 @@ export class Fleet {
     }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands, this.presence, this.config.ops.commandTimeoutMs);
-    await this.ops.start(client);
+    await this.ops.start(client, this.shared(FLEET_SUBSCRIPTIONS.opsReq));
     this.fleetRequests = new RpcResponder(
       client,
       FLEET_REQUESTS,
@@ -426,7 +458,7 @@ export class Fleet {
           return h(p, ctx);
         },
       },
-      { requestFilter: FLEET_SUBSCRIPTIONS.fleetReq, log },
+      { requestFilter: this.shared(FLEET_SUBSCRIPTIONS.fleetReq), log },
     );
     await this.fleetRequests.start();
   }
@@ -468,6 +500,11 @@ export class Fleet {
     };
   }
 
+  /** Work one worker does (events, requests): a shared subscription when ingest.source is 'shared'. */
+  private shared(filter: string): string {
+    return this.config.ingest.source === 'shared' ? `$share/fleet/${filter}` : filter;
+  }
+
   private reject(topic: string, deviceId: string | null, e: unknown): void {
     this.rejected++;
     const reason = describeError(e);
@@ -488,6 +525,11 @@ export class Fleet {
       switch (parsed.key) {
         case 'events':
           break; // handled in ackEventsAfterCommit (acknowledged after the commit)
+        case 'receipt': {
+          if (!deviceId || this.config.ingest.source === 'mqtt') break;
+          this.ingest.noteReceipt(deviceId, decodePayload(ReceiptSchema, payload, `receipt for ${deviceId}`));
+          break;
+        }
         case 'status': {
           if (!deviceId || payload.length === 0) break;
           const status = decodePayload(StatusSchema, payload, `status of ${deviceId}`);
@@ -561,6 +603,7 @@ export class Fleet {
       reconnects: this.reconnects,
       broker: this.broker?.lastStats ?? null,
       ...(this.queueWatch ? { brokerQueue: { ...this.queueWatch.state } } : {}),
+      ...(this.jetstream ? { jetstream: { ...this.jetstream.counters } } : {}),
     };
   }
 
@@ -579,6 +622,7 @@ export class Fleet {
     for (const f of this.features.splice(0).reverse()) {
       await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
     }
+    await this.jetstream?.stop();
     await this.ingest.stop();
     await this.presence.stop();
     this.bus.removeAll(this);

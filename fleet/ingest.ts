@@ -60,6 +60,12 @@ export interface IngestOptions {
   flushMs: number;
   /** Events waiting for the store above which the fleet stops reading from the broker. */
   maxQueued?: number;
+  /**
+   * Announce sequence gaps as events arrive (default true). Off when several
+   * fleet workers share the events: each sees only part of a box's sequence
+   * (Store.findGaps() still computes the gaps from the data).
+   */
+  liveGapCheck?: boolean;
 }
 
 /** Where receipts go (the fleet publishes them QoS 1 on the box's receipt topic). */
@@ -255,7 +261,7 @@ export class Ingest {
       }
       fresh.delete(e.id); // a duplicate inside the batch counts once
       this.counters.stored++;
-      this.checkSeq(e);
+      if (this.opts.liveGapCheck !== false) this.checkSeq(e);
       const stored: StoredEvent = {
         id: e.id,
         deviceId: e.deviceId,
@@ -279,6 +285,21 @@ export class Ingest {
       this.bus.emit('sequence.gap', gap);
     }
     if (e.seq > max) this.maxSeq.set(e.deviceId, e.seq);
+  }
+
+  /**
+   * A receipt another fleet worker sent (several workers share a box's
+   * batches): everything up to its seq is stored, so batches this worker
+   * committed ahead of it may join. If that moves this worker's watermark
+   * past the receipt, the box gets the newer receipt from here. Only a
+   * higher watermark is sent, so receipts seen again change nothing.
+   */
+  noteReceipt(deviceId: string, r: Receipt): void {
+    const before = this.marks.get(deviceId, r.stream) ?? 0;
+    const seq = this.marks.committed({ deviceId, stream: r.stream, floor: r.seq, after: r.seq, last: r.seq });
+    if (seq <= r.seq || seq <= before || !this.sendReceipt) return;
+    this.counters.receipts++;
+    this.sendReceipt(deviceId, { v: 1, stream: r.stream, seq, at: new Date().toISOString() });
   }
 
   /** Write everything queued now (tests, shutdown). */

@@ -73,6 +73,8 @@ export function rolesFor(username: string): Acl[] {
         { acltype: 'publishClientReceive', topic, allow: true },
         { acltype: 'subscribePattern', topic, allow: true },
       ]) as Acl[]),
+      // several fleet workers share box events and requests (ingest.source shared): Mosquitto checks the $share filter
+      { acltype: 'subscribePattern', topic: '$share/fleet/callbox/v1/#', allow: true },
       // the broker's own figures (queue fill, drops), read only
       { acltype: 'subscribePattern', topic: '$SYS/broker/#', allow: true },
       { acltype: 'publishClientReceive', topic: '$SYS/broker/#', allow: true },
@@ -101,6 +103,12 @@ export interface MosquittoConfigOptions {
   /** Fleet client secret; generated if absent. */
   fleetSecret?: string;
   fleetUsername?: string;
+  /**
+   * More fleet workers, each with its own login fleet:<worker> and secret
+   * file fleet-<worker>.secret (Mosquitto binds client ids to logins, so
+   * workers sharing one login would throw each other off).
+   */
+  fleetWorkers?: string[];
   /** max_queued_messages (per client; see the header). */
   maxQueuedMessages?: number;
   /** max_queued_bytes (per client). */
@@ -123,6 +131,8 @@ export interface GeneratedMosquittoConfig {
   fleetSecretFile: string;
   fleetUsername: string;
   fleetSecret: string;
+  /** The workers' logins and secret files (fleetWorkers). */
+  workers: { username: string; secretFile: string }[];
   clients: number;
 }
 
@@ -135,9 +145,16 @@ export async function generateMosquittoConfig(
   mkdirSync(dir, { recursive: true });
   const fleetUsername = o.fleetUsername ?? 'fleet:core';
   const fleetSecret = o.fleetSecret ?? newSecret();
+  const workers = (o.fleetWorkers ?? []).map((name) => {
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) {
+      throw new Error(`fleet worker name ${JSON.stringify(name)}: lowercase letters, digits and dashes, up to 32`);
+    }
+    return { username: `fleet:${name}`, secretFile: join(resolve(o.dir), `fleet-${name}.secret`), secret: newSecret() };
+  });
   const creds: Pick<Credential, 'username' | 'mosquittoHash'>[] = [
     ...(await store.listActiveCredentials()),
     { username: fleetUsername, mosquittoHash: mosquittoHash(fleetSecret) },
+    ...workers.map((w) => ({ username: w.username, mosquittoHash: mosquittoHash(w.secret) })),
   ];
   const clients: unknown[] = [];
   const roles: unknown[] = [];
@@ -165,6 +182,7 @@ export async function generateMosquittoConfig(
   const fleetSecretFile = join(dir, 'fleet.secret');
   writeFileSync(dynsecFile, JSON.stringify(dynsec, null, 2), { mode: 0o600 });
   writeFileSync(fleetSecretFile, `${fleetSecret}\n`, { mode: 0o600 });
+  for (const w of workers) writeFileSync(w.secretFile, `${w.secret}\n`, { mode: 0o600 });
   writeFileSync(
     confFile,
     [
@@ -197,7 +215,15 @@ export async function generateMosquittoConfig(
       '',
     ].join('\n'),
   );
-  return { confFile, dynsecFile, fleetSecretFile, fleetUsername, fleetSecret, clients: clients.length };
+  return {
+    confFile,
+    dynsecFile,
+    fleetSecretFile,
+    fleetUsername,
+    fleetSecret,
+    workers: workers.map(({ username, secretFile }) => ({ username, secretFile })),
+    clients: clients.length,
+  };
 }
 
 /** Keeps a running Mosquitto's dynamic security in step with the registry. */

@@ -400,9 +400,10 @@ export class OpsApi {
     return this.live;
   }
 
-  async start(client: MqttClient): Promise<void> {
+  /** Answer ops requests on `requestFilter` (a shared subscription when several fleet workers share them). */
+  async start(client: MqttClient, requestFilter: string = FLEET_SUBSCRIPTIONS.opsReq): Promise<void> {
     this.responder = new RpcResponder(client, OPS_METHODS, this.build(), {
-      requestFilter: FLEET_SUBSCRIPTIONS.opsReq,
+      requestFilter,
       log,
     });
     await this.responder.start();

@@ -48,9 +48,14 @@ export class PendingConditions {
     return this.pending.has(key);
   }
 
-  /** Read the stored pending conditions (at start). */
+  /**
+   * Read the stored pending conditions (at start, and before each sweep:
+   * several fleet workers share them, and this is only a cache of the store).
+   */
   async load(): Promise<void> {
-    for (const p of await this.deps.alerts.listPending()) this.pending.set(p.key, p);
+    const stored = await this.deps.alerts.listPending();
+    this.pending.clear();
+    for (const p of stored) this.pending.set(p.key, p);
   }
 
   async set(p: PendingCondition): Promise<void> {

@@ -43,7 +43,8 @@ export class AlertsFeature implements FleetFeature {
       store: f.store,
       commands: f.commands,
       storeConfig: f.config.store,
-      config: f.config.alerts,
+      // Several fleet workers lease alert steps and the event cursor each under its own name.
+      config: f.config.instance.id ? { ...f.config.alerts, instance: f.config.instance.id } : f.config.alerts,
       isOnline: (id) => f.presence.isOnline(id),
       ...(this.opts.clock ? { clock: this.opts.clock } : {}),
     });

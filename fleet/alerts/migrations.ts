@@ -112,5 +112,19 @@ export const ALERT_MIGRATIONS: MigrationSet = {
       ],
       down: () => ['DROP TABLE alert_event_effects'],
     },
+    {
+      // The missed-calls rule's window, in the store: whichever fleet worker reads the events next goes on counting.
+      version: 3,
+      name: 'missed-call window',
+      up: () => [
+        `CREATE TABLE alert_missed_calls (
+        clinic_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (clinic_id, event_id))`,
+        'CREATE INDEX alert_missed_calls_at ON alert_missed_calls (clinic_id, at)',
+      ],
+      down: () => ['DROP TABLE alert_missed_calls'],
+    },
   ],
 };

@@ -53,9 +53,11 @@ export interface RulesDeps {
 }
 
 export class Rules {
-  /** Unanswered in-hours calls per clinic (ms times), for the missed-calls rule. */
-  private readonly missed = new Map<string, number[]>();
-  /** Outbox depth trend per box. */
+  /**
+   * Outbox depth trend per box. In memory, and safe to lose: every fleet
+   * worker sees every sample; after a restart the trend is counted anew.
+   * (The missed-calls window is in the store: alert_missed_calls.)
+   */
   private readonly outbox = new Map<string, { depth: number; rising: number }>();
 
   constructor(private readonly deps: RulesDeps) {}
@@ -219,9 +221,10 @@ export class Rules {
     const { alerts, lifecycle } = this.deps;
     const rule = s.rules.missedCalls;
     const windowMs = rule.windowMin * 60_000;
-    const list = (this.missed.get(clinicId) ?? []).filter((t) => t > this.now() - windowMs);
-    list.push(at);
-    this.missed.set(clinicId, list);
+    // In the store, once per event: a worker that takes over the event cursor goes on counting the same window.
+    const list = (await alerts.addMissedCall(clinicId, e.id, isoOf(at), isoOf(this.now() - windowMs))).map((t) =>
+      Date.parse(t),
+    );
     const active = await alerts.getActive(clinicId, 'missed_calls');
     if (active) {
       await lifecycle.raise(clinicId, 'missed_calls', { text: active.text, at, eventId: e.id });
@@ -248,7 +251,7 @@ export class Rules {
 
   private async onAnswered(clinicId: string, e: EventOf<'call.answered'>): Promise<void> {
     if (e.body.by !== 'handset' && e.body.by !== 'button') return;
-    this.missed.delete(clinicId);
+    await this.deps.alerts.clearMissedCalls(clinicId);
     const active = await this.deps.alerts.getActive(clinicId, 'missed_calls');
     if (active) await this.deps.lifecycle.resolve(active.id, 'engine', 'the clinic answered a call');
     await this.deps.rollover.onAnswered(clinicId);

@@ -114,6 +114,8 @@ export class Scheduler {
 
   private async sweep(): Promise<void> {
     const now = this.deps.clock.now();
+    // Other fleet workers add and clear pending conditions too: start from what the store holds.
+    await this.deps.pending.load();
     try {
       await this.deps.pending.checkDrift();
     } catch (e) {

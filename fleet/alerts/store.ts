@@ -395,6 +395,22 @@ export class SqlAlertStore implements AlertStore {
     }));
   }
 
+  async addMissedCall(clinicId: string, eventId: string, at: string, since: string): Promise<string[]> {
+    await this.q(
+      'INSERT INTO alert_missed_calls (clinic_id, event_id, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [clinicId, eventId, at],
+    );
+    await this.q('DELETE FROM alert_missed_calls WHERE clinic_id = $1 AND at <= $2', [clinicId, since]);
+    const rows = await this.q('SELECT at FROM alert_missed_calls WHERE clinic_id = $1 ORDER BY at, event_id', [
+      clinicId,
+    ]);
+    return rows.map((r) => String(r.at));
+  }
+
+  async clearMissedCalls(clinicId: string): Promise<void> {
+    await this.q('DELETE FROM alert_missed_calls WHERE clinic_id = $1', [clinicId]);
+  }
+
   async putPending(p: PendingCondition): Promise<void> {
     await this.q(
       `INSERT INTO alert_pending (key, clinic_id, condition, device_id, since, meta) VALUES ($1, $2, $3, $4, $5, $6)

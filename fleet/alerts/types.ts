@@ -209,6 +209,15 @@ export interface AlertStore {
   appendLog(entry: Omit<AlertLogEntry, 'id'>): Promise<void>;
   listLog(alertId: string): Promise<AlertLogEntry[]>;
 
+  /**
+   * The missed-calls window: record an unanswered call (once per event id),
+   * forget the clinic's calls at or before `since`, and return the times of
+   * those after it, oldest first.
+   */
+  addMissedCall(clinicId: string, eventId: string, at: string, since: string): Promise<string[]>;
+  /** The clinic answered: its window starts again. */
+  clearMissedCalls(clinicId: string): Promise<void>;
+
   putPending(p: PendingCondition): Promise<void>;
   deletePending(key: string): Promise<boolean>;
   listPending(): Promise<PendingCondition[]>;

@@ -284,6 +284,8 @@ export function opsTopics(user: string) {
 export const FLEET_SUBSCRIPTIONS = {
   status: `${NAMESPACE}/+/status`,
   events: `${NAMESPACE}/+/events`,
+  /** Receipts other fleet workers send (several workers share the boxes' batches). */
+  receipts: `${NAMESPACE}/+/events/receipt`,
   telemetry: `${NAMESPACE}/+/telemetry`,
   configReported: `${NAMESPACE}/+/config/reported`,
   cmdRes: `${NAMESPACE}/+/cmd/res`,
