@@ -13,6 +13,7 @@ import { VoicemailUploader } from '../../device/voicemail/uploader.js';
 import { VoicemailVault, wavOf } from '../../device/voicemail/vault.js';
 import { alertsFeature } from '../../fleet/alerts/feature.js';
 import { figuresFeature } from '../../fleet/figures/feature.js';
+import { patientsFeature } from '../../fleet/patients/feature.js';
 import { voicemailFeature } from '../../fleet/voicemail/feature.js';
 import type { WebFeature } from '../../fleet/web/server.js';
 import { webFeature } from '../../fleet/web/server.js';
@@ -42,7 +43,7 @@ describe('the dashboard in a real browser', () => {
   beforeAll(async () => {
     tf = await startTestFleet(
       { alerts: { publicUrl: 'http://fleet.test', linkSecret: 'web-test-link-secret' } },
-      { features: [webFeature(), alertsFeature(), voicemailFeature(), figuresFeature()] },
+      { features: [webFeature(), alertsFeature(), voicemailFeature(), figuresFeature(), patientsFeature()] },
     );
     base = (tf.fleet.feature<WebFeature>('web') as WebFeature).url;
     const allDay = [{ open: '00:00', close: '24:00' }];
@@ -213,7 +214,7 @@ describe('the dashboard in a real browser', () => {
     expect(((await own.json()) as { serial: string }[]).map((b) => b.serial)).toEqual(['WEB-0001']);
   });
 
-  it('plays a voicemail in the browser and marks it heard', async () => {
+  it('plays a voicemail in the browser, marks it heard and tells the box (its light goes out)', async () => {
     const box = boxes[0]!;
     const vault = new VoicemailVault(mkdtempSync(join(tmpdir(), 'web-vm-')));
     const pcm = Buffer.alloc(32_000);
@@ -259,6 +260,11 @@ describe('the dashboard in a real browser', () => {
     await screenshot(page, 'voicemail');
     const audit = (await tf.admin.call('audit.list', { target: `voicemail:${voicemailId}` })) as { action: string }[];
     expect(audit.map((a) => a.action)).toContain('voicemail.heard');
+    // And the box that recorded it was told (its voicemail light goes out when none is left unheard).
+    await waitFor(
+      () => box.commands.includes(`voicemail.heard ${voicemailId}`),
+      'the box told the voicemail was heard',
+    );
   });
 
   it('shows on the clinic page the figures a scripted day of calls must give', async () => {
@@ -286,6 +292,15 @@ describe('the dashboard in a real browser', () => {
     expect(await kpi('serviceLevel')).toBe(want.serviceLevel);
     expect(await kpi('abandonRate')).toBe(want.abandonRate);
     await page.getByRole('table', { name: /Calls offered per weekday and hour/ }).waitFor();
+    // The call-back list (fleet/patients): the day's unanswered callers, each markable as called back.
+    const callbacks = page.getByRole('table', { name: 'Call-back list' });
+    await expect
+      .poll(() => callbacks.getByRole('button', { name: 'Mark called back' }).count(), { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    const open = await callbacks.getByRole('button', { name: 'Mark called back' }).count();
+    await callbacks.getByRole('button', { name: 'Mark called back' }).first().click();
+    await expect.poll(() => callbacks.getByRole('button', { name: 'Mark called back' }).count()).toBe(open - 1);
+    expect(await callbacks.textContent()).toMatch(/by ops:admin/);
     await screenshot(page, 'clinic');
   });
 });

@@ -51,6 +51,12 @@ export class TestBox {
           this.commands.push('panic.ack');
           return { acknowledged: true };
         },
+        'voicemail.heard': (p) => {
+          // The real box clears its voicemail light here when none is left unheard (device/voicemail/unheard.ts,
+          // test/voicemail-greeting-silence-light.test.ts); this box records that it was told.
+          this.commands.push(`voicemail.heard ${p.voicemailId}`);
+          return { cleared: true, unheard: 0 };
+        },
         'forwarding.set': (p) => {
           this.commands.push('forwarding.set');
           return { reason: 'unconditional' as const, enabled: p.enabled, number: p.number ?? null, confirmed: true };

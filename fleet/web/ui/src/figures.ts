@@ -214,7 +214,9 @@ class ClinicFigures extends Page {
   }
 
   private callbackList(list: Callback[]) {
-    const canMark = currentSession()?.role !== 'viewer';
+    // callbacks.done is an operator's (shared/contract/patients-ops.ts): viewers and clinic users see the list only.
+    const role = currentSession()?.role;
+    const canMark = role === 'operator' || role === 'admin';
     if (list.length === 0) return html`<p>Nobody to call back.</p>`;
     return html`<table aria-label="Call-back list">
       <thead><tr><th scope="col">When</th><th scope="col">Caller</th><th scope="col">Outcome</th><th scope="col">Called back</th></tr></thead>
