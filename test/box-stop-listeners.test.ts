@@ -51,11 +51,20 @@ describe('box stop: no listeners left', () => {
     await box.start();
     cleanups.push(() => box.stop());
 
-    // Started: the modules' commands, settings listeners (calls, io, and the box's telemetry) and state listeners.
+    // Started: the modules' commands, settings listeners (calls, io, voicemail, survey and the box's telemetry) and
+    // state listeners.
     expect(box.commandMethods.sort()).toEqual(
-      [...own, 'forwarding.query', 'forwarding.set', 'indicators.test', 'panic.ack', 'sms.send'].sort(),
+      [
+        ...own,
+        'forwarding.query',
+        'forwarding.set',
+        'indicators.test',
+        'panic.ack',
+        'sms.send',
+        'voicemail.heard',
+      ].sort(),
     );
-    expect(box.settingsListenerCount).toBe(3);
+    expect(box.settingsListenerCount).toBe(5);
     expect(box.listenerCount('state')).toBe(2);
 
     await box.stop();

@@ -60,6 +60,12 @@ const GENERATORS: Record<string, { line: fc.Arbitrary<string>; type: Urc['type']
     type: 'ignored',
   },
   'NO CARRIER': { line: fc.constant('NO CARRIER'), type: 'callEnd' },
+  '+CTTS/+QTTS': {
+    line: fc
+      .tuple(fc.constantFrom('+CTTS', '+QTTS'), fc.constantFrom(':', ': '), fc.integer({ min: 0, max: 9 }))
+      .map(([v, sep, st]) => `${v}${sep}${st}`),
+    type: 'tts',
+  },
   '^CEND': {
     line: fc
       .tuple(fc.integer({ min: 1, max: 7 }), fc.nat(9999), fc.nat(255), fc.option(fc.nat(127), { nil: null }))
