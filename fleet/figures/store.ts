@@ -274,10 +274,7 @@ export class FiguresStore {
     const params: unknown[] = [f.from, f.to];
     let where = 'ended = 1 AND clinic_id IS NOT NULL AND started_at >= $1 AND started_at < $2';
     if (f.clinicIds) {
-      where += ` AND clinic_id IN (${f.clinicIds.map((id) => {
-        params.push(id);
-        return `$${params.length}`;
-      })})`;
+      where += ` AND clinic_id IN (${placeholders(params, f.clinicIds)})`;
     }
     if (f.after) {
       params.push(f.after);
@@ -301,10 +298,7 @@ export class FiguresStore {
     let where = 'at >= $1 AND at < $2';
     if (f.deviceIds) {
       if (f.deviceIds.length === 0) return [];
-      where += ` AND device_id IN (${f.deviceIds.map((id) => {
-        params.push(id);
-        return `$${params.length}`;
-      })})`;
+      where += ` AND device_id IN (${placeholders(params, f.deviceIds)})`;
     }
     if (f.after !== null) {
       params.push(f.after);
@@ -329,10 +323,7 @@ export class FiguresStore {
     const params: unknown[] = [f.from, f.to];
     let where = 'first_at >= $1 AND first_at < $2';
     if (f.clinicIds) {
-      where += ` AND clinic_id IN (${f.clinicIds.map((id) => {
-        params.push(id);
-        return `$${params.length}`;
-      })})`;
+      where += ` AND clinic_id IN (${placeholders(params, f.clinicIds)})`;
     }
     if (f.after) {
       params.push(f.after);
@@ -341,4 +332,14 @@ export class FiguresStore {
     params.push(f.limit);
     return this.db.query(`SELECT * FROM alerts WHERE ${where} ORDER BY first_at, id LIMIT $${params.length}`, params);
   }
+}
+
+/** `$n, $n+1, …` for these values, appended to params (an IN list). */
+function placeholders(params: unknown[], values: readonly unknown[]): string {
+  return values
+    .map((v) => {
+      params.push(v);
+      return `$${params.length}`;
+    })
+    .join(',');
 }
