@@ -10,7 +10,7 @@ import type { FleetBusEvents } from '../bus.js';
 import type { Store } from '../store/types.js';
 import type { ClinicDirectory, Clock } from './clinics.js';
 import type { AlertsConfig, Condition, Severity } from './config.js';
-import { type AlertLifecycle, isoOf } from './lifecycle.js';
+import { type AlertLifecycle, isoOf, KeyedLock } from './lifecycle.js';
 import type { AlertStore, PendingCondition } from './types.js';
 
 export const MODEM_CONDITIONS: Record<string, Condition | undefined> = {
@@ -33,6 +33,17 @@ export interface PendingConditionsDeps {
 
 export class PendingConditions {
   private readonly pending = new Map<string, PendingCondition>();
+  /**
+   * One change at a time in this process: a reload of the store that began
+   * before a clear must not bring the cleared condition back (which would
+   * keep its alert open), and a sweep that is raising a condition must have
+   * finished before a clear looks for the alert to resolve.
+   */
+  private readonly lock = new KeyedLock();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run('pending', fn);
+  }
 
   constructor(private readonly deps: PendingConditionsDeps) {}
 
@@ -52,17 +63,25 @@ export class PendingConditions {
    * Read the stored pending conditions (at start, and before each sweep:
    * several fleet workers share them, and this is only a cache of the store).
    */
-  async load(): Promise<void> {
+  load(): Promise<void> {
+    return this.exclusive(() => this.reload());
+  }
+
+  private async reload(): Promise<void> {
     const stored = await this.deps.alerts.listPending();
     this.pending.clear();
     for (const p of stored) this.pending.set(p.key, p);
   }
 
   async set(p: PendingCondition): Promise<void> {
+    await this.exclusive(() => this.put(p));
+    // Outside the lock: the tick this runs sweeps, and the sweep takes the lock.
+    if (Number(p.meta.graceMs ?? 0) === 0) await this.deps.lifecycle.kick();
+  }
+
+  private async put(p: PendingCondition): Promise<void> {
     this.pending.set(p.key, p);
     await this.deps.alerts.putPending(p);
-    const grace = Number(p.meta.graceMs ?? 0);
-    if (grace === 0) await this.deps.lifecycle.kick();
   }
 
   /** The pending condition under this key, if any. */
@@ -70,7 +89,11 @@ export class PendingConditions {
     return this.pending.get(key);
   }
 
-  async clear(key: string, why: string): Promise<void> {
+  clear(key: string, why: string): Promise<void> {
+    return this.exclusive(() => this.remove(key, why));
+  }
+
+  private async remove(key: string, why: string): Promise<void> {
     const p = this.pending.get(key);
     if (!p) return;
     this.pending.delete(key);
@@ -106,7 +129,11 @@ export class PendingConditions {
   }
 
   /** Boxes the registry already knows as offline (the fleet was down too, or restarted). */
-  async seedOffline(): Promise<void> {
+  seedOffline(): Promise<void> {
+    return this.exclusive(() => this.seedOfflineNow());
+  }
+
+  private async seedOfflineNow(): Promise<void> {
     const boxes = await this.deps.store.listBoxes({ claimState: 'approved' });
     for (const b of boxes) {
       // The registry's flag, not live presence: at start presence has heard from nobody yet.
@@ -114,7 +141,7 @@ export class PendingConditions {
       const key = `offline:${b.deviceId}`;
       if (this.pending.has(key) || !b.lastSeenAt) continue;
       const s = await this.deps.directory.settingsOf(b.clinicId);
-      await this.set({
+      await this.put({
         key,
         clinicId: b.clinicId,
         condition: 'box_offline',
@@ -130,12 +157,16 @@ export class PendingConditions {
    * Noticed while the box is online (an offline box is the box_offline alert's), raised once it
    * has lasted alerts.configDriftS, cleared when the box reports the desired version.
    */
-  async checkDrift(): Promise<void> {
+  checkDrift(): Promise<void> {
+    return this.exclusive(() => this.checkDriftNow());
+  }
+
+  private async checkDriftNow(): Promise<void> {
     for (const b of await this.deps.store.listBoxes({ claimState: 'approved' })) {
       if (!b.deviceId || !b.clinicId) continue;
       const key = `config_drift:${b.deviceId}`;
       if (b.desiredVersion === 0 || b.reportedVersion === b.desiredVersion) {
-        await this.clear(key, `the box applied configuration version ${b.reportedVersion}`);
+        await this.remove(key, `the box applied configuration version ${b.reportedVersion}`);
         continue;
       }
       const meta = {
@@ -154,7 +185,7 @@ export class PendingConditions {
         continue;
       }
       if (!this.deps.directory.online(b)) continue;
-      await this.set({
+      await this.put({
         key,
         clinicId: b.clinicId,
         condition: 'config_drift',
@@ -166,7 +197,11 @@ export class PendingConditions {
   }
 
   /** Raise the pending conditions that have lasted their grace time (the sweep). */
-  async raiseDue(now: number): Promise<void> {
+  raiseDue(now: number): Promise<void> {
+    return this.exclusive(() => this.raiseDueNow(now));
+  }
+
+  private async raiseDueNow(now: number): Promise<void> {
     const { directory } = this.deps;
     for (const p of [...this.pending.values()]) {
       if (p.meta.raised) continue;
