@@ -16,6 +16,7 @@ import { Link } from '../device/uplink/link.js';
 import { UPLINK_MIGRATIONS } from '../device/uplink/migrations.js';
 import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
+import { NatsAuthSink } from '../fleet/cluster/auth-sink.js';
 import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js';
 import { claimTopics, deviceTopics, opsTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
@@ -202,6 +203,19 @@ describe('cluster mode: a three-node NATS engine', () => {
     ];
     for (const t of tries) {
       await expect(connectClient(url, t), t.username).rejects.toThrow(/Bad username or password|Not authorized/i);
+    }
+  });
+
+  it("holds a user for every active credential the registry issued (a fleet's start-up reconcile finds none missing)", async () => {
+    const f = cluster.fleetUsers[0] as { username: string; password: string };
+    const sink = await NatsAuthSink.open({ servers: cluster.clientUrls, user: f.username, password: f.password });
+    try {
+      const active = (await tf.fleet.store.listActiveCredentials()).map((c) => c.username);
+      expect(active).toEqual(expect.arrayContaining([a.username, b.username]));
+      expect((await sink.usernames()).sort()).toEqual([...active].sort());
+      expect(await sink.reconcile(active)).toEqual({ removed: 0, missing: [] });
+    } finally {
+      await sink.close();
     }
   });
 

@@ -7,6 +7,7 @@
  * and the nodes close the revoked identity's connections.
  */
 import { connect, type KV, type NatsConnection } from 'nats';
+import { Backoff, sleep } from '../../shared/backoff.js';
 import { getLogger } from '../../shared/log.js';
 import { waitFor } from '../../shared/wait.js';
 import { bcryptHash, bcryptHashes, HUMAN_BCRYPT_COST, MACHINE_BCRYPT_COST } from '../auth/bcrypt.js';
@@ -24,6 +25,43 @@ export interface NatsAuthSinkOptions {
   replicas?: number;
   /** put() waits this long at most for every node to accept the new login (default 10 s). */
   applyTimeoutMs?: number;
+  /** A bucket write that meets a leader election is tried again for this long (default 20 s). */
+  retryForMs?: number;
+}
+
+/**
+ * JetStream answers these while a stream has no leader (just after the
+ * engine started, or for a few seconds after a node died): the write is
+ * tried again. Anything else (permissions, a bad request) fails at once.
+ */
+export function transientJetStreamError(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown; api_error?: { err_code?: number } };
+  const code = String(err?.code ?? '');
+  const message = String(err?.message ?? '').toLowerCase();
+  return (
+    code === 'TIMEOUT' ||
+    code === '503' ||
+    err?.api_error?.err_code === 10008 || // JetStream system temporarily unavailable
+    message.includes('no responders') ||
+    message.includes('temporarily unavailable') ||
+    message.includes('timeout')
+  );
+}
+
+/** Run a bucket write, again after a short wait while JetStream elects a leader (transientJetStreamError). */
+export async function retryJetStream<T>(what: string, fn: () => Promise<T>, retryForMs = 20_000): Promise<T> {
+  const end = Date.now() + retryForMs;
+  const backoff = new Backoff({ initial: 100, max: 2000, jitter: 'equal' });
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!transientJetStreamError(e) || Date.now() >= end) throw e;
+      const wait = backoff.next();
+      log.warn({ what, err: (e as Error).message, retryInMs: wait }, 'engine busy (leader election?); trying again');
+      await sleep(wait);
+    }
+  }
 }
 
 export class NatsAuthSink implements CredentialSink {
@@ -43,9 +81,12 @@ export class NatsAuthSink implements CredentialSink {
       reconnectTimeWait: 250,
     });
     try {
-      const kv = await nc
-        .jetstream()
-        .views.kv(AUTH_BUCKET, { replicas: o.replicas ?? Math.min(3, o.servers.length), history: 1 });
+      const kv = await retryJetStream(
+        `the ${AUTH_BUCKET} bucket`,
+        () =>
+          nc.jetstream().views.kv(AUTH_BUCKET, { replicas: o.replicas ?? Math.min(3, o.servers.length), history: 1 }),
+        o.retryForMs,
+      );
       return new NatsAuthSink(nc, kv, o);
     } catch (e) {
       await nc.close();
@@ -60,7 +101,7 @@ export class NatsAuthSink implements CredentialSink {
       cred.kind === 'device' || cred.kind === 'fleet' ? MACHINE_BCRYPT_COST : HUMAN_BCRYPT_COST,
     );
     const entry: AuthEntry = { username: cred.username, hash };
-    await this.kv.put(authKey(cred.username), JSON.stringify(entry));
+    await this.write(`the login of ${cred.username}`, () => this.kv.put(authKey(cred.username), JSON.stringify(entry)));
     await this.accepted(cred.username, secret);
   }
 
@@ -109,7 +150,13 @@ export class NatsAuthSink implements CredentialSink {
     const entries = creds.map((c, i) => ({ username: c.cred.username, hash: hashes[i] as string }));
     for (let i = 0; i < entries.length; i += 256) {
       await Promise.all(
-        entries.slice(i, i + 256).map((e) => this.kv.put(authKey(e.username), JSON.stringify(e satisfies AuthEntry))),
+        entries
+          .slice(i, i + 256)
+          .map((e) =>
+            this.write(`the login of ${e.username}`, () =>
+              this.kv.put(authKey(e.username), JSON.stringify(e satisfies AuthEntry)),
+            ),
+          ),
       );
     }
     const last = creds[creds.length - 1] as { cred: Credential; secret: string };
@@ -117,13 +164,20 @@ export class NatsAuthSink implements CredentialSink {
   }
 
   async revoke(username: string): Promise<void> {
-    await this.kv.delete(authKey(username));
+    await this.write(`the revocation of ${username}`, () => this.kv.delete(authKey(username)));
+  }
+
+  private write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryJetStream(what, fn, this.o.retryForMs);
   }
 
   /** Usernames in the bucket now. */
   async usernames(): Promise<string[]> {
+    // The keys first, then the entries: a get() inside the keys iterator ended it after the first key.
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
     const out: string[] = [];
-    for await (const key of await this.kv.keys()) {
+    for (const key of keys) {
       const e = await this.kv.get(key);
       if (e && e.operation === 'PUT') out.push(e.json<AuthEntry>().username);
     }
