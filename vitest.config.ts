@@ -3,9 +3,18 @@ import { defineConfig } from 'vitest/config';
 // Convention: unit tests sit next to the code they test (`foo.ts` ->
 // `foo.test.ts`); tests that cross folders (device <-> fleet, end to end)
 // live in test/. Both are picked up here.
+const TESTS = ['device/**/*.test.ts', 'fleet/**/*.test.ts', 'shared/**/*.test.ts', 'test/**/*.test.ts'];
+// Tests whose figures are times the machine itself sets (how long the engine takes to elect a new leader after a
+// node is killed, then let the boxes back in): run after the others, alone, so another test file's load on the
+// same two cores does not stretch them.
+const ALONE = ['test/cluster-failover.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['device/**/*.test.ts', 'fleet/**/*.test.ts', 'shared/**/*.test.ts', 'test/**/*.test.ts'],
+    projects: [
+      { extends: true, test: { name: 'suite', include: TESTS, exclude: ['**/node_modules/**', ...ALONE] } },
+      { extends: true, test: { name: 'alone', include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
     // Limits for a test that hangs, not speed targets (benchmarks print those): every wait inside a test waits on a
     // condition, and a machine at load 20 on 2 cores (three suites and a build at once) takes 3x longer.
     testTimeout: 60_000,

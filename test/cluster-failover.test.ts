@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bcryptHash } from '../fleet/auth/bcrypt.js';
-import { AUTH_BUCKET, authKey } from '../fleet/cluster/auth-agent.js';
+import { AUTH_BUCKET } from '../fleet/cluster/auth-agent.js';
+import { NatsAuthSink } from '../fleet/cluster/auth-sink.js';
 import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js';
 import { type FleetWorker, startFleetWorker } from '../scripts/lib/fleet-workers.js';
 import { OutboxBox } from '../scripts/lib/outbox-box.js';
@@ -34,6 +34,7 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
   let dir: string;
   let cluster: RunningCluster;
   let nc: NatsConnection;
+  let sink: NatsAuthSink;
   let scene: Scene;
   const workers: FleetWorker[] = [];
   const boxes: OutboxBox[] = [];
@@ -44,7 +45,7 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
     const fleetUser = cluster.fleetUsers[0] as { username: string; password: string };
     nc = await connect({ servers: cluster.clientUrls, user: fleetUser.username, pass: fleetUser.password });
     // Just after start the JetStream API may answer "no responders" for a moment.
-    const kv = await waitFor(
+    await waitFor(
       () =>
         nc
           .jetstream()
@@ -55,18 +56,13 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
         timeoutMs: 20_000,
       },
     );
-    // The boxes' engine users, as the fleet's registry writes them (username and bcrypt hash into the bucket).
-    scene = await prepareScene(BOXES, {
-      put: async (cred, secret) => {
-        await kv.put(
-          authKey(cred.username),
-          JSON.stringify({ username: cred.username, hash: await bcryptHash(secret) }),
-        );
-      },
-      revoke: async (username) => {
-        await kv.delete(authKey(username));
-      },
+    // The boxes' engine users, written by the fleet's own credential sink (username and bcrypt hash into the bucket).
+    sink = await NatsAuthSink.open({
+      servers: cluster.clientUrls,
+      user: fleetUser.username,
+      password: fleetUser.password,
     });
+    scene = await prepareScene(BOXES, sink);
     await waitFor(() => (cluster.agent?.users() ?? 0) >= BOXES, 'box users on every engine node', {
       timeoutMs: 20_000,
     });
@@ -109,6 +105,7 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
     for (const b of boxes) await b.close().catch(() => undefined);
     for (const w of workers) await w.stop().catch(() => undefined);
     await nc?.close().catch(() => undefined);
+    await sink?.close().catch(() => undefined);
     await cluster?.stop();
     await scene?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -158,10 +155,15 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
       hooksTwice: 0,
       hookedAlerts: BOXES,
     });
-    const outages = boxes.flatMap((b) => b.outages);
+    const outages = boxes.flatMap((b) => b.outages.map((o) => ({ box: b.deviceId, after: o.at - started, ...o })));
     // The boxes on the killed node lost their connection; each came back (to another node) within 10 s.
     expect(outages.length).toBeGreaterThan(0);
-    expect(outages.every((o) => o.backMs !== undefined && o.backMs <= 10_000)).toBe(true);
+    const back = outages.map((o) => o.backMs ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+    console.log(
+      `cluster failover: ${recorded} events, ${outages.length} box outages, back after median ${back[back.length >> 1]} ms, longest ${back.at(-1)} ms`,
+    );
+    const slow = outages.filter((o) => o.backMs === undefined || o.backMs > 10_000);
+    expect(slow, `outages longer than 10 s (of ${outages.length})`).toEqual([]);
     expect(boxes.every((b) => b.connected)).toBe(true);
   }, 150_000);
 });
