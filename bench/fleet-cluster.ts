@@ -6,7 +6,9 @@
  * (bench/cluster-boxes.ts) with their own engine users sending EventBatches of `batch` events, spread
  * over the three MQTT listeners. For 1, 2 and 3 workers in turn on the same offered load: sustained ingest
  * events/s (rows stored in the window / window), and the resident memory of the whole cluster (engine
- * nodes + workers) per connected box. The alert engine is off in the workers (ingest only).
+ * nodes + workers) per connected box. Before them, the same offered load on the single-process fleet
+ * (embedded aedes broker, one process, the same PostgreSQL store): the peer the cluster is measured against
+ * (`--no-single` leaves it out). The alert engine is off in the workers (ingest only).
  * Environment: BENCH_BOXES, BENCH_RATE, BENCH_BATCH, BENCH_SECONDS, BENCH_WORKERS override the defaults.
  */
 import { fork } from 'node:child_process';
@@ -20,6 +22,7 @@ import { procStat } from './proc.js';
 
 process.env.CALLBOX_LOG_LEVEL ??= 'error';
 const { bcryptHash } = await import('../fleet/auth/bcrypt.js');
+const { hashSecret } = await import('../fleet/auth/password.js');
 const { AUTH_BUCKET, authKey } = await import('../fleet/cluster/auth-agent.js');
 const { EVENTS_CONSUMER, EVENTS_STREAM } = await import('../fleet/ingest-jetstream.js');
 const { PostgresStore } = await import('../fleet/store/postgres.js');
@@ -38,6 +41,7 @@ const RATE = Number(arg('rate', 'BENCH_RATE', 2));
 const BATCH = Math.min(1000, Math.max(1, Number(arg('batch', 'BENCH_BATCH', 20))));
 const SECONDS = Number(arg('seconds', 'BENCH_SECONDS', 15));
 const WORKERS = arg('workers', 'BENCH_WORKERS', '1,2,3').split(',').map(Number);
+const SINGLE = !process.argv.includes('--no-single');
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PG_BASE = process.env.CALLBOX_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432';
 
@@ -58,6 +62,8 @@ async function startWorkerRetrying(...args: Parameters<typeof startFleetWorker>)
 }
 
 interface Row {
+  /** Column heading: "single process" or "N worker(s)". */
+  label: string;
   workers: number;
   offered: number;
   stored: number;
@@ -65,6 +71,86 @@ interface Row {
   workersRss: number;
   held: number;
   pendingAfter: number;
+}
+
+/**
+ * The single-process fleet (the default deployment: one process, its embedded aedes broker in a child
+ * process) on the same store, with the same boxes at the same offered load, in a simulator process of its own.
+ */
+async function singleRound(o: {
+  dir: string;
+  pgUrl: string;
+  ids: string[];
+  password: string;
+  storedRows: () => Promise<number>;
+}): Promise<Row> {
+  const fleet = await startWorkerRetrying(
+    'single',
+    {
+      data: { dir: join(o.dir, 'single') },
+      instance: { id: 'single' },
+      mqtt: { port: 0, host: '127.0.0.1', ratePerSecond: 1000, rateBurst: 10_000 },
+      store: { kind: 'postgres', postgresUrl: o.pgUrl, keyFile: join(o.dir, 'keys', 'fleet-data.key') },
+      ingest: { batchMax: 2000, flushMs: 10 },
+      presence: { offlineAfterS: 600 },
+      http: { port: 0 },
+    },
+    { alerts: false },
+  );
+  const sim = fork(join(HERE, 'cluster-boxes.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const stats = () =>
+    new Promise<{ connected: number; sent: number }>((resolve) => {
+      sim.once('message', (m: { connected: number; sent: number }) => resolve(m));
+      sim.send({ t: 'stats' });
+    });
+  try {
+    const m0 = await fleet.metrics();
+    if (!m0.brokerPort) throw new Error('the single-process fleet reports no MQTT port');
+    const c0 = Date.now();
+    sim.send({
+      t: 'start',
+      urls: [`mqtt://127.0.0.1:${m0.brokerPort}`],
+      boxes: o.ids,
+      password: o.password,
+      connectPerSec: 300,
+      eventsPerBoxPerSec: RATE,
+      batch: BATCH,
+    });
+    await waitFor(async () => (await stats()).connected >= N, 'every box connected to the single-process fleet', {
+      timeoutMs: 600_000,
+      intervalMs: 1000,
+    });
+    process.stderr.write(`single process: ${N} boxes connected in ${((Date.now() - c0) / 1000).toFixed(1)} s\n`);
+    sim.send({ t: 'resume' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const s0 = await o.storedRows();
+    const sent0 = (await stats()).sent;
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const wall = (Date.now() - t0) / 1000;
+    const s1 = await o.storedRows();
+    const end = await stats();
+    const m1 = await fleet.metrics();
+    const row: Row = {
+      label: 'single process',
+      workers: 0,
+      offered: (end.sent - sent0) / wall,
+      stored: (s1 - s0) / wall,
+      engineRss: m1.brokerPid ? procStat(m1.brokerPid).rssMiB : 0,
+      workersRss: m1.rss / 2 ** 20,
+      held: end.connected,
+      pendingAfter: -1,
+    };
+    process.stderr.write(`  single process: ${row.stored.toFixed(0)} events/s stored\n`);
+    sim.send({ t: 'pause' });
+    return row;
+  } finally {
+    sim.kill('SIGKILL');
+    await fleet.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -110,6 +196,8 @@ async function main(): Promise<void> {
     process.stderr.write(`engine users for ${N} boxes in ${((Date.now() - p0) / 1000).toFixed(1)} s\n`);
     const store = await PostgresStore.open(pgUrl, { max: 2 });
     await store.migrate();
+    // The single-process fleet's embedded broker checks this one (scrypt); the engine has the bcrypt one.
+    const scrypt = await hashSecret(password);
     // The boxes are active credentials in the store too: a worker in cluster mode removes from the engine every
     // user the store does not hold active (and the engine then closes their connections).
     for (let i = 0; i < N; i += 100) {
@@ -117,12 +205,14 @@ async function main(): Promise<void> {
         ids
           .slice(i, i + 100)
           .map((id) =>
-            store.putCredential({ username: id, kind: 'device', subject: id, hash: 'bench', mosquittoHash: null }),
+            store.putCredential({ username: id, kind: 'device', subject: id, hash: scrypt, mosquittoHash: null }),
           ),
       );
     }
     const storedRows = async () =>
       Number((await store.connection().driver.query('SELECT COALESCE(MAX(pos), 0) AS n FROM events', []))[0]?.n ?? 0);
+    const rows: Row[] = [];
+    if (SINGLE) rows.push(await singleRound({ dir, pgUrl, ids, password, storedRows }));
     const jsm = await nc.jetstreamManager();
     const c0 = Date.now();
     sim.send({
@@ -145,7 +235,6 @@ async function main(): Promise<void> {
       { timeoutMs: 600_000, intervalMs: 1000 },
     );
     process.stderr.write(`${N} boxes connected in ${((Date.now() - c0) / 1000).toFixed(1)} s\n`);
-    const rows: Row[] = [];
     for (const k of WORKERS) {
       sim.send({ t: 'pause' });
       for (const w of workers.splice(0)) await w.stop();
@@ -202,6 +291,7 @@ async function main(): Promise<void> {
       const workersRss = (await Promise.all(workers.map((w) => w.metrics()))).reduce((n, m) => n + m.rss / 2 ** 20, 0);
       const info = await jsm.consumers.info(EVENTS_STREAM, EVENTS_CONSUMER).catch(() => undefined);
       rows.push({
+        label: `${k} worker(s)`,
         workers: k,
         offered: (end.sent - sent0) / wall,
         stored: (s1 - s0) / wall,
@@ -220,24 +310,22 @@ async function main(): Promise<void> {
       `machine: ${cpu[0]?.model ?? '?'} x${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; load ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
-      `cluster: 3 NATS nodes (JetStream R3, MQTT), workers on PostgreSQL; ${N} boxes x ${RATE} events/s in batches of ${BATCH} (offered ${(N * RATE).toFixed(0)}/s), window ${SECONDS} s`,
+      'single process: one fleet with its embedded aedes broker; cluster: 3 NATS nodes (JetStream R3, MQTT) and fleet workers; all on PostgreSQL',
+      `${N} boxes x ${RATE} events/s in batches of ${BATCH} (offered ${(N * RATE).toFixed(0)}/s), window ${SECONDS} s`,
       '',
-      `${''.padEnd(w)}${rows.map((r) => `${r.workers} worker(s)`.padEnd(14)).join('')}`,
+      `${''.padEnd(w)}${rows.map((r) => r.label.padEnd(16)).join('')}`,
       ...(
         [
           ['boxes connected', (r) => `${r.held}/${N}`],
           ['offered events/s', (r) => r.offered.toFixed(0)],
           ['sustained ingest events/s', (r) => r.stored.toFixed(0)],
-          ['left in the stream at the end', (r) => String(r.pendingAfter)],
-          ['engine RSS, 3 nodes (MiB)', (r) => r.engineRss.toFixed(0)],
-          ['workers RSS (MiB)', (r) => r.workersRss.toFixed(0)],
-          ['cluster RSS (MiB)', (r) => (r.engineRss + r.workersRss).toFixed(0)],
-          [
-            'cluster RSS per box (KiB)',
-            (r) => (((r.engineRss + r.workersRss) * 1024) / Math.max(1, r.held)).toFixed(1),
-          ],
+          ['left in the stream at the end', (r) => (r.pendingAfter < 0 ? '-' : String(r.pendingAfter))],
+          ['broker / engine RSS (MiB)', (r) => r.engineRss.toFixed(0)],
+          ['fleet process(es) RSS (MiB)', (r) => r.workersRss.toFixed(0)],
+          ['total RSS (MiB)', (r) => (r.engineRss + r.workersRss).toFixed(0)],
+          ['total RSS per box (KiB)', (r) => (((r.engineRss + r.workersRss) * 1024) / Math.max(1, r.held)).toFixed(1)],
         ] as [string, (r: Row) => string][]
-      ).map(([name, f]) => `${name.padEnd(w)}${rows.map((r) => f(r).padEnd(14)).join('')}`),
+      ).map(([name, f]) => `${name.padEnd(w)}${rows.map((r) => f(r).padEnd(16)).join('')}`),
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

@@ -17,7 +17,15 @@ const fleet = await Fleet.start(config, {
 });
 process.on('message', (m: { t: string; id?: number }) => {
   if (m.t === 'metrics') {
-    process.send?.({ t: 'metrics', id: m.id, metrics: fleet.metrics(), rss: process.memoryUsage().rss });
+    process.send?.({
+      t: 'metrics',
+      id: m.id,
+      metrics: fleet.metrics(),
+      rss: process.memoryUsage().rss,
+      // The embedded broker's child process and listener (none in the other modes).
+      brokerPid: fleet.broker?.pid,
+      brokerPort: fleet.broker?.ports?.tcp ?? undefined,
+    });
   } else if (m.t === 'stop') {
     void fleet.stop().finally(() => process.exit(0));
   }

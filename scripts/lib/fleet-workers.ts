@@ -15,10 +15,19 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export interface FleetWorker {
   name: string;
   proc: ChildProcess;
-  metrics(): Promise<{ metrics: FleetMetrics; rss: number }>;
+  metrics(): Promise<WorkerMetrics>;
   running(): boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface WorkerMetrics {
+  metrics: FleetMetrics;
+  /** The worker process's resident memory (bytes). */
+  rss: number;
+  /** Embedded mode: the broker's child process and its plaintext MQTT port. */
+  brokerPid?: number;
+  brokerPort?: number;
 }
 
 function exited(p: ChildProcess): Promise<void> {
@@ -64,10 +73,10 @@ export async function startFleetWorker(
       new Promise((resolve, reject) => {
         if (!running()) return reject(new Error(`fleet worker ${name} is not running`));
         const id = ++seq;
-        const on = (m: { t: string; id?: number; metrics: FleetMetrics; rss: number }) => {
+        const on = (m: WorkerMetrics & { t: string; id?: number }) => {
           if (m.t !== 'metrics' || m.id !== id) return;
           proc.off('message', on);
-          resolve({ metrics: m.metrics, rss: m.rss });
+          resolve({ metrics: m.metrics, rss: m.rss, brokerPid: m.brokerPid, brokerPort: m.brokerPort });
         };
         proc.on('message', on);
         proc.send({ t: 'metrics', id });
