@@ -41,6 +41,7 @@ import { BrokerSupervisor } from './broker/supervisor.js';
 import { FleetBus } from './bus.js';
 import { NatsAuthSink } from './cluster/auth-sink.js';
 import { clusterAddresses, mqttServers } from './cluster/mode.js';
+import { RequestQueue } from './cluster/request-queue.js';
 import { DeviceCommands } from './commands.js';
 import type { FleetConfig } from './config.js';
 import { PatientCipher } from './crypto/patient-data.js';
@@ -142,6 +143,8 @@ export class Fleet {
   private dynsec: DynsecSink | undefined;
   /** ingest.source 'jetstream': the durable consumer this worker pulls box events from. */
   private jetstream: JetStreamIngest | undefined;
+  /** ingest.source 'jetstream' (cluster mode): claims, ops and box requests from the engine's queue group. */
+  private requestQueue: RequestQueue | undefined;
   /** Cluster mode: the engine's users, kept in step with the registry (fleet/cluster). */
   private natsAuth: NatsAuthSink | undefined;
   /** Cluster mode: the MQTT listeners of the engine's nodes. */
@@ -396,7 +399,8 @@ export class Fleet {
         FLEET_SUBSCRIPTIONS.status,
         FLEET_SUBSCRIPTIONS.telemetry,
         FLEET_SUBSCRIPTIONS.configReported,
-        this.shared(FLEET_SUBSCRIPTIONS.claimReq),
+        // Cluster mode: requests come from the engine's queue group instead (below).
+        ...(source === 'jetstream' ? [] : [this.shared(FLEET_SUBSCRIPTIONS.claimReq)]),
         // Workers sharing a box's batches hear each other's receipts (Ingest.noteReceipt).
         ...(source === 'mqtt' ? [] : [FLEET_SUBSCRIPTIONS.receipts]),
       ],
@@ -441,7 +445,8 @@ export class Fleet {
     }
     await this.commands.start(client);
     this.ops = new OpsApi(this.store, this.registry, this.commands, this.presence, this.config.ops.commandTimeoutMs);
-    await this.ops.start(client, this.shared(FLEET_SUBSCRIPTIONS.opsReq));
+    const viaQueue = source === 'jetstream';
+    await this.ops.start(client, this.shared(FLEET_SUBSCRIPTIONS.opsReq), { subscribe: !viaQueue });
     this.fleetRequests = new RpcResponder(
       client,
       FLEET_REQUESTS,
@@ -458,9 +463,23 @@ export class Fleet {
           return h(p, ctx);
         },
       },
-      { requestFilter: this.shared(FLEET_SUBSCRIPTIONS.fleetReq), log },
+      { requestFilter: this.shared(FLEET_SUBSCRIPTIONS.fleetReq), log, subscribe: !viaQueue },
     );
     await this.fleetRequests.start();
+    if (viaQueue) {
+      // nats-server's MQTT gateway has no shared subscriptions: each request goes to one worker of a NATS queue
+      // group and is handled as if this client had received it (the answer goes back over MQTT as before).
+      this.requestQueue = await RequestQueue.start({
+        servers:
+          this.config.ingest.natsUrls.length > 0 ? this.config.ingest.natsUrls : this.config.mqtt.clusterNatsUrls,
+        user: username,
+        pass: password,
+        name: fleetClientId(username, this.config.instance.id),
+        filters: [FLEET_SUBSCRIPTIONS.claimReq, FLEET_SUBSCRIPTIONS.opsReq, FLEET_SUBSCRIPTIONS.fleetReq],
+        deliver: (topic, payload) =>
+          client.emit('message', topic, payload, { cmd: 'publish', topic, payload, qos: 0, dup: false, retain: false }),
+      });
+    }
   }
 
   /**
@@ -622,6 +641,7 @@ export class Fleet {
     for (const f of this.features.splice(0).reverse()) {
       await Promise.resolve(f.stop()).catch((err) => log.error({ err, feature: f.name }, 'feature stop failed'));
     }
+    await this.requestQueue?.stop();
     await this.jetstream?.stop();
     await this.ingest.stop();
     await this.presence.stop();

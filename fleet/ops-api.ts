@@ -400,11 +400,19 @@ export class OpsApi {
     return this.live;
   }
 
-  /** Answer ops requests on `requestFilter` (a shared subscription when several fleet workers share them). */
-  async start(client: MqttClient, requestFilter: string = FLEET_SUBSCRIPTIONS.opsReq): Promise<void> {
+  /**
+   * Answer ops requests on `requestFilter` (a shared subscription when several fleet workers share them;
+   * subscribe false: they come from the engine's queue group instead, cluster mode).
+   */
+  async start(
+    client: MqttClient,
+    requestFilter: string = FLEET_SUBSCRIPTIONS.opsReq,
+    opts: { subscribe?: boolean } = {},
+  ): Promise<void> {
     this.responder = new RpcResponder(client, OPS_METHODS, this.build(), {
       requestFilter,
       log,
+      subscribe: opts.subscribe,
     });
     await this.responder.start();
   }

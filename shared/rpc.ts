@@ -268,6 +268,11 @@ export class RpcResponder<T extends MethodTable> {
       side?: string;
       /** Answers larger than this become a PayloadTooLarge error asking for a smaller page. */
       maxAnswerBytes?: number;
+      /**
+       * False: do not subscribe at the broker; the requests reach the client's 'message' listeners
+       * another way (cluster mode: one worker of a NATS queue group, fleet/cluster/request-queue.ts).
+       */
+      subscribe?: boolean;
     },
   ) {}
 
@@ -279,7 +284,7 @@ export class RpcResponder<T extends MethodTable> {
       this.client.on('message', this.onMessage);
       this.listening = true;
     }
-    await this.client.subscribeAsync(this.opts.requestFilter, { qos: 1 });
+    if (this.opts.subscribe !== false) await this.client.subscribeAsync(this.opts.requestFilter, { qos: 1 });
   }
 
   /**
@@ -290,7 +295,7 @@ export class RpcResponder<T extends MethodTable> {
   async stop(options: { unsubscribe?: boolean } = {}): Promise<void> {
     this.client.off('message', this.onMessage);
     this.listening = false;
-    if (options.unsubscribe && this.client.connected) {
+    if (options.unsubscribe && this.opts.subscribe !== false && this.client.connected) {
       await this.client.unsubscribeAsync(this.opts.requestFilter).catch(() => undefined);
     }
   }

@@ -16,6 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH_BUCKET } from '../fleet/cluster/auth-agent.js';
@@ -23,7 +24,10 @@ import { NatsAuthSink } from '../fleet/cluster/auth-sink.js';
 import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js';
 import { type FleetWorker, startFleetWorker } from '../scripts/lib/fleet-workers.js';
 import { OutboxBox } from '../scripts/lib/outbox-box.js';
+import { OPS_METHODS } from '../shared/contract/ops.js';
+import { opsTopics } from '../shared/contract/topics.js';
 import { newEventId } from '../shared/ids.js';
+import { RpcRequester } from '../shared/rpc.js';
 import { waitFor } from '../shared/wait.js';
 import { prepareScene, type Scene, sceneCounts, workerConfig } from './helpers/workers.js';
 
@@ -109,6 +113,37 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
     await cluster?.stop();
     await scene?.close();
     rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('answers each ops request once, from one worker (the engine queue group), and runs it once', async () => {
+    const t = opsTopics(scene.ops.user);
+    const client = await mqtt.connectAsync(cluster.mqttUrls[1] as string, {
+      username: `ops:${scene.ops.user}`,
+      password: scene.ops.password,
+      clientId: `ops-${scene.ops.user}-once`,
+      reconnectPeriod: 0,
+    });
+    try {
+      let answers = 0;
+      client.on('message', (topic) => {
+        if (topic === t.res) answers++;
+      });
+      const requester = new RpcRequester(client, OPS_METHODS, { responseFilter: t.res, defaultTimeoutMs: 20_000 });
+      await requester.start();
+      const names = Array.from({ length: 5 }, (_, i) => `Queue Clinic ${i}`);
+      for (const name of names)
+        await requester.request(t.req, 'clinics.create', { name, timezone: 'UTC', phoneNumbers: [], contacts: [] });
+      for (let i = 0; i < 5; i++) await requester.request(t.req, 'fleet.hello', {});
+      // A second worker answering would do so as fast as the first: a final round trip after the others, then
+      // a second for anything still on its way.
+      await requester.request(t.req, 'fleet.hello', {});
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(answers).toBe(11);
+      const clinics = (await scene.store.listClinics()).filter((c) => c.name.startsWith('Queue Clinic'));
+      expect(clinics.map((c) => c.name).sort()).toEqual(names);
+    } finally {
+      await client.endAsync(true);
+    }
   }, 60_000);
 
   it('loses no event, stores none twice, alerts every panic once; every box is back within 10 s', async () => {

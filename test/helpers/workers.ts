@@ -35,6 +35,8 @@ export interface Scene {
   hookUrl: string;
   /** A pool of this test's own on the database. */
   store: PostgresStore;
+  /** An ops admin (ops:ann), issued like the boxes' logins. */
+  ops: { user: string; password: string };
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function prepareScene(n: number, sink?: CredentialSink): Promise<Sc
     );
   }
   await alerts.close();
+  const ops = await registry.createOpsUser('test', 'ann', 'admin');
   const hooks: Scene['hooks'] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -99,6 +102,7 @@ export async function prepareScene(n: number, sink?: CredentialSink): Promise<Sc
     hooks,
     hookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     store,
+    ops: { user: 'ann', password: ops.password },
     close: async () => {
       server.close();
       await store.close();
