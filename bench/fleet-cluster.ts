@@ -24,6 +24,7 @@ process.env.CALLBOX_LOG_LEVEL ??= 'error';
 const { bcryptHash } = await import('../fleet/auth/bcrypt.js');
 const { hashSecret } = await import('../fleet/auth/password.js');
 const { AUTH_BUCKET, authKey } = await import('../fleet/cluster/auth-agent.js');
+const { retryJetStream } = await import('../fleet/cluster/auth-sink.js');
 const { EVENTS_CONSUMER, EVENTS_STREAM } = await import('../fleet/ingest-jetstream.js');
 const { PostgresStore } = await import('../fleet/store/postgres.js');
 const { startCluster } = await import('../scripts/cluster/cluster.js');
@@ -189,8 +190,12 @@ async function main(): Promise<void> {
     const hash = await bcryptHash(password);
     const ids = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
     const p0 = Date.now();
-    for (let i = 0; i < N; i += 500) {
-      await Promise.all(ids.slice(i, i + 500).map((id) => kv.put(authKey(id), JSON.stringify({ username: id, hash }))));
+    for (let i = 0; i < N; i += 200) {
+      await Promise.all(
+        ids
+          .slice(i, i + 200)
+          .map((id) => retryJetStream(`user ${id}`, () => kv.put(authKey(id), JSON.stringify({ username: id, hash })))),
+      );
     }
     await waitFor(() => (cluster.agent?.users() ?? 0) >= N, 'box users on the engine', { timeoutMs: 120_000 });
     process.stderr.write(`engine users for ${N} boxes in ${((Date.now() - p0) / 1000).toFixed(1)} s\n`);
