@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../device/store/store.js';
 import { Link } from '../device/uplink/link.js';
@@ -17,8 +18,9 @@ import { UPLINK_MIGRATIONS } from '../device/uplink/migrations.js';
 import { Outbox } from '../device/uplink/outbox.js';
 import { wireOutbox } from '../device/uplink/wire.js';
 import { NatsAuthSink } from '../fleet/cluster/auth-sink.js';
+import { FLEET_QUEUE, subjectOfFilter } from '../fleet/cluster/request-queue.js';
 import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js';
-import { claimTopics, deviceTopics, opsTopics } from '../shared/contract/topics.js';
+import { claimTopics, deviceTopics, FLEET_SUBSCRIPTIONS, opsTopics } from '../shared/contract/topics.js';
 import { newBootId } from '../shared/ids.js';
 import { waitFor } from '../shared/wait.js';
 import { closed, connectClient, granted, startTestFleet, type TestFleet } from './helpers/fleet.js';
@@ -151,6 +153,32 @@ describe('cluster mode: a three-node NATS engine', () => {
       await granted(asClaim, [claimTopics('CLU-C001').res, claimTopics('CLU-A001').res, '#', tb.configDesired]),
     ).toEqual([1, 128, 128, 128]);
     asClaim.end(true);
+  });
+
+  it("refuses a box's or a viewer's NATS login joining the fleet's request queue", async () => {
+    const viewer = await opsUser(tf, 'cluviewer3', 'viewer');
+    for (const who of [
+      { user: a.username, pass: a.password },
+      { user: viewer.username, pass: viewer.password },
+    ]) {
+      const nc = await natsConnect({ servers: cluster.clientUrls, ...who });
+      try {
+        const refused: string[] = [];
+        for (const filter of [FLEET_SUBSCRIPTIONS.opsReq, FLEET_SUBSCRIPTIONS.claimReq, FLEET_SUBSCRIPTIONS.fleetReq]) {
+          nc.subscribe(subjectOfFilter(filter), {
+            queue: FLEET_QUEUE,
+            callback: (err) => {
+              if (err?.code === 'PERMISSIONS_VIOLATION') refused.push(filter);
+            },
+          });
+        }
+        await waitFor(() => refused.length === 3, `${who.user} refused the three request subjects`, 10_000);
+      } finally {
+        await nc.close();
+      }
+    }
+    // The fleet still takes every request.
+    expect(await tf.admin.call('fleet.hello', {})).toBeDefined();
   });
 
   it('delivers no cross-identity publish and stores nothing from it', async () => {

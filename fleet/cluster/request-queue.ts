@@ -14,29 +14,24 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { getLogger } from '../../shared/log.js';
+import { mqttTopicToSubject } from './nats-acl.js';
 
 const log = getLogger('fleet:cluster:requests');
 
 /** The queue group every fleet worker joins. */
 export const FLEET_QUEUE = 'callbox-fleet';
 
-/**
- * An MQTT topic filter as the gateway's NATS subject: levels joined by '.',
- * '+' -> '*', '#' -> '>' (a '.' inside a level is '//' on the NATS side).
- */
+/** An MQTT topic filter as the gateway's NATS subject (mqttTopicToSubject, with '+' -> '*' and '#' -> '>'). */
 export function subjectOfFilter(filter: string): string {
-  return filter
-    .split('/')
-    .map((level) => (level === '+' ? '*' : level === '#' ? '>' : level.replaceAll('.', '//')))
+  return mqttTopicToSubject(filter)
+    .split('.')
+    .map((level) => (level === '+' ? '*' : level === '#' ? '>' : level))
     .join('.');
 }
 
-/** The MQTT topic of a subject the gateway published (subjectOfFilter's inverse for a topic). */
+/** The MQTT topic of a subject the gateway published (cluster mode admits no '.' inside a topic level). */
 export function topicOfSubject(subject: string): string {
-  return subject
-    .split('//')
-    .map((part) => part.split('.').join('/'))
-    .join('.');
+  return subject.split('.').join('/');
 }
 
 export interface RequestQueueOptions {
