@@ -28,6 +28,8 @@ export interface FleetBusEvents {
   };
   /** A caller's FHIR lookup finished (fleet/patients): the call log row has its answer. No patient data here. */
   'patients.lookup': { clinicId: string; deviceId: string; callId: string; state: string };
+  /** The call log and call-back list changed for these clinics (fleet/patients, after its pass over stored events). */
+  'calllog.changed': { clinicIds: string[] };
   /** Every valid telemetry message. */
   telemetry: { deviceId: string; telemetry: Telemetry };
   /** Every valid status message (retained ones included, flagged). */

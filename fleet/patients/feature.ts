@@ -54,6 +54,7 @@ export class PatientsFeature implements FleetFeature {
       lookup: this.lookup,
       cfg,
       owner: f.config.alerts.instance,
+      onChanged: (clinicIds) => f.bus.emit('calllog.changed', { clinicIds }),
       ...(this.opts.clock ? { clock: this.opts.clock } : {}),
     });
     const projector = this.projector;

@@ -57,7 +57,12 @@ export interface ProjectorDeps {
   /** Name of this fleet instance (the cursor's lease owner). */
   owner: string;
   clock?: () => number;
+  /** After a pass applied events: the clinics whose call log or call-back list may have changed (the live pages). */
+  onChanged?: (clinicIds: string[]) => void;
 }
+
+/** The stored events that change a clinic's call log or call-back list. */
+const CALL_LOG_TYPES = new Set(['call.incoming', 'call.answered', 'call.ended', 'voicemail.recorded', 'sms.received']);
 
 export class Projector {
   private running: Promise<void> | undefined;
@@ -120,11 +125,16 @@ export class Projector {
       if (batch.length === 0) return;
       let to = cursor.pos;
       let failed = false;
+      const changed = new Set<string>();
       for (const e of batch) {
         if (this.stopped) break;
         try {
           await this.apply(e);
           this.failures.delete(e.id);
+          if (CALL_LOG_TYPES.has(e.type)) {
+            const clinicId = await this.clinicOf(e.deviceId);
+            if (clinicId) changed.add(clinicId);
+          }
         } catch (err) {
           const n = (this.failures.get(e.id) ?? 0) + 1;
           this.failures.set(e.id, n);
@@ -148,6 +158,7 @@ export class Projector {
           until: this.iso(t2 + 60_000),
         });
       }
+      if (changed.size > 0) this.d.onChanged?.([...changed]);
       if (failed) {
         this.retryLater();
         return;

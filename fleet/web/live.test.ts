@@ -4,6 +4,7 @@
  * keep-alive comment (fake timers), and the end of a stream at its session's absolute expiry.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FleetBus } from '../bus.js';
 import type { Fleet } from '../fleet.js';
 import { LiveStream } from './live.js';
 
@@ -48,6 +49,22 @@ describe('LiveStream', () => {
     expect(live.missed(`${live.run}.99`, { clinicId: null })).toBeNull();
     expect(live.missed('otherrun.4', { clinicId: null })).toBeNull();
     expect(live.missed('garbage', { clinicId: null })).toBeNull();
+  });
+
+  it("tells each clinic's pages that its call-back list changed (calllog), and no other clinic's", async () => {
+    const bus = new FleetBus();
+    const live = new LiveStream({ bus, store: { listBoxes: async () => [] } } as unknown as Fleet, 10);
+    await live.start();
+    try {
+      live.publish('event', { i: 0 }, 'north'); // id 1: the point both clients resume from
+      bus.emit('calllog.changed', { clinicIds: ['north', 'south'] });
+      await vi.waitFor(() => expect(live.missed(`${live.run}.1`, { clinicId: null })).toHaveLength(2));
+      const north = live.missed(`${live.run}.1`, { clinicId: 'north' }) ?? [];
+      expect(north).toHaveLength(1);
+      expect(north[0]).toMatch(/^id: .*\nevent: calllog\ndata: \{"clinicId":"north"\}/);
+    } finally {
+      await live.stop();
+    }
   });
 
   it('sends each client its clinic only, a keep-alive every 15 s, and ends a stream at its session expiry', async () => {

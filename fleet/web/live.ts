@@ -4,6 +4,7 @@
  *   event: presence  {deviceId, serial, clinicId, online, lastSeen, reason}
  *   event: event     {id, type, deviceId, seq, at, receivedAt}   (an event stored; no body: no caller numbers)
  *   event: alert     {alertId, clinicId, change, state, condition, severity, shortCode, deviceId, by, at}
+ *   event: calllog   {clinicId}   the clinic's call log or call-back list changed (fleet/patients): read it again
  *   event: reset     {reason}   the client missed more than the server kept: reload, then listen on
  *
  * Every message has an id (<run>.<n>, run: this server's start); a client reconnecting with Last-Event-ID
@@ -95,6 +96,11 @@ export class LiveStream {
     );
     bus.on('alert.changed', this, (a) => {
       this.chain = this.chain.then(() => this.publish('alert', a, a.clinicId));
+    });
+    bus.on('calllog.changed', this, ({ clinicIds }) => {
+      this.chain = this.chain.then(() => {
+        for (const clinicId of clinicIds) this.publish('calllog', { clinicId }, clinicId);
+      });
     });
     const note = ({ box }: { box: { deviceId: string | null; serial: string; clinicId: string | null } }) => {
       if (box.deviceId) this.boxes.set(box.deviceId, { serial: box.serial, clinicId: box.clinicId });

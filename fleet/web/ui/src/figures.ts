@@ -88,6 +88,11 @@ class ClinicFigures extends Page {
     // A call that ends changes today's figures: reload (at most every 2 s) when a call event arrives.
     this.unsubscribe = live.subscribe((m) => {
       const type = String(m.data.type ?? '');
+      // The call-back list is written after the call events (fleet/patients): it has its own message.
+      if (m.kind === 'calllog') {
+        if (m.data.clinicId === this.clinicId) void this.loadCallbacks();
+        return;
+      }
       if (m.kind !== 'reset' && !(m.kind === 'event' && type.startsWith('call.'))) return;
       clearTimeout(this.reloading);
       this.reloading = setTimeout(() => void this.load(), 2000);
@@ -128,8 +133,16 @@ class ClinicFigures extends Page {
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
     }
+    await this.loadCallbacks();
+  }
+
+  private async loadCallbacks(): Promise<void> {
     try {
-      this.callbacks = await call<Callback[]>('callbacks.list', { clinicId: clinic, state: 'all', limit: 200 });
+      this.callbacks = await call<Callback[]>('callbacks.list', {
+        clinicId: this.clinicId,
+        state: 'all',
+        limit: 200,
+      });
     } catch {
       this.callbacks = null;
     }

@@ -4,7 +4,16 @@
  * (Last-Event-ID), so the fleet resumes where the page left off; when it cannot (the id is too old)
  * it sends `reset` and the pages load again what they show.
  */
-export type LiveKind = 'presence' | 'event' | 'alert' | 'telemetry' | 'config' | 'voicemail' | 'reset' | string;
+export type LiveKind =
+  | 'presence'
+  | 'event'
+  | 'alert'
+  | 'calllog'
+  | 'telemetry'
+  | 'config'
+  | 'voicemail'
+  | 'reset'
+  | string;
 
 export interface LiveMessage {
   kind: LiveKind;
@@ -13,7 +22,19 @@ export interface LiveMessage {
 
 type Listener = (m: LiveMessage) => void;
 
-const KINDS = ['presence', 'event', 'events', 'alert', 'alerts', 'telemetry', 'config', 'voicemail', 'box', 'reset'];
+const KINDS = [
+  'presence',
+  'event',
+  'events',
+  'alert',
+  'alerts',
+  'calllog',
+  'telemetry',
+  'config',
+  'voicemail',
+  'box',
+  'reset',
+];
 
 class LiveStream {
   private source: EventSource | null = null;
