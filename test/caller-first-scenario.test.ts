@@ -193,9 +193,10 @@ describe('the caller comes first: after hours, an urgent voicemail reaches the o
           if (/no stored voicemail/.test(e.message)) return undefined;
           throw e;
         })) as Triage | undefined;
-        return t?.state === 'pending' ? undefined : t;
+        // The result is stored first (kept across a restart), then the alert raised and linked to it.
+        return t?.state === 'pending' || (t?.urgent && !t.alertId) ? undefined : t;
       },
-      'the upload and triage of the voicemail',
+      'the upload and triage of the voicemail, and the alert it raised',
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     expect(triage).toMatchObject({ state: 'done', urgent: true });
