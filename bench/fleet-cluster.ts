@@ -74,6 +74,22 @@ interface Row {
   pendingAfter: number;
 }
 
+/** The simulated boxes (bench/cluster-boxes.ts) in a process of their own: started paused, then 'resume'. */
+function forkBoxes() {
+  const sim = fork(join(HERE, 'cluster-boxes.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const stats = () =>
+    new Promise<{ connected: number; sent: number }>((resolve) => {
+      sim.once('message', (m: { connected: number; sent: number }) => resolve(m));
+      sim.send({ t: 'stats' });
+    });
+  const start = (urls: string[], boxes: string[], password: string) =>
+    sim.send({ t: 'start', urls, boxes, password, connectPerSec: 300, eventsPerBoxPerSec: RATE, batch: BATCH });
+  return { sim, stats, start };
+}
+
 /**
  * The single-process fleet (the default deployment: one process, its embedded aedes broker in a child
  * process) on the same store, with the same boxes at the same offered load, in a simulator process of its own.
@@ -98,28 +114,12 @@ async function singleRound(o: {
     },
     { alerts: false },
   );
-  const sim = fork(join(HERE, 'cluster-boxes.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const stats = () =>
-    new Promise<{ connected: number; sent: number }>((resolve) => {
-      sim.once('message', (m: { connected: number; sent: number }) => resolve(m));
-      sim.send({ t: 'stats' });
-    });
+  const { sim, stats, start } = forkBoxes();
   try {
     const m0 = await fleet.metrics();
     if (!m0.brokerPort) throw new Error('the single-process fleet reports no MQTT port');
     const c0 = Date.now();
-    sim.send({
-      t: 'start',
-      urls: [`mqtt://127.0.0.1:${m0.brokerPort}`],
-      boxes: o.ids,
-      password: o.password,
-      connectPerSec: 300,
-      eventsPerBoxPerSec: RATE,
-      batch: BATCH,
-    });
+    start([`mqtt://127.0.0.1:${m0.brokerPort}`], o.ids, o.password);
     await waitFor(async () => (await stats()).connected >= N, 'every box connected to the single-process fleet', {
       timeoutMs: 600_000,
       intervalMs: 1000,
@@ -164,15 +164,7 @@ async function main(): Promise<void> {
   const names = Array.from({ length: Math.max(...WORKERS) }, (_, i) => `fleet:w${i + 1}`);
   const cluster = await startCluster({ dir: join(dir, 'engine'), nodes: 3, fleetUsers: names });
   const workers: FleetWorker[] = [];
-  const sim = fork(join(HERE, 'cluster-boxes.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const stats = () =>
-    new Promise<{ connected: number; sent: number }>((resolve) => {
-      sim.once('message', (m: { connected: number; sent: number }) => resolve(m));
-      sim.send({ t: 'stats' });
-    });
+  const { sim, stats, start } = forkBoxes();
   try {
     const f = cluster.fleetUsers[0] as { username: string; password: string };
     const nc = await connect({ servers: cluster.clientUrls, user: f.username, pass: f.password });
@@ -220,15 +212,7 @@ async function main(): Promise<void> {
     if (SINGLE) rows.push(await singleRound({ dir, pgUrl, ids, password, storedRows }));
     const jsm = await nc.jetstreamManager();
     const c0 = Date.now();
-    sim.send({
-      t: 'start',
-      urls: cluster.mqttUrls,
-      boxes: ids,
-      password,
-      connectPerSec: 300,
-      eventsPerBoxPerSec: RATE,
-      batch: BATCH,
-    });
+    start(cluster.mqttUrls, ids, password);
     await waitFor(
       async () => {
         const { connected } = await stats();

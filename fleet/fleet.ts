@@ -408,9 +408,7 @@ export class Fleet {
     );
     if (source === 'jetstream') {
       this.jetstream = await JetStreamIngest.start(this.ingest, {
-        // The engine's NATS listeners: ingest.natsUrls, else (cluster mode) mqtt.clusterNatsUrls.
-        servers:
-          this.config.ingest.natsUrls.length > 0 ? this.config.ingest.natsUrls : this.config.mqtt.clusterNatsUrls,
+        servers: this.natsServers,
         user: username,
         pass: password,
         replicas: this.config.ingest.streamReplicas,
@@ -470,8 +468,7 @@ export class Fleet {
       // nats-server's MQTT gateway has no shared subscriptions: each request goes to one worker of a NATS queue
       // group and is handled as if this client had received it (the answer goes back over MQTT as before).
       this.requestQueue = await RequestQueue.start({
-        servers:
-          this.config.ingest.natsUrls.length > 0 ? this.config.ingest.natsUrls : this.config.mqtt.clusterNatsUrls,
+        servers: this.natsServers,
         user: username,
         pass: password,
         name: fleetClientId(username, this.config.instance.id),
@@ -517,6 +514,12 @@ export class Fleet {
         'reading from the broker again once ingest has room',
       );
     };
+  }
+
+  /** The engine's NATS listeners: ingest.natsUrls, else (cluster mode) mqtt.clusterNatsUrls. */
+  private get natsServers(): string[] {
+    const c = this.config;
+    return c.ingest.natsUrls.length > 0 ? c.ingest.natsUrls : c.mqtt.clusterNatsUrls;
   }
 
   /** Work one worker does (events, requests): a shared subscription when ingest.source is 'shared'. */

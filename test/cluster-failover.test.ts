@@ -17,9 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUTH_BUCKET } from '../fleet/cluster/auth-agent.js';
 import { NatsAuthSink } from '../fleet/cluster/auth-sink.js';
 import { type RunningCluster, startCluster } from '../scripts/cluster/cluster.js';
 import { type FleetWorker, startFleetWorker } from '../scripts/lib/fleet-workers.js';
@@ -37,7 +35,6 @@ const RUN_MS = 15_000;
 describe('cluster: three engine nodes, two fleet workers, a node and a worker killed', () => {
   let dir: string;
   let cluster: RunningCluster;
-  let nc: NatsConnection;
   let sink: NatsAuthSink;
   let scene: Scene;
   const workers: FleetWorker[] = [];
@@ -47,19 +44,6 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
     dir = mkdtempSync(join(tmpdir(), 'cluster-failover-'));
     cluster = await startCluster({ dir: join(dir, 'engine'), nodes: 3, fleetUsers: ['fleet:w1', 'fleet:w2'] });
     const fleetUser = cluster.fleetUsers[0] as { username: string; password: string };
-    nc = await connect({ servers: cluster.clientUrls, user: fleetUser.username, pass: fleetUser.password });
-    // Just after start the JetStream API may answer "no responders" for a moment.
-    await waitFor(
-      () =>
-        nc
-          .jetstream()
-          .views.kv(AUTH_BUCKET, { bindOnly: true })
-          .catch(() => undefined),
-      'the auth bucket',
-      {
-        timeoutMs: 20_000,
-      },
-    );
     // The boxes' engine users, written by the fleet's own credential sink (username and bcrypt hash into the bucket).
     sink = await NatsAuthSink.open({
       servers: cluster.clientUrls,
@@ -108,7 +92,6 @@ describe('cluster: three engine nodes, two fleet workers, a node and a worker ki
   afterAll(async () => {
     for (const b of boxes) await b.close().catch(() => undefined);
     for (const w of workers) await w.stop().catch(() => undefined);
-    await nc?.close().catch(() => undefined);
     await sink?.close().catch(() => undefined);
     await cluster?.stop();
     await scene?.close();

@@ -111,6 +111,28 @@ export class PatientStore {
     return v === null ? null : this.cipher.sealText(v);
   }
 
+  /** A call_log row's first eight columns, device_id to started_at (the number sealed, its blind index beside). */
+  private callRow(c: {
+    deviceId: string;
+    callId: string;
+    clinicId: string | null;
+    number: string | null;
+    withheld: boolean;
+    inHours: boolean;
+    at: string;
+  }): unknown[] {
+    return [
+      c.deviceId,
+      c.callId,
+      c.clinicId,
+      this.seal(c.number),
+      c.number ? this.ix(c.number) : null,
+      c.withheld ? 1 : 0,
+      c.inHours ? 1 : 0,
+      c.at,
+    ];
+  }
+
   private open(v: unknown): string | null {
     return v === null || v === undefined ? null : this.cipher.openText(String(v));
   }
@@ -161,18 +183,7 @@ export class PatientStore {
     const rows = await this.q(
       `INSERT INTO call_log (device_id, call_id, clinic_id, number, number_ix, withheld, in_hours, started_at, lookup, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, call_id) DO NOTHING RETURNING call_id`,
-      [
-        c.deviceId,
-        c.callId,
-        c.clinicId,
-        this.seal(c.number),
-        c.number ? this.ix(c.number) : null,
-        c.withheld ? 1 : 0,
-        c.inHours ? 1 : 0,
-        c.at,
-        c.lookup,
-        now(),
-      ],
+      [...this.callRow(c), c.lookup, now()],
     );
     return rows.length > 0;
   }
@@ -204,20 +215,7 @@ export class PatientStore {
          updated_at, ended_at, outcome, rings, duration_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped', $9, $8, $10, $11, $12)
        ON CONFLICT (device_id, call_id) DO UPDATE SET ended_at = $8, outcome = $10, rings = $11, duration_ms = $12, updated_at = $9`,
-      [
-        c.deviceId,
-        c.callId,
-        c.clinicId,
-        this.seal(c.number),
-        c.number ? this.ix(c.number) : null,
-        c.withheld ? 1 : 0,
-        c.inHours ? 1 : 0,
-        c.at,
-        now(),
-        c.outcome,
-        c.rings,
-        c.durationMs,
-      ],
+      [...this.callRow(c), now(), c.outcome, c.rings, c.durationMs],
     );
   }
 
